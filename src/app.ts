@@ -1,0 +1,123 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { TokenVerifier } from './auth/tokens.js';
+import type { Config } from './config/schema.js';
+import { EventLog } from './events/eventLog.js';
+import { buildHttp } from './interfaces/http/server.js';
+import { ConversationFeed } from './interfaces/socket/conversationFeed.js';
+import { createSocketServer, type LegwayIo } from './interfaces/socket/server.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { Metrics } from './observability/metrics.js';
+import { Access } from './services/access.js';
+import { ConversationService } from './services/conversationService.js';
+import { EventService } from './services/eventService.js';
+import { MemberService } from './services/memberService.js';
+import type { Services } from './services/services.js';
+import { Store } from './store/store.js';
+
+export interface AppOptions {
+  logger: Logger;
+  clock?: Clock;
+}
+
+/** A running gateway: its parts, the address it listens on, and an idempotent close. */
+export interface App {
+  readonly config: Config;
+  readonly store: Store;
+  readonly services: Services;
+  readonly eventLog: EventLog;
+  readonly http: FastifyInstance;
+  readonly io: LegwayIo;
+  readonly metrics: Metrics;
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The composition root: the only place that picks the store, builds services and wires interfaces. */
+export async function createApp(config: Config, options: AppOptions): Promise<App> {
+  const logger = options.logger;
+  const clock = options.clock ?? systemClock;
+  const metrics = new Metrics();
+  const store = Store.open(config.dataDir, { synchronous: config.sqliteSynchronous });
+  const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
+  const ctx = { store, log: eventLog, clock, logger };
+  const access = new Access(store);
+  const members = new MemberService(ctx, access);
+  const services: Services = {
+    members,
+    conversations: new ConversationService(ctx, access, members),
+    events: new EventService(ctx, access),
+  };
+  const verifier = new TokenVerifier(config.secret, config.applicationId, () => clock.now());
+
+  let closing = false;
+  let listening = false;
+  const http = await buildHttp({
+    logger,
+    services,
+    verifier,
+    metrics,
+    bodyLimit: config.bodyLimit,
+    restRateLimit: config.restRateLimit,
+    readiness: {
+      problems: () => [
+        ...(closing ? ['shutting down'] : []),
+        ...(listening ? [] : ['not listening']),
+        ...(store.ping() ? [] : ['store unavailable']),
+      ],
+    },
+  });
+
+  const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }));
+  eventLog.onCommitted((event) => {
+    metrics.eventsAppended.inc({ family: event.type.split(':')[0] ?? event.type });
+    feed.publish(event);
+  });
+  const io = createSocketServer(http.server, {
+    logger,
+    services,
+    verifier,
+    metrics,
+    feed,
+    maxPayloadBytes: config.bodyLimit,
+    socketRateLimit: config.socketRateLimit,
+    tokenRateLimit: config.tokenRateLimit,
+  });
+
+  const sweep = setInterval(() => {
+    const expired = services.conversations.sweepExpired();
+    if (expired.length > 0) logger.info({ count: expired.length }, 'deleted conversations whose ttl expired');
+  }, config.ttlSweepSeconds * 1000);
+  sweep.unref();
+
+  let closed: Promise<void> | undefined;
+  return {
+    config,
+    store,
+    services,
+    eventLog,
+    http,
+    io,
+    metrics,
+    async listen() {
+      await http.listen({ host: config.host, port: config.httpPort });
+      listening = true;
+      return (http.server.address() as AddressInfo).port;
+    },
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        clearInterval(sweep);
+        io.disconnectSockets(true);
+        await new Promise<void>((resolve) => {
+          void io.close(() => resolve());
+        });
+        await http.close();
+        store.close();
+      })();
+      return closed;
+    },
+  };
+}

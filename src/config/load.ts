@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CONFIG_KEYS, configInputSchema, envName, type Config, type ConfigKey } from './schema.js';
+import { ConfigError } from './configError.js';
+import { resolveIdentity } from './identity.js';
+
+export { ConfigError };
+
+/** Where configuration comes from; the CLI passes its flags, tests pass a crafted env. */
+export interface ConfigSources {
+  /** Values from command-line flags, already keyed by config key. */
+  flags?: Partial<Record<ConfigKey, string>>;
+  /** Process environment (only LEGWAY_*, MEDIASOUP_WORKER_BIN and NODE_ENV are read). */
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file; falls back to `env.LEGWAY_CONFIG`. */
+  file?: string | undefined;
+  /** Base folder for relative paths; defaults to the working directory. */
+  cwd?: string;
+}
+
+function readFile(path: string, problems: string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push(`config file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    return {};
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      problems.push(`config file ${path}: must hold a JSON object`);
+      return {};
+    }
+    return parsed as Record<string, unknown>;
+  } catch {
+    problems.push(`config file ${path}: is not valid JSON`);
+    return {};
+  }
+}
+
+function stringify(value: unknown): unknown {
+  // File values may be numbers, arrays (sip_trunks) or strings; the schema reads strings like env does.
+  if (Array.isArray(value)) return value.map(String).join(',');
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return value;
+}
+
+/** Reads, merges (flags > env > file > defaults), validates and freezes the configuration. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const cwd = sources.cwd ?? process.cwd();
+  const problems: string[] = [];
+
+  const filePath = sources.file ?? env.LEGWAY_CONFIG;
+  const fileValues = filePath ? readFile(resolve(cwd, filePath), problems) : {};
+
+  const merged: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fileValues)) {
+    if (!(CONFIG_KEYS as string[]).includes(key)) {
+      problems.push(`config file: unknown key "${key}"`);
+      continue;
+    }
+    merged[key] = stringify(value);
+  }
+  for (const key of CONFIG_KEYS) {
+    const fromEnv = env[envName(key)];
+    if (fromEnv !== undefined && fromEnv !== '') merged[key] = fromEnv;
+  }
+  if (merged.mediasoup_worker === undefined && env.MEDIASOUP_WORKER_BIN) {
+    merged.mediasoup_worker = env.MEDIASOUP_WORKER_BIN;
+  }
+  Object.assign(merged, sources.flags);
+
+  const parsed = configInputSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path[0];
+      const where = typeof key === 'string' && (CONFIG_KEYS as string[]).includes(key)
+        ? `${envName(key as ConfigKey)} (--${key.replaceAll('_', '-')})`
+        : issue.path.join('.') || 'config';
+      problems.push(`${where}: ${issue.message}`);
+    }
+  }
+  const production = env.NODE_ENV === 'production';
+  if (parsed.success && production && parsed.data.secret === undefined) {
+    problems.push('LEGWAY_SECRET is required when NODE_ENV=production (the generated development secret is refused)');
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const input = parsed.data;
+  const dataDir = resolve(cwd, input.data_dir);
+  const identity = resolveIdentity(dataDir, input.secret, input.application_id);
+
+  const config: Config = {
+    host: input.host,
+    httpPort: input.http_port,
+    dataDir,
+    secret: identity.secret,
+    secretSource: identity.secretSource,
+    applicationId: identity.applicationId,
+    eventUrl: input.event_url,
+    signatureSecret: input.signature_secret ?? identity.secret,
+    answerUrl: input.answer_url,
+    sipHost: input.sip_host,
+    sipPort: input.sip_port,
+    sipTrunks: Object.freeze([...input.sip_trunks]),
+    rtpPorts: Object.freeze({ ...input.rtp_ports }),
+    mediaDir: resolve(cwd, input.media_dir),
+    mediasoupWorker: input.mediasoup_worker,
+    logLevel: input.log_level,
+    production,
+    sqliteSynchronous: input.sqlite_synchronous,
+    bodyLimit: input.body_limit,
+    restRateLimit: input.rest_rate_limit,
+    socketRateLimit: input.socket_rate_limit,
+    tokenRateLimit: input.token_rate_limit,
+    ttlSweepSeconds: input.ttl_sweep_seconds,
+    shutdownTimeoutMs: input.shutdown_timeout_ms,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,116 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Keys are snake_case; each key `foo_bar` is read from the flag
+ * `--foo-bar`, the environment variable `LEGWAY_FOO_BAR` and the config file's `"foo_bar"`.
+ * The environment names of SPEC.md's configuration contract are all here, spelled as it spells them.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const nonEmpty = z.string().trim().min(1);
+
+function isCidr(value: string): boolean {
+  const [addr, bits, ...rest] = value.split('/');
+  if (addr === undefined || rest.length > 0) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  const n = Number(bits);
+  return n <= (family === 4 ? 32 : 128);
+}
+
+const cidrList = z
+  .string()
+  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .pipe(z.array(z.string().refine(isCidr, { message: 'not an IP address or CIDR (e.g. 10.0.0.0/8)' })));
+
+const portRange = z
+  .string()
+  .regex(/^\d{1,5}-\d{1,5}$/, 'expected MIN-MAX, e.g. 20000-29999')
+  .transform((s) => {
+    const [min, max] = s.split('-').map(Number) as [number, number];
+    return { min, max };
+  })
+  .refine((r) => r.min >= 1024 && r.max <= 65535 && r.min <= r.max, {
+    message: 'range must lie within 1024-65535 with MIN <= MAX',
+  });
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** Raw input schema: what flags, environment and file may set, with the embedded defaults. */
+export const configInputSchema = z.strictObject({
+  host: nonEmpty.default('0.0.0.0'),
+  http_port: port.default(3000),
+  data_dir: nonEmpty.default('./data'),
+  secret: z.string().min(32, 'must be at least 32 characters (HS256 needs a 256-bit key)').optional(),
+  application_id: z.string().trim().min(1).max(200).optional(),
+  event_url: httpUrl.optional(),
+  signature_secret: z.string().min(32, 'must be at least 32 characters').optional(),
+  answer_url: httpUrl.optional(),
+  sip_host: nonEmpty.default('0.0.0.0'),
+  sip_port: port.default(5060),
+  sip_trunks: cidrList.default(['127.0.0.1/32']),
+  rtp_ports: portRange.default({ min: 20000, max: 29999 }),
+  media_dir: nonEmpty.default('./media'),
+  mediasoup_worker: nonEmpty.optional(),
+  log_level: logLevel.default('info'),
+  // Additions beside SPEC.md's contract:
+  sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
+  body_limit: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  rest_rate_limit: z.coerce.number().int().min(1).default(1200),
+  socket_rate_limit: z.coerce.number().int().min(1).default(20),
+  token_rate_limit: z.coerce.number().int().min(1).default(50),
+  ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
+  shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
+});
+
+export type ConfigKey = keyof typeof configInputSchema.shape;
+
+/** Every key, in the order of the table in README. */
+export const CONFIG_KEYS = Object.keys(configInputSchema.shape) as ConfigKey[];
+
+/** Environment variable of a key (`http_port` → `LEGWAY_HTTP_PORT`). */
+export function envName(key: ConfigKey): string {
+  return `LEGWAY_${key.toUpperCase()}`;
+}
+
+/** Command-line flag of a key (`http_port` → `--http-port`). */
+export function flagName(key: ConfigKey): string {
+  return key.replaceAll('_', '-');
+}
+
+type Parsed = z.output<typeof configInputSchema>;
+
+/** The frozen configuration the application receives. Secrets are always resolved here. */
+export interface Config {
+  readonly host: string;
+  readonly httpPort: number;
+  readonly dataDir: string;
+  readonly secret: string;
+  readonly secretSource: 'config' | 'generated' | 'data-dir';
+  readonly applicationId: string;
+  readonly eventUrl: string | undefined;
+  readonly signatureSecret: string;
+  readonly answerUrl: string | undefined;
+  readonly sipHost: string;
+  readonly sipPort: number;
+  readonly sipTrunks: readonly string[];
+  readonly rtpPorts: { readonly min: number; readonly max: number };
+  readonly mediaDir: string;
+  readonly mediasoupWorker: string | undefined;
+  readonly logLevel: Parsed['log_level'];
+  readonly production: boolean;
+  readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
+  readonly bodyLimit: number;
+  readonly restRateLimit: number;
+  readonly socketRateLimit: number;
+  readonly tokenRateLimit: number;
+  readonly ttlSweepSeconds: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+export type ParsedConfigInput = Parsed;

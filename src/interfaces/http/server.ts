@@ -1,0 +1,79 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { TokenVerifier } from '../../auth/tokens.js';
+import { LegwayError } from '../../domain/errors.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { Services } from '../../services/services.js';
+import { bearerAuth } from './auth.js';
+import { fromFrameworkError, toProblem } from './problem.js';
+import { conversationRoutes } from './routes/conversations.js';
+import { eventRoutes } from './routes/events.js';
+import { healthRoutes, type Readiness } from './routes/health.js';
+import { memberRoutes } from './routes/members.js';
+
+export interface HttpDeps {
+  logger: Logger;
+  services: Services;
+  verifier: TokenVerifier;
+  metrics: Metrics;
+  readiness: Readiness;
+  bodyLimit: number;
+  /** REST requests per minute per token. */
+  restRateLimit: number;
+}
+
+/** Builds the HTTP interface (REST /v1, health, metrics); socket.io attaches to its server. */
+export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Typed as fastify's base logger so the instance keeps fastify's default generics.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimit,
+    // Ids and query strings are bounded; refuse absurd URLs early.
+    routerOptions: { maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+
+  // JSON only: everything else is 415 (fastify would otherwise accept text/plain).
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err, req, reply) => {
+    const error = fromFrameworkError(err);
+    if (error.code === 'Internal') req.log.error({ err }, 'request failed');
+    else if (error.code === 'PayloadTooLarge') error.message = `request body is larger than ${deps.bodyLimit} bytes`;
+    else if (error.code === 'UnsupportedMediaType') error.message = 'send JSON with Content-Type: application/json';
+    const { status, body } = toProblem(error);
+    return reply.code(status).type('application/problem+json').send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const { status, body } = toProblem(new LegwayError('NotFound', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`));
+    return reply.code(status).type('application/problem+json').send(body);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    deps.metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  healthRoutes(app, deps.readiness, deps.metrics);
+
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', bearerAuth(deps.verifier));
+    await v1.register(rateLimit, {
+      hook: 'preHandler',
+      max: deps.restRateLimit,
+      timeWindow: 60_000,
+      keyGenerator: (req) => (req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip),
+      errorResponseBuilder: (_req, ctx) => new LegwayError('RateLimited', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${ctx.after}`),
+    });
+    conversationRoutes(v1, deps.services);
+    memberRoutes(v1, deps.services);
+    eventRoutes(v1, deps.services);
+  });
+
+  return app;
+}

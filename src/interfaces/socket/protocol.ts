@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import type { Principal } from '../../auth/principal.js';
+import type { ErrorCode } from '../../domain/errors.js';
+import type { ConversationEvent } from '../../domain/model.js';
+import type { AnyEventType } from '../../events/catalogue.js';
+
+/** The acknowledgement every request gets (SPEC.md, Socket protocol). */
+export type AckPayload = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: ErrorCode; message: string } };
+export type Ack = (payload: AckPayload) => void;
+
+/** Client → server requests of the client namespace (payloads arrive as unknown and are validated). */
+export interface ClientToServerEvents {
+  'conversation:join': (payload: unknown, ack: Ack) => void;
+  'conversation:leave': (payload: unknown, ack: Ack) => void;
+  'event:send': (payload: unknown, ack: Ack) => void;
+}
+
+/** Server → client pushes: every conversation event under its own type name. */
+export type ServerToClientEvents = { [K in AnyEventType]: (event: ConversationEvent) => void };
+
+export type InterServerEvents = Record<string, never>;
+
+export interface SocketData {
+  principal: Principal;
+}
+
+const conversationRef = z.string().min(1).max(200);
+
+export const joinRequest = z.strictObject({
+  conversation_id: conversationRef,
+  since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+
+export const leaveRequest = z.strictObject({ conversation_id: conversationRef });
+
+export const sendRequest = z.strictObject({
+  conversation_id: conversationRef,
+  type: z.string().min(1).max(120),
+  body: z.unknown(),
+  to: z.string().max(200).optional(),
+});

@@ -1,0 +1,10 @@
+import type { ConversationService } from './conversationService.js';
+import type { EventService } from './eventService.js';
+import type { MemberService } from './memberService.js';
+
+/** The application services the interfaces call. */
+export interface Services {
+  conversations: ConversationService;
+  members: MemberService;
+  events: EventService;
+}

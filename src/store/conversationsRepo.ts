@@ -1,0 +1,157 @@
+import type { Conversation, ConversationProperties } from '../domain/model.js';
+import { compact, readJson } from './json.js';
+import type { Page, PageRequest } from './page.js';
+import type { Statement } from 'better-sqlite3';
+import type { SqliteDb } from './sqlite.js';
+
+interface ListParams {
+  after: number;
+  limit: number;
+  user: string | null;
+}
+
+interface Row {
+  seq: number;
+  id: string;
+  name: string;
+  display_name: string | null;
+  state: 'active' | 'deleted';
+  properties: string;
+  created_at: string;
+  updated_at: string | null;
+  destroyed_at: string | null;
+}
+
+function toConversation(row: Row): Conversation {
+  return compact({
+    id: row.id,
+    name: row.name,
+    display_name: row.display_name,
+    state: row.state,
+    properties: readJson<ConversationProperties>(row.properties),
+    timestamp: compact({ created: row.created_at, updated: row.updated_at, destroyed: row.destroyed_at }),
+  });
+}
+
+export interface NewConversation {
+  id: string;
+  name: string;
+  display_name?: string | undefined;
+  properties: ConversationProperties;
+  created_at: string;
+}
+
+/** Conversations table; all methods are synchronous and meant to run inside the caller's transaction. */
+export class ConversationsRepo {
+  private readonly byId;
+  private readonly byName;
+  private readonly insertStmt;
+  private readonly updateStmt;
+  private readonly deleteStmt;
+  private readonly nextIdStmt;
+  private readonly lastIdStmt;
+  private readonly idleStmt;
+  private readonly expiredStmt;
+  private readonly listStmts = new Map<string, Statement<ListParams, Row>>();
+
+  constructor(private readonly db: SqliteDb) {
+    this.byId = db.prepare<[string], Row>('SELECT * FROM conversations WHERE id = ?');
+    this.byName = db.prepare<[string], Row>("SELECT * FROM conversations WHERE name = ? AND state = 'active'");
+    this.insertStmt = db.prepare(
+      `INSERT INTO conversations (id, name, display_name, state, properties, created_at, idle_since)
+       VALUES (@id, @name, @display_name, 'active', @properties, @created_at, @created_at)`,
+    );
+    this.updateStmt = db.prepare(
+      `UPDATE conversations SET name = @name, display_name = @display_name, properties = @properties, updated_at = @updated_at
+       WHERE id = @id AND state = 'active'`,
+    );
+    this.deleteStmt = db.prepare(
+      "UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'",
+    );
+    this.nextIdStmt = db.prepare<[string], { last_event_id: number }>(
+      'UPDATE conversations SET last_event_id = last_event_id + 1 WHERE id = ? RETURNING last_event_id',
+    );
+    this.lastIdStmt = db.prepare<[string], { last_event_id: number }>('SELECT last_event_id FROM conversations WHERE id = ?');
+    this.idleStmt = db.prepare('UPDATE conversations SET idle_since = @at WHERE id = @id');
+    this.expiredStmt = db.prepare<[string], { id: string }>(
+      `SELECT id FROM conversations
+       WHERE state = 'active' AND idle_since IS NOT NULL AND json_extract(properties, '$.ttl') IS NOT NULL
+         AND unixepoch(idle_since) + json_extract(properties, '$.ttl') <= unixepoch(?)`,
+    );
+  }
+
+  get(id: string): Conversation | undefined {
+    const row = this.byId.get(id);
+    return row ? toConversation(row) : undefined;
+  }
+
+  getActiveByName(name: string): Conversation | undefined {
+    const row = this.byName.get(name);
+    return row ? toConversation(row) : undefined;
+  }
+
+  insert(c: NewConversation): void {
+    this.insertStmt.run({ ...c, display_name: c.display_name ?? null, properties: JSON.stringify(c.properties) });
+  }
+
+  update(c: Conversation, updatedAt: string): void {
+    this.updateStmt.run({
+      id: c.id,
+      name: c.name,
+      display_name: c.display_name ?? null,
+      properties: JSON.stringify(c.properties),
+      updated_at: updatedAt,
+    });
+  }
+
+  markDeleted(id: string, at: string): void {
+    this.deleteStmt.run({ id, at });
+  }
+
+  /** Reserves the next event id of a conversation (no gaps: it rolls back with the transaction). */
+  nextEventId(id: string): number {
+    const row = this.nextIdStmt.get(id);
+    if (!row) throw new Error(`conversation ${id} vanished inside a transaction`);
+    return row.last_event_id;
+  }
+
+  lastEventId(id: string): number {
+    return this.lastIdStmt.get(id)?.last_event_id ?? 0;
+  }
+
+  /** Records when a conversation became empty (null when someone is in it); drives `properties.ttl`. */
+  setIdleSince(id: string, at: string | null): void {
+    this.idleStmt.run({ id, at });
+  }
+
+  /** Active conversations whose ttl has run out since they became empty. */
+  expired(now: string): string[] {
+    return this.expiredStmt.all(now).map((r) => r.id);
+  }
+
+  /** Lists active conversations; `visibleTo` limits to those where that user is a current member. */
+  list(page: PageRequest, visibleTo?: string): Page<Conversation> {
+    const dir = page.order === 'asc' ? '>' : '<';
+    const sort = page.order === 'asc' ? 'ASC' : 'DESC';
+    const after = page.after ?? (page.order === 'asc' ? 0 : Number.MAX_SAFE_INTEGER);
+    const memberFilter = visibleTo
+      ? "AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = @user AND m.state != 'left')"
+      : '';
+    const key = `${sort}:${memberFilter ? 'user' : 'all'}`;
+    let stmt = this.listStmts.get(key);
+    if (!stmt) {
+      stmt = this.db.prepare<ListParams, Row>(
+        `SELECT c.* FROM conversations c WHERE c.state = 'active' AND c.seq ${dir} @after ${memberFilter}
+         ORDER BY c.seq ${sort} LIMIT @limit`,
+      );
+      this.listStmts.set(key, stmt);
+    }
+    const rows = stmt.all({ after, limit: page.size + 1, user: visibleTo ?? null });
+    const more = rows.length > page.size;
+    const items = rows.slice(0, page.size);
+    const last = items.at(-1);
+    const result: Page<Conversation> = { items: items.map(toConversation) };
+    if (more && last) result.next = last.seq;
+    return result;
+  }
+}

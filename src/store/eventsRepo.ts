@@ -1,0 +1,132 @@
+import type { Statement } from 'better-sqlite3';
+import type { ConversationEvent } from '../domain/model.js';
+import { readJson } from './json.js';
+import type { Page, Order } from './page.js';
+import type { SqliteDb } from './sqlite.js';
+
+interface Row {
+  conversation_id: string;
+  id: number;
+  type: string;
+  from_id: string;
+  to_id: string | null;
+  timestamp: string;
+  body: string;
+  deleted_at: string | null;
+}
+
+function toEvent(row: Row): ConversationEvent {
+  const event: ConversationEvent = {
+    id: row.id,
+    type: row.type,
+    from: row.from_id,
+    timestamp: row.timestamp,
+    body: readJson<Record<string, unknown>>(row.body),
+    conversation_id: row.conversation_id,
+  };
+  if (row.to_id !== null) event.to = row.to_id;
+  if (row.deleted_at !== null) event.deleted_at = row.deleted_at;
+  return event;
+}
+
+/** Filters of an event listing. `types` entries ending in `*` match a prefix (`member:*`). */
+export interface EventQuery {
+  conversationId: string;
+  order: Order;
+  size: number;
+  /** Continue strictly after this id (in the order's direction). */
+  after?: number;
+  startId?: number;
+  endId?: number;
+  types?: readonly string[];
+  /** Limit to events this member may see: broadcast ones, and those from or to it. */
+  visibleTo?: string;
+}
+
+/** Events table: the append-only conversation log (bodies may be blanked by a delete). */
+export class EventsRepo {
+  private readonly insertStmt;
+  private readonly getStmt;
+  private readonly blankStmt;
+  private readonly listStmts = new Map<string, Statement<Record<string, unknown>, Row>>();
+
+  constructor(private readonly db: SqliteDb) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO events (conversation_id, id, type, from_id, to_id, timestamp, body)
+       VALUES (@conversation_id, @id, @type, @from, @to, @timestamp, @body)`,
+    );
+    this.getStmt = db.prepare<[string, number], Row>('SELECT * FROM events WHERE conversation_id = ? AND id = ?');
+    this.blankStmt = db.prepare(
+      "UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id",
+    );
+  }
+
+  insert(e: ConversationEvent): void {
+    this.insertStmt.run({
+      conversation_id: e.conversation_id,
+      id: e.id,
+      type: e.type,
+      from: e.from,
+      to: e.to ?? null,
+      timestamp: e.timestamp,
+      body: JSON.stringify(e.body),
+    });
+  }
+
+  get(conversationId: string, id: number): ConversationEvent | undefined {
+    const row = this.getStmt.get(conversationId, id);
+    return row ? toEvent(row) : undefined;
+  }
+
+  /** Blanks a deleted event's body; its id and type stay so the sequence has no holes. */
+  markDeleted(conversationId: string, id: number, at: string): void {
+    this.blankStmt.run({ conversation_id: conversationId, id, at });
+  }
+
+  list(q: EventQuery): Page<ConversationEvent> {
+    const asc = q.order === 'asc';
+    const where = ['conversation_id = @conversation_id'];
+    const params: Record<string, unknown> = { conversation_id: q.conversationId, limit: q.size + 1 };
+    if (q.after !== undefined) {
+      where.push(asc ? 'id > @after' : 'id < @after');
+      params.after = q.after;
+    }
+    if (q.startId !== undefined) {
+      where.push('id >= @start');
+      params.start = q.startId;
+    }
+    if (q.endId !== undefined) {
+      where.push('id <= @end');
+      params.end = q.endId;
+    }
+    if (q.visibleTo !== undefined) {
+      where.push('(to_id IS NULL OR to_id = @member OR from_id = @member)');
+      params.member = q.visibleTo;
+    }
+    if (q.types && q.types.length > 0) {
+      const clauses = q.types.map((t, i) => {
+        if (t.endsWith('*')) {
+          // LIKE with an escape so `_` and `%` in a type are literal.
+          params[`t${i}`] = `${t.slice(0, -1).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          return `type LIKE @t${i} ESCAPE '\\'`;
+        }
+        params[`t${i}`] = t;
+        return `type = @t${i}`;
+      });
+      where.push(`(${clauses.join(' OR ')})`);
+    }
+    const sql = `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY id ${asc ? 'ASC' : 'DESC'} LIMIT @limit`;
+    let stmt = this.listStmts.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<Record<string, unknown>, Row>(sql);
+      // The shape of the SQL depends only on which filters are set, so the cache stays small.
+      if (this.listStmts.size < 256) this.listStmts.set(sql, stmt);
+    }
+    const rows = stmt.all(params);
+    const items = rows.slice(0, q.size).map(toEvent);
+    const page: Page<ConversationEvent> = { items };
+    const last = items.at(-1);
+    if (rows.length > q.size && last) page.next = last.id;
+    return page;
+  }
+}

@@ -1,0 +1,88 @@
+import type { Database } from 'better-sqlite3';
+
+/** Ordered schema migrations; `PRAGMA user_version` records how many have run. Never edit a shipped one. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE conversations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    display_name TEXT,
+    state TEXT NOT NULL CHECK (state IN ('active', 'deleted')),
+    properties TEXT NOT NULL DEFAULT '{}',
+    last_event_id INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    destroyed_at TEXT,
+    idle_since TEXT
+  );
+  CREATE UNIQUE INDEX conversations_active_name ON conversations (name) WHERE state = 'active';
+
+  CREATE TABLE users (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE members (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    user_id TEXT NOT NULL REFERENCES users (id),
+    state TEXT NOT NULL CHECK (state IN ('invited', 'joined', 'left')),
+    channel TEXT NOT NULL,
+    media TEXT NOT NULL,
+    invited_at TEXT,
+    joined_at TEXT,
+    left_at TEXT,
+    initiator TEXT
+  );
+  CREATE UNIQUE INDEX members_current ON members (conversation_id, user_id) WHERE state != 'left';
+  CREATE INDEX members_by_conversation ON members (conversation_id, seq);
+  CREATE INDEX members_by_user ON members (user_id, state);
+
+  CREATE TABLE legs (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    member_id TEXT REFERENCES members (id),
+    type TEXT NOT NULL CHECK (type IN ('webrtc', 'sip')),
+    direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    status TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    ended_at TEXT
+  );
+  CREATE INDEX legs_by_conversation ON legs (conversation_id, created_at);
+
+  CREATE TABLE events (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    id INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    to_id TEXT,
+    timestamp TEXT NOT NULL,
+    body TEXT NOT NULL,
+    deleted_at TEXT,
+    PRIMARY KEY (conversation_id, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX events_by_type ON events (conversation_id, type, id);
+  `,
+];
+
+/** Brings the schema up to date inside one transaction per migration. */
+export function migrate(db: Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this legway (${MIGRATIONS.length}); refusing to run`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    const sql = MIGRATIONS[version] as string;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
