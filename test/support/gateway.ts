@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io as connectClient, type Socket } from 'socket.io-client';
+import { createApp, type App } from '../../src/app.js';
+import type { Role } from '../../src/auth/principal.js';
+import { mintToken } from '../../src/auth/tokens.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { Clock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // Tests read fields of JSON bodies freely.
+  body: any;
+}
+
+export interface TestGateway {
+  app: App;
+  url: string;
+  dataDir: string;
+  token(sub: string, role?: Role, extra?: { join?: string[]; ttlSeconds?: number; secret?: string }): Promise<string>;
+  /** An application token, minted once. */
+  appToken: string;
+  api(method: string, path: string, options?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
+  connect(token: string, options?: { auth?: Record<string, unknown> }): Promise<Socket>;
+  close(): Promise<void>;
+}
+
+const sockets = new Set<Socket>();
+
+/** Starts a real gateway on 127.0.0.1, port 0, with a fresh data folder (kept when `dataDir` is given). */
+export async function startGateway(options: { env?: Record<string, string>; clock?: Clock; dataDir?: string } = {}): Promise<TestGateway> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'legway-test-'));
+  const config = loadConfig({
+    env: {
+      LEGWAY_HOST: '127.0.0.1',
+      LEGWAY_HTTP_PORT: '0',
+      LEGWAY_DATA_DIR: dataDir,
+      LEGWAY_SECRET: TEST_SECRET,
+      LEGWAY_LOG_LEVEL: 'silent',
+      LEGWAY_SQLITE_SYNCHRONOUS: 'normal',
+      ...options.env,
+    },
+    cwd: dataDir,
+  });
+  const app = await createApp(config, { logger: createLogger(config.logLevel), ...(options.clock && { clock: options.clock }) });
+  const port = await app.listen();
+  const url = `http://127.0.0.1:${port}`;
+  const token: TestGateway['token'] = (sub, role = 'user', extra = {}) =>
+    mintToken(extra.secret ?? config.secret, {
+      sub,
+      role,
+      ttlSeconds: extra.ttlSeconds ?? 3600,
+      applicationId: config.applicationId,
+      ...(extra.join && { join: extra.join }),
+    });
+  const appToken = await token('backend', 'application');
+  const own = new Set<Socket>();
+
+  return {
+    app,
+    url,
+    dataDir,
+    token,
+    appToken,
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      const bearer = opts.token === undefined ? appToken : opts.token;
+      if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined && { body }) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text.length > 0 ? JSON.parse(text) : undefined;
+      } catch {
+        // Not JSON: the raw text is what the test sees.
+      }
+      return { status: res.status, headers: res.headers, body: parsed };
+    },
+    connect(tok, opts = {}) {
+      const socket = connectClient(url, { auth: opts.auth ?? { token: tok }, transports: ['websocket'], reconnection: false, forceNew: true });
+      own.add(socket);
+      sockets.add(socket);
+      return new Promise((resolve, reject) => {
+        socket.once('connect', () => resolve(socket));
+        socket.once('connect_error', (err) => reject(err));
+      });
+    },
+    async close() {
+      for (const s of own) s.disconnect();
+      await app.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A request with acknowledgement, as clients make them. */
+export function request(socket: Socket, name: string, payload: unknown): Promise<any> {
+  return socket.timeout(5000).emitWithAck(name, payload);
+}
+
+/** Records every event the server pushes to a socket, and lets a test wait for one. */
+export class EventRecorder {
+  readonly events: any[] = [];
+  private waiters: { test: (e: any) => boolean; resolve: (e: any) => void }[] = [];
+
+  constructor(socket: Socket) {
+    socket.onAny((name: string, event: any) => {
+      this.events.push({ name, ...event });
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.test(event)) return true;
+        w.resolve(event);
+        return false;
+      });
+    });
+  }
+
+  /** Resolves with the first pushed event (past or future) that passes `test`. */
+  waitFor(test: (e: any) => boolean, timeoutMs = 5000): Promise<any> {
+    const seen = this.events.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for an event')), timeoutMs);
+      this.waiters.push({
+        test,
+        resolve: (e) => {
+          clearTimeout(timer);
+          resolve(e);
+        },
+      });
+    });
+  }
+
+  ids(): number[] {
+    return this.events.map((e) => e.id as number);
+  }
+}
