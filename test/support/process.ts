@@ -1,0 +1,51 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const REPO = join(import.meta.dirname, '..', '..');
+export const BIN = join(REPO, 'bin', 'legway.js');
+
+export interface RunningGateway {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  /** Everything the process wrote to stdout (pino JSON lines). */
+  output: () => string;
+}
+
+/** Starts `legway serve` as a real process in `cwd` and resolves once it logs its port. */
+export function spawnGateway(cwd: string, env: Record<string, string> = {}): Promise<RunningGateway> {
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      const line = out.split('\n').find((l) => l.includes('"legway listening'));
+      if (line) {
+        const port = (JSON.parse(line) as { port: number }).port;
+        resolve({ child, port, url: `http://127.0.0.1:${port}`, output: () => out });
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.once('exit', (code) => reject(new Error(`legway serve exited with ${code}: ${err}${out}`)));
+  });
+}
+
+/** Runs `legway <args>` to completion. */
+export function runCli(cwd: string, args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Stops a spawned gateway: SIGKILL for crash tests, SIGTERM for a clean stop; resolves when it is gone. */
+export function stop(g: RunningGateway, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (g.child.exitCode !== null || g.child.signalCode !== null) return Promise.resolve(g.child.exitCode);
+  return new Promise((resolve) => {
+    g.child.once('exit', (code) => resolve(code));
+    g.child.kill(signal);
+  });
+}

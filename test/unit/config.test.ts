@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+const SECRET = 'a-configured-secret-that-is-32-chars-or-more';
+
+describe('configuration', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'legway-config-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs on embedded defaults with nothing configured, generating a secret once in the data folder', () => {
+    const first = loadConfig({ env: {}, cwd: dir });
+    expect(first).toMatchObject({ host: '0.0.0.0', httpPort: 3000, sipPort: 5060, logLevel: 'info', secretSource: 'generated' });
+    expect(first.dataDir).toBe(join(dir, 'data'));
+    expect(first.rtpPorts).toEqual({ min: 20000, max: 29999 });
+    expect(first.sipTrunks).toEqual(['127.0.0.1/32']);
+    expect(first.secret.length).toBeGreaterThanOrEqual(32);
+    expect(statSync(join(dir, 'data', 'secret')).mode & 0o077).toBe(0);
+
+    const second = loadConfig({ env: {}, cwd: dir });
+    expect(second.secret).toBe(first.secret);
+    expect(second.applicationId).toBe(first.applicationId);
+    expect(second.secretSource).toBe('data-dir');
+    expect(second.signatureSecret).toBe(first.secret);
+  });
+
+  it('reads the contract environment names', () => {
+    const c = loadConfig({
+      env: {
+        LEGWAY_HOST: '127.0.0.1',
+        LEGWAY_HTTP_PORT: '0',
+        LEGWAY_DATA_DIR: join(dir, 'elsewhere'),
+        LEGWAY_SECRET: SECRET,
+        LEGWAY_APPLICATION_ID: 'app-1',
+        LEGWAY_EVENT_URL: 'http://127.0.0.1:9/events',
+        LEGWAY_SIGNATURE_SECRET: 'b'.repeat(40),
+        LEGWAY_ANSWER_URL: 'https://example.test/answer',
+        LEGWAY_SIP_HOST: '127.0.0.1',
+        LEGWAY_SIP_PORT: '5070',
+        LEGWAY_SIP_TRUNKS: '10.0.0.0/8, 192.168.1.7,::1/128',
+        LEGWAY_RTP_PORTS: '30000-30100',
+        LEGWAY_MEDIA_DIR: 'sounds',
+        LEGWAY_MEDIASOUP_WORKER: '/opt/worker',
+        LEGWAY_LOG_LEVEL: 'debug',
+      },
+      cwd: dir,
+    });
+    expect(c).toMatchObject({
+      host: '127.0.0.1',
+      httpPort: 0,
+      dataDir: join(dir, 'elsewhere'),
+      secret: SECRET,
+      secretSource: 'config',
+      applicationId: 'app-1',
+      eventUrl: 'http://127.0.0.1:9/events',
+      signatureSecret: 'b'.repeat(40),
+      answerUrl: 'https://example.test/answer',
+      sipHost: '127.0.0.1',
+      sipPort: 5070,
+      sipTrunks: ['10.0.0.0/8', '192.168.1.7', '::1/128'],
+      rtpPorts: { min: 30000, max: 30100 },
+      mediaDir: join(dir, 'sounds'),
+      mediasoupWorker: '/opt/worker',
+      logLevel: 'debug',
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('honours MEDIASOUP_WORKER_BIN when LEGWAY_MEDIASOUP_WORKER is unset', () => {
+    expect(loadConfig({ env: { MEDIASOUP_WORKER_BIN: '/w/bin' }, cwd: dir }).mediasoupWorker).toBe('/w/bin');
+    expect(loadConfig({ env: { MEDIASOUP_WORKER_BIN: '/w/bin', LEGWAY_MEDIASOUP_WORKER: '/x' }, cwd: dir }).mediasoupWorker).toBe('/x');
+  });
+
+  it('lets flags beat environment beat file beat defaults', () => {
+    const file = join(dir, 'legway.json');
+    writeFileSync(file, JSON.stringify({ http_port: 4001, sip_port: 5071, log_level: 'warn', sip_trunks: ['10.1.0.0/16'] }));
+    const c = loadConfig({ env: { LEGWAY_CONFIG: file, LEGWAY_SIP_PORT: '5072', LEGWAY_LOG_LEVEL: 'error' }, flags: { log_level: 'trace' }, cwd: dir });
+    expect(c.httpPort).toBe(4001); // file
+    expect(c.sipPort).toBe(5072); // env over file
+    expect(c.logLevel).toBe('trace'); // flag over env
+    expect(c.sipTrunks).toEqual(['10.1.0.0/16']);
+    expect(c.host).toBe('0.0.0.0'); // default
+  });
+
+  it('reports every problem at once', () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ http_port: 'eighty', nonsense: true }));
+    let error: unknown;
+    try {
+      loadConfig({
+        env: { LEGWAY_CONFIG: file, LEGWAY_SIP_PORT: '70000', LEGWAY_RTP_PORTS: '5-1', LEGWAY_SIP_TRUNKS: 'not-an-ip', LEGWAY_SECRET: 'short' },
+        cwd: dir,
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['nonsense', 'LEGWAY_HTTP_PORT', 'LEGWAY_SIP_PORT', 'LEGWAY_RTP_PORTS', 'LEGWAY_SIP_TRUNKS', 'LEGWAY_SECRET']) {
+      expect(problems).toContain(name);
+    }
+  });
+
+  it('refuses to start in production without a configured secret, and never writes one there', () => {
+    expect(() => loadConfig({ env: { NODE_ENV: 'production' }, cwd: dir })).toThrow(/LEGWAY_SECRET is required when NODE_ENV=production/);
+    expect(() => readFileSync(join(dir, 'data', 'secret'))).toThrow();
+    expect(loadConfig({ env: { NODE_ENV: 'production', LEGWAY_SECRET: SECRET }, cwd: dir }).production).toBe(true);
+  });
+
+  it('reports an unreadable or malformed config file', () => {
+    expect(() => loadConfig({ file: join(dir, 'missing.json'), env: {}, cwd: dir })).toThrow(/cannot be read/);
+    writeFileSync(join(dir, 'broken.json'), '{ nope');
+    expect(() => loadConfig({ file: join(dir, 'broken.json'), env: {}, cwd: dir })).toThrow(/not valid JSON/);
+  });
+});
