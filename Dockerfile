@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# legway gateway image: build (TypeScript + native addons), then a slim non-root runtime.
+
+FROM node:22-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Sources are not here yet, so skip `prepare` (tsc) and build the native addon explicitly.
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY machines ./machines
+RUN npm run build && npm prune --omit=dev
+
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    LEGWAY_HOST=0.0.0.0 \
+    LEGWAY_HTTP_PORT=3000 \
+    LEGWAY_DATA_DIR=/var/lib/legway \
+    LEGWAY_MEDIA_DIR=/app/media
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY bin ./bin
+RUN mkdir -p /var/lib/legway /app/media && chown node:node /var/lib/legway /app/media
+USER node
+VOLUME ["/var/lib/legway"]
+EXPOSE 3000 5060/udp 5060/tcp
+# LEGWAY_SECRET must be supplied at run time: in production the gateway refuses a generated one.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.LEGWAY_HTTP_PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["node", "bin/legway.js"]
+CMD ["serve"]
