@@ -60,5 +60,8 @@ export interface ConversationEvent {
   deleted_at?: string;
 }
 
+/** `reason` of the member:left events that a conversation's deletion writes before conversation:deleted. */
+export const CONVERSATION_DELETED = 'conversation deleted';
+
 /** `from` of events that no member caused (conversation lifecycle, application actions). */
 export const SYSTEM_ORIGIN = 'system';

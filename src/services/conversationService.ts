@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
-import { SYSTEM_ORIGIN, type Conversation, type ConversationProperties } from '../domain/model.js';
+import { CONVERSATION_DELETED, SYSTEM_ORIGIN, type Conversation, type ConversationProperties } from '../domain/model.js';
 import { newConversationId } from '../lib/ids.js';
 import type { Page, PageRequest } from '../store/page.js';
 import type { Access } from './access.js';
@@ -99,16 +99,16 @@ export class ConversationService {
   }
 
   /** Deletes: every current member leaves, then `conversation:deleted` closes the log. */
-  delete(id: string, p: Principal, reason = 'conversation deleted'): void {
+  delete(id: string, p: Principal): void {
     this.access.requireApplication(p, 'deleting a conversation');
-    this.destroy(id, reason);
+    this.destroy(id);
   }
 
-  private destroy(id: string, reason: string): void {
+  private destroy(id: string): void {
     const { store, log, clock } = this.ctx;
     store.transaction(() => {
       const current = this.access.conversation(id);
-      this.members.removeAll(id, reason);
+      this.members.removeAll(id, CONVERSATION_DELETED);
       const now = clock.now().toISOString();
       store.conversations.markDeleted(id, now);
       log.append({
@@ -125,7 +125,7 @@ export class ConversationService {
     const expired = this.ctx.store.conversations.expired(this.ctx.clock.now().toISOString());
     for (const id of expired) {
       try {
-        this.destroy(id, 'ttl expired');
+        this.destroy(id);
       } catch (err) {
         this.ctx.logger.warn({ err, conversation_id: id }, 'ttl sweep could not delete conversation');
       }

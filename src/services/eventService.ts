@@ -134,7 +134,8 @@ export class EventService {
     const wanted = REFERS_TO[type];
     if (wanted === undefined) return;
     const ref = (body as { event_id?: unknown } | null)?.event_id;
-    if (typeof ref !== 'number') return; // The catalogue's schema reports the missing field.
+    // The catalogue's schema reports a missing or malformed id (422), rather than a lookup's 404.
+    if (typeof ref !== 'number' || !Number.isSafeInteger(ref) || ref < 1) return;
     const target = this.ctx.store.events.get(conversationId, ref);
     if (target?.type !== wanted || (p.role === 'user' && !visible(target, from))) {
       throw fail('EventNotFound', `event ${ref} is not a ${wanted} event of this conversation`);

@@ -115,10 +115,11 @@ export class EventRecorder {
 
   constructor(socket: Socket) {
     socket.onAny((name: string, event: any) => {
-      this.events.push({ name, ...event });
+      const entry = { name, ...event };
+      this.events.push(entry);
       this.waiters = this.waiters.filter((w) => {
-        if (!w.test(event)) return true;
-        w.resolve(event);
+        if (!w.test(entry)) return true;
+        w.resolve(entry);
         return false;
       });
     });
@@ -126,7 +127,7 @@ export class EventRecorder {
 
   /** Resolves with the first pushed event (past or future) that passes `test`. */
   waitFor(test: (e: any) => boolean, timeoutMs = 5000): Promise<any> {
-    const seen = this.events.find(test);
+    const seen = this.events.find((e) => test(e));
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('timed out waiting for an event')), timeoutMs);

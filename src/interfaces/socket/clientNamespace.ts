@@ -100,7 +100,8 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     });
 
     socket.onAny((name: string, ...args: unknown[]) => {
-      if (name in HANDLED) return;
+      // Own keys only: `in` would also match Object.prototype names ('constructor', '__proto__'…), leaving them unanswered.
+      if (Object.hasOwn(HANDLED, name)) return;
       const ack = args.at(-1);
       deps.metrics.socketRequests.inc({ request: 'unknown', outcome: 'UnknownRequest' });
       if (typeof ack === 'function') {

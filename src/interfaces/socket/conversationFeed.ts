@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../../auth/principal.js';
-import type { ConversationEvent, Member } from '../../domain/model.js';
+import { CONVERSATION_DELETED, type ConversationEvent, type Member } from '../../domain/model.js';
 import type { EventService } from '../../services/eventService.js';
 
 /** Where a subscription's events go (a socket's emit, in practice). */
@@ -15,6 +15,8 @@ interface Subscription {
   lastSent: number;
   /** False while the backlog replays from the store; live events are then left to the replay. */
   live: boolean;
+  /** Set by the member's own member:left of a deletion: only the conversation:deleted may follow. */
+  leaving: boolean;
   closed: boolean;
 }
 
@@ -35,7 +37,7 @@ export class ConversationFeed {
 
   /** Starts delivering the conversation's events after `since` to `deliver`; returns the unsubscribe function. */
   subscribe(conversationId: string, member: Member, principal: Principal, since: number, deliver: Deliver): () => void {
-    const sub: Subscription = { conversationId, member, principal, deliver, lastSent: since, live: false, closed: false };
+    const sub: Subscription = { conversationId, member, principal, deliver, lastSent: since, live: false, leaving: false, closed: false };
     let set = this.byConversation.get(conversationId);
     if (!set) {
       set = new Set();
@@ -85,15 +87,24 @@ export class ConversationFeed {
   /** Delivers one event if the subscriber may see it; returns false once the subscription has ended. */
   private send(sub: Subscription, event: ConversationEvent): boolean {
     sub.lastSent = event.id;
+    if (sub.leaving && event.type !== 'conversation:deleted') return true;
     if (sub.principal.role === 'user' && event.to !== undefined && event.to !== sub.member.id && event.from !== sub.member.id) {
       return true;
     }
     sub.deliver(event);
-    // The member's own departure, or the conversation's end, is the last thing it receives.
-    const left = event.type === 'member:left' && event.from === sub.member.id;
-    if (left || event.type === 'conversation:deleted') {
+    // The conversation's end is the last thing a member receives, and its own departure ends the
+    // subscription too, except when the departure is part of a deletion: then only the
+    // conversation:deleted that closes that deletion still follows, so the client learns why.
+    if (event.type === 'conversation:deleted') {
       this.remove(sub);
       return false;
+    }
+    if (event.type === 'member:left' && event.from === sub.member.id) {
+      if (event.body.reason !== CONVERSATION_DELETED) {
+        this.remove(sub);
+        return false;
+      }
+      sub.leaving = true;
     }
     return true;
   }

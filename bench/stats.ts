@@ -1,0 +1,59 @@
+/** Measurement helpers shared by the benchmarks: wall and CPU windows, percentiles, formatting. */
+
+export interface Window {
+  /** Wall-clock duration in milliseconds. */
+  wallMs: number;
+  /** Process CPU time (user + system, every thread) in microseconds. */
+  cpuUs: number;
+  userUs: number;
+  systemUs: number;
+}
+
+/** Starts a measurement window; call the returned function to close it. */
+export function startWindow(): () => Window {
+  const wall0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = Number(process.hrtime.bigint() - wall0) / 1e6;
+    return { wallMs, cpuUs: cpu.user + cpu.system, userUs: cpu.user, systemUs: cpu.system };
+  };
+}
+
+/** Nearest-rank percentile (p in 0..100) of samples; sorts a copy. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/** Nanoseconds between two hrtime readings, as microseconds. */
+export function usBetween(start: bigint, end: bigint): number {
+  return Number(end - start) / 1000;
+}
+
+export function fixed(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** One "label: value" line per entry, labels padded so the values line up. */
+export function table(rows: readonly (readonly [string, string])[]): string[] {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `    ${`${label}:`.padEnd(width + 2)}${value}`);
+}
+
+/** The CPU lines every benchmark prints: total, split, and per unit of work. */
+export function cpuRows(w: Window, units: number, unit: string): [string, string][] {
+  return [
+    ['CPU time', `${fixed(w.cpuUs / 1000, 1)} ms (user ${fixed(w.userUs / 1000, 1)} + system ${fixed(w.systemUs / 1000, 1)}) over ${fixed(w.wallMs, 1)} ms wall = ${fixed(w.cpuUs / 1000 / w.wallMs, 2)} cores busy`],
+    [`CPU per ${unit}`, `${fixed(w.cpuUs / units, 1)} µs`],
+  ];
+}
+
+/** What a benchmark hands back to the runner. */
+export interface BenchResult {
+  lines: string[];
+  /** Problems found while checking results; the runner prints them as FAIL. */
+  failures: string[];
+}
