@@ -13,8 +13,10 @@ import { Access } from './services/access.js';
 import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
 import { MemberService } from './services/memberService.js';
+import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
 import { Store } from './store/store.js';
+import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
 
 export interface AppOptions {
   logger: Logger;
@@ -30,6 +32,7 @@ export interface App {
   readonly http: FastifyInstance;
   readonly io: LegwayIo;
   readonly metrics: Metrics;
+  readonly webhooks: Webhooks;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   close(): Promise<void>;
@@ -44,11 +47,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };
   const access = new Access(store);
+  const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   const members = new MemberService(ctx, access);
   const services: Services = {
     members,
     conversations: new ConversationService(ctx, access, members),
     events: new EventService(ctx, access),
+    webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),
   };
   const verifier = new TokenVerifier(config.secret, config.applicationId, () => clock.now());
 
@@ -101,9 +106,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     http,
     io,
     metrics,
+    webhooks,
     async listen() {
       await http.listen({ host: config.host, port: config.httpPort });
       listening = true;
+      webhooks.start();
       return (http.server.address() as AddressInfo).port;
     },
     close() {
@@ -115,6 +122,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           void io.close(() => resolve());
         });
         await http.close();
+        await webhooks.stop();
         store.close();
       })();
       return closed;

@@ -117,6 +117,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     tokenRateLimit: input.token_rate_limit,
     ttlSweepSeconds: input.ttl_sweep_seconds,
     shutdownTimeoutMs: input.shutdown_timeout_ms,
+    webhook: Object.freeze({
+      allEvents: input.webhook_all_events,
+      timeoutMs: input.webhook_timeout_ms,
+      retryBaseMs: input.webhook_retry_base_ms,
+      retryMaxMs: Math.max(input.webhook_retry_max_ms, input.webhook_retry_base_ms),
+      giveUpAfterMs: input.webhook_give_up_after_s * 1000,
+      concurrency: input.webhook_concurrency,
+    }),
   };
   return Object.freeze(config);
 }

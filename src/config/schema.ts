@@ -39,6 +39,10 @@ const portRange = z
 
 const httpUrl = z.url({ protocol: /^https?$/ });
 
+const boolean = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Raw input schema: what flags, environment and file may set, with the embedded defaults. */
@@ -66,6 +70,12 @@ export const configInputSchema = z.strictObject({
   token_rate_limit: z.coerce.number().int().min(1).default(50),
   ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
   shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
+  webhook_all_events: boolean.default(false),
+  webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
+  webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
+  webhook_retry_max_ms: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
+  webhook_give_up_after_s: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  webhook_concurrency: z.coerce.number().int().min(1).max(256).default(8),
 });
 
 export type ConfigKey = keyof typeof configInputSchema.shape;
@@ -111,6 +121,17 @@ export interface Config {
   readonly tokenRateLimit: number;
   readonly ttlSweepSeconds: number;
   readonly shutdownTimeoutMs: number;
+  readonly webhook: WebhookConfig;
+}
+
+/** Event webhook delivery: where, which events, and the retry schedule. */
+export interface WebhookConfig {
+  readonly allEvents: boolean;
+  readonly timeoutMs: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly giveUpAfterMs: number;
+  readonly concurrency: number;
 }
 
 export type ParsedConfigInput = Parsed;

@@ -27,6 +27,7 @@ interface EventLogEvents {
  */
 export class EventLog {
   readonly emitter: TypedEmitter<EventLogEvents>;
+  private readonly appendHooks: ((event: ConversationEvent) => void)[] = [];
 
   constructor(
     private readonly store: Store,
@@ -52,9 +53,18 @@ export class EventLog {
       };
       if (draft.to !== undefined) event.to = draft.to;
       this.store.events.insert(event);
+      for (const hook of this.appendHooks) hook(event);
       this.store.afterCommit(() => this.emitter.emit('committed', event));
       return event;
     });
+  }
+
+  /**
+   * Adds work that must commit with every event or not at all (the webhook outbox). It runs inside
+   * the event's transaction; if it throws, the event is not written.
+   */
+  addAppendHook(hook: (event: ConversationEvent) => void): void {
+    this.appendHooks.push(hook);
   }
 
   /** Subscribes to committed events; returns the unsubscribe function. */

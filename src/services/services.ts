@@ -1,10 +1,12 @@
 import type { ConversationService } from './conversationService.js';
 import type { EventService } from './eventService.js';
 import type { MemberService } from './memberService.js';
+import type { WebhookService } from './webhookService.js';
 
 /** The application services the interfaces call. */
 export interface Services {
   conversations: ConversationService;
   members: MemberService;
   events: EventService;
+  webhooks: WebhookService;
 }

@@ -70,6 +70,24 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX events_by_type ON events (conversation_id, type, id);
   `,
+  `
+  CREATE TABLE webhook_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    failed_at INTEGER,
+    UNIQUE (conversation_id, event_id)
+  );
+  CREATE INDEX webhook_outbox_heads ON webhook_outbox (state, conversation_id, seq);
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ConversationsRepo } from './conversationsRepo.js';
 import { EventsRepo } from './eventsRepo.js';
 import { MembersRepo } from './membersRepo.js';
+import { OutboxRepo } from './outboxRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import { UsersRepo } from './usersRepo.js';
 
@@ -14,6 +15,7 @@ export class Store {
   readonly users: UsersRepo;
   readonly members: MembersRepo;
   readonly events: EventsRepo;
+  readonly outbox: OutboxRepo;
   private depth = 0;
   private pending: (() => void)[] = [];
   private closed = false;
@@ -23,6 +25,7 @@ export class Store {
     this.users = new UsersRepo(db);
     this.members = new MembersRepo(db);
     this.events = new EventsRepo(db);
+    this.outbox = new OutboxRepo(db);
   }
 
   /** Opens `<dataDir>/legway.sqlite`. */

@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../../auth/tokens.js';
 import { LegwayError } from '../../domain/errors.js';
@@ -11,6 +11,7 @@ import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { memberRoutes } from './routes/members.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface HttpDeps {
   logger: Logger;
@@ -34,6 +35,13 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     // Ids and query strings are bounded; refuse absurd URLs early.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // URLs the router refuses before routing (bad percent-encoding, a path segment over maxParamLength)
+    // get a problem body too, instead of fastify's own JSON that echoes the whole path.
+    frameworkErrors: (err, _req, reply) => {
+      const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'malformed URL';
+      const { status, body } = toProblem(new LegwayError('BadRequest', message));
+      void (reply as FastifyReply).code(status).type('application/problem+json').send(body);
+    },
   });
 
   // JSON only: everything else is 415 (fastify would otherwise accept text/plain).
@@ -73,6 +81,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     conversationRoutes(v1, deps.services);
     memberRoutes(v1, deps.services);
     eventRoutes(v1, deps.services);
+    webhookRoutes(v1, deps.services);
   });
 
   return app;
