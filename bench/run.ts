@@ -1,13 +1,14 @@
 /**
- * `npm run bench`: starts real gateways in this process and measures the event log, REST and
- * socket fan-out. The load generators run in the same process, so they share its cores with the
- * gateway; CPU figures are for the whole process and are reported per unit of work.
+ * `npm run bench`: starts real gateways in this process and measures the event log, REST, socket
+ * fan-out and webhook delivery. The load generators run in the same process, so they share its
+ * cores with the gateway; CPU figures are for the whole process and are reported per unit of work.
  */
 import { benchEventLog, eventLogMethod } from './eventLog.bench.js';
 import { benchFanout, fanoutMethod } from './fanout.bench.js';
 import { describeMachine } from './machine.js';
 import { benchRest, restMethod } from './rest.bench.js';
 import type { BenchResult } from './stats.js';
+import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, webhookMethod } from './webhook.bench.js';
 
 interface Bench {
   title: string;
@@ -20,6 +21,8 @@ const BENCHES: Bench[] = [
   { title: '1b. Event append via service, synchronous=normal', method: eventLogMethod('normal'), run: () => benchEventLog('normal') },
   { title: '2. REST POST /v1/conversations/:id/events', method: restMethod, run: benchRest },
   { title: '3. Socket fan-out', method: fanoutMethod, run: benchFanout },
+  { title: '4a. Event webhook delivery, 16 conversations', method: webhookMethod(WEBHOOK_MANY), run: () => benchWebhook(WEBHOOK_MANY) },
+  { title: '4b. Event webhook delivery, one conversation', method: webhookMethod(WEBHOOK_ONE), run: () => benchWebhook(WEBHOOK_ONE) },
 ];
 
 function wrap(text: string, width = 100, indent = '    '): string[] {
@@ -44,7 +47,7 @@ async function main(): Promise<number> {
   console.log('Machine');
   for (const line of describeMachine()) console.log(line);
   console.log('');
-  const note = "Load generators (HTTP client, socket.io clients, service calls) run in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides.";
+  const note = "Load generators (HTTP client, socket.io clients, service calls, webhook receiver) run in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides.";
   for (const line of wrap(note, 100, '')) console.log(line);
   console.log('');
 

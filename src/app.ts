@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -8,10 +9,13 @@ import { buildHttp } from './interfaces/http/server.js';
 import { ConversationFeed } from './interfaces/socket/conversationFeed.js';
 import { createSocketServer, type LegwayIo } from './interfaces/socket/server.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import type { MediaEngine } from './media/engine.js';
+import { MediasoupEngine } from './media/mediasoup/mediasoupEngine.js';
 import { Metrics } from './observability/metrics.js';
 import { Access } from './services/access.js';
 import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
+import { LegService } from './services/legService.js';
 import { MemberService } from './services/memberService.js';
 import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
@@ -21,6 +25,8 @@ import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
 export interface AppOptions {
   logger: Logger;
   clock?: Clock;
+  /** The media engine; by default mediasoup with the configured worker (none when it is missing). */
+  engine?: MediaEngine | null;
 }
 
 /** A running gateway: its parts, the address it listens on, and an idempotent close. */
@@ -33,9 +39,27 @@ export interface App {
   readonly io: LegwayIo;
   readonly metrics: Metrics;
   readonly webhooks: Webhooks;
+  readonly legs: LegService;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Starts mediasoup with the configured worker; without a worker the gateway runs with media off. */
+async function startMediaEngine(config: Config, logger: Logger): Promise<MediaEngine | undefined> {
+  if (!existsSync(config.mediasoupWorker)) {
+    if (config.mediasoupWorkerConfigured) throw new Error(`mediasoup worker not found at ${config.mediasoupWorker}`);
+    logger.warn({ worker: config.mediasoupWorker }, 'no mediasoup worker: media (WebRTC legs) is off; run `npm ci` to build one');
+    return undefined;
+  }
+  return MediasoupEngine.start({
+    workerBin: config.mediasoupWorker,
+    ...(config.rtc.workers !== undefined && { workers: config.rtc.workers }),
+    listenIp: config.rtc.listenIp,
+    announcedAddress: config.rtc.announcedAddress,
+    rtpPorts: config.rtpPorts,
+    logger,
+  });
 }
 
 /** The composition root: the only place that picks the store, builds services and wires interfaces. */
@@ -48,10 +72,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const ctx = { store, log: eventLog, clock, logger };
   const access = new Access(store);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
-  const members = new MemberService(ctx, access);
+  const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
+  const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs });
+  const members = new MemberService(ctx, access, legs);
   const services: Services = {
     members,
-    conversations: new ConversationService(ctx, access, members),
+    legs,
+    conversations: new ConversationService(ctx, access, members, legs),
     events: new EventService(ctx, access),
     webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),
   };
@@ -107,6 +134,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     io,
     metrics,
     webhooks,
+    legs,
     async listen() {
       await http.listen({ host: config.host, port: config.httpPort });
       listening = true;
@@ -117,12 +145,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       closed ??= (async () => {
         closing = true;
         clearInterval(sweep);
+        await legs.close();
         io.disconnectSockets(true);
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
         });
         await http.close();
         await webhooks.stop();
+        await engine?.close();
         store.close();
       })();
       return closed;

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { CONFIG_KEYS, configInputSchema, envName, type Config, type ConfigKey } from './schema.js';
 import { ConfigError } from './configError.js';
+
+/** The mediasoup release whose worker the install step builds (package.json pins the same). */
+const MEDIASOUP_VERSION = '3.15.8';
 import { resolveIdentity } from './identity.js';
 
 export { ConfigError };
@@ -44,6 +48,12 @@ function stringify(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(String).join(',');
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return value;
+}
+
+/** Where `scripts/mediasoup/build-worker.sh` (run by the install step) caches the worker it builds. */
+function defaultWorkerPath(env: NodeJS.ProcessEnv): string {
+  const cache = env.XDG_CACHE_HOME ?? join(env.HOME ?? homedir(), '.cache');
+  return join(cache, 'mediasoup-worker', MEDIASOUP_VERSION, 'mediasoup-worker');
 }
 
 /** Reads, merges (flags > env > file > defaults), validates and freezes the configuration. */
@@ -107,7 +117,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipTrunks: Object.freeze([...input.sip_trunks]),
     rtpPorts: Object.freeze({ ...input.rtp_ports }),
     mediaDir: resolve(cwd, input.media_dir),
-    mediasoupWorker: input.mediasoup_worker,
+    mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),
+    mediasoupWorkerConfigured: input.mediasoup_worker !== undefined,
+    rtc: Object.freeze({
+      listenIp: input.rtc_listen_ip,
+      announcedAddress: input.rtc_announced_address,
+      connectTimeoutMs: input.rtc_connect_timeout_ms,
+      workers: input.media_workers,
+    }),
     logLevel: input.log_level,
     production,
     sqliteSynchronous: input.sqlite_synchronous,

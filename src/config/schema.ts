@@ -70,6 +70,10 @@ export const configInputSchema = z.strictObject({
   token_rate_limit: z.coerce.number().int().min(1).default(50),
   ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
   shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
+  rtc_listen_ip: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
+  rtc_announced_address: nonEmpty.optional(),
+  rtc_connect_timeout_ms: z.coerce.number().int().min(1000).max(120_000).default(20_000),
+  media_workers: z.coerce.number().int().min(1).max(64).optional(),
   webhook_all_events: boolean.default(false),
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
   webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
@@ -111,7 +115,10 @@ export interface Config {
   readonly sipTrunks: readonly string[];
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
-  readonly mediasoupWorker: string | undefined;
+  /** Path of mediasoup's worker binary: configured, or the one the install step builds. */
+  readonly mediasoupWorker: string;
+  readonly mediasoupWorkerConfigured: boolean;
+  readonly rtc: { readonly listenIp: string; readonly announcedAddress: string | undefined; readonly connectTimeoutMs: number; readonly workers: number | undefined };
   readonly logLevel: Parsed['log_level'];
   readonly production: boolean;
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];

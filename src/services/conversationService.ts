@@ -5,6 +5,7 @@ import { newConversationId } from '../lib/ids.js';
 import type { Page, PageRequest } from '../store/page.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
+import type { LegTermination } from './legService.js';
 import type { MemberService } from './memberService.js';
 
 export interface CreateConversation {
@@ -29,6 +30,7 @@ export class ConversationService {
     private readonly ctx: ServiceContext,
     private readonly access: Access,
     private readonly members: MemberService,
+    private readonly legs: LegTermination,
   ) {}
 
   create(input: CreateConversation, p: Principal): Conversation {
@@ -108,6 +110,7 @@ export class ConversationService {
     const { store, log, clock } = this.ctx;
     store.transaction(() => {
       const current = this.access.conversation(id);
+      this.legs.terminateConversation(id, CONVERSATION_DELETED);
       this.members.removeAll(id, CONVERSATION_DELETED);
       const now = clock.now().toISOString();
       store.conversations.markDeleted(id, now);

@@ -6,6 +6,7 @@ import { newMemberId, newUserId } from '../lib/ids.js';
 import type { Page, PageRequest } from '../store/page.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
+import type { LegTermination } from './legService.js';
 
 export interface CreateMember {
   user: { name?: string | undefined; id?: string | undefined; display_name?: string | undefined };
@@ -26,6 +27,7 @@ export class MemberService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly access: Access,
+    private readonly legs: LegTermination,
   ) {}
 
   /** The user of that name, created on first use. */
@@ -141,6 +143,8 @@ export class MemberService {
   private move(member: Member, command: MemberCommand['type'], initiator: string, reason?: string): Member {
     const state = nextMemberState(member.state, command);
     if (!state) throw fail('InvalidState', `member is ${member.state}; cannot ${command.toLowerCase()}`);
+    // A member that leaves takes its media with it: its legs end (rtc:terminate) before member:left.
+    if (state === 'left') this.legs.terminateMember(member.id, reason ?? 'member left');
     const now = this.ctx.clock.now().toISOString();
     const next: Member = { ...member, state, timestamp: { ...member.timestamp, [state]: now } };
     if (state === 'left') next.media = { ...NO_MEDIA };

@@ -1,5 +1,6 @@
 import type { ConversationService } from './conversationService.js';
 import type { EventService } from './eventService.js';
+import type { LegService } from './legService.js';
 import type { MemberService } from './memberService.js';
 import type { WebhookService } from './webhookService.js';
 
@@ -8,5 +9,6 @@ export interface Services {
   conversations: ConversationService;
   members: MemberService;
   events: EventService;
+  legs: LegService;
   webhooks: WebhookService;
 }

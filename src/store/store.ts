@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { ConversationsRepo } from './conversationsRepo.js';
 import { EventsRepo } from './eventsRepo.js';
+import { LegsRepo } from './legsRepo.js';
 import { MembersRepo } from './membersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
@@ -16,6 +17,7 @@ export class Store {
   readonly members: MembersRepo;
   readonly events: EventsRepo;
   readonly outbox: OutboxRepo;
+  readonly legs: LegsRepo;
   private depth = 0;
   private pending: (() => void)[] = [];
   private closed = false;
@@ -26,6 +28,7 @@ export class Store {
     this.members = new MembersRepo(db);
     this.events = new EventsRepo(db);
     this.outbox = new OutboxRepo(db);
+    this.legs = new LegsRepo(db);
   }
 
   /** Opens `<dataDir>/legway.sqlite`. */

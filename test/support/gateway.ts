@@ -33,7 +33,9 @@ export interface TestGateway {
 const sockets = new Set<Socket>();
 
 /** Starts a real gateway on 127.0.0.1, port 0, with a fresh data folder (kept when `dataDir` is given). */
-export async function startGateway(options: { env?: Record<string, string>; clock?: Clock; dataDir?: string } = {}): Promise<TestGateway> {
+export async function startGateway(
+  options: { env?: Record<string, string>; clock?: Clock; dataDir?: string; media?: boolean } = {},
+): Promise<TestGateway> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'legway-test-'));
   const config = loadConfig({
     env: {
@@ -43,11 +45,18 @@ export async function startGateway(options: { env?: Record<string, string>; cloc
       LEGWAY_SECRET: TEST_SECRET,
       LEGWAY_LOG_LEVEL: 'silent',
       LEGWAY_SQLITE_SYNCHRONOUS: 'normal',
+      LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
+      LEGWAY_MEDIA_WORKERS: '1',
       ...options.env,
     },
     cwd: dataDir,
   });
-  const app = await createApp(config, { logger: createLogger(config.logLevel), ...(options.clock && { clock: options.clock }) });
+  // Media (mediasoup workers) only for the tests that need it: the control-plane tests stay light.
+  const app = await createApp(config, {
+    logger: createLogger(config.logLevel),
+    ...(options.clock && { clock: options.clock }),
+    ...(!options.media && { engine: null }),
+  });
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   const token: TestGateway['token'] = (sub, role = 'user', extra = {}) =>

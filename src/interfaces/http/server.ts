@@ -10,6 +10,7 @@ import { fromFrameworkError, toProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { legRoutes } from './routes/legs.js';
 import { memberRoutes } from './routes/members.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
@@ -82,6 +83,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     memberRoutes(v1, deps.services);
     eventRoutes(v1, deps.services);
     webhookRoutes(v1, deps.services);
+    legRoutes(v1, deps.services);
   });
 
   return app;

@@ -8,9 +8,14 @@ import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import type { ConversationFeed } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
+import type { LegAction } from '../../services/legService.js';
 import {
   joinRequest,
   leaveRequest,
+  legRequest,
+  legToggleRequest,
+  rtcIceRequest,
+  rtcNewRequest,
   sendRequest,
   type Ack,
   type ClientToServerEvents,
@@ -99,6 +104,34 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       return { event };
     });
 
+    request('rtc:new', rtcNewRequest, async ({ conversation_id, offer }) => {
+      const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
+      return deps.services.legs.createWebRtc(id, offer.sdp, principal);
+    });
+
+    request('rtc:ice', rtcIceRequest, async ({ leg_id, candidate }) => {
+      // A null candidate is the end of the client's gathering: nothing to do for an ICE-lite server.
+      if (candidate) {
+        await deps.services.legs.addCandidate(leg_id, { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }, principal);
+      }
+      return {};
+    });
+
+    request('rtc:hangup', legRequest, ({ leg_id }) => {
+      deps.services.legs.act(leg_id, 'hangup', principal, principal.sub);
+      return { leg_id };
+    });
+
+    const toggle = (name: 'leg:mute' | 'leg:earmuff' | 'leg:video-mute', on: LegAction, off: LegAction): void => {
+      request(name, legToggleRequest, ({ leg_id, on: value }) => {
+        const leg = deps.services.legs.act(leg_id, value ? on : off, principal, principal.sub);
+        return { leg_id, media: leg.media };
+      });
+    };
+    toggle('leg:mute', 'mute', 'unmute');
+    toggle('leg:earmuff', 'earmuff', 'unearmuff');
+    toggle('leg:video-mute', 'video-mute', 'video-unmute');
+
     socket.onAny((name: string, ...args: unknown[]) => {
       // Own keys only: `in` would also match Object.prototype names ('constructor', '__proto__'…), leaving them unanswered.
       if (Object.hasOwn(HANDLED, name)) return;
@@ -122,4 +155,10 @@ const HANDLED: Record<keyof ClientToServerEvents, true> = {
   'conversation:join': true,
   'conversation:leave': true,
   'event:send': true,
+  'rtc:new': true,
+  'rtc:ice': true,
+  'rtc:hangup': true,
+  'leg:mute': true,
+  'leg:earmuff': true,
+  'leg:video-mute': true,
 };

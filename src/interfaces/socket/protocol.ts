@@ -13,6 +13,12 @@ export interface ClientToServerEvents {
   'conversation:join': (payload: unknown, ack: Ack) => void;
   'conversation:leave': (payload: unknown, ack: Ack) => void;
   'event:send': (payload: unknown, ack: Ack) => void;
+  'rtc:new': (payload: unknown, ack: Ack) => void;
+  'rtc:ice': (payload: unknown, ack: Ack) => void;
+  'rtc:hangup': (payload: unknown, ack: Ack) => void;
+  'leg:mute': (payload: unknown, ack: Ack) => void;
+  'leg:earmuff': (payload: unknown, ack: Ack) => void;
+  'leg:video-mute': (payload: unknown, ack: Ack) => void;
 }
 
 /** Server → client pushes: every conversation event under its own type name. */
@@ -30,6 +36,29 @@ export const joinRequest = z.strictObject({
   conversation_id: conversationRef,
   since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
 });
+
+const legId = z.uuid();
+
+export const rtcNewRequest = z.strictObject({
+  conversation_id: conversationRef,
+  offer: z.strictObject({ type: z.literal('offer'), sdp: z.string().min(1).max(65_536) }),
+});
+
+export const rtcIceRequest = z.strictObject({
+  leg_id: legId,
+  candidate: z
+    .strictObject({
+      candidate: z.string().max(1024),
+      sdpMid: z.string().max(64).nullable().optional(),
+      sdpMLineIndex: z.number().int().min(0).max(64).nullable().optional(),
+      usernameFragment: z.string().max(256).nullable().optional(),
+    })
+    .nullable(),
+});
+
+export const legRequest = z.strictObject({ leg_id: legId });
+
+export const legToggleRequest = z.strictObject({ leg_id: legId, on: z.boolean() });
 
 export const leaveRequest = z.strictObject({ conversation_id: conversationRef });
 

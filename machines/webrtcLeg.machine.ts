@@ -1,0 +1,362 @@
+import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
+
+/** What a WebRTC leg starts from: ids, the client's SDP offer and how long ICE may take to connect. */
+export interface WebRtcLegInput {
+  legId: string;
+  memberId: string;
+  offerSdp: string;
+  connectTimeoutMs: number;
+}
+
+/** The leg's context: its input, the answer once made, the media toggles and how it ended. */
+export interface WebRtcLegContext extends WebRtcLegInput {
+  answerSdp?: string;
+  /** Whether the leg carries video; false until video legs exist, but member:media reads it already. */
+  hasVideo: boolean;
+  muted: boolean;
+  earmuffed: boolean;
+  videoMuted: boolean;
+  speaking: boolean;
+  endReason?: string;
+  endedBy?: 'client' | 'gateway';
+}
+
+/** Commands and reports a WebRTC leg accepts; the service checks `snapshot.can(event)` before sending a command. */
+export type WebRtcLegEvent =
+  | { type: 'ENDPOINT_STATUS'; kind: 'ice' | 'dtls'; state: string }
+  | { type: 'MUTE'; on: boolean; initiator?: string }
+  | { type: 'EARMUFF'; on: boolean; initiator?: string }
+  | { type: 'VIDEO_MUTE'; on: boolean; initiator?: string }
+  | { type: 'SPEAKING'; on: boolean }
+  | { type: 'HANGUP' }
+  | { type: 'TERMINATE'; reason: string };
+
+type LegBody = { leg_id: string };
+type ToggleType = 'audio:mute:on' | 'audio:mute:off' | 'audio:earmuff:on' | 'audio:earmuff:off' | 'video:mute:on' | 'video:mute:off';
+
+/** Catalogue events the leg emits; bodies follow src/events/bodies.ts (no SDP: it goes back through the API, not the log). */
+export type WebRtcLegEmitted =
+  | { type: 'rtc:offer' | 'rtc:answer' | 'rtc:hangup' | 'audio:speaking:on' | 'audio:speaking:off'; body: LegBody }
+  | { type: 'rtc:status'; body: { leg_id: string; status: string; kind: 'ice' | 'dtls' } }
+  | { type: 'rtc:terminate'; body: { leg_id: string; reason: string } }
+  | { type: ToggleType; body: { leg_id: string; initiator?: string } }
+  | {
+      type: 'member:media';
+      body: { member_id: string; leg_id: string; media: { audio: boolean; video: boolean; muted: boolean; earmuffed: boolean } };
+    };
+
+/** Longest reason the catalogue accepts on rtc:terminate; an endpoint error message can be any length. */
+const MAX_REASON = 200;
+
+/** A reason that fits the rtc:terminate schema (1 to 200 characters). */
+function fitReason(reason: string): string {
+  return reason.slice(0, MAX_REASON) || 'terminated';
+}
+
+/** The message of whatever an actor rejected with. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The member:media event for this leg; media that is down reports every flag false. */
+function memberMedia(context: WebRtcLegContext, up: boolean): WebRtcLegEmitted {
+  const media = { audio: up, video: up && context.hasVideo, muted: up && context.muted, earmuffed: up && context.earmuffed };
+  return { type: 'member:media', body: { member_id: context.memberId, leg_id: context.legId, media } };
+}
+
+/** A stand-in for a media toggle that src/ must supply with `provide()`, so that a missing one fails loudly. */
+function notProvided(name: string) {
+  return (_args: unknown, params: { on: boolean }): never => {
+    throw new Error(`${name} not provided (on: ${String(params.on)})`);
+  };
+}
+
+/** One WebRTC leg, offer to closed endpoint; every way out emits exactly one rtc:hangup or rtc:terminate. */
+export const webrtcLegMachine = setup({
+  types: {
+    input: {} as WebRtcLegInput,
+    context: {} as WebRtcLegContext,
+    events: {} as WebRtcLegEvent,
+    emitted: {} as WebRtcLegEmitted,
+  },
+  actors: {
+    createEndpoint: fromPromise<{ answerSdp: string }, { legId: string; offerSdp: string }>(() =>
+      Promise.reject(new Error('createEndpoint not provided')),
+    ),
+    closeEndpoint: fromPromise<undefined, { legId: string }>(() => Promise.reject(new Error('closeEndpoint not provided'))),
+  },
+  actions: {
+    applyMute: notProvided('applyMute'),
+    applyEarmuff: notProvided('applyEarmuff'),
+    applyVideoMute: notProvided('applyVideoMute'),
+    emitStatus: emit(({ context, event }) => {
+      assertEvent(event, 'ENDPOINT_STATUS');
+      return { type: 'rtc:status' as const, body: { leg_id: context.legId, status: event.state, kind: event.kind } };
+    }),
+    /** The toggle event for a change that has already been applied and recorded; initiator only when given. */
+    emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
+      assertEvent(event, ['MUTE', 'EARMUFF', 'VIDEO_MUTE']);
+      const body = event.initiator === undefined ? { leg_id: context.legId } : { leg_id: context.legId, initiator: event.initiator };
+      return { type: params.type, body };
+    }),
+    emitSpeaking: emit(({ context }, params: { on: boolean }) => ({
+      type: params.on ? ('audio:speaking:on' as const) : ('audio:speaking:off' as const),
+      body: { leg_id: context.legId },
+    })),
+    emitMediaUp: emit(({ context }) => memberMedia(context, true)),
+    emitMediaDown: emit(({ context }) => memberMedia(context, false)),
+    endByClient: assign({ endedBy: 'client' as const }),
+    emitHangup: emit(({ context }) => ({ type: 'rtc:hangup' as const, body: { leg_id: context.legId } })),
+    endByGateway: assign((_, params: { reason: string }) => ({ endedBy: 'gateway' as const, endReason: fitReason(params.reason) })),
+    /** Runs after endByGateway, whose fitted reason it announces. */
+    emitTerminate: emit(({ context }) => ({
+      type: 'rtc:terminate' as const,
+      body: { leg_id: context.legId, reason: context.endReason ?? 'terminated' },
+    })),
+  },
+  guards: {
+    turnsOn: ({ event }) => 'on' in event && event.on,
+    turnsOff: ({ event }) => 'on' in event && !event.on,
+    iceUp: ({ event }) => event.type === 'ENDPOINT_STATUS' && event.kind === 'ice' && (event.state === 'connected' || event.state === 'completed'),
+    /** mediasoup has no ice 'failed': a dead transport shows as ice closed or dtls failed/closed. */
+    endpointDead: ({ event }) =>
+      event.type === 'ENDPOINT_STATUS' &&
+      ((event.kind === 'dtls' && (event.state === 'failed' || event.state === 'closed')) || (event.kind === 'ice' && event.state === 'closed')),
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+  },
+}).createMachine({
+  id: 'webrtcLeg',
+  context: ({ input }) => ({ ...input, hasVideo: false, muted: false, earmuffed: false, videoMuted: false, speaking: false }),
+  initial: 'answering',
+  states: {
+    answering: {
+      entry: emit(({ context }) => ({ type: 'rtc:offer' as const, body: { leg_id: context.legId } })),
+      invoke: {
+        id: 'createEndpoint',
+        src: 'createEndpoint',
+        input: ({ context }) => ({ legId: context.legId, offerSdp: context.offerSdp }),
+        onDone: {
+          target: 'connecting',
+          actions: [
+            assign({ answerSdp: ({ event }) => event.output.answerSdp }),
+            emit(({ context }) => ({ type: 'rtc:answer' as const, body: { leg_id: context.legId } })),
+          ],
+        },
+        onError: {
+          target: 'ending',
+          actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: `answer failed: ${messageOf(event.error)}` }) }, 'emitTerminate'],
+        },
+      },
+      on: {
+        ENDPOINT_STATUS: { actions: 'emitStatus' },
+        HANGUP: { target: 'ending', actions: ['endByClient', 'emitHangup'] },
+        TERMINATE: { target: 'ending', actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: event.reason }) }, 'emitTerminate'] },
+      },
+    },
+    connecting: {
+      after: {
+        connectTimeout: { target: 'ending', actions: [{ type: 'endByGateway', params: { reason: 'ice timeout' } }, 'emitTerminate'] },
+      },
+      on: {
+        ENDPOINT_STATUS: [
+          { guard: 'iceUp', target: 'connected', actions: 'emitStatus' },
+          {
+            guard: 'endpointDead',
+            target: 'ending',
+            actions: ['emitStatus', { type: 'endByGateway', params: ({ event }) => ({ reason: `${event.kind} ${event.state}` }) }, 'emitTerminate'],
+          },
+          { actions: 'emitStatus' },
+        ],
+        HANGUP: { target: 'ending', actions: ['endByClient', 'emitHangup'] },
+        TERMINATE: { target: 'ending', actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: event.reason }) }, 'emitTerminate'] },
+      },
+    },
+    connected: {
+      type: 'parallel',
+      entry: 'emitMediaUp',
+      on: {
+        // Media going down is announced after the terminal event, so it is a transition action, not an exit action.
+        ENDPOINT_STATUS: [
+          {
+            guard: 'endpointDead',
+            target: 'ending',
+            actions: [
+              'emitStatus',
+              { type: 'endByGateway', params: ({ event }) => ({ reason: `${event.kind} ${event.state}` }) },
+              'emitTerminate',
+              'emitMediaDown',
+            ],
+          },
+          // ice 'disconnected' is transient: ICE may come back by itself, so it is only reported.
+          { actions: 'emitStatus' },
+        ],
+        HANGUP: { target: 'ending', actions: ['endByClient', 'emitHangup', 'emitMediaDown'] },
+        TERMINATE: {
+          target: 'ending',
+          actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: event.reason }) }, 'emitTerminate', 'emitMediaDown'],
+        },
+      },
+      // The second, self-targeted branch of each command accepts a no-op (muting a muted leg), so that
+      // `snapshot.can()` holds for it and the service answers success without emitting anything.
+      states: {
+        audio: {
+          initial: 'unmuted',
+          states: {
+            unmuted: {
+              on: {
+                MUTE: [
+                  {
+                    guard: 'turnsOn',
+                    target: 'muted',
+                    actions: [
+                      { type: 'applyMute', params: { on: true } },
+                      assign({ muted: true }),
+                      { type: 'emitToggle', params: { type: 'audio:mute:on' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'unmuted' },
+                ],
+              },
+            },
+            muted: {
+              on: {
+                MUTE: [
+                  {
+                    guard: 'turnsOff',
+                    target: 'unmuted',
+                    actions: [
+                      { type: 'applyMute', params: { on: false } },
+                      assign({ muted: false }),
+                      { type: 'emitToggle', params: { type: 'audio:mute:off' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'muted' },
+                ],
+              },
+            },
+          },
+        },
+        earmuff: {
+          initial: 'off',
+          states: {
+            off: {
+              on: {
+                EARMUFF: [
+                  {
+                    guard: 'turnsOn',
+                    target: 'on',
+                    actions: [
+                      { type: 'applyEarmuff', params: { on: true } },
+                      assign({ earmuffed: true }),
+                      { type: 'emitToggle', params: { type: 'audio:earmuff:on' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'off' },
+                ],
+              },
+            },
+            on: {
+              on: {
+                EARMUFF: [
+                  {
+                    guard: 'turnsOff',
+                    target: 'off',
+                    actions: [
+                      { type: 'applyEarmuff', params: { on: false } },
+                      assign({ earmuffed: false }),
+                      { type: 'emitToggle', params: { type: 'audio:earmuff:off' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'on' },
+                ],
+              },
+            },
+          },
+        },
+        video: {
+          initial: 'unmuted',
+          states: {
+            unmuted: {
+              on: {
+                VIDEO_MUTE: [
+                  {
+                    guard: 'turnsOn',
+                    target: 'muted',
+                    actions: [
+                      { type: 'applyVideoMute', params: { on: true } },
+                      assign({ videoMuted: true }),
+                      { type: 'emitToggle', params: { type: 'video:mute:on' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'unmuted' },
+                ],
+              },
+            },
+            muted: {
+              on: {
+                VIDEO_MUTE: [
+                  {
+                    guard: 'turnsOff',
+                    target: 'unmuted',
+                    actions: [
+                      { type: 'applyVideoMute', params: { on: false } },
+                      assign({ videoMuted: false }),
+                      { type: 'emitToggle', params: { type: 'video:mute:off' } },
+                      'emitMediaUp',
+                    ],
+                  },
+                  { target: 'muted' },
+                ],
+              },
+            },
+          },
+        },
+        // Speech comes from the media engine, not a client command, so a repeat is simply dropped.
+        speech: {
+          initial: 'silent',
+          states: {
+            silent: {
+              on: {
+                SPEAKING: {
+                  guard: 'turnsOn',
+                  target: 'speaking',
+                  actions: [assign({ speaking: true }), { type: 'emitSpeaking', params: { on: true } }],
+                },
+              },
+            },
+            speaking: {
+              on: {
+                SPEAKING: {
+                  guard: 'turnsOff',
+                  target: 'silent',
+                  actions: [assign({ speaking: false }), { type: 'emitSpeaking', params: { on: false } }],
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    ending: {
+      invoke: {
+        id: 'closeEndpoint',
+        src: 'closeEndpoint',
+        input: ({ context }) => ({ legId: context.legId }),
+        // A failed close still ends the leg: there is nothing left to retry it for.
+        onDone: 'ended',
+        onError: 'ended',
+      },
+      on: {
+        ENDPOINT_STATUS: { actions: 'emitStatus' },
+      },
+    },
+    ended: { type: 'final' },
+  },
+});

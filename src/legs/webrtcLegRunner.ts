@@ -1,0 +1,156 @@
+import type { Logger } from 'pino';
+import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { webrtcLegMachine, type WebRtcLegEmitted, type WebRtcLegEvent } from '../../machines/webrtcLeg.machine.js';
+import type { EventLog } from '../events/eventLog.js';
+import type { Clock } from '../lib/clock.js';
+import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { IceCandidateInit, MediaEngine, WebRtcEndpoint } from '../media/engine.js';
+import type { Leg, LegStatus } from '../store/legsRepo.js';
+import type { Store } from '../store/store.js';
+
+export interface RunnerDeps {
+  store: Store;
+  log: EventLog;
+  clock: Clock;
+  engine: MediaEngine;
+  bridge: AudioBridge;
+  logger: Logger;
+  connectTimeoutMs: number;
+  /** Called once, when the leg has reached its final state and freed its media. */
+  onEnded: (leg: Leg) => void;
+}
+
+type LegActor = Actor<typeof webrtcLegMachine>;
+
+function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
+  if (snapshot.status === 'done') return 'ended';
+  for (const s of ['answering', 'connecting', 'connected', 'ending'] as const) if (snapshot.matches(s)) return s;
+  return 'ended';
+}
+
+/**
+ * Runs one WebRTC leg: its actor, with the media effects provided, and the bookkeeping around
+ * it — each emitted catalogue event appended to the conversation's log (from the leg's member),
+ * the leg row kept in step with the machine, the member's media state updated.
+ */
+export class WebRtcLegRunner {
+  private readonly actor: LegActor;
+  private endpoint: WebRtcEndpoint | undefined;
+  private leg: Leg;
+  readonly done: Promise<void>;
+
+  constructor(leg: Leg, offerSdp: string, private readonly deps: RunnerDeps) {
+    this.leg = leg;
+    const log = deps.logger;
+    const machine = webrtcLegMachine.provide({
+      actors: {
+        createEndpoint: fromPromise(async () => {
+          const endpoint = await deps.engine.createWebRtcEndpoint({ conversationId: leg.conversation_id, legId: leg.id, offerSdp });
+          this.endpoint = endpoint;
+          endpoint.on('status', (s) => this.send({ type: 'ENDPOINT_STATUS', kind: s.kind, state: s.state }));
+          endpoint.on('closed', (reason) => this.send({ type: 'TERMINATE', reason }));
+          deps.bridge.add(leg.id, endpoint);
+          return { answerSdp: endpoint.answer };
+        }),
+        closeEndpoint: fromPromise(async (): Promise<undefined> => {
+          deps.bridge.remove(leg.id);
+          await this.endpoint?.close();
+          return undefined;
+        }),
+      },
+      actions: {
+        applyMute: (_, params: { on: boolean }) => deps.bridge.setMuted(leg.id, params.on),
+        applyEarmuff: (_, params: { on: boolean }) => deps.bridge.setEarmuffed(leg.id, params.on),
+        // Video is not forwarded yet, so there is nothing to stop; the state and events still apply.
+        applyVideoMute: () => undefined,
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { legId: leg.id, memberId: leg.member_id, offerSdp, connectTimeoutMs: deps.connectTimeoutMs },
+    });
+    this.actor.on('*', (emitted) => this.record(emitted));
+    this.done = new Promise((resolve) => {
+      this.actor.subscribe({
+        next: (snapshot) => this.track(snapshot),
+        error: (err: unknown) => {
+          log.error({ err, leg_id: leg.id }, 'leg machine failed');
+          resolve();
+        },
+        complete: () => resolve(),
+      });
+    });
+    void this.done.then(() => deps.onEnded(this.leg));
+  }
+
+  get id(): string {
+    return this.leg.id;
+  }
+
+  get state(): Leg {
+    return this.leg;
+  }
+
+  /** Starts the leg; resolves with the SDP answer, or rejects with why the leg ended first. */
+  start(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const sub = this.actor.subscribe((snapshot) => {
+        if (snapshot.context.answerSdp !== undefined) {
+          sub.unsubscribe();
+          resolve(snapshot.context.answerSdp);
+        } else if (snapshot.status === 'done' || snapshot.matches('ending')) {
+          sub.unsubscribe();
+          reject(new Error(snapshot.context.endReason ?? 'leg ended'));
+        }
+      });
+      this.actor.start();
+    });
+  }
+
+  /** Whether the machine would take `event` now (e.g. MUTE only once connected). */
+  can(event: WebRtcLegEvent): boolean {
+    return this.actor.getSnapshot().can(event);
+  }
+
+  send(event: WebRtcLegEvent): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
+  }
+
+  addCandidate(candidate: IceCandidateInit): Promise<void> {
+    return this.endpoint?.addRemoteCandidate(candidate) ?? Promise.resolve();
+  }
+
+  private record(emitted: WebRtcLegEmitted): void {
+    const { store, log } = this.deps;
+    try {
+      store.transaction(() => {
+        log.append({ conversation_id: this.leg.conversation_id, type: emitted.type, from: this.leg.member_id, body: emitted.body });
+        if (emitted.type === 'member:media') {
+          const member = store.members.get(this.leg.member_id);
+          if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
+        }
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, leg_id: this.leg.id, type: emitted.type }, 'could not record leg event');
+    }
+  }
+
+  private track(snapshot: SnapshotFrom<typeof webrtcLegMachine>): void {
+    const status = statusOf(snapshot);
+    const { muted, earmuffed, videoMuted, endReason, endedBy } = snapshot.context;
+    const media = { muted, earmuffed, video_muted: videoMuted };
+    const same = status === this.leg.status && JSON.stringify(media) === JSON.stringify(this.leg.media);
+    if (same) return;
+    const now = this.deps.clock.now().toISOString();
+    const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
+    if (status === 'ended') {
+      next.timestamp.ended = now;
+      next.end_reason = endedBy === 'client' ? 'client hung up' : (endReason ?? 'terminated');
+    }
+    this.leg = next;
+    try {
+      this.deps.store.legs.update(next, now);
+    } catch (err) {
+      this.deps.logger.error({ err, leg_id: next.id }, 'could not store leg state');
+    }
+  }
+}

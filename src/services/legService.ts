@@ -1,0 +1,189 @@
+import { seesAll, type Principal } from '../auth/principal.js';
+import { fail } from '../domain/errors.js';
+import { newLegId } from '../lib/ids.js';
+import { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
+import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
+import type { Leg } from '../store/legsRepo.js';
+import type { Access } from './access.js';
+import type { ServiceContext } from './context.js';
+
+/** Leg actions of SPEC.md (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
+export type LegAction = 'mute' | 'unmute' | 'earmuff' | 'unearmuff' | 'video-mute' | 'video-unmute' | 'hangup';
+
+export interface LegServiceOptions {
+  /** How long a new leg may take to connect (ICE + DTLS) before it is ended. */
+  connectTimeoutMs: number;
+}
+
+/** What member and conversation changes need from legs: ending them, synchronously, in order. */
+export interface LegTermination {
+  terminateConversation(conversationId: string, reason: string): void;
+  terminateMember(memberId: string, reason: string): void;
+}
+
+/**
+ * Media legs: creates WebRTC legs from client offers, runs one machine per leg, keeps one audio
+ * bridge per conversation, and ends legs when their member leaves or their conversation goes.
+ */
+export class LegService implements LegTermination {
+  private readonly runners = new Map<string, WebRtcLegRunner>();
+  private readonly bridges = new Map<string, AudioBridge>();
+  private closing = false;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly access: Access,
+    private readonly engine: MediaEngine | undefined,
+    private readonly options: LegServiceOptions,
+  ) {
+    // Legs that were up when the gateway last stopped cannot have survived it.
+    for (const leg of ctx.store.legs.listUnfinished()) this.recordLost(leg);
+  }
+
+  /** A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP answer. */
+  async createWebRtc(conversationId: string, offerSdp: string, p: Principal): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
+    if (!this.engine) throw fail('Unavailable', 'media is not available on this gateway (no mediasoup worker)');
+    if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
+    const { conversation, member } = this.access.readable(conversationId, p);
+    if (member?.state !== 'joined') throw fail('Forbidden', 'join the conversation before starting media');
+    const now = this.ctx.clock.now().toISOString();
+    const leg: Leg = {
+      id: newLegId(),
+      conversation_id: conversation.id,
+      member_id: member.id,
+      type: 'webrtc',
+      direction: 'inbound',
+      status: 'answering',
+      media: { muted: false, earmuffed: false, video_muted: false },
+      timestamp: { created: now },
+    };
+    this.ctx.store.legs.insert(leg);
+    const runner = new WebRtcLegRunner(leg, offerSdp, {
+      store: this.ctx.store,
+      log: this.ctx.log,
+      clock: this.ctx.clock,
+      engine: this.engine,
+      bridge: this.bridgeOf(conversation.id),
+      logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      onEnded: (ended) => this.forget(ended),
+    });
+    this.runners.set(leg.id, runner);
+    try {
+      const sdp = await runner.start();
+      return { leg_id: leg.id, answer: { type: 'answer', sdp } };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : 'leg ended';
+      throw fail(message.includes('offer') || message.includes('SDP') ? 'BadRequest' : 'Unavailable', message);
+    }
+  }
+
+  get(legId: string, p: Principal): Leg {
+    const leg = this.ctx.store.legs.get(legId);
+    if (!leg) throw fail('LegNotFound', `leg ${legId} not found`);
+    this.access.readable(leg.conversation_id, p);
+    return this.runners.get(legId)?.state ?? leg;
+  }
+
+  list(conversationId: string, p: Principal): Leg[] {
+    this.access.readable(conversationId, p);
+    return this.ctx.store.legs.listByConversation(conversationId).map((leg) => this.runners.get(leg.id)?.state ?? leg);
+  }
+
+  /** Runs a leg action. Users act on their own legs only; operators and the application on any. */
+  act(legId: string, action: LegAction, p: Principal, initiator: string): Leg {
+    const runner = this.ownRunner(legId, p);
+    if (action === 'hangup') {
+      runner.send(p.role === 'user' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason: `hung up by ${p.role}` });
+      return runner.state;
+    }
+    const on = !action.startsWith('un') && action !== 'video-unmute';
+    const type = action.includes('video') ? 'VIDEO_MUTE' : action.includes('earmuff') ? 'EARMUFF' : 'MUTE';
+    const event = { type, on, initiator } as const;
+    if (!runner.can(event)) throw fail('InvalidState', `leg is ${runner.state.status}; ${action} needs a connected leg`);
+    runner.send(event);
+    return runner.state;
+  }
+
+  /** A trickled ICE candidate from the client for its own leg. */
+  async addCandidate(legId: string, candidate: IceCandidateInit, p: Principal): Promise<void> {
+    await this.ownRunner(legId, p).addCandidate(candidate);
+  }
+
+  /** Ends every leg of a conversation (deleted) with `rtc:terminate`. */
+  terminateConversation(conversationId: string, reason: string): void {
+    for (const runner of this.runners.values()) {
+      if (runner.state.conversation_id === conversationId) runner.send({ type: 'TERMINATE', reason });
+    }
+  }
+
+  /** Ends every leg of a member (it left). */
+  terminateMember(memberId: string, reason: string): void {
+    for (const runner of this.runners.values()) {
+      if (runner.state.member_id === memberId) runner.send({ type: 'TERMINATE', reason });
+    }
+  }
+
+  /** Number of legs running now. */
+  get active(): number {
+    return this.runners.size;
+  }
+
+  /** Shutdown: ends every leg and waits until each has freed its media. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const runners = [...this.runners.values()];
+    for (const runner of runners) runner.send({ type: 'TERMINATE', reason: 'gateway shutting down' });
+    await Promise.all(runners.map((r) => r.done));
+  }
+
+  private ownRunner(legId: string, p: Principal): WebRtcLegRunner {
+    const leg = this.get(legId, p);
+    if (!seesAll(p)) {
+      const member = this.access.memberOf(leg.conversation_id, p);
+      if (member?.id !== leg.member_id) throw fail('Forbidden', 'not your leg');
+    }
+    const runner = this.runners.get(legId);
+    if (!runner) throw fail('InvalidState', `leg ${legId} has ended`);
+    return runner;
+  }
+
+  private bridgeOf(conversationId: string): AudioBridge {
+    let bridge = this.bridges.get(conversationId);
+    if (!bridge) {
+      bridge = new AudioBridge(
+        conversationId,
+        (legId, on) => this.runners.get(legId)?.send({ type: 'SPEAKING', on }),
+        this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
+      );
+      this.bridges.set(conversationId, bridge);
+    }
+    return bridge;
+  }
+
+  private forget(leg: Leg): void {
+    this.runners.delete(leg.id);
+    const bridge = this.bridges.get(leg.conversation_id);
+    if (bridge && bridge.size === 0) {
+      bridge.stop();
+      this.bridges.delete(leg.conversation_id);
+    }
+  }
+
+  private recordLost(leg: Leg): void {
+    const { store, log, clock } = this.ctx;
+    const now = clock.now().toISOString();
+    try {
+      store.transaction(() => {
+        store.legs.update({ ...leg, status: 'ended', end_reason: 'gateway restarted', timestamp: { ...leg.timestamp, ended: now } }, now);
+        const conversation = store.conversations.get(leg.conversation_id);
+        if (conversation?.state === 'active') {
+          log.append({ conversation_id: leg.conversation_id, type: 'rtc:terminate', from: leg.member_id, body: { leg_id: leg.id, reason: 'gateway restarted' } });
+        }
+      });
+    } catch (err) {
+      this.ctx.logger.error({ err, leg_id: leg.id }, 'could not close a leg left over from the last run');
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import type { SqliteDb } from './sqlite.js';
+
+export type LegStatus = 'answering' | 'connecting' | 'connected' | 'ending' | 'ended';
+
+/** A leg as stored and as the API shows it. */
+export interface Leg {
+  id: string;
+  conversation_id: string;
+  member_id: string;
+  type: 'webrtc' | 'sip';
+  direction: 'inbound' | 'outbound';
+  status: LegStatus;
+  media: { muted: boolean; earmuffed: boolean; video_muted: boolean };
+  timestamp: { created: string; updated?: string; ended?: string };
+  end_reason?: string;
+}
+
+interface Row {
+  id: string;
+  conversation_id: string;
+  member_id: string;
+  type: 'webrtc' | 'sip';
+  direction: 'inbound' | 'outbound';
+  status: LegStatus;
+  data: string;
+  created_at: string;
+  updated_at: string | null;
+  ended_at: string | null;
+}
+
+interface LegData {
+  media?: Leg['media'];
+  end_reason?: string;
+}
+
+const NO_MEDIA = { muted: false, earmuffed: false, video_muted: false };
+
+function toLeg(row: Row): Leg {
+  const data = JSON.parse(row.data) as LegData;
+  const leg: Leg = {
+    id: row.id,
+    conversation_id: row.conversation_id,
+    member_id: row.member_id,
+    type: row.type,
+    direction: row.direction,
+    status: row.status,
+    media: data.media ?? { ...NO_MEDIA },
+    timestamp: { created: row.created_at },
+  };
+  if (row.updated_at !== null) leg.timestamp.updated = row.updated_at;
+  if (row.ended_at !== null) leg.timestamp.ended = row.ended_at;
+  if (data.end_reason !== undefined) leg.end_reason = data.end_reason;
+  return leg;
+}
+
+/** Legs table: one row per media connection of a member, kept after it ends. */
+export class LegsRepo {
+  private readonly insertStmt;
+  private readonly updateStmt;
+  private readonly byId;
+  private readonly byConversation;
+  private readonly unfinished;
+
+  constructor(db: SqliteDb) {
+    this.insertStmt = db.prepare(
+      `INSERT INTO legs (id, conversation_id, member_id, type, direction, status, data, created_at)
+       VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at)`,
+    );
+    this.updateStmt = db.prepare(
+      'UPDATE legs SET status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id',
+    );
+    this.byId = db.prepare<[string], Row>('SELECT * FROM legs WHERE id = ?');
+    this.byConversation = db.prepare<[string], Row>('SELECT * FROM legs WHERE conversation_id = ? ORDER BY created_at, id');
+    this.unfinished = db.prepare<[], Row>("SELECT * FROM legs WHERE status != 'ended'");
+  }
+
+  insert(leg: Leg): void {
+    this.insertStmt.run({
+      id: leg.id,
+      conversation_id: leg.conversation_id,
+      member_id: leg.member_id,
+      type: leg.type,
+      direction: leg.direction,
+      status: leg.status,
+      data: JSON.stringify({ media: leg.media }),
+      created_at: leg.timestamp.created,
+    });
+  }
+
+  /** Writes status, media state and (when ended) the end time and reason. */
+  update(leg: Leg, at: string): void {
+    const data: LegData = { media: leg.media };
+    if (leg.end_reason !== undefined) data.end_reason = leg.end_reason;
+    this.updateStmt.run({ id: leg.id, status: leg.status, data: JSON.stringify(data), at, ended_at: leg.timestamp.ended ?? null });
+  }
+
+  get(id: string): Leg | undefined {
+    const row = this.byId.get(id);
+    return row ? toLeg(row) : undefined;
+  }
+
+  listByConversation(conversationId: string): Leg[] {
+    return this.byConversation.all(conversationId).map(toLeg);
+  }
+
+  /** Legs that were not ended when the gateway last stopped. */
+  listUnfinished(): Leg[] {
+    return this.unfinished.all().map(toLeg);
+  }
+}
