@@ -11,6 +11,16 @@ import type { ServiceContext } from './context.js';
 /** Leg actions of SPEC.md (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
 export type LegAction = 'mute' | 'unmute' | 'earmuff' | 'unearmuff' | 'video-mute' | 'video-unmute' | 'hangup';
 
+/** Each toggle action as the leg machine's command. */
+const TOGGLES = {
+  mute: { type: 'MUTE', on: true },
+  unmute: { type: 'MUTE', on: false },
+  earmuff: { type: 'EARMUFF', on: true },
+  unearmuff: { type: 'EARMUFF', on: false },
+  'video-mute': { type: 'VIDEO_MUTE', on: true },
+  'video-unmute': { type: 'VIDEO_MUTE', on: false },
+} as const satisfies Record<Exclude<LegAction, 'hangup'>, { type: 'MUTE' | 'EARMUFF' | 'VIDEO_MUTE'; on: boolean }>;
+
 export interface LegServiceOptions {
   /** How long a new leg may take to connect (ICE + DTLS) before it is ended. */
   connectTimeoutMs: number;
@@ -98,9 +108,7 @@ export class LegService implements LegTermination {
       runner.send(p.role === 'user' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason: `hung up by ${p.role}` });
       return runner.state;
     }
-    const on = !action.startsWith('un') && action !== 'video-unmute';
-    const type = action.includes('video') ? 'VIDEO_MUTE' : action.includes('earmuff') ? 'EARMUFF' : 'MUTE';
-    const event = { type, on, initiator } as const;
+    const event = { ...TOGGLES[action], initiator };
     if (!runner.can(event)) throw fail('InvalidState', `leg is ${runner.state.status}; ${action} needs a connected leg`);
     runner.send(event);
     return runner.state;

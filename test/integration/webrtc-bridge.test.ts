@@ -63,9 +63,7 @@ describe('WebRTC legs and the conference audio bridge', () => {
     await a.seen.waitFor((e) => e.type === 'audio:mute:on' && e.body.leg_id === a.peer.legId);
     await a.seen.waitFor((e) => e.type === 'member:media' && e.body.leg_id === a.peer.legId && e.body.media.muted === true);
 
-    // Unmute with the self request over the socket.
-    // (the socket of alice is the one the recorder listens on)
-    // Earmuff B: B hears silence while A and C still hear B.
+    // Unmute A, then earmuff B: B hears silence while A and C still hear B.
     await gw.api('PUT', `/v1/legs/${a.peer.legId}`, { body: { action: 'unmute' } });
     await gw.api('PUT', `/v1/legs/${b.peer.legId}`, { body: { action: 'earmuff' } });
     await b.peer.receiveMore(1000);
