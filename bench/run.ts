@@ -1,8 +1,13 @@
 /**
  * `npm run bench`: starts real gateways in this process and measures the event log, REST, socket
- * fan-out and webhook delivery. The load generators run in the same process, so they share its
- * cores with the gateway; CPU figures are for the whole process and are reported per unit of work.
+ * fan-out and webhook delivery, then the audio bridge on fake endpoints. The load generators run in
+ * the same process, so they share its cores with the gateway; CPU figures are for the whole process
+ * and are reported per unit of work.
+ *
+ * BENCH_ONLY=<ids> runs only some benchmarks: a comma-separated list of numbers as in the titles,
+ * where `5` selects 5a and 5b and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).
  */
+import { benchBridgeMix, benchBridgeRealtime, bridgeMixMethod, bridgeRealtimeMethod } from './bridge.bench.js';
 import { benchEventLog, eventLogMethod } from './eventLog.bench.js';
 import { benchFanout, fanoutMethod } from './fanout.bench.js';
 import { describeMachine } from './machine.js';
@@ -23,7 +28,19 @@ const BENCHES: Bench[] = [
   { title: '3. Socket fan-out', method: fanoutMethod, run: benchFanout },
   { title: '4a. Event webhook delivery, 16 conversations', method: webhookMethod(WEBHOOK_MANY), run: () => benchWebhook(WEBHOOK_MANY) },
   { title: '4b. Event webhook delivery, one conversation', method: webhookMethod(WEBHOOK_ONE), run: () => benchWebhook(WEBHOOK_ONE) },
+  { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
+  { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
 ];
+
+/** Whether BENCH_ONLY (see the top of this file) selects the benchmark titled `title`; unset selects all. */
+function selected(title: string, only = process.env['BENCH_ONLY']): boolean {
+  if (only === undefined || only.trim() === '') return true;
+  const id = title.slice(0, title.indexOf('.'));
+  return only.split(',').some((raw) => {
+    const want = raw.trim();
+    return want !== '' && (id === want || (id.startsWith(want) && /^[a-z]$/.test(id.slice(want.length))));
+  });
+}
 
 function wrap(text: string, width = 100, indent = '    '): string[] {
   const lines: string[] = [];
@@ -51,8 +68,13 @@ async function main(): Promise<number> {
   for (const line of wrap(note, 100, '')) console.log(line);
   console.log('');
 
+  const benches = BENCHES.filter((bench) => selected(bench.title));
+  if (benches.length === 0) {
+    console.log(`BENCH_ONLY=${process.env['BENCH_ONLY'] ?? ''} selects no benchmark.`);
+    return 1;
+  }
   let failed = 0;
-  for (const bench of BENCHES) {
+  for (const bench of benches) {
     console.log(bench.title);
     for (const line of wrap(`Method: ${bench.method}`)) console.log(line);
     try {

@@ -11,8 +11,10 @@ export interface WebRtcLegInput {
 /** The leg's context: its input, the answer once made, the media toggles and how it ended. */
 export interface WebRtcLegContext extends WebRtcLegInput {
   answerSdp?: string;
-  /** Whether the leg carries video; false until video legs exist, but member:media reads it already. */
+  /** Whether the peer sends video (known once the endpoint is made). */
   hasVideo: boolean;
+  /** A renegotiation was asked for while an offer was out; another offer follows the answer. */
+  renegotiate: boolean;
   muted: boolean;
   earmuffed: boolean;
   videoMuted: boolean;
@@ -28,6 +30,10 @@ export type WebRtcLegEvent =
   | { type: 'EARMUFF'; on: boolean; initiator?: string }
   | { type: 'VIDEO_MUTE'; on: boolean; initiator?: string }
   | { type: 'SPEAKING'; on: boolean }
+  /** The session changed (video to forward or to stop): the gateway offers it to the peer. */
+  | { type: 'RENEGOTIATE' }
+  /** The peer's answer to the gateway's offer, already checked by the endpoint. */
+  | { type: 'ANSWER'; sdp: string }
   | { type: 'HANGUP' }
   | { type: 'TERMINATE'; reason: string };
 
@@ -60,7 +66,7 @@ function messageOf(error: unknown): string {
 
 /** The member:media event for this leg; media that is down reports every flag false. */
 function memberMedia(context: WebRtcLegContext, up: boolean): WebRtcLegEmitted {
-  const media = { audio: up, video: up && context.hasVideo, muted: up && context.muted, earmuffed: up && context.earmuffed };
+  const media = { audio: up, video: up && context.hasVideo && !context.videoMuted, muted: up && context.muted, earmuffed: up && context.earmuffed };
   return { type: 'member:media', body: { member_id: context.memberId, leg_id: context.legId, media } };
 }
 
@@ -80,7 +86,7 @@ export const webrtcLegMachine = setup({
     emitted: {} as WebRtcLegEmitted,
   },
   actors: {
-    createEndpoint: fromPromise<{ answerSdp: string }, { legId: string; offerSdp: string }>(() =>
+    createEndpoint: fromPromise<{ answerSdp: string; hasVideo: boolean }, { legId: string; offerSdp: string }>(() =>
       Promise.reject(new Error('createEndpoint not provided')),
     ),
     closeEndpoint: fromPromise<undefined, { legId: string }>(() => Promise.reject(new Error('closeEndpoint not provided'))),
@@ -89,6 +95,14 @@ export const webrtcLegMachine = setup({
     applyMute: notProvided('applyMute'),
     applyEarmuff: notProvided('applyEarmuff'),
     applyVideoMute: notProvided('applyVideoMute'),
+    sendOffer: () => {
+      throw new Error('sendOffer not provided');
+    },
+    applyAnswer: (_args: unknown, params: { sdp: string }): never => {
+      throw new Error(`applyAnswer not provided (${String(params.sdp.length)} bytes)`);
+    },
+    emitOffer: emit(({ context }) => ({ type: 'rtc:offer' as const, body: { leg_id: context.legId } })),
+    emitAnswer: emit(({ context }) => ({ type: 'rtc:answer' as const, body: { leg_id: context.legId } })),
     emitStatus: emit(({ context, event }) => {
       assertEvent(event, 'ENDPOINT_STATUS');
       return { type: 'rtc:status' as const, body: { leg_id: context.legId, status: event.state, kind: event.kind } };
@@ -128,21 +142,18 @@ export const webrtcLegMachine = setup({
   },
 }).createMachine({
   id: 'webrtcLeg',
-  context: ({ input }) => ({ ...input, hasVideo: false, muted: false, earmuffed: false, videoMuted: false, speaking: false }),
+  context: ({ input }) => ({ ...input, hasVideo: false, renegotiate: false, muted: false, earmuffed: false, videoMuted: false, speaking: false }),
   initial: 'answering',
   states: {
     answering: {
-      entry: emit(({ context }) => ({ type: 'rtc:offer' as const, body: { leg_id: context.legId } })),
+      entry: 'emitOffer',
       invoke: {
         id: 'createEndpoint',
         src: 'createEndpoint',
         input: ({ context }) => ({ legId: context.legId, offerSdp: context.offerSdp }),
         onDone: {
           target: 'connecting',
-          actions: [
-            assign({ answerSdp: ({ event }) => event.output.answerSdp }),
-            emit(({ context }) => ({ type: 'rtc:answer' as const, body: { leg_id: context.legId } })),
-          ],
+          actions: [assign({ answerSdp: ({ event }) => event.output.answerSdp, hasVideo: ({ event }) => event.output.hasVideo }), 'emitAnswer'],
         },
         onError: {
           target: 'ending',
@@ -313,6 +324,31 @@ export const webrtcLegMachine = setup({
                     ],
                   },
                   { target: 'muted' },
+                ],
+              },
+            },
+          },
+        },
+        // The gateway's own offers (video added or removed), one at a time: a change while an offer is
+        // out is offered after the answer. The client's answers are acked, so ANSWER when stable is refused.
+        signaling: {
+          initial: 'stable',
+          states: {
+            stable: {
+              on: { RENEGOTIATE: 'offering' },
+            },
+            offering: {
+              entry: [assign({ renegotiate: false }), 'sendOffer', 'emitOffer'],
+              on: {
+                RENEGOTIATE: { actions: assign({ renegotiate: true }) },
+                ANSWER: [
+                  {
+                    guard: ({ context }) => context.renegotiate,
+                    target: 'offering',
+                    reenter: true,
+                    actions: [{ type: 'applyAnswer', params: ({ event }) => ({ sdp: event.sdp }) }, 'emitAnswer'],
+                  },
+                  { target: 'stable', actions: [{ type: 'applyAnswer', params: ({ event }) => ({ sdp: event.sdp }) }, 'emitAnswer'] },
                 ],
               },
             },

@@ -113,6 +113,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     verifier,
     metrics,
     feed,
+    committed: (listener) => eventLog.onCommitted(listener),
     maxPayloadBytes: config.bodyLimit,
     socketRateLimit: config.socketRateLimit,
     tokenRateLimit: config.tokenRateLimit,

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   UnsupportedMediaType: { status: 415, title: 'Unsupported media type' },
   RateLimited: { status: 429, title: 'Too many requests' },
   UnknownRequest: { status: 404, title: 'Unknown request' },
+  NotImplemented: { status: 501, title: 'Not implemented' },
   Unavailable: { status: 503, title: 'Service unavailable' },
   Internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

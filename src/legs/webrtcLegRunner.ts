@@ -5,8 +5,10 @@ import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { IceCandidateInit, MediaEngine, WebRtcEndpoint } from '../media/engine.js';
+import type { VideoSfu } from '../media/video/videoSfu.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
+import { fail } from '../domain/errors.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -14,6 +16,9 @@ export interface RunnerDeps {
   clock: Clock;
   engine: MediaEngine;
   bridge: AudioBridge;
+  video: VideoSfu;
+  /** Delivers the gateway's SDP offer (renegotiation) to the client that owns the leg. */
+  sendOffer: (sdp: string) => void;
   logger: Logger;
   connectTimeoutMs: number;
   /** Called once, when the leg has reached its final state and freed its media. */
@@ -44,15 +49,22 @@ export class WebRtcLegRunner {
     const log = deps.logger;
     const machine = webrtcLegMachine.provide({
       actors: {
-        createEndpoint: fromPromise(async () => {
+        createEndpoint: fromPromise(async ({ signal }) => {
           const endpoint = await deps.engine.createWebRtcEndpoint({ conversationId: leg.conversation_id, legId: leg.id, offerSdp });
+          // The leg ended while the endpoint was being made (member left, conversation deleted):
+          // closeEndpoint has already run and found nothing, so this one must be closed here.
+          if (signal.aborted) {
+            await endpoint.close();
+            throw new Error('leg ended while its media was being set up');
+          }
           this.endpoint = endpoint;
           endpoint.on('status', (s) => this.send({ type: 'ENDPOINT_STATUS', kind: s.kind, state: s.state }));
           endpoint.on('closed', (reason) => this.send({ type: 'TERMINATE', reason }));
           deps.bridge.add(leg.id, endpoint);
-          return { answerSdp: endpoint.answer };
+          return { answerSdp: endpoint.answer, hasVideo: endpoint.sendsVideo };
         }),
         closeEndpoint: fromPromise(async (): Promise<undefined> => {
+          deps.video.remove(leg.id);
           deps.bridge.remove(leg.id);
           await this.endpoint?.close();
           return undefined;
@@ -61,8 +73,15 @@ export class WebRtcLegRunner {
       actions: {
         applyMute: (_, params: { on: boolean }) => deps.bridge.setMuted(leg.id, params.on),
         applyEarmuff: (_, params: { on: boolean }) => deps.bridge.setEarmuffed(leg.id, params.on),
-        // Video is not forwarded yet, so there is nothing to stop; the state and events still apply.
-        applyVideoMute: () => undefined,
+        applyVideoMute: (_, params: { on: boolean }) => {
+          this.endpoint?.setVideoPaused(params.on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
+        },
+        sendOffer: () => {
+          if (this.endpoint) deps.sendOffer(this.endpoint.createOffer());
+        },
+        applyAnswer: (_, params: { sdp: string }) => {
+          this.endpoint?.applyAnswer(params.sdp).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not apply the answer'));
+        },
       },
     });
     this.actor = createActor(machine, {
@@ -115,6 +134,14 @@ export class WebRtcLegRunner {
     if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
   }
 
+  /** The client's answer to the gateway's offer: checked against that offer, then applied by the machine. */
+  answer(sdp: string): void {
+    const event = { type: 'ANSWER' as const, sdp };
+    if (!this.endpoint || !this.can(event)) throw fail('InvalidState', 'no offer of this leg is waiting for an answer');
+    this.endpoint.checkAnswer(sdp);
+    this.send(event);
+  }
+
   addCandidate(candidate: IceCandidateInit): Promise<void> {
     return this.endpoint?.addRemoteCandidate(candidate) ?? Promise.resolve();
   }
@@ -140,6 +167,9 @@ export class WebRtcLegRunner {
     const media = { muted, earmuffed, video_muted: videoMuted };
     const same = status === this.leg.status && JSON.stringify(media) === JSON.stringify(this.leg.media);
     if (same) return;
+    if (status === 'connected' && this.leg.status !== 'connected' && this.endpoint) {
+      void this.deps.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
+    }
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
     if (status === 'ended') {

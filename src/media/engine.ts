@@ -31,15 +31,40 @@ export interface EndpointEvents {
   closed: [string];
 }
 
-/** One WebRTC peer connection's media: created from the peer's offer, answered, then audio in and out. */
-export interface WebRtcEndpoint {
+/** What the audio bridge needs of a leg's media: its audio in (`audio` events) and the mix out. */
+export interface AudioEndpoint {
   readonly id: string;
-  /** The SDP answer to the offer the endpoint was created from. */
-  readonly answer: string;
-  addRemoteCandidate(candidate: IceCandidateInit): Promise<void>;
   /** Sends one Opus frame (20 ms) of this leg's mix to the peer. */
   sendAudio(opusFrame: Buffer): void;
   on<E extends keyof EndpointEvents>(event: E, listener: (...args: EndpointEvents[E]) => void): () => void;
+}
+
+/**
+ * One WebRTC peer connection's media: created from the peer's offer, answered, then audio in and
+ * out, the peer's video (if it sends any) published, and others' video forwarded to it in sections
+ * that the gateway adds with offers of its own (renegotiation).
+ */
+export interface WebRtcEndpoint extends AudioEndpoint {
+  /** The SDP answer to the offer the endpoint was created from. */
+  readonly answer: string;
+  /** Whether the peer sends video that others can receive. */
+  readonly sendsVideo: boolean;
+  addRemoteCandidate(candidate: IceCandidateInit): Promise<void>;
+  /**
+   * Starts forwarding `source`'s video to this peer, paused until the peer accepts it in an answer
+   * to `createOffer()`. False when there is nothing to add (no video, already forwarded, closed).
+   */
+  receiveVideoFrom(source: WebRtcEndpoint): Promise<boolean>;
+  /** Stops forwarding `sourceId`'s video; true when the session changed (an offer is due). */
+  stopVideoFrom(sourceId: string): boolean;
+  /** The gateway's offer for the session as it is now (new sections, stopped ones rejected). */
+  createOffer(): string;
+  /** Checks the peer's answer to the last offer (`BadRequest` when it does not fit), without applying it. */
+  checkAnswer(sdp: string): void;
+  /** Applies a checked answer: accepted video sections start flowing (with a key frame request). */
+  applyAnswer(sdp: string): Promise<void>;
+  /** Pauses or resumes forwarding the peer's own video to everyone (video mute). */
+  setVideoPaused(paused: boolean): Promise<void>;
   /** Frees the endpoint's transports and ports; harmless twice. */
   close(): Promise<void>;
 }

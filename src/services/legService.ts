@@ -3,6 +3,7 @@ import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
+import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
@@ -39,6 +40,7 @@ export interface LegTermination {
 export class LegService implements LegTermination {
   private readonly runners = new Map<string, WebRtcLegRunner>();
   private readonly bridges = new Map<string, AudioBridge>();
+  private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
 
   constructor(
@@ -51,8 +53,16 @@ export class LegService implements LegTermination {
     for (const leg of ctx.store.legs.listUnfinished()) this.recordLost(leg);
   }
 
-  /** A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP answer. */
-  async createWebRtc(conversationId: string, offerSdp: string, p: Principal): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
+  /**
+   * A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP
+   * answer. `sendOffer` delivers the gateway's later offers (renegotiation) to that client.
+   */
+  async createWebRtc(
+    conversationId: string,
+    offerSdp: string,
+    p: Principal,
+    sendOffer: (legId: string, sdp: string) => void = () => undefined,
+  ): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
     if (!this.engine) throw fail('Unavailable', 'media is not available on this gateway (no mediasoup worker)');
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
@@ -75,6 +85,8 @@ export class LegService implements LegTermination {
       clock: this.ctx.clock,
       engine: this.engine,
       bridge: this.bridgeOf(conversation.id),
+      video: this.videoOf(conversation.id),
+      sendOffer: (sdp) => sendOffer(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
       connectTimeoutMs: this.options.connectTimeoutMs,
       onEnded: (ended) => this.forget(ended),
@@ -101,6 +113,18 @@ export class LegService implements LegTermination {
     return this.ctx.store.legs.listByConversation(conversationId).map((leg) => this.runners.get(leg.id)?.state ?? leg);
   }
 
+  /** Legs running now (not ended), in every conversation or in one; operators and the application only. */
+  listLive(p: Principal, conversationId?: string): Leg[] {
+    if (!seesAll(p)) throw fail('Forbidden', 'listing live legs needs an operator or application token');
+    if (conversationId !== undefined) this.access.conversation(conversationId);
+    const live: Leg[] = [];
+    for (const runner of this.runners.values()) {
+      const leg = runner.state;
+      if (leg.status !== 'ended' && (conversationId === undefined || leg.conversation_id === conversationId)) live.push(leg);
+    }
+    return live;
+  }
+
   /** Runs a leg action. Users act on their own legs only; operators and the application on any. */
   act(legId: string, action: LegAction, p: Principal, initiator: string): Leg {
     const runner = this.ownRunner(legId, p);
@@ -112,6 +136,11 @@ export class LegService implements LegTermination {
     if (!runner.can(event)) throw fail('InvalidState', `leg is ${runner.state.status}; ${action} needs a connected leg`);
     runner.send(event);
     return runner.state;
+  }
+
+  /** The client's answer to the gateway's last offer for its own leg. */
+  answer(legId: string, sdp: string, p: Principal): void {
+    this.ownRunner(legId, p).answer(sdp);
   }
 
   /** A trickled ICE candidate from the client for its own leg. */
@@ -170,8 +199,18 @@ export class LegService implements LegTermination {
     return bridge;
   }
 
+  private videoOf(conversationId: string): VideoSfu {
+    let video = this.videos.get(conversationId);
+    if (!video) {
+      video = new VideoSfu(this.ctx.logger.child({ component: 'video', conversation_id: conversationId }));
+      this.videos.set(conversationId, video);
+    }
+    return video;
+  }
+
   private forget(leg: Leg): void {
     this.runners.delete(leg.id);
+    if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
     const bridge = this.bridges.get(leg.conversation_id);
     if (bridge && bridge.size === 0) {
       bridge.stop();

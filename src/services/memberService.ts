@@ -74,6 +74,12 @@ export class MemberService {
     return this.ctx.store.members.list(conversationId, page);
   }
 
+  /** The conversation's members that have not left (invited and joined), oldest first. */
+  current(conversationId: string, p: Principal): Member[] {
+    this.access.readable(conversationId, p);
+    return this.ctx.store.members.currentMembers(conversationId);
+  }
+
   /** Moves a member to `joined` or `left`: the application for anyone, a user for its own member. */
   setState(conversationId: string, memberId: string, state: 'joined' | 'left', p: Principal): Member {
     const { store } = this.ctx;

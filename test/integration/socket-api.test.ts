@@ -507,6 +507,19 @@ describe('hostile payloads', () => {
     expect(ok).toMatchObject({ ok: true, event: { id: text.event.id + 1 } });
   });
 
+  it('a numeric event name gets an UnknownRequest ack and the gateway keeps serving', async () => {
+    const g = await start();
+    const cid = await createConversation(g, 'numeric');
+    await addMember(g, cid, 'alice', 'invited');
+    const alice = await joinedSocket(g, 'alice', cid);
+    const ack = await new Promise<any>((resolve) => {
+      (alice.socket as unknown as { emit: (name: number, payload: unknown, cb: (a: unknown) => void) => void }).emit(42, {}, resolve);
+    });
+    expect(ack).toMatchObject({ ok: false, error: { code: 'UnknownRequest' } });
+    const ok = await request(alice.socket, 'event:send', { conversation_id: cid, type: 'text', body: { text: 'still here' } });
+    expect(ok.ok).toBe(true);
+  });
+
   it('a request without an ack callback does not break the socket: the next request works and nothing changed', async () => {
     const g = await start();
     const cid = await createConversation(g, 'no-ack');

@@ -26,7 +26,8 @@ export interface TestGateway {
   /** An application token, minted once. */
   appToken: string;
   api(method: string, path: string, options?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<ApiResponse>;
-  connect(token: string, options?: { auth?: Record<string, unknown> }): Promise<Socket>;
+  /** A socket.io client on the client namespace, or on `namespace` (e.g. '/operator'). */
+  connect(token: string, options?: { auth?: Record<string, unknown>; namespace?: string }): Promise<Socket>;
   close(): Promise<void>;
 }
 
@@ -96,7 +97,7 @@ export async function startGateway(
       return { status: res.status, headers: res.headers, body: parsed };
     },
     connect(tok, opts = {}) {
-      const socket = connectClient(url, { auth: opts.auth ?? { token: tok }, transports: ['websocket'], reconnection: false, forceNew: true });
+      const socket = connectClient(`${url}${opts.namespace ?? ''}`, { auth: opts.auth ?? { token: tok }, transports: ['websocket'], reconnection: false, forceNew: true });
       own.add(socket);
       sockets.add(socket);
       return new Promise((resolve, reject) => {

@@ -37,7 +37,7 @@ const status = (kind: 'ice' | 'dtls', state: string) => onLeg('rtc:status', { st
 const ice = (state: string): WebRtcLegEvent => ({ type: 'ENDPOINT_STATUS', kind: 'ice', state });
 const dtls = (state: string): WebRtcLegEvent => ({ type: 'ENDPOINT_STATUS', kind: 'dtls', state });
 // Events xstate itself sends when an invoked actor settles or a delay fires.
-const answered = { type: 'xstate.done.actor.createEndpoint', output: { answerSdp: 'v=0 answer' } } as unknown as WebRtcLegEvent;
+const answered = { type: 'xstate.done.actor.createEndpoint', output: { answerSdp: 'v=0 answer', hasVideo: false } } as unknown as WebRtcLegEvent;
 const answerFailed = { type: 'xstate.error.actor.createEndpoint', error: new Error('no router') } as unknown as WebRtcLegEvent;
 const closed = { type: 'xstate.done.actor.closeEndpoint', output: undefined } as unknown as WebRtcLegEvent;
 const timedOut = { type: 'xstate.after.connectTimeout.webrtcLeg.connecting' } as unknown as WebRtcLegEvent;
@@ -78,7 +78,7 @@ describe('webrtcLeg machine: pure transitions', () => {
   it('starts answering: announces the offer and asks for an endpoint with the offer SDP', () => {
     const [snapshot, actions] = initialTransition(webrtcLegMachine, INPUT);
     expect(snapshot.value).toBe('answering');
-    expect(snapshot.context).toEqual({ ...INPUT, hasVideo: false, muted: false, earmuffed: false, videoMuted: false, speaking: false });
+    expect(snapshot.context).toEqual({ ...INPUT, hasVideo: false, renegotiate: false, muted: false, earmuffed: false, videoMuted: false, speaking: false });
     expect(emittedBy(actions)).toEqual([onLeg('rtc:offer')]);
     const spawn = actions.find((a) => a.type === 'xstate.spawnChild');
     expect(spawn?.params).toMatchObject({ src: 'createEndpoint', input: { legId: LEG, offerSdp: 'v=0 offer' } });
@@ -108,7 +108,7 @@ describe('webrtcLeg machine: pure transitions', () => {
 
   it.each(['connected', 'completed'])('connecting → connected on ice %s, announcing audio', (state) => {
     const [snapshot, emitted] = run(STATES.connecting(), ice(state));
-    expect(snapshot.value).toEqual({ connected: { audio: 'unmuted', earmuff: 'off', video: 'unmuted', speech: 'silent' } });
+    expect(snapshot.value).toEqual({ connected: { audio: 'unmuted', earmuff: 'off', video: 'unmuted', speech: 'silent', signaling: 'stable' } });
     expect(emitted).toEqual([status('ice', state), media(true)]);
   });
 
@@ -174,6 +174,46 @@ describe('webrtcLeg machine: pure transitions', () => {
     const [snapshot, emitted] = run(STATES.connected(), speaking(true), speaking(true), speaking(false), speaking(false));
     expect(snapshot.context.speaking).toBe(false);
     expect(emitted).toEqual([onLeg('audio:speaking:on'), onLeg('audio:speaking:off')]);
+  });
+
+  it('offers a changed session once connected, one offer at a time, and applies the answer', () => {
+    const renegotiate: WebRtcLegEvent = { type: 'RENEGOTIATE' };
+    const answer = (sdp: string): WebRtcLegEvent => ({ type: 'ANSWER', sdp });
+    expect(STATES.connecting().can(renegotiate)).toBe(false);
+    expect(STATES.connected().can(answer('v=0 early'))).toBe(false);
+
+    const [offering, actions] = transition(webrtcLegMachine, STATES.connected(), renegotiate);
+    expect((offering.value as Record<string, Record<string, string>>)['connected']!['signaling']).toBe('offering');
+    expect(actions.some((a) => a.type === 'sendOffer')).toBe(true);
+    expect(emittedBy(actions)).toEqual([onLeg('rtc:offer')]);
+
+    const [stable, answerActions] = transition(webrtcLegMachine, offering, answer('v=0 a1'));
+    expect(stable.matches({ connected: { signaling: 'stable' } })).toBe(true);
+    expect(answerActions.filter((a) => a.type === 'applyAnswer').map((a) => a.params)).toEqual([{ sdp: 'v=0 a1' }]);
+    expect(emittedBy(answerActions)).toEqual([onLeg('rtc:answer')]);
+  });
+
+  it('a change while an offer is out is offered right after the answer', () => {
+    const [waiting, queued] = run(STATES.connected(), { type: 'RENEGOTIATE' }, { type: 'RENEGOTIATE' }, { type: 'RENEGOTIATE' });
+    expect(queued).toEqual([onLeg('rtc:offer')]);
+    expect(waiting.context.renegotiate).toBe(true);
+    const [again, actions] = transition(webrtcLegMachine, waiting, { type: 'ANSWER', sdp: 'v=0 a1' });
+    expect(again.matches({ connected: { signaling: 'offering' } })).toBe(true);
+    expect(again.context.renegotiate).toBe(false);
+    expect(actions.filter((a) => a.type === 'applyAnswer' || a.type === 'sendOffer').map((a) => a.type)).toEqual(['applyAnswer', 'sendOffer']);
+    expect(emittedBy(actions)).toEqual([onLeg('rtc:answer'), onLeg('rtc:offer')]);
+    const [done] = run(again, { type: 'ANSWER', sdp: 'v=0 a2' });
+    expect(done.matches({ connected: { signaling: 'stable' } })).toBe(true);
+  });
+
+  it('reports video in member:media while the peer sends it and it is not muted', () => {
+    const withVideo = { ...(answered as unknown as Record<string, unknown>), output: { answerSdp: 'v=0 answer', hasVideo: true } } as unknown as WebRtcLegEvent;
+    const [connected, up] = run(initial(), withVideo, ice('connected'));
+    const video = (on: boolean) => ({ type: 'member:media', body: { member_id: MEMBER, leg_id: LEG, media: { audio: true, video: on, muted: false, earmuffed: false } } });
+    expect(up.at(-1)).toEqual(video(true));
+    const [muted, mutedEmitted] = run(connected, { type: 'VIDEO_MUTE', on: true });
+    expect(mutedEmitted).toEqual([onLeg('video:mute:on'), video(false)]);
+    expect(run(muted, { type: 'VIDEO_MUTE', on: false })[1]).toEqual([onLeg('video:mute:off'), video(true)]);
   });
 
   it('treats ice disconnected as transient', () => {
@@ -276,13 +316,15 @@ describe('webrtcLeg machine: actor with fakes', () => {
   });
 
   /** Starts a leg with fake effects that record what they were asked to do. */
-  function start(opts: { create?: () => Promise<{ answerSdp: string }>; close?: () => Promise<undefined>; clock?: SimulatedClock } = {}) {
+  function start(opts: { create?: () => Promise<{ answerSdp: string; hasVideo: boolean }>; close?: () => Promise<undefined>; clock?: SimulatedClock } = {}) {
     emitted = [];
     applied = [];
     closes = [];
     const machine = webrtcLegMachine.provide({
       actors: {
-        createEndpoint: fromPromise<{ answerSdp: string }, { legId: string; offerSdp: string }>(opts.create ?? (() => Promise.resolve({ answerSdp: 'v=0 answer' }))),
+        createEndpoint: fromPromise<{ answerSdp: string; hasVideo: boolean }, { legId: string; offerSdp: string }>(
+          opts.create ?? (() => Promise.resolve({ answerSdp: 'v=0 answer', hasVideo: false })),
+        ),
         closeEndpoint: fromPromise<undefined, { legId: string }>(({ input }) => {
           closes.push(input.legId);
           return opts.close ? opts.close() : Promise.resolve(undefined);
@@ -292,6 +334,8 @@ describe('webrtcLeg machine: actor with fakes', () => {
         applyMute: (_, params) => applied.push(['mute', params.on]),
         applyEarmuff: (_, params) => applied.push(['earmuff', params.on]),
         applyVideoMute: (_, params) => applied.push(['video', params.on]),
+        sendOffer: () => applied.push(['offer', true]),
+        applyAnswer: (_, params) => applied.push([`answer ${params.sdp}`, true]),
       },
     });
     const leg = createActor(machine, { input: INPUT, ...(opts.clock ? { clock: opts.clock } : {}) });
@@ -419,7 +463,7 @@ describe('webrtcLeg machine: actor with fakes', () => {
 
   it('TERMINATE while still answering stops waiting for the endpoint', async () => {
     const create = deferred();
-    const leg = start({ create: () => create.promise.then(() => ({ answerSdp: 'late' })) });
+    const leg = start({ create: () => create.promise.then(() => ({ answerSdp: 'late', hasVideo: false })) });
     leg.send({ type: 'TERMINATE', reason: 'shutting down' });
     const final = await waitFor(leg, (s) => s.status === 'done');
     create.resolve();

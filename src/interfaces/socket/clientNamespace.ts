@@ -1,23 +1,21 @@
 import type { Logger } from 'pino';
 import type { Namespace, Socket } from 'socket.io';
-import type { z } from 'zod';
-import { toLegwayError } from '../../domain/errors.js';
-import { parseOrThrow } from '../../domain/validation.js';
 import type { AnyEventType } from '../../events/catalogue.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import type { ConversationFeed } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
+import { socketRequests } from './request.js';
 import type { LegAction } from '../../services/legService.js';
 import {
   joinRequest,
   leaveRequest,
   legRequest,
   legToggleRequest,
+  rtcAnswerRequest,
   rtcIceRequest,
   rtcNewRequest,
   sendRequest,
-  type Ack,
   type ClientToServerEvents,
   type InterServerEvents,
   type ServerToClientEvents,
@@ -35,42 +33,14 @@ interface ClientDeps {
   limiter: RequestLimiter;
 }
 
-/** A request handler; `afterAck` queues work that must follow the acknowledgement on the wire. */
-type Handler<S extends z.ZodType> = (
-  payload: z.infer<S>,
-  afterAck: (fn: () => void) => void,
-) => Record<string, unknown> | Promise<Record<string, unknown>>;
-
 /** The client namespace `/`: join/leave conversations, send events, receive the conversation's events. */
 export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps): void {
   nsp.on('connection', (socket: ClientSocket) => {
     const principal = socket.data.principal;
-    const log = deps.logger.child({ component: 'socket', socket_id: socket.id, role: principal.role });
     const subscriptions = new Map<string, () => void>();
     deps.metrics.socketConnections.inc({ namespace: '/' });
 
-    /** Registers a request: rate limit, validate, run, answer with one ack; nothing escapes as a crash. */
-    function request<S extends z.ZodType>(name: keyof ClientToServerEvents, schema: S, handler: Handler<S>): void {
-      socket.on(name, (payload: unknown, ack: unknown) => {
-        const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => undefined;
-        void (async () => {
-          try {
-            await deps.limiter.take(socket.id, `${principal.role}:${principal.sub}`);
-            const input = parseOrThrow(schema, payload, `${name} payload`);
-            const after: (() => void)[] = [];
-            const result = await handler(input, (fn) => after.push(fn));
-            deps.metrics.socketRequests.inc({ request: name, outcome: 'ok' });
-            reply({ ok: true, ...result });
-            for (const fn of after) fn();
-          } catch (err) {
-            const error = toLegwayError(err);
-            if (error.code === 'Internal') log.error({ err, request: name }, 'socket request failed');
-            deps.metrics.socketRequests.inc({ request: name, outcome: error.code });
-            reply({ ok: false, error: { code: error.code, message: error.message } });
-          }
-        })();
-      });
-    }
+    const { request, answerUnknown } = socketRequests<keyof ClientToServerEvents>(socket, deps);
 
     request('conversation:join', joinRequest, ({ conversation_id, since }, afterAck) => {
       const conversation = deps.services.conversations.resolve(conversation_id);
@@ -106,7 +76,14 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
 
     request('rtc:new', rtcNewRequest, async ({ conversation_id, offer }) => {
       const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
-      return deps.services.legs.createWebRtc(id, offer.sdp, principal);
+      return deps.services.legs.createWebRtc(id, offer.sdp, principal, (legId, sdp) => {
+        socket.emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } });
+      });
+    });
+
+    request('rtc:answer', rtcAnswerRequest, ({ leg_id, answer }) => {
+      deps.services.legs.answer(leg_id, answer.sdp, principal);
+      return { leg_id };
     });
 
     request('rtc:ice', rtcIceRequest, async ({ leg_id, candidate }) => {
@@ -132,15 +109,7 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     toggle('leg:earmuff', 'earmuff', 'unearmuff');
     toggle('leg:video-mute', 'video-mute', 'video-unmute');
 
-    socket.onAny((name: string, ...args: unknown[]) => {
-      // Own keys only: `in` would also match Object.prototype names ('constructor', '__proto__'…), leaving them unanswered.
-      if (Object.hasOwn(HANDLED, name)) return;
-      const ack = args.at(-1);
-      deps.metrics.socketRequests.inc({ request: 'unknown', outcome: 'UnknownRequest' });
-      if (typeof ack === 'function') {
-        (ack as Ack)({ ok: false, error: { code: 'UnknownRequest', message: `unknown request "${name.slice(0, 60)}"` } });
-      }
-    });
+    answerUnknown();
 
     socket.on('disconnect', () => {
       for (const unsubscribe of subscriptions.values()) unsubscribe();
@@ -150,15 +119,3 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     });
   });
 }
-
-const HANDLED: Record<keyof ClientToServerEvents, true> = {
-  'conversation:join': true,
-  'conversation:leave': true,
-  'event:send': true,
-  'rtc:new': true,
-  'rtc:ice': true,
-  'rtc:hangup': true,
-  'leg:mute': true,
-  'leg:earmuff': true,
-  'leg:video-mute': true,
-};

@@ -15,14 +15,26 @@ export interface ClientToServerEvents {
   'event:send': (payload: unknown, ack: Ack) => void;
   'rtc:new': (payload: unknown, ack: Ack) => void;
   'rtc:ice': (payload: unknown, ack: Ack) => void;
+  'rtc:answer': (payload: unknown, ack: Ack) => void;
   'rtc:hangup': (payload: unknown, ack: Ack) => void;
   'leg:mute': (payload: unknown, ack: Ack) => void;
   'leg:earmuff': (payload: unknown, ack: Ack) => void;
   'leg:video-mute': (payload: unknown, ack: Ack) => void;
 }
 
-/** Server → client pushes: every conversation event under its own type name. */
-export type ServerToClientEvents = { [K in AnyEventType]: (event: ConversationEvent) => void };
+/** The gateway's own SDP offer for a leg (renegotiation), sent to the client that owns the leg only. */
+export interface RtcOfferPush {
+  leg_id: string;
+  offer: { type: 'offer'; sdp: string };
+}
+
+/**
+ * Server → client pushes: every conversation event under its own type name. `rtc:offer` also
+ * carries the renegotiation offer to the leg's own client; that payload has `offer` and no `type`.
+ */
+export type ServerToClientEvents = { [K in Exclude<AnyEventType, 'rtc:offer'>]: (event: ConversationEvent) => void } & {
+  'rtc:offer': (payload: ConversationEvent | RtcOfferPush) => void;
+};
 
 export type InterServerEvents = Record<string, never>;
 
@@ -54,6 +66,11 @@ export const rtcIceRequest = z.strictObject({
       usernameFragment: z.string().max(256).nullable().optional(),
     })
     .nullable(),
+});
+
+export const rtcAnswerRequest = z.strictObject({
+  leg_id: legId,
+  answer: z.strictObject({ type: z.literal('answer'), sdp: z.string().min(1).max(65_536) }),
 });
 
 export const legRequest = z.strictObject({ leg_id: legId });

@@ -1,13 +1,16 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
+import type { Principal } from '../../auth/principal.js';
 import type { TokenVerifier } from '../../auth/tokens.js';
-import { LegwayError } from '../../domain/errors.js';
+import { fail, LegwayError } from '../../domain/errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { registerClientNamespace } from './clientNamespace.js';
 import type { ConversationFeed } from './conversationFeed.js';
 import { RequestLimiter } from './limiter.js';
+import { registerOperatorNamespace, type OperatorNamespace } from './operatorNamespace.js';
+import type { CommittedSource } from './operatorWatch.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './protocol.js';
 
 export type LegwayIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -18,6 +21,8 @@ export interface SocketDeps {
   verifier: TokenVerifier;
   metrics: Metrics;
   feed: ConversationFeed;
+  /** The event log's committed events, for operators who watch. */
+  committed: CommittedSource;
   maxPayloadBytes: number;
   socketRateLimit: number;
   tokenRateLimit: number;
@@ -31,12 +36,41 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
     cors: { origin: true, credentials: false },
   });
 
-  io.use((socket, next) => {
+  // `io.use` guards the main namespace only: each namespace verifies the token itself.
+  io.use(authenticate(deps.verifier, (p) =>
+    p.role === 'application' ? fail('Forbidden', 'application tokens are for the REST API; connect as a user or operator') : undefined,
+  ));
+  // The namespace's maps differ from the main one's; socket.io types `of()` with the server's maps.
+  const operators = io.of('/operator') as unknown as OperatorNamespace;
+  operators.use(authenticate(deps.verifier, (p) =>
+    p.role === 'operator' ? undefined : fail('Forbidden', `the operator namespace needs an operator token (this is a ${p.role} token)`),
+  ));
+
+  // One limiter for both namespaces: a token's budget is shared by all its connections.
+  const limiter = new RequestLimiter(deps.socketRateLimit, deps.tokenRateLimit);
+  registerClientNamespace(io.of('/'), { ...deps, limiter });
+  registerOperatorNamespace(operators, { ...deps, limiter });
+  return io;
+}
+
+/** What the handshake middleware reads and writes on a socket of any namespace. */
+interface HandshakeSocket {
+  handshake: { auth: unknown };
+  data: Partial<SocketData>;
+}
+
+/**
+ * Handshake middleware: verifies the token of `auth.token`, then lets `refuse` turn the principal
+ * away (a LegwayError) or admit it (undefined); an admitted principal is kept in `socket.data`.
+ */
+function authenticate(verifier: TokenVerifier, refuse: (p: Principal) => LegwayError | undefined) {
+  return (socket: HandshakeSocket, next: (err?: Error) => void): void => {
     const token: unknown = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    deps.verifier.verify(token).then(
+    verifier.verify(token).then(
       (principal) => {
-        if (principal.role === 'application') {
-          next(handshakeError(new LegwayError('Forbidden', 'application tokens are for the REST API; connect as a user or operator')));
+        const refusal = refuse(principal);
+        if (refusal) {
+          next(handshakeError(refusal));
           return;
         }
         socket.data.principal = principal;
@@ -44,11 +78,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
       },
       (err: unknown) => next(handshakeError(err)),
     );
-  });
-
-  const limiter = new RequestLimiter(deps.socketRateLimit, deps.tokenRateLimit);
-  registerClientNamespace(io.of('/'), { ...deps, limiter });
-  return io;
+  };
 }
 
 /** A handshake refusal: the client's `connect_error` carries the reason as message and `data.code`. */

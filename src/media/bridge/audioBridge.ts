@@ -4,7 +4,7 @@ import { AudioInput } from '../audio/decoderInput.js';
 import { mixFor, mixFrames } from '../audio/mixer.js';
 import { FrameEncoder } from '../audio/opusEncoder.js';
 import { SpeakingDetector } from '../audio/speakingDetector.js';
-import type { WebRtcEndpoint } from '../engine.js';
+import type { AudioEndpoint } from '../engine.js';
 
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
 
@@ -13,7 +13,7 @@ const MAX_CATCH_UP = 5;
 
 interface BridgeLeg {
   id: string;
-  endpoint: WebRtcEndpoint;
+  endpoint: AudioEndpoint;
   input: AudioInput;
   encoder: FrameEncoder;
   speaking: SpeakingDetector;
@@ -63,7 +63,7 @@ export class AudioBridge {
   }
 
   /** Adds a leg: its audio feeds the mix from now on and it receives the mix of the others. */
-  add(legId: string, endpoint: WebRtcEndpoint): void {
+  add(legId: string, endpoint: AudioEndpoint): void {
     if (this.legs.has(legId)) return;
     const input = new AudioInput();
     const unsubscribe = endpoint.on('audio', (packet) => input.push(packet));

@@ -1,10 +1,12 @@
 import { randomInt } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
+import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
 import { parseRtp, RtpPacketizer } from '../audio/rtp.js';
 import type { EndpointEvents, IceCandidateInit, WebRtcEndpoint } from '../engine.js';
-import { writeAnswer } from './answer.js';
-import { MID_EXTENSION, readOffer } from './offer.js';
+import { writeLocalSdp, type LocalSection, type LocalTransport, type SectionCodec } from './localSdp.js';
+import { pipeProducer, type Pipe } from './pipe.js';
+import { directionOf, freePayloadType, MID_EXTENSION, midOf, parseSdp, readOffer, type MediaOffer, type ReadOffer } from './offer.js';
 
 export interface EndpointNetwork {
   listenIp: string;
@@ -13,21 +15,63 @@ export interface EndpointNetwork {
 }
 
 const OPUS = { mimeType: 'audio/opus', clockRate: 48000, channels: 2 } as const;
+const VP8 = { mimeType: 'video/VP8', clockRate: 90000 } as const;
+const VIDEO_FEEDBACK: ms.RtcpFeedback[] = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
+const VIDEO_FEEDBACK_LINES = VIDEO_FEEDBACK.map((f) => (f.parameter ? `${f.type} ${f.parameter}` : f.type));
+const SECURE_PROFILE = 'UDP/TLS/RTP/SAVPF';
+/** A peer that never answers must not grow its session without bound. */
+const MAX_SECTIONS = 64;
+
+/** Another leg's video forwarded to this peer, in a section of its own that the gateway offered. */
+interface Forwarded {
+  mid: string;
+  pipe: Pipe;
+  consumer: ms.Consumer;
+  /** Sent in an offer and waiting for the peer's answer; the consumer stays paused until then. */
+  offered: boolean;
+  /** Pending key frame requests (see `requestKeyFrames`). */
+  timers: NodeJS.Timeout[];
+}
 
 /**
- * A WebRTC leg's media on mediasoup: a router of its own (created with the payload type the
- * peer offered, since a consumer sends with its router's numbers), a WebRtcTransport to the
- * peer, and a DirectTransport that carries the peer's audio into Node and the leg's mix back out.
+ * When, after a forwarded video starts, to ask its sender for a key frame (ms). A request made
+ * before the first packet has crossed the pipe is dropped by mediasoup, and until a key frame
+ * arrives the receiver shows nothing; a few requests over the first seconds cost a few RTCP packets.
+ */
+const KEY_FRAME_RETRIES_MS = [0, 300, 1000, 2500];
+
+interface Parts {
+  answer: string;
+  transport: ms.WebRtcTransport;
+  local: LocalTransport;
+  sections: LocalSection[];
+  sessionId: number;
+  mix: { producer: ms.Producer; packetizer: RtpPacketizer } | undefined;
+  video: ms.Producer | undefined;
+  /** The VP8 payload type this peer receives video with (its own, or one its offer leaves free). */
+  vp8PayloadType: number | undefined;
+  network: EndpointNetwork;
+}
+
+/**
+ * A WebRTC leg's media on mediasoup: a router of its own (created with the payload types the
+ * peer offered, since a consumer sends with its router's numbers), a WebRtcTransport to the peer,
+ * a DirectTransport that carries the peer's audio into Node and the leg's mix back out, the peer's
+ * video published on the router, and other legs' video piped in from their routers.
  */
 export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   private readonly emitter = new TypedEmitter<EndpointEvents>();
+  private readonly forwarded = new Map<string, Forwarded>();
+  private readonly adding = new Set<string>();
   private closedReason: string | undefined;
+  private version = 1;
+  private nextMid = 0;
+  private offerPending = false;
 
   private constructor(
     readonly id: string,
-    readonly answer: string,
     readonly router: ms.Router,
-    private readonly mix: { producer: ms.Producer; packetizer: RtpPacketizer } | undefined,
+    private readonly parts: Parts,
   ) {}
 
   /** Builds the endpoint from the peer's offer; on any failure everything created is closed again. */
@@ -37,8 +81,12 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     offerSdp: string,
     network: EndpointNetwork,
   ): Promise<MediasoupWebRtcEndpoint> {
-    const { session, audio } = readOffer(offerSdp);
-    const router = await createRouter([{ kind: 'audio', ...OPUS, preferredPayloadType: audio.payloadType }]);
+    const offer = readOffer(offerSdp);
+    const { audio, video } = offer;
+    const vp8PayloadType = video?.payloadType ?? freePayloadType(offer.usedPayloadTypes);
+    const codecs: ms.RtpCodecCapability[] = [{ kind: 'audio', ...OPUS, preferredPayloadType: audio.payloadType }];
+    if (vp8PayloadType !== undefined) codecs.push({ kind: 'video', ...VP8, preferredPayloadType: vp8PayloadType, rtcpFeedback: VIDEO_FEEDBACK });
+    const router = await createRouter(codecs);
     try {
       const transport = await router.createWebRtcTransport({
         listenInfos: [
@@ -51,42 +99,39 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
         ],
         appData: { legId },
       });
-      await transport.connect({
-        dtlsParameters: { role: audio.peerDtlsRole, fingerprints: [audio.remoteFingerprint as ms.DtlsFingerprint] },
-      });
+      const { remoteFingerprint, peerDtlsRole } = offer.transport;
+      await transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } });
       const direct = await router.createDirectTransport();
+      const cname = `legway-${legId.slice(0, 8)}`;
 
       let inbound: ms.Consumer | undefined;
       if (audio.peerSends) {
-        const producer = await transport.produce({
-          kind: 'audio',
-          rtpParameters: {
-            mid: audio.mid,
-            codecs: [{ ...OPUS, payloadType: audio.payloadType, parameters: audio.fmtp }],
-            headerExtensions: audio.midExtensionId === undefined ? [] : [{ uri: MID_EXTENSION, id: audio.midExtensionId }],
-            encodings: [audio.ssrc === undefined ? {} : { ssrc: audio.ssrc }],
-            rtcp: { reducedSize: true },
-          },
-        });
+        const producer = await transport.produce({ kind: 'audio', rtpParameters: producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, []) });
         inbound = await direct.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
       }
 
-      let mix: { producer: ms.Producer; packetizer: RtpPacketizer } | undefined;
-      let sendSsrc: number | undefined;
+      let mix: Parts['mix'];
+      let mixSsrc: number | undefined;
       if (audio.peerReceives) {
         const ssrc = randomInt(1, 0xffffffff);
         const producer = await direct.produce({
           kind: 'audio',
           rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc }] },
         });
-        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
-        sendSsrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
+        // No header extensions out: the peer finds this stream by the SSRC the answer declares.
+        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: capabilitiesFor(router, 'audio'), mid: audio.mid });
+        mixSsrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
         mix = { producer, packetizer: new RtpPacketizer(audio.payloadType, ssrc) };
+      }
+
+      let videoProducer: ms.Producer | undefined;
+      if (video?.peerSends) {
+        videoProducer = await transport.produce({ kind: 'video', rtpParameters: producerParameters(video, VP8, VIDEO_FEEDBACK), appData: { legId } });
       }
 
       const fingerprint = transport.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256') ?? transport.dtlsParameters.fingerprints[0];
       if (!fingerprint) throw new Error('transport has no DTLS fingerprint');
-      const answer = writeAnswer(session, audio, {
+      const local: LocalTransport = {
         iceUfrag: transport.iceParameters.usernameFragment,
         icePwd: transport.iceParameters.password,
         fingerprint,
@@ -98,11 +143,23 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
           protocol: c.protocol,
           type: c.type,
         })),
-        sendSsrc,
-        cname: `legway-${legId.slice(0, 8)}`,
-      });
+        setup: peerDtlsRole === 'client' ? 'passive' : 'active',
+      };
+      const sections = answerSections(offer, mixSsrc === undefined ? undefined : { ssrc: mixSsrc, cname, streamId: cname, trackId: 'audio' });
+      const sessionId = randomInt(1, 2 ** 47);
+      const answer = writeLocalSdp(sections, local, { id: sessionId, version: 1 });
 
-      const endpoint = new MediasoupWebRtcEndpoint(legId, answer, router, mix);
+      const endpoint = new MediasoupWebRtcEndpoint(legId, router, {
+        answer,
+        transport,
+        local,
+        sections,
+        sessionId,
+        mix,
+        video: videoProducer,
+        vp8PayloadType,
+        network,
+      });
       transport.on('icestatechange', (state) => endpoint.emitter.emit('status', { kind: 'ice', state }));
       transport.on('dtlsstatechange', (state) => endpoint.emitter.emit('status', { kind: 'dtls', state }));
       inbound?.on('rtp', (packet) => {
@@ -117,6 +174,15 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     }
   }
 
+  get answer(): string {
+    return this.parts.answer;
+  }
+
+  get sendsVideo(): boolean {
+    const video = this.parts.video;
+    return video !== undefined && !video.closed;
+  }
+
   // mediasoup is ICE-lite: it learns the peer's address from its connectivity checks, so trickled
   // candidates need no action; they are accepted for protocol compatibility.
   addRemoteCandidate(candidate: IceCandidateInit): Promise<void> {
@@ -125,12 +191,125 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   }
 
   sendAudio(opusFrame: Buffer): void {
-    if (!this.mix || this.closedReason !== undefined) return;
-    this.mix.producer.send(this.mix.packetizer.packet(opusFrame));
+    const mix = this.parts.mix;
+    if (!mix || this.closedReason !== undefined) return;
+    mix.producer.send(mix.packetizer.packet(opusFrame));
+  }
+
+  async receiveVideoFrom(source: WebRtcEndpoint): Promise<boolean> {
+    if (!(source instanceof MediasoupWebRtcEndpoint) || source === this) return false;
+    const producer = source.parts.video;
+    const payloadType = this.parts.vp8PayloadType;
+    if (!producer || producer.closed || payloadType === undefined || this.closedReason !== undefined) return false;
+    if (this.forwarded.has(source.id) || this.adding.has(source.id) || this.parts.sections.length >= MAX_SECTIONS) return false;
+    this.adding.add(source.id);
+    let pipe: Pipe | undefined;
+    try {
+      pipe = await pipeProducer(producer, source.router, this.router, this.parts.network.portRange);
+      const mid = `lw${String(this.nextMid++)}`;
+      const consumer = await this.parts.transport.consume({
+        producerId: pipe.producer.id,
+        rtpCapabilities: capabilitiesFor(this.router, 'video'),
+        paused: true,
+        mid,
+      });
+      const ssrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
+      if (ssrc === undefined || this.closed) {
+        pipe.close();
+        return false;
+      }
+      this.forwarded.set(source.id, { mid, pipe, consumer, offered: false, timers: [] });
+      const codec: SectionCodec = { payloadType: consumer.rtpParameters.codecs[0]?.payloadType ?? payloadType, name: 'VP8', rate: 90000, feedback: VIDEO_FEEDBACK_LINES };
+      this.parts.sections.push({
+        rejected: false,
+        type: 'video',
+        protocol: SECURE_PROFILE,
+        mid,
+        direction: 'sendonly',
+        codec,
+        midExtensionId: undefined,
+        send: { ssrc, cname: `legway-${source.id.slice(0, 8)}`, streamId: source.id, trackId: consumer.id },
+      });
+      return true;
+    } catch {
+      // Either side closed while piping: there is nothing to forward.
+      pipe?.close();
+      return false;
+    } finally {
+      this.adding.delete(source.id);
+    }
+  }
+
+  stopVideoFrom(sourceId: string): boolean {
+    const entry = this.forwarded.get(sourceId);
+    if (!entry) return false;
+    this.forwarded.delete(sourceId);
+    for (const timer of entry.timers) clearTimeout(timer);
+    entry.consumer.close();
+    entry.pipe.close();
+    const index = this.parts.sections.findIndex((s) => s.mid === entry.mid);
+    const section = this.parts.sections[index];
+    if (!section) return false;
+    // A section the peer has never seen is simply dropped; one it has seen is rejected in the next offer.
+    if (!entry.offered) {
+      this.parts.sections.splice(index, 1);
+      return false;
+    }
+    this.parts.sections[index] = { rejected: true, type: 'video', protocol: SECURE_PROFILE, payloads: String(this.parts.vp8PayloadType ?? 0), mid: entry.mid };
+    return this.closedReason === undefined;
+  }
+
+  createOffer(): string {
+    this.version++;
+    for (const entry of this.forwarded.values()) entry.offered = true;
+    this.offerPending = true;
+    return writeLocalSdp(this.parts.sections, this.parts.local, { id: this.parts.sessionId, version: this.version });
+  }
+
+  checkAnswer(sdp: string): void {
+    if (!this.offerPending) throw fail('InvalidState', 'no offer is waiting for an answer');
+    const session = parseSdp(sdp, 'answer');
+    const sections = this.parts.sections;
+    if (session.media.length !== sections.length) throw fail('BadRequest', `answer has ${String(session.media.length)} media sections; the offer has ${String(sections.length)}`);
+    session.media.forEach((m, i) => {
+      const s = sections[i];
+      if (s && !s.rejected && m.port !== 0 && midOf(m) !== s.mid) throw fail('BadRequest', `answer section ${String(i)} has mid ${midOf(m) ?? 'none'}, not ${s.mid}`);
+    });
+  }
+
+  async applyAnswer(sdp: string): Promise<void> {
+    this.checkAnswer(sdp);
+    const session = parseSdp(sdp, 'answer');
+    this.offerPending = false;
+    for (const [sourceId, entry] of [...this.forwarded]) {
+      if (!entry.offered || !entry.consumer.paused) continue;
+      const index = this.parts.sections.findIndex((s) => s.mid === entry.mid);
+      const m = session.media[index];
+      const direction = m ? directionOf(m, session) : 'inactive';
+      if (m && m.port !== 0 && (direction === 'recvonly' || direction === 'sendrecv')) {
+        await entry.consumer.resume();
+        // The receiver starts from a key frame rather than waiting for the sender's next one.
+        this.requestKeyFrames(entry);
+      } else {
+        this.stopVideoFrom(sourceId);
+      }
+    }
+  }
+
+  async setVideoPaused(paused: boolean): Promise<void> {
+    const video = this.parts.video;
+    if (!video || video.closed) return;
+    if (paused) await video.pause();
+    else await video.resume();
   }
 
   on<E extends keyof EndpointEvents>(event: E, listener: (...args: EndpointEvents[E]) => void): () => void {
     return this.emitter.on(event, listener);
+  }
+
+  /** Whether the endpoint has ended (a method, so that checks after an await are not narrowed away). */
+  private get closed(): boolean {
+    return this.closedReason !== undefined;
   }
 
   /** Ends the endpoint because its worker died (the router is already gone). */
@@ -144,9 +323,86 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     return Promise.resolve();
   }
 
+  /** Asks the forwarded video's sender for key frames over the first seconds (KEY_FRAME_RETRIES_MS). */
+  private requestKeyFrames(entry: Forwarded): void {
+    entry.timers = KEY_FRAME_RETRIES_MS.map((delay) =>
+      setTimeout(() => {
+        if (!entry.consumer.closed) entry.consumer.requestKeyFrame().catch(() => undefined);
+      }, delay),
+    );
+  }
+
   private finish(reason: string): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
+    for (const entry of this.forwarded.values()) for (const timer of entry.timers) clearTimeout(timer);
+    this.forwarded.clear();
     this.emitter.emit('closed', reason);
   }
+}
+
+/**
+ * The `sdes:mid` extension id to negotiate for a section the peer sends in: none when the peer
+ * signals its SSRC. mediasoup forwards a producer's header extensions as they arrived, so a
+ * forwarded packet would carry the sender's mid under the id the receiver (another browser, same
+ * ids) also uses for mid; the receiver would then route it to the wrong section, or drop it. Not
+ * negotiating mid makes every peer route by SSRC, which the gateway always signals.
+ */
+function midExtensionOf(offered: MediaOffer): number | undefined {
+  return offered.ssrc === undefined ? offered.midExtensionId : undefined;
+}
+
+/** The producer's RTP parameters from the offered section: its payload type, mid and SSRC. */
+function producerParameters(
+  offered: MediaOffer,
+  codec: { mimeType: string; clockRate: number; channels?: number; parameters?: ms.RtpCodecParameters['parameters'] },
+  rtcpFeedback: ms.RtcpFeedback[],
+): ms.RtpParameters {
+  const midId = midExtensionOf(offered);
+  return {
+    mid: offered.mid,
+    codecs: [{ ...codec, payloadType: offered.payloadType, rtcpFeedback }],
+    headerExtensions: midId === undefined ? [] : [{ uri: MID_EXTENSION, id: midId }],
+    encodings: [offered.ssrc === undefined ? {} : { ssrc: offered.ssrc }],
+    rtcp: { reducedSize: true },
+  };
+}
+
+/** What a consumer of this router may send to the peer: the router's codec of that kind, no RTX, no header extensions. */
+function capabilitiesFor(router: ms.Router, kind: 'audio' | 'video'): ms.RtpCapabilities {
+  const codecs = (router.rtpCapabilities.codecs ?? []).filter((c) => c.kind === kind && !c.mimeType.toLowerCase().endsWith('/rtx'));
+  return { codecs: codecs.map((c) => (kind === 'video' ? { ...c, rtcpFeedback: VIDEO_FEEDBACK } : c)), headerExtensions: [] };
+}
+
+/** The answer's sections: audio accepted, the peer's video received (never sent back in it), the rest rejected. */
+function answerSections(offer: ReadOffer, mixSend: Extract<LocalSection, { rejected: false }>['send']): LocalSection[] {
+  const { audio, video, session } = offer;
+  return session.media.map((m, i): LocalSection => {
+    if (i === audio.index) {
+      const direction = audio.peerSends && audio.peerReceives ? 'sendrecv' : audio.peerSends ? 'recvonly' : 'sendonly';
+      return {
+        rejected: false,
+        type: 'audio',
+        protocol: m.protocol,
+        mid: audio.mid,
+        direction,
+        codec: { payloadType: audio.payloadType, name: 'opus', rate: 48000, channels: 2, fmtp: 'minptime=10;useinbandfec=1', feedback: [] },
+        midExtensionId: midExtensionOf(audio),
+        send: mixSend,
+      };
+    }
+    if (video && i === video.index) {
+      return {
+        rejected: false,
+        type: 'video',
+        protocol: m.protocol,
+        mid: video.mid,
+        direction: video.peerSends ? 'recvonly' : 'inactive',
+        codec: { payloadType: video.payloadType, name: 'VP8', rate: 90000, feedback: VIDEO_FEEDBACK_LINES },
+        midExtensionId: midExtensionOf(video),
+        send: undefined,
+      };
+    }
+    return { rejected: true, type: m.type, protocol: m.protocol, payloads: m.payloads ?? '0', mid: midOf(m) };
+  });
 }
