@@ -166,7 +166,9 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
         const rtp = parseRtp(packet);
         if (rtp) endpoint.emitter.emit('audio', { sequenceNumber: rtp.sequenceNumber, timestamp: rtp.timestamp, payload: rtp.payload });
       });
-      router.observer.once('close', () => endpoint.finish('closed'));
+      // Deferred: when the worker dies, mediasoup closes the router first and reports 'died' right
+      // after, and the leg should end with that reason (workerDied) rather than a plain 'closed'.
+      router.observer.once('close', () => setImmediate(() => endpoint.finish('closed')));
       return endpoint;
     } catch (err) {
       router.close();

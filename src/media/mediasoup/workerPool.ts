@@ -56,7 +56,10 @@ export class WorkerPool {
     const router = await worker.createRouter({ mediaCodecs });
     const set = this.routers.get(worker);
     set?.add(router);
-    router.observer.once('close', () => set?.delete(router));
+    // A worker that dies closes its routers before it reports 'died': keep them for that report.
+    router.observer.once('close', () => {
+      if (!worker.closed) set?.delete(router);
+    });
     return router;
   }
 
