@@ -34,6 +34,8 @@ export type WebRtcLegEvent =
   | { type: 'RENEGOTIATE' }
   /** The peer's answer to the gateway's offer, already checked by the endpoint. */
   | { type: 'ANSWER'; sdp: string }
+  /** The leg has been moved to another conversation, where `memberId` is its member now. */
+  | { type: 'TRANSFER'; memberId: string; fromConversationId: string; toConversationId: string }
   | { type: 'HANGUP' }
   | { type: 'TERMINATE'; reason: string };
 
@@ -45,6 +47,7 @@ export type WebRtcLegEmitted =
   | { type: 'rtc:offer' | 'rtc:answer' | 'rtc:hangup' | 'audio:speaking:on' | 'audio:speaking:off'; body: LegBody }
   | { type: 'rtc:status'; body: { leg_id: string; status: string; kind: 'ice' | 'dtls' } }
   | { type: 'rtc:terminate'; body: { leg_id: string; reason: string } }
+  | { type: 'rtc:transfer'; body: { leg_id: string; from_conversation_id: string; to_conversation_id: string } }
   | { type: ToggleType; body: { leg_id: string; initiator?: string } }
   | {
       type: 'member:media';
@@ -204,6 +207,17 @@ export const webrtcLegMachine = setup({
           { actions: 'emitStatus' },
         ],
         HANGUP: { target: 'ending', actions: ['endByClient', 'emitHangup', 'emitMediaDown'] },
+        // Media carries on untouched (the service has moved it); the leg announces the move and its new member's media.
+        TRANSFER: {
+          actions: [
+            assign({ memberId: ({ event }) => event.memberId }),
+            emit(({ context, event }) => ({
+              type: 'rtc:transfer' as const,
+              body: { leg_id: context.legId, from_conversation_id: event.fromConversationId, to_conversation_id: event.toConversationId },
+            })),
+            'emitMediaUp',
+          ],
+        },
         TERMINATE: {
           target: 'ending',
           actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: event.reason }) }, 'emitTerminate', 'emitMediaDown'],

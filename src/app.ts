@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -16,7 +17,13 @@ import { Access } from './services/access.js';
 import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
 import { LegService } from './services/legService.js';
+import { TransferService } from './services/transferService.js';
+import { PlaybackService } from './services/playbackService.js';
+import { RecorderService } from './services/recorderService.js';
+import { MediaLoader } from './media/sources/mediaLoader.js';
+import { SpeechSynth } from './media/sources/speech.js';
 import { MemberService } from './services/memberService.js';
+import { RecordingService, recoverRecordings } from './services/recordingService.js';
 import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
 import { Store } from './store/store.js';
@@ -71,16 +78,33 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };
   const access = new Access(store);
+  const recordingsDir = join(config.dataDir, 'recordings');
+  const recovered = await recoverRecordings(store, recordingsDir, clock.now());
+  if (recovered.finished.length + recovered.failed.length > 0) logger.warn(recovered, 'recordings cut off by the last stop: finished from their files, or failed');
+  const recordings = new RecordingService(ctx, access, recordingsDir);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
   const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs });
   const members = new MemberService(ctx, access, legs);
+  const conversations = new ConversationService(ctx, access, members, legs);
+  const loader = new MediaLoader({
+    mediaDir: config.mediaDir,
+    maxBytes: config.mediaMaxBytes,
+    timeoutMs: config.mediaFetchTimeoutMs,
+    allowPrivateUrls: config.mediaAllowPrivateUrls,
+  });
+  const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth(config.tts));
+  const recorder = new RecorderService(ctx, legs, recordings);
   const services: Services = {
     members,
     legs,
-    conversations: new ConversationService(ctx, access, members, legs),
+    transfers: new TransferService(conversations, members, legs),
+    conversations,
     events: new EventService(ctx, access),
     webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),
+    recordings,
+    playback,
+    recorder,
   };
   const verifier = new TokenVerifier(config.secret, config.applicationId, () => clock.now());
 
@@ -146,6 +170,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       closed ??= (async () => {
         closing = true;
         clearInterval(sweep);
+        // Recordings first: their files are finished while the store is still open.
+        await recorder.close();
+        playback.close();
         await legs.close();
         io.disconnectSockets(true);
         await new Promise<void>((resolve) => {
@@ -154,6 +181,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await http.close();
         await webhooks.stop();
         await engine?.close();
+        await loader.close();
         store.close();
       })();
       return closed;

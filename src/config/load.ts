@@ -142,6 +142,14 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       giveUpAfterMs: input.webhook_give_up_after_s * 1000,
       concurrency: input.webhook_concurrency,
     }),
+    mediaMaxBytes: input.media_max_bytes,
+    mediaFetchTimeoutMs: input.media_fetch_timeout_ms,
+    mediaAllowPrivateUrls: input.media_allow_private_urls,
+    tts: Object.freeze({
+      binary: input.tts_binary,
+      timeoutMs: input.tts_timeout_ms,
+      maxTextLength: input.tts_max_text,
+    }),
   };
   return Object.freeze(config);
 }

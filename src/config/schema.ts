@@ -80,6 +80,12 @@ export const configInputSchema = z.strictObject({
   webhook_retry_max_ms: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
   webhook_give_up_after_s: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
   webhook_concurrency: z.coerce.number().int().min(1).max(256).default(8),
+  media_max_bytes: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+  media_fetch_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  media_allow_private_urls: boolean.default(false),
+  tts_binary: nonEmpty.default('espeak-ng'),
+  tts_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  tts_max_text: z.coerce.number().int().min(1).max(100_000).default(2000),
 });
 
 export type ConfigKey = keyof typeof configInputSchema.shape;
@@ -129,6 +135,13 @@ export interface Config {
   readonly ttlSweepSeconds: number;
   readonly shutdownTimeoutMs: number;
   readonly webhook: WebhookConfig;
+  /** Largest media file or download `play` accepts, in bytes. */
+  readonly mediaMaxBytes: number;
+  /** Time allowed for one media URL fetch, connect to last byte. */
+  readonly mediaFetchTimeoutMs: number;
+  /** Whether `play` may fetch URLs on loopback and private networks (off: no requests into the gateway's own network). */
+  readonly mediaAllowPrivateUrls: boolean;
+  readonly tts: TtsConfig;
 }
 
 /** Event webhook delivery: where, which events, and the retry schedule. */
@@ -139,6 +152,13 @@ export interface WebhookConfig {
   readonly retryMaxMs: number;
   readonly giveUpAfterMs: number;
   readonly concurrency: number;
+}
+
+/** Text to speech (`say`): the espeak-ng binary and its limits. */
+export interface TtsConfig {
+  readonly binary: string;
+  readonly timeoutMs: number;
+  readonly maxTextLength: number;
 }
 
 export type ParsedConfigInput = Parsed;

@@ -9,6 +9,7 @@ import type { VideoSfu } from '../media/video/videoSfu.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
 import { fail } from '../domain/errors.js';
+import { SYSTEM_ORIGIN } from '../domain/model.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -44,8 +45,14 @@ export class WebRtcLegRunner {
   private leg: Leg;
   readonly done: Promise<void>;
 
+  /** The conversation's media the leg is in now (a transfer changes them). */
+  private bridge: AudioBridge;
+  private video: VideoSfu;
+
   constructor(leg: Leg, offerSdp: string, private readonly deps: RunnerDeps) {
     this.leg = leg;
+    this.bridge = deps.bridge;
+    this.video = deps.video;
     const log = deps.logger;
     const machine = webrtcLegMachine.provide({
       actors: {
@@ -60,19 +67,19 @@ export class WebRtcLegRunner {
           this.endpoint = endpoint;
           endpoint.on('status', (s) => this.send({ type: 'ENDPOINT_STATUS', kind: s.kind, state: s.state }));
           endpoint.on('closed', (reason) => this.send({ type: 'TERMINATE', reason }));
-          deps.bridge.add(leg.id, endpoint);
+          this.bridge.add(leg.id, endpoint);
           return { answerSdp: endpoint.answer, hasVideo: endpoint.sendsVideo };
         }),
         closeEndpoint: fromPromise(async (): Promise<undefined> => {
-          deps.video.remove(leg.id);
-          deps.bridge.remove(leg.id);
+          this.video.remove(leg.id);
+          this.bridge.remove(leg.id);
           await this.endpoint?.close();
           return undefined;
         }),
       },
       actions: {
-        applyMute: (_, params: { on: boolean }) => deps.bridge.setMuted(leg.id, params.on),
-        applyEarmuff: (_, params: { on: boolean }) => deps.bridge.setEarmuffed(leg.id, params.on),
+        applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
+        applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
         applyVideoMute: (_, params: { on: boolean }) => {
           this.endpoint?.setVideoPaused(params.on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
         },
@@ -134,6 +141,25 @@ export class WebRtcLegRunner {
     if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
   }
 
+  /**
+   * Moves the connected leg into another conversation: its audio from one bridge to the other
+   * (same decoder, encoder and transport: no renegotiation), its video out of one SFU and into the
+   * other, its row and member to the new conversation; the machine then announces `rtc:transfer`.
+   */
+  transfer(to: { conversationId: string; memberId: string; bridge: AudioBridge; video: VideoSfu }): void {
+    const event = { type: 'TRANSFER' as const, memberId: to.memberId, fromConversationId: this.leg.conversation_id, toConversationId: to.conversationId };
+    if (!this.endpoint || !this.can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);
+    if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', 'leg is not in its conversation\'s audio bridge');
+    this.video.remove(this.leg.id);
+    this.bridge = to.bridge;
+    this.video = to.video;
+    const now = this.deps.clock.now().toISOString();
+    this.leg = { ...this.leg, conversation_id: to.conversationId, member_id: to.memberId, timestamp: { ...this.leg.timestamp, updated: now } };
+    this.deps.store.legs.update(this.leg, now);
+    this.send(event);
+    void this.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
+  }
+
   /** The client's answer to the gateway's offer: checked against that offer, then applied by the machine. */
   answer(sdp: string): void {
     const event = { type: 'ANSWER' as const, sdp };
@@ -151,6 +177,10 @@ export class WebRtcLegRunner {
     try {
       store.transaction(() => {
         log.append({ conversation_id: this.leg.conversation_id, type: emitted.type, from: this.leg.member_id, body: emitted.body });
+        // A transfer is news on both sides: the old conversation hears where the leg went.
+        if (emitted.type === 'rtc:transfer') {
+          log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
+        }
         if (emitted.type === 'member:media') {
           const member = store.members.get(this.leg.member_id);
           if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
@@ -168,7 +198,7 @@ export class WebRtcLegRunner {
     const same = status === this.leg.status && JSON.stringify(media) === JSON.stringify(this.leg.media);
     if (same) return;
     if (status === 'connected' && this.leg.status !== 'connected' && this.endpoint) {
-      void this.deps.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
+      void this.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
     }
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };

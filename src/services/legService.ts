@@ -143,6 +143,52 @@ export class LegService implements LegTermination {
     this.ownRunner(legId, p).answer(sdp);
   }
 
+  /**
+   * Moves a connected leg to another conversation (its member there being `memberId`), keeping
+   * its media up: the member service calls this inside the transfer's transaction.
+   */
+  moveLeg(legId: string, toConversationId: string, memberId: string): void {
+    const runner = this.runners.get(legId);
+    if (!runner) throw fail('InvalidState', `leg ${legId} has ended`);
+    const from = runner.state.conversation_id;
+    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeOf(toConversationId), video: this.videoOf(toConversationId) });
+    if (this.bridges.get(from)?.size === 0) this.bridges.delete(from);
+    if (this.videos.get(from)?.size === 0) this.videos.delete(from);
+  }
+
+  /** The connected legs of a member (what a transfer moves; others end when it leaves). */
+  legsOfMember(memberId: string): string[] {
+    return [...this.runners.values()].filter((r) => r.state.member_id === memberId && r.state.status === 'connected').map((r) => r.id);
+  }
+
+  /** The audio bridge of a conversation with media, if it has any legs now. */
+  liveBridge(conversationId: string): AudioBridge | undefined {
+    const bridge = this.bridges.get(conversationId);
+    return bridge && bridge.size > 0 ? bridge : undefined;
+  }
+
+  /**
+   * Where audio is played or recorded: a connected leg (`legId`) or a conversation with media;
+   * operators and the application only. Returns the conversation, the leg and the live bridge.
+   */
+  mediaTarget(target: { conversationId: string } | { legId: string }, p: Principal): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
+    if (!seesAll(p)) throw fail('Forbidden', 'playing or recording audio in calls needs an operator or application token');
+    let conversationId: string;
+    let legId: string | undefined;
+    if ('legId' in target) {
+      const leg = this.get(target.legId, p);
+      if (leg.status !== 'connected') throw fail('InvalidState', `leg is ${leg.status}; it must be connected`);
+      conversationId = leg.conversation_id;
+      legId = leg.id;
+    } else {
+      conversationId = this.access.conversation(target.conversationId).id;
+    }
+    const bridge = this.liveBridge(conversationId);
+    if (!bridge) throw fail('InvalidState', 'the conversation has no media (no connected legs)');
+    if (legId !== undefined && !bridge.has(legId)) throw fail('InvalidState', 'the leg has no audio');
+    return { conversationId, legId, bridge };
+  }
+
   /** A trickled ICE candidate from the client for its own leg. */
   async addCandidate(legId: string, candidate: IceCandidateInit, p: Principal): Promise<void> {
     await this.ownRunner(legId, p).addCandidate(candidate);
@@ -213,7 +259,7 @@ export class LegService implements LegTermination {
     if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
     const bridge = this.bridges.get(leg.conversation_id);
     if (bridge && bridge.size === 0) {
-      bridge.stop();
+      bridge.close();
       this.bridges.delete(leg.conversation_id);
     }
   }

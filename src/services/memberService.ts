@@ -122,6 +122,28 @@ export class MemberService {
     });
   }
 
+  /**
+   * A transfer's member side, in one transaction: the member's user joins the target conversation
+   * (its member there is reused or made), `moveLegs` hands the legs over to that member, and only
+   * then does the old member leave, so that its leaving does not end the legs it no longer has.
+   */
+  transfer(memberId: string, toConversationId: string, initiator: string, moveLegs: (to: Member) => void): Member {
+    const { store } = this.ctx;
+    return store.transaction(() => {
+      const from = store.members.get(memberId);
+      if (from?.state !== 'joined') throw fail('InvalidState', 'only a joined member can be transferred');
+      this.access.conversation(toConversationId);
+      const current = store.members.current(toConversationId, from.user.id);
+      let to: Member;
+      if (current?.state === 'joined') to = current;
+      else if (current) to = this.move(current, 'JOIN', initiator);
+      else to = this.insert(toConversationId, from.user, 'joined', from.channel, initiator);
+      moveLegs(to);
+      this.move(from, 'LEAVE', initiator, 'transferred');
+      return to;
+    });
+  }
+
   /** Every current member leaves (conversation deleted); must run inside the caller's transaction. */
   removeAll(conversationId: string, reason: string): void {
     for (const member of this.ctx.store.members.currentMembers(conversationId)) {

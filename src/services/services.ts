@@ -2,6 +2,10 @@ import type { ConversationService } from './conversationService.js';
 import type { EventService } from './eventService.js';
 import type { LegService } from './legService.js';
 import type { MemberService } from './memberService.js';
+import type { PlaybackService } from './playbackService.js';
+import type { RecorderService } from './recorderService.js';
+import type { RecordingService } from './recordingService.js';
+import type { TransferService } from './transferService.js';
 import type { WebhookService } from './webhookService.js';
 
 /** The application services the interfaces call. */
@@ -10,5 +14,9 @@ export interface Services {
   members: MemberService;
   events: EventService;
   legs: LegService;
+  transfers: TransferService;
+  playback: PlaybackService;
+  recorder: RecorderService;
   webhooks: WebhookService;
+  recordings: RecordingService;
 }

@@ -67,7 +67,7 @@ export class LegsRepo {
        VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at)`,
     );
     this.updateStmt = db.prepare(
-      'UPDATE legs SET status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id',
+      'UPDATE legs SET conversation_id = @conversation_id, member_id = @member_id, status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id',
     );
     this.byId = db.prepare<[string], Row>('SELECT * FROM legs WHERE id = ?');
     this.byConversation = db.prepare<[string], Row>('SELECT * FROM legs WHERE conversation_id = ? ORDER BY created_at, id');
@@ -87,11 +87,11 @@ export class LegsRepo {
     });
   }
 
-  /** Writes status, media state and (when ended) the end time and reason. */
+  /** Writes status, media state, (when ended) the end time and reason, and (after a transfer) the conversation and member. */
   update(leg: Leg, at: string): void {
     const data: LegData = { media: leg.media };
     if (leg.end_reason !== undefined) data.end_reason = leg.end_reason;
-    this.updateStmt.run({ id: leg.id, status: leg.status, data: JSON.stringify(data), at, ended_at: leg.timestamp.ended ?? null });
+    this.updateStmt.run({ id: leg.id, conversation_id: leg.conversation_id, member_id: leg.member_id, status: leg.status, data: JSON.stringify(data), at, ended_at: leg.timestamp.ended ?? null });
   }
 
   get(id: string): Leg | undefined {

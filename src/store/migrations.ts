@@ -88,6 +88,25 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_outbox_heads ON webhook_outbox (state, conversation_id, seq);
   `,
+  // Recording metadata; the audio itself is a file under <dataDir>/recordings/, at `path` relative
+  // to that folder. 'ogg' is reserved for the catalogue's other format, so adding it needs no rebuild.
+  `
+  CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    leg_id TEXT REFERENCES legs (id),
+    format TEXT NOT NULL CHECK (format IN ('wav', 'ogg')),
+    path TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('recording', 'done', 'failed')),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    duration_ms INTEGER,
+    size_bytes INTEGER,
+    created_by TEXT NOT NULL
+  );
+  CREATE INDEX recordings_by_conversation ON recordings (conversation_id, started_at);
+  CREATE INDEX recordings_unfinished ON recordings (status) WHERE status = 'recording';
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

@@ -4,6 +4,7 @@ import { EventsRepo } from './eventsRepo.js';
 import { LegsRepo } from './legsRepo.js';
 import { MembersRepo } from './membersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
+import { RecordingsRepo } from './recordingsRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import { UsersRepo } from './usersRepo.js';
 
@@ -18,6 +19,7 @@ export class Store {
   readonly events: EventsRepo;
   readonly outbox: OutboxRepo;
   readonly legs: LegsRepo;
+  readonly recordings: RecordingsRepo;
   private depth = 0;
   private pending: (() => void)[] = [];
   private closed = false;
@@ -29,6 +31,7 @@ export class Store {
     this.events = new EventsRepo(db);
     this.outbox = new OutboxRepo(db);
     this.legs = new LegsRepo(db);
+    this.recordings = new RecordingsRepo(db);
   }
 
   /** Opens `<dataDir>/legway.sqlite`. */

@@ -12,6 +12,8 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
 import { legRoutes } from './routes/legs.js';
 import { memberRoutes } from './routes/members.js';
+import { recordingRoutes } from './routes/recordings.js';
+import { playbackRoutes } from './routes/playback.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface HttpDeps {
@@ -84,6 +86,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     eventRoutes(v1, deps.services);
     webhookRoutes(v1, deps.services);
     legRoutes(v1, deps.services);
+    recordingRoutes(v1, deps.services);
+    playbackRoutes(v1, deps.services);
   });
 
   return app;

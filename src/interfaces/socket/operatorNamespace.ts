@@ -3,7 +3,6 @@ import type { Namespace, Socket } from 'socket.io';
 import { fail } from '../../domain/errors.js';
 import type { AnyEventType } from '../../events/catalogue.js';
 import type { Metrics } from '../../observability/metrics.js';
-import type { LegAction } from '../../services/legService.js';
 import type { Services } from '../../services/services.js';
 import { decodeCursor, encodeCursor } from '../http/paging.js';
 import type { RequestLimiter } from './limiter.js';
@@ -33,13 +32,6 @@ interface OperatorDeps {
   limiter: RequestLimiter;
   /** The event log's committed events (EventLog.onCommitted). */
   committed: CommittedSource;
-}
-
-/** The leg actions the leg service runs today; the others of `leg:action` are validated, then NotImplemented. */
-const SERVICE_ACTIONS: ReadonlySet<string> = new Set<LegAction>(['mute', 'unmute', 'earmuff', 'unearmuff', 'video-mute', 'video-unmute', 'hangup']);
-
-function isServiceAction(action: string): action is LegAction {
-  return SERVICE_ACTIONS.has(action);
 }
 
 /**
@@ -103,18 +95,30 @@ export function registerOperatorNamespace(nsp: OperatorNamespace, deps: Operator
       return {};
     });
 
-    request('leg:action', legActionRequest, (payload) => {
-      if (isServiceAction(payload.action)) {
-        // The operator is the initiator, as over REST (`PUT /v1/legs/:id`): it appears in the events' body.initiator.
-        const leg = services.legs.act(payload.leg_id, payload.action, principal, principal.sub);
-        return { leg };
+    request('leg:action', legActionRequest, async (payload) => {
+      const target = { legId: payload.leg_id };
+      switch (payload.action) {
+        case 'transfer':
+          return { leg: services.transfers.transfer(payload.leg_id, payload.conversation_id, principal, principal.sub) };
+        case 'play':
+          return { play_id: (await services.playback.play(target, payload, principal)).id };
+        case 'play:stop':
+          return { stopped: services.playback.stop('play', target, principal) };
+        case 'say':
+          return { say_id: (await services.playback.say(target, payload, principal)).id };
+        case 'say:stop':
+          return { stopped: services.playback.stop('say', target, principal) };
+        case 'record':
+          return await services.recorder.start(target, payload, principal);
+        case 'record:stop':
+          return { stopped: services.recorder.stop(target, principal) };
+        case 'dtmf':
+          services.playback.dtmf(payload.leg_id, payload.digits, principal);
+          return {};
+        default:
+          // The operator is the initiator, as over REST (`PUT /v1/legs/:id`): it appears in the events' body.initiator.
+          return { leg: services.legs.act(payload.leg_id, payload.action, principal, principal.sub) };
       }
-      // The same answers as a real action for an unknown leg or target, then the honest one.
-      services.legs.get(payload.leg_id, principal);
-      if (payload.action === 'transfer' && !services.conversations.resolve(payload.conversation_id)) {
-        throw fail('ConversationNotFound', `conversation ${payload.conversation_id} not found`);
-      }
-      throw fail('NotImplemented', `leg action ${payload.action} is not implemented yet`);
     });
 
     answerUnknown();

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ConversationEvent } from '../../domain/model.js';
 import type { AnyEventType } from '../../events/catalogue.js';
 import { ID_PATTERNS } from '../../lib/ids.js';
+import { dtmfDigits, playParams, recordParams, sayParams } from '../mediaSchemas.js';
 import type { Ack } from './protocol.js';
 
 /** Operator → server requests of the `/operator` namespace (payloads arrive as unknown and are validated). */
@@ -47,20 +48,6 @@ export const watchRequest = z
 
 export const unwatchRequest = z.strictObject({}).nullish();
 
-// Parameters of the actions that a later change implements, with Vonage's ranges: `loop` 0 = forever,
-// `level` -1..1 (0 = as recorded).
-const loop = z.number().int().min(0).max(1000).optional();
-const level = z.number().min(-1).max(1).optional();
-/** A local file of the media folder (no absolute path, no `..`) or an http(s) URL. */
-const streamSource = z
-  .string()
-  .min(1)
-  .max(2048)
-  .refine(
-    (s) => /^https?:\/\/[^\s]+$/i.test(s) || (!s.startsWith('/') && !s.split(/[\\/]/).includes('..') && !s.includes('\0') && !/^[a-z][a-z0-9+.-]*:/i.test(s)),
-    'must be an http(s) URL or a file in the media folder',
-  );
-
 const legAction = <A extends string, P extends z.ZodRawShape>(action: A, params: P) =>
   z.strictObject({ leg_id: legId, action: z.literal(action), ...params });
 
@@ -73,19 +60,13 @@ export const legActionRequest = z.discriminatedUnion('action', [
   legAction('video-unmute', {}),
   legAction('hangup', {}),
   legAction('transfer', { conversation_id: conversationRef }),
-  // Vonage's stream_url is an array of one URL; a plain string is taken too.
-  legAction('play', { stream_url: z.union([streamSource, z.tuple([streamSource])]), loop, level }),
+  legAction('play', playParams),
   legAction('play:stop', {}),
-  legAction('say', {
-    text: z.string().min(1).max(1500),
-    language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a language tag such as en-US').optional(),
-    loop,
-    level,
-  }),
+  legAction('say', sayParams),
   legAction('say:stop', {}),
-  legAction('record', {}),
+  legAction('record', recordParams),
   legAction('record:stop', {}),
-  legAction('dtmf', { digits: z.string().regex(/^[0-9A-Da-d*#p]{1,64}$/, 'must be 1 to 64 of 0-9 A-D * # p (p = pause)') }),
+  legAction('dtmf', { digits: dtmfDigits }),
 ]);
 
 export type LegActionRequest = z.infer<typeof legActionRequest>;

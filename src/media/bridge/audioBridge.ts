@@ -5,8 +5,8 @@ import { mixFor, mixFrames } from '../audio/mixer.js';
 import { FrameEncoder } from '../audio/opusEncoder.js';
 import { SpeakingDetector } from '../audio/speakingDetector.js';
 import type { AudioEndpoint } from '../engine.js';
-
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
+import { saturate, type Player, type Tap } from './sources.js';
 
 /** Past this many frames behind (a stalled loop), the bridge skips ahead instead of bursting. */
 const MAX_CATCH_UP = 5;
@@ -34,10 +34,16 @@ export interface BridgeStats {
  * A conversation's conference bridge in Node: every 20 ms it takes one decoded frame from each
  * leg (jitter buffer + concealment), mixes them once, and sends each leg everyone but itself,
  * Opus-encoded by that leg's own encoder. A muted leg is left out of the mix; an earmuffed leg
- * gets silence.
+ * gets silence. Players add audio for everyone or for one leg; taps copy the mix or one leg's
+ * audio out for recordings.
  */
 export class AudioBridge {
   private readonly legs = new Map<string, BridgeLeg>();
+  private readonly players = new Map<string, Player>();
+  private readonly taps = new Map<string, Tap>();
+  /** Scratch buffers for a leg's own players and for taps, reused every tick. */
+  private readonly scratch = new Int32Array(FRAME_SAMPLES);
+  private readonly tapFrame = new Int16Array(FRAME_SAMPLES);
   private readonly frames = new Map<string, Int16Array | undefined>();
   private readonly silence = new Int16Array(FRAME_SAMPLES);
   private readonly total = new Int32Array(FRAME_SAMPLES);
@@ -52,6 +58,8 @@ export class AudioBridge {
     readonly conversationId: string,
     private readonly onSpeaking: (legId: string, on: boolean) => void,
     private readonly logger: Logger,
+    /** `manual`: the caller drives `tick()` (tests, benchmarks); otherwise a 20 ms timer runs while there are legs. */
+    private readonly options: { manual?: boolean } = {},
   ) {}
 
   get size(): number {
@@ -81,7 +89,7 @@ export class AudioBridge {
     if (this.timer === undefined) this.start();
   }
 
-  /** Removes a leg and frees its codec state; the loop stops with the last leg. */
+  /** Removes a leg and frees its codec state, ending what played to it or tapped it; the loop stops with the last leg. */
   remove(legId: string): void {
     const leg = this.legs.get(legId);
     if (!leg) return;
@@ -90,7 +98,81 @@ export class AudioBridge {
     leg.encoder.close();
     this.legs.delete(legId);
     this.frames.delete(legId);
-    if (this.legs.size === 0) this.stop();
+    for (const player of this.players.values()) if (player.legId === legId) this.endPlayer(player, 'closed');
+    for (const tap of this.taps.values()) if (tap.legId === legId) this.endTap(tap, 'closed');
+    if (this.legs.size === 0) this.close();
+  }
+
+  /**
+   * Moves a leg to another conversation's bridge with its decoder, encoder and state, so its
+   * audio carries on without a gap; what played to it or tapped it goes with it.
+   */
+  moveLeg(legId: string, to: AudioBridge): boolean {
+    const leg = this.legs.get(legId);
+    if (!leg || to === this || to.legs.has(legId)) return false;
+    this.legs.delete(legId);
+    this.frames.delete(legId);
+    to.legs.set(legId, leg);
+    for (const [id, player] of this.players) {
+      if (player.legId !== legId) continue;
+      this.players.delete(id);
+      to.players.set(id, player);
+    }
+    for (const [id, tap] of this.taps) {
+      if (tap.legId !== legId) continue;
+      this.taps.delete(id);
+      to.taps.set(id, tap);
+    }
+    // The speaking detector starts over: the new conversation has not heard this leg speak.
+    leg.speaking = new SpeakingDetector();
+    if (to.timer === undefined) to.start();
+    if (this.legs.size === 0) this.close();
+    return true;
+  }
+
+  has(legId: string): boolean {
+    return this.legs.has(legId);
+  }
+
+  /** Plays to everyone, or to the player's one leg (which must be in this bridge). */
+  play(player: Player): void {
+    if (player.legId !== undefined && !this.legs.has(player.legId)) {
+      player.end('closed');
+      return;
+    }
+    this.players.set(player.id, player);
+  }
+
+  /** Stops a player; false when it is not playing here. */
+  stopPlayer(id: string): boolean {
+    const player = this.players.get(id);
+    if (!player) return false;
+    this.endPlayer(player, 'stopped');
+    return true;
+  }
+
+  /** Starts tapping the mix, or one leg of this bridge. */
+  tap(tap: Tap): void {
+    if (tap.legId !== undefined && !this.legs.has(tap.legId)) {
+      tap.end('closed');
+      return;
+    }
+    this.taps.set(tap.id, tap);
+  }
+
+  /** Stops a tap; false when it is not tapping here. */
+  stopTap(id: string): boolean {
+    const tap = this.taps.get(id);
+    if (!tap) return false;
+    this.endTap(tap, 'stopped');
+    return true;
+  }
+
+  /** Ends everything playing and tapping and stops the loop (the conversation has no legs left). */
+  close(): void {
+    for (const player of [...this.players.values()]) this.endPlayer(player, 'closed');
+    for (const tap of [...this.taps.values()]) this.endTap(tap, 'closed');
+    this.stop();
   }
 
   setMuted(legId: string, on: boolean): void {
@@ -112,10 +194,58 @@ export class AudioBridge {
       if (change !== undefined) this.onSpeaking(leg.id, change === 'on');
     }
     const { total } = mixFrames(this.frames, this.contributes, this.total);
+    let ownPlayers = false;
+    for (const player of this.players.values()) {
+      if (player.legId === undefined) player.mixInto(total);
+      else ownPlayers = true;
+    }
+    if (this.taps.size > 0) this.feedTaps(total);
     for (const leg of this.legs.values()) {
-      const out = leg.earmuffed ? this.silence : mixFor(total, this.frames.get(leg.id), !leg.muted, leg.out);
+      let out: Int16Array;
+      if (leg.earmuffed) out = this.silence;
+      else if (ownPlayers && this.mixOwnPlayers(leg.id, total)) out = mixFor(this.scratch, this.frames.get(leg.id), !leg.muted, leg.out);
+      else out = mixFor(total, this.frames.get(leg.id), !leg.muted, leg.out);
       leg.endpoint.sendAudio(leg.encoder.encode(out));
     }
+    // Players and taps may be ended from outside (stopped by id): drop them here.
+    for (const player of this.players.values()) if (!player.active) this.players.delete(player.id);
+    for (const tap of this.taps.values()) if (!tap.active) this.taps.delete(tap.id);
+  }
+
+  /** Puts `total` plus what plays to this one leg into the scratch buffer; false when nothing does. */
+  private mixOwnPlayers(legId: string, total: Int32Array): boolean {
+    let any = false;
+    for (const player of this.players.values()) {
+      if (player.legId !== legId || !player.active) continue;
+      if (!any) this.scratch.set(total);
+      any = true;
+      player.mixInto(this.scratch);
+    }
+    return any;
+  }
+
+  private feedTaps(total: Int32Array): void {
+    let mix: Int16Array | undefined;
+    for (const tap of this.taps.values()) {
+      if (tap.legId === undefined) {
+        mix ??= saturate(total, this.tapFrame);
+        tap.take(mix);
+      } else {
+        const leg = this.legs.get(tap.legId);
+        const own = leg && !leg.muted ? this.frames.get(leg.id) : undefined;
+        tap.take(own ?? this.silence);
+      }
+    }
+  }
+
+  private endPlayer(player: Player, reason: 'stopped' | 'closed'): void {
+    this.players.delete(player.id);
+    player.end(reason);
+  }
+
+  private endTap(tap: Tap, reason: 'stopped' | 'closed'): void {
+    this.taps.delete(tap.id);
+    tap.end(reason);
   }
 
   stop(): void {
@@ -124,6 +254,7 @@ export class AudioBridge {
   }
 
   private start(): void {
+    if (this.options.manual) return;
     this.startedAt = performance.now();
     this.ticks = 0;
     this.schedule();

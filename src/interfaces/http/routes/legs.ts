@@ -7,9 +7,11 @@ import { conversationParams } from '../schemas.js';
 
 const legParams = z.strictObject({ id: z.string().min(1).max(200) });
 
-const legActionBody = z.strictObject({
-  action: z.enum(['mute', 'unmute', 'earmuff', 'unearmuff', 'video-mute', 'video-unmute', 'hangup']),
-});
+const legActionBody = z.discriminatedUnion('action', [
+  z.strictObject({ action: z.enum(['mute', 'unmute', 'earmuff', 'unearmuff', 'video-mute', 'video-unmute', 'hangup']) }),
+  /** Moves the leg to another conversation (id or name). */
+  z.strictObject({ action: z.literal('transfer'), conversation_id: z.string().min(1).max(200) }),
+]);
 
 /** /v1/legs: read legs and act on them (`PUT /v1/legs/:id { action }`, as Vonage's call actions). */
 export function legRoutes(app: FastifyInstance, services: Services): void {
@@ -25,8 +27,10 @@ export function legRoutes(app: FastifyInstance, services: Services): void {
 
   app.put('/v1/legs/:id', async (req) => {
     const { id } = parseOrThrow(legParams, req.params, 'path', 'LegNotFound');
-    const { action } = parseOrThrow(legActionBody, req.body ?? {}, 'leg action');
+    const body = parseOrThrow(legActionBody, req.body ?? {}, 'leg action');
     const p = principalOf(req);
-    return services.legs.act(id, action, p, p.role === 'application' ? 'application' : p.sub);
+    const initiator = p.role === 'application' ? 'application' : p.sub;
+    if (body.action === 'transfer') return services.transfers.transfer(id, body.conversation_id, p, initiator);
+    return services.legs.act(id, body.action, p, initiator);
   });
 }
