@@ -22,6 +22,7 @@ import { PlaybackService } from './services/playbackService.js';
 import { RecorderService } from './services/recorderService.js';
 import { MediaLoader } from './media/sources/mediaLoader.js';
 import { SpeechSynth } from './media/sources/speech.js';
+import { DecodePool } from './media/sources/decodePool.js';
 import { MemberService } from './services/memberService.js';
 import { RecordingService, recoverRecordings } from './services/recordingService.js';
 import { WebhookService } from './services/webhookService.js';
@@ -87,13 +88,15 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs });
   const members = new MemberService(ctx, access, legs);
   const conversations = new ConversationService(ctx, access, members, legs);
+  const decoder = new DecodePool();
   const loader = new MediaLoader({
+    decoder,
     mediaDir: config.mediaDir,
     maxBytes: config.mediaMaxBytes,
     timeoutMs: config.mediaFetchTimeoutMs,
     allowPrivateUrls: config.mediaAllowPrivateUrls,
   });
-  const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth(config.tts));
+  const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth({ ...config.tts, decoder }));
   const recorder = new RecorderService(ctx, legs, recordings);
   const services: Services = {
     members,
@@ -182,6 +185,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await webhooks.stop();
         await engine?.close();
         await loader.close();
+        await decoder.close();
         store.close();
       })();
       return closed;

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { AudioInput } from '../audio/decoderInput.js';
 import { mixFor, mixFrames } from '../audio/mixer.js';
-import { FrameEncoder } from '../audio/opusEncoder.js';
+import { encodedSilence, FrameEncoder } from '../audio/opusEncoder.js';
 import { SpeakingDetector } from '../audio/speakingDetector.js';
 import type { AudioEndpoint } from '../engine.js';
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
@@ -193,19 +193,27 @@ export class AudioBridge {
       const change = leg.speaking.update(frame);
       if (change !== undefined) this.onSpeaking(leg.id, change === 'on');
     }
-    const { total } = mixFrames(this.frames, this.contributes, this.total);
+    const { total, contributors } = mixFrames(this.frames, this.contributes, this.total);
     let ownPlayers = false;
+    let sharedPlayers = false;
     for (const player of this.players.values()) {
-      if (player.legId === undefined) player.mixInto(total);
-      else ownPlayers = true;
+      if (player.legId === undefined) {
+        player.mixInto(total);
+        sharedPlayers = true;
+      } else ownPlayers = true;
     }
     if (this.taps.size > 0) this.feedTaps(total);
     for (const leg of this.legs.values()) {
-      let out: Int16Array;
-      if (leg.earmuffed) out = this.silence;
-      else if (ownPlayers && this.mixOwnPlayers(leg.id, total)) out = mixFor(this.scratch, this.frames.get(leg.id), !leg.muted, leg.out);
-      else out = mixFor(total, this.frames.get(leg.id), !leg.muted, leg.out);
-      leg.endpoint.sendAudio(leg.encoder.encode(out));
+      const own = this.frames.get(leg.id);
+      const ownContributes = !leg.muted && own !== undefined;
+      if (ownPlayers && !leg.earmuffed && this.mixOwnPlayers(leg.id, total)) {
+        leg.endpoint.sendAudio(leg.encoder.encode(mixFor(this.scratch, own, !leg.muted, leg.out)));
+      } else if (leg.earmuffed || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
+        // Nothing to hear (earmuffed, or nobody else speaks): the shared silent packet, no encoding.
+        leg.endpoint.sendAudio(encodedSilence());
+      } else {
+        leg.endpoint.sendAudio(leg.encoder.encode(mixFor(total, own, !leg.muted, leg.out)));
+      }
     }
     // Players and taps may be ended from outside (stopped by id): drop them here.
     for (const player of this.players.values()) if (!player.active) this.players.delete(player.id);

@@ -5,6 +5,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { isAbsolute, join, sep } from 'node:path';
 import { Agent, request } from 'undici';
 import { fail, LegwayError } from '../../domain/errors.js';
+import type { DecodePool } from './decodePool.js';
 import { decodeWav, DEFAULT_MAX_SECONDS } from './wav.js';
 
 export interface MediaLoaderOptions {
@@ -18,6 +19,8 @@ export interface MediaLoaderOptions {
   allowPrivateUrls?: boolean;
   /** Longest decoded audio accepted, in seconds. */
   maxSeconds?: number;
+  /** Decodes off the main thread (the gateway passes one); without it, decoding runs inline. */
+  decoder?: DecodePool;
 }
 
 const MAX_NAME_LENGTH = 1024;
@@ -32,8 +35,11 @@ export class MediaLoader {
   private readonly maxSeconds: number;
   private closed = false;
 
+  private readonly decoder: DecodePool | undefined;
+
   constructor(private readonly options: MediaLoaderOptions) {
     this.maxSeconds = options.maxSeconds ?? DEFAULT_MAX_SECONDS;
+    this.decoder = options.decoder;
     this.agent = new Agent({
       // Redirects are not followed (undici's request does not by default): a 3xx is refused.
       connect: {
@@ -49,7 +55,7 @@ export class MediaLoader {
   /** Loads and decodes `ref`: an http(s) URL or a name relative to the media folder. */
   async load(ref: string): Promise<Int16Array> {
     const { bytes, name } = await this.read(ref);
-    return decodeWav(bytes, name, { maxSeconds: this.maxSeconds });
+    return this.decoder ? this.decoder.decode(bytes, name, this.maxSeconds) : decodeWav(bytes, name, { maxSeconds: this.maxSeconds });
   }
 
   /** The raw bytes of `ref` and the name to use for it in messages. */

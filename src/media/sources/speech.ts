@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fail, LegwayError } from '../../domain/errors.js';
+import type { DecodePool } from './decodePool.js';
 import { decodeWav } from './wav.js';
 
 export interface SpeechSynthOptions {
@@ -11,6 +12,8 @@ export interface SpeechSynthOptions {
   maxTextLength: number;
   /** Largest WAV the child may write (default 64 MiB, about 25 minutes at espeak-ng's 22 kHz). */
   maxOutputBytes?: number;
+  /** Decodes off the main thread (the gateway passes one); without it, decoding runs inline. */
+  decoder?: DecodePool;
 }
 
 export interface SpeechRequest {
@@ -34,8 +37,11 @@ const STDERR_KEPT = 4096;
 export class SpeechSynth {
   private readonly maxOutputBytes: number;
 
+  private readonly decoder: DecodePool | undefined;
+
   constructor(private readonly options: SpeechSynthOptions) {
     this.maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+    this.decoder = options.decoder;
   }
 
   /** Whether `binary` can be run (used to report text to speech as unavailable, and by tests). */
@@ -58,7 +64,7 @@ export class SpeechSynth {
     const args = this.arguments(request);
     const wav = await this.run(args, request.text, request.language);
     try {
-      return decodeWav(wav, 'speech output', { maxSeconds: Infinity });
+      return this.decoder ? await this.decoder.decode(wav, 'speech output', Infinity) : decodeWav(wav, 'speech output', { maxSeconds: Infinity });
     } catch (err) {
       if (err instanceof LegwayError && err.code === 'UnsupportedMediaType') {
         throw fail('Unavailable', 'text to speech produced no usable audio');
