@@ -18,6 +18,7 @@ import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
 import { LegService } from './services/legService.js';
 import { TransferService } from './services/transferService.js';
+import { KnockingService } from './services/knockingService.js';
 import { PlaybackService } from './services/playbackService.js';
 import { RecorderService } from './services/recorderService.js';
 import { MediaLoader } from './media/sources/mediaLoader.js';
@@ -102,6 +103,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     members,
     legs,
     transfers: new TransferService(conversations, members, legs),
+    knocking: new KnockingService(ctx, access, members),
     conversations,
     events: new EventService(ctx, access),
     webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),

@@ -22,7 +22,6 @@ export const ERROR_CODES = {
   RangeNotSatisfiable: { status: 416, title: 'Range not satisfiable' },
   RateLimited: { status: 429, title: 'Too many requests' },
   UnknownRequest: { status: 404, title: 'Unknown request' },
-  NotImplemented: { status: 501, title: 'Not implemented' },
   Unavailable: { status: 503, title: 'Service unavailable' },
   Internal: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

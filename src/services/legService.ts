@@ -138,6 +138,22 @@ export class LegService implements LegTermination {
     return runner.state;
   }
 
+  /**
+   * DTMF a client sends on its own connected leg (socket `leg:dtmf`): each key is logged as
+   * `audio:dtmf` from the leg's member, method `api`, for the application and operators.
+   */
+  clientDtmf(legId: string, digits: string, p: Principal): void {
+    const runner = this.ownRunner(legId, p);
+    if (runner.state.status !== 'connected') throw fail('InvalidState', `leg is ${runner.state.status}; DTMF needs a connected leg`);
+    const { store, log } = this.ctx;
+    const leg = runner.state;
+    store.transaction(() => {
+      for (const key of digits.replace(/p/gi, '')) {
+        log.append({ conversation_id: leg.conversation_id, type: 'audio:dtmf', from: leg.member_id, body: { leg_id: leg.id, digit: key.toUpperCase(), duration: 100, method: 'api' } });
+      }
+    });
+  }
+
   /** The client's answer to the gateway's last offer for its own leg. */
   answer(legId: string, sdp: string, p: Principal): void {
     this.ownRunner(legId, p).answer(sdp);

@@ -111,6 +111,19 @@ export class MemberService {
     });
   }
 
+  /** An operator or the application lets a user in (an answered knock): it becomes a joined member. */
+  admit(conversationId: string, userName: string, initiator: string): Member {
+    const { store } = this.ctx;
+    return store.transaction(() => {
+      this.access.conversation(conversationId);
+      const user = this.ensureUser(userName);
+      const current = store.members.current(conversationId, user.id);
+      if (current?.state === 'joined') return current;
+      if (current) return this.move(current, 'JOIN', initiator);
+      return this.insert(conversationId, user, 'joined', { type: 'app' }, initiator);
+    });
+  }
+
   /** A user leaves through the socket API. */
   leaveAsUser(conversationId: string, p: Principal): Member {
     const { store } = this.ctx;

@@ -1,6 +1,7 @@
 import type { ConversationService } from './conversationService.js';
 import type { EventService } from './eventService.js';
 import type { LegService } from './legService.js';
+import type { KnockingService } from './knockingService.js';
 import type { MemberService } from './memberService.js';
 import type { PlaybackService } from './playbackService.js';
 import type { RecorderService } from './recorderService.js';
@@ -15,6 +16,7 @@ export interface Services {
   events: EventService;
   legs: LegService;
   transfers: TransferService;
+  knocking: KnockingService;
   playback: PlaybackService;
   recorder: RecorderService;
   webhooks: WebhookService;

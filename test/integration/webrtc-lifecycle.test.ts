@@ -182,6 +182,21 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     expect(b.seen.events.filter(ofLeg('audio:speaking:off', a.peer.legId))).toHaveLength(1);
   });
 
+  it('leg:dtmf logs each key of the client as audio:dtmf, on its own connected leg only', async () => {
+    const cid = await conversation('keys');
+    const a = await join(cid, 'alice');
+    const b = await join(cid, 'bob');
+    expect(await request(a.socket, 'leg:dtmf', { leg_id: a.peer.legId, digits: '1p#A' })).toMatchObject({ ok: true, leg_id: a.peer.legId });
+    for (const digit of ['1', '#', 'A']) {
+      const key = await b.seen.waitFor((e) => e.type === 'audio:dtmf' && e.body.digit === digit, EVENT_TIMEOUT);
+      expect(key).toMatchObject({ from: a.memberId, body: { leg_id: a.peer.legId, method: 'api' } });
+    }
+    expect(await request(b.socket, 'leg:dtmf', { leg_id: a.peer.legId, digits: '9' })).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
+    expect(await request(a.socket, 'leg:dtmf', { leg_id: a.peer.legId, digits: 'x' })).toMatchObject({ ok: false, error: { code: 'ValidationFailed' } });
+    const events = (await gw.api('GET', `/v1/conversations/${cid}/events?event_type=audio:dtmf`)).body._embedded.events;
+    expect(events.map((e: any) => e.body.digit)).toEqual(['1', '#', 'A']);
+  });
+
   it('a client hang-up ends that leg (rtc:hangup, status ended) and leaves the other peer connected', async () => {
     const cid = await conversation('hangup');
     const a = await join(cid, 'alice');

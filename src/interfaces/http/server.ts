@@ -14,6 +14,7 @@ import { legRoutes } from './routes/legs.js';
 import { memberRoutes } from './routes/members.js';
 import { recordingRoutes } from './routes/recordings.js';
 import { playbackRoutes } from './routes/playback.js';
+import { knockingRoutes } from './routes/knockings.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface HttpDeps {
@@ -88,6 +89,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     legRoutes(v1, deps.services);
     recordingRoutes(v1, deps.services);
     playbackRoutes(v1, deps.services);
+    knockingRoutes(v1, deps.services);
   });
 
   return app;

@@ -6,10 +6,14 @@ import type { Services } from '../../services/services.js';
 import type { ConversationFeed } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
 import { socketRequests } from './request.js';
+import type { KnockingAnswer } from '../../services/knockingService.js';
 import type { LegAction } from '../../services/legService.js';
 import {
   joinRequest,
+  knockCancelRequest,
+  knockRequest,
   leaveRequest,
+  legDtmfRequest,
   legRequest,
   legToggleRequest,
   rtcAnswerRequest,
@@ -81,6 +85,19 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       });
     });
 
+    const knockingAnswer = (answer: KnockingAnswer): void => {
+      socket.emit('knocking:answer', answer);
+    };
+    request('conversation:knock', knockRequest, ({ conversation_id }) => {
+      const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
+      const knock = deps.services.knocking.knock(id, principal, knockingAnswer);
+      return { knocking_id: knock.id, conversation_id: knock.conversation_id };
+    });
+    request('conversation:knock:cancel', knockCancelRequest, ({ knocking_id }) => {
+      deps.services.knocking.cancel(knocking_id, principal);
+      return { knocking_id };
+    });
+
     request('rtc:answer', rtcAnswerRequest, ({ leg_id, answer }) => {
       deps.services.legs.answer(leg_id, answer.sdp, principal);
       return { leg_id };
@@ -109,9 +126,16 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     toggle('leg:earmuff', 'earmuff', 'unearmuff');
     toggle('leg:video-mute', 'video-mute', 'video-unmute');
 
+    request('leg:dtmf', legDtmfRequest, ({ leg_id, digits }) => {
+      deps.services.legs.clientDtmf(leg_id, digits, principal);
+      return { leg_id };
+    });
+
     answerUnknown();
 
     socket.on('disconnect', () => {
+      // A client that goes away stops waiting at the doors it knocked at.
+      deps.services.knocking.cancelAll(knockingAnswer);
       for (const unsubscribe of subscriptions.values()) unsubscribe();
       subscriptions.clear();
       deps.metrics.socketConnections.dec({ namespace: '/' });

@@ -10,6 +10,8 @@ import {
   CONVERSATION_PAGE,
   MEMBERS_SHOWN,
   conversationListRequest,
+  knockingAnswerRequest,
+  knockingListRequest,
   legActionRequest,
   legListRequest,
   unwatchRequest,
@@ -119,6 +121,16 @@ export function registerOperatorNamespace(nsp: OperatorNamespace, deps: Operator
           // The operator is the initiator, as over REST (`PUT /v1/legs/:id`): it appears in the events' body.initiator.
           return { leg: services.legs.act(payload.leg_id, payload.action, principal, principal.sub) };
       }
+    });
+
+    request('knocking:list', knockingListRequest, (payload) => {
+      const ref = payload?.conversation_id;
+      const id = ref === undefined ? undefined : (services.conversations.resolve(ref)?.id ?? ref);
+      return { knockings: services.knocking.list(principal, id) };
+    });
+
+    request('knocking:answer', knockingAnswerRequest, ({ knocking_id, admit }) => {
+      return { ...services.knocking.answer(knocking_id, admit, principal, principal.sub) };
     });
 
     answerUnknown();

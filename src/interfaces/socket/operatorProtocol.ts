@@ -12,6 +12,8 @@ export interface OperatorToServerEvents {
   watch: (payload: unknown, ack: Ack) => void;
   unwatch: (payload: unknown, ack: Ack) => void;
   'leg:action': (payload: unknown, ack: Ack) => void;
+  'knocking:list': (payload: unknown, ack: Ack) => void;
+  'knocking:answer': (payload: unknown, ack: Ack) => void;
 }
 
 export type OperatorRequest = keyof OperatorToServerEvents;
@@ -47,6 +49,8 @@ export const watchRequest = z
   .nullish();
 
 export const unwatchRequest = z.strictObject({}).nullish();
+export const knockingListRequest = z.strictObject({ conversation_id: conversationRef.optional() }).nullish();
+export const knockingAnswerRequest = z.strictObject({ knocking_id: z.uuid(), admit: z.boolean() });
 
 const legAction = <A extends string, P extends z.ZodRawShape>(action: A, params: P) =>
   z.strictObject({ leg_id: legId, action: z.literal(action), ...params });

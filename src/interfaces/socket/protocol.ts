@@ -3,6 +3,8 @@ import type { Principal } from '../../auth/principal.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import type { ConversationEvent } from '../../domain/model.js';
 import type { AnyEventType } from '../../events/catalogue.js';
+import type { KnockingAnswer } from '../../services/knockingService.js';
+import { dtmfDigits } from '../mediaSchemas.js';
 
 /** The acknowledgement every request gets (SPEC.md, Socket protocol). */
 export type AckPayload = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: ErrorCode; message: string } };
@@ -16,10 +18,13 @@ export interface ClientToServerEvents {
   'rtc:new': (payload: unknown, ack: Ack) => void;
   'rtc:ice': (payload: unknown, ack: Ack) => void;
   'rtc:answer': (payload: unknown, ack: Ack) => void;
+  'conversation:knock': (payload: unknown, ack: Ack) => void;
+  'conversation:knock:cancel': (payload: unknown, ack: Ack) => void;
   'rtc:hangup': (payload: unknown, ack: Ack) => void;
   'leg:mute': (payload: unknown, ack: Ack) => void;
   'leg:earmuff': (payload: unknown, ack: Ack) => void;
   'leg:video-mute': (payload: unknown, ack: Ack) => void;
+  'leg:dtmf': (payload: unknown, ack: Ack) => void;
 }
 
 /** The gateway's own SDP offer for a leg (renegotiation), sent to the client that owns the leg only. */
@@ -34,6 +39,8 @@ export interface RtcOfferPush {
  */
 export type ServerToClientEvents = { [K in Exclude<AnyEventType, 'rtc:offer'>]: (event: ConversationEvent) => void } & {
   'rtc:offer': (payload: ConversationEvent | RtcOfferPush) => void;
+  /** The answer to this client's `conversation:knock`. */
+  'knocking:answer': (answer: KnockingAnswer) => void;
 };
 
 export type InterServerEvents = Record<string, never>;
@@ -75,7 +82,12 @@ export const rtcAnswerRequest = z.strictObject({
 
 export const legRequest = z.strictObject({ leg_id: legId });
 
+export const knockRequest = z.strictObject({ conversation_id: conversationRef });
+export const knockCancelRequest = z.strictObject({ knocking_id: z.uuid() });
+
 export const legToggleRequest = z.strictObject({ leg_id: legId, on: z.boolean() });
+
+export const legDtmfRequest = z.strictObject({ leg_id: legId, digits: dtmfDigits });
 
 export const leaveRequest = z.strictObject({ conversation_id: conversationRef });
 
