@@ -1,11 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { AudioInput } from '../audio/decoderInput.js';
 import { mixFor, mixFrames } from '../audio/mixer.js';
-import { encodedSilence, FrameEncoder } from '../audio/opusEncoder.js';
 import { SpeakingDetector } from '../audio/speakingDetector.js';
 import type { AudioEndpoint } from '../engine.js';
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
+import { OpusLegAudio, type LegAudio } from './legAudio.js';
 import { saturate, type Player, type Tap } from './sources.js';
 
 /** Past this many frames behind (a stalled loop), the bridge skips ahead instead of bursting. */
@@ -13,15 +12,12 @@ const MAX_CATCH_UP = 5;
 
 interface BridgeLeg {
   id: string;
-  endpoint: AudioEndpoint;
-  input: AudioInput;
-  encoder: FrameEncoder;
+  audio: LegAudio;
   speaking: SpeakingDetector;
   muted: boolean;
   earmuffed: boolean;
   /** This leg's mix buffer, reused every tick. */
   out: Int16Array;
-  unsubscribe: () => void;
 }
 
 export interface BridgeStats {
@@ -33,7 +29,7 @@ export interface BridgeStats {
 /**
  * A conversation's conference bridge in Node: every 20 ms it takes one decoded frame from each
  * leg (jitter buffer + concealment), mixes them once, and sends each leg everyone but itself,
- * Opus-encoded by that leg's own encoder. A muted leg is left out of the mix; an earmuffed leg
+ * encoded by that leg's own codec (LegAudio: Opus for WebRTC, G.711 for SIP). A muted leg is left out of the mix; an earmuffed leg
  * gets silence. Players add audio for everyone or for one leg; taps copy the mix or one leg's
  * audio out for recordings.
  */
@@ -70,22 +66,19 @@ export class AudioBridge {
     return { ticks: this.ticks, late: this.late };
   }
 
-  /** Adds a leg: its audio feeds the mix from now on and it receives the mix of the others. */
+  /** Adds a WebRTC (Opus) leg: its audio feeds the mix from now on and it receives the mix of the others. */
   add(legId: string, endpoint: AudioEndpoint): void {
     if (this.legs.has(legId)) return;
-    const input = new AudioInput();
-    const unsubscribe = endpoint.on('audio', (packet) => input.push(packet));
-    this.legs.set(legId, {
-      id: legId,
-      endpoint,
-      input,
-      encoder: new FrameEncoder(),
-      speaking: new SpeakingDetector(),
-      muted: false,
-      earmuffed: false,
-      out: new Int16Array(FRAME_SAMPLES),
-      unsubscribe,
-    });
+    this.addLeg(legId, new OpusLegAudio(endpoint));
+  }
+
+  /** Adds a leg of any codec (the bridge takes ownership: it closes `audio` when the leg goes). */
+  addLeg(legId: string, audio: LegAudio): void {
+    if (this.legs.has(legId)) {
+      audio.close();
+      return;
+    }
+    this.legs.set(legId, { id: legId, audio, speaking: new SpeakingDetector(), muted: false, earmuffed: false, out: new Int16Array(FRAME_SAMPLES) });
     if (this.timer === undefined) this.start();
   }
 
@@ -93,9 +86,7 @@ export class AudioBridge {
   remove(legId: string): void {
     const leg = this.legs.get(legId);
     if (!leg) return;
-    leg.unsubscribe();
-    leg.input.close();
-    leg.encoder.close();
+    leg.audio.close();
     this.legs.delete(legId);
     this.frames.delete(legId);
     for (const player of this.players.values()) if (player.legId === legId) this.endPlayer(player, 'closed');
@@ -188,7 +179,7 @@ export class AudioBridge {
   /** One 20 ms step of the bridge (public so that benchmarks can drive it without a timer). */
   tick(): void {
     for (const leg of this.legs.values()) {
-      const frame = leg.input.nextFrame();
+      const frame = leg.audio.nextFrame();
       this.frames.set(leg.id, frame);
       const change = leg.speaking.update(frame);
       if (change !== undefined) this.onSpeaking(leg.id, change === 'on');
@@ -207,12 +198,12 @@ export class AudioBridge {
       const own = this.frames.get(leg.id);
       const ownContributes = !leg.muted && own !== undefined;
       if (ownPlayers && !leg.earmuffed && this.mixOwnPlayers(leg.id, total)) {
-        leg.endpoint.sendAudio(leg.encoder.encode(mixFor(this.scratch, own, !leg.muted, leg.out)));
+        leg.audio.send(mixFor(this.scratch, own, !leg.muted, leg.out));
       } else if (leg.earmuffed || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
         // Nothing to hear (earmuffed, or nobody else speaks): the shared silent packet, no encoding.
-        leg.endpoint.sendAudio(encodedSilence());
+        leg.audio.sendSilence();
       } else {
-        leg.endpoint.sendAudio(leg.encoder.encode(mixFor(total, own, !leg.muted, leg.out)));
+        leg.audio.send(mixFor(total, own, !leg.muted, leg.out));
       }
     }
     // Players and taps may be ended from outside (stopped by id): drop them here.
