@@ -1,0 +1,347 @@
+import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
+
+/** What a SIP leg starts from. Inbound legs start once routed (the conversation is known); outbound ones when dialled. */
+export interface SipLegInput {
+  legId: string;
+  memberId: string;
+  direction: 'inbound' | 'outbound';
+  /** How long an outbound call may ring before it is cancelled (no answer), and how long an inbound 200 waits for its ACK. */
+  answerTimeoutMs: number;
+}
+
+export interface SipLegContext extends SipLegInput {
+  muted: boolean;
+  earmuffed: boolean;
+  speaking: boolean;
+  /** The far end put the call on hold (re-INVITE with sendonly or inactive). */
+  held: boolean;
+  endCause?: string;
+  endedBy?: 'local' | 'remote' | 'system';
+  endCode?: number;
+  endReason?: string;
+}
+
+/**
+ * Reports from the SIP side and commands from the service. SIP messages themselves are sent by
+ * the provided effects; the machine only decides what happens next and what is announced.
+ */
+export type SipLegEvent =
+  /** A provisional response we received (outbound) or sent (inbound): 180 or 183. */
+  | { type: 'RINGING'; code: 180 | 183 }
+  /** Outbound: the callee answered (200 OK, ACK sent by the effect). Inbound: the caller's ACK to our 200. */
+  | { type: 'ANSWERED' }
+  /** Outbound: a final non-2xx response (busy, declined, failed…). */
+  | { type: 'REJECTED'; code: number; reason: string }
+  /** The far end hung up (BYE), or cancelled before the answer (CANCEL). */
+  | { type: 'REMOTE_HANGUP'; cancelled?: boolean }
+  /** The far end put us on hold or took us off it (re-INVITE). */
+  | { type: 'REMOTE_HOLD'; on: boolean }
+  /** No RTP for too long. */
+  | { type: 'MEDIA_TIMEOUT' }
+  | { type: 'MUTE'; on: boolean; initiator?: string }
+  | { type: 'EARMUFF'; on: boolean; initiator?: string }
+  | { type: 'SPEAKING'; on: boolean }
+  /** Answering-machine detection's verdict on an answered outbound call. */
+  | { type: 'MACHINE'; verdict: 'human' | 'machine' | 'unknown'; confidence: number }
+  /** The gateway ends the call (operator or application hang-up, member left, conversation deleted, shutdown). */
+  | { type: 'HANGUP'; reason: string; by: 'local' | 'system' };
+
+type LegBody = { leg_id: string };
+type ToggleType = 'audio:mute:on' | 'audio:mute:off' | 'audio:earmuff:on' | 'audio:earmuff:off';
+
+/** Catalogue events the leg emits (bodies as src/events/bodies.ts). */
+export type SipLegEmitted =
+  | { type: 'sip:ringing'; body: { leg_id: string; code: 180 | 183 } }
+  | { type: 'sip:answered'; body: { leg_id: string; direction: 'inbound' | 'outbound' } }
+  | { type: 'sip:status'; body: { leg_id: string; code: number; reason: string; direction: 'inbound' | 'outbound' } }
+  | { type: 'sip:hangup'; body: { leg_id: string; cause: string; by: 'local' | 'remote' | 'system'; code?: number; reason?: string } }
+  | { type: 'sip:machine'; body: { leg_id: string; verdict: 'human' | 'machine' | 'unknown'; confidence: number } }
+  | { type: 'audio:ringing:start' | 'audio:speaking:on' | 'audio:speaking:off'; body: LegBody }
+  | { type: ToggleType; body: { leg_id: string; initiator?: string } }
+  | {
+      type: 'member:media';
+      body: { member_id: string; leg_id: string; media: { audio: boolean; video: boolean; muted: boolean; earmuffed: boolean } };
+    };
+
+const REASONS: Record<number, string> = { 180: 'Ringing', 183: 'Session Progress', 200: 'OK' };
+
+/** The member:media event for this leg; media that is down, or held, reports audio false. */
+function memberMedia(context: SipLegContext, up: boolean): SipLegEmitted {
+  const audio = up && !context.held;
+  return {
+    type: 'member:media',
+    body: { member_id: context.memberId, leg_id: context.legId, media: { audio, video: false, muted: audio && context.muted, earmuffed: audio && context.earmuffed } },
+  };
+}
+
+function notProvided(name: string) {
+  return (): never => {
+    throw new Error(`${name} not provided`);
+  };
+}
+
+/** A short text that fits the catalogue's `cause`. */
+function fitCause(cause: string): string {
+  return cause.slice(0, 100) || 'unknown';
+}
+
+/**
+ * One SIP leg, inbound (routed INVITE → 180 → 200 → ACK) or outbound (INVITE → 18x → 200 / failure),
+ * then connected (mute, earmuff, hold, speech) until either side hangs up. Every way out ends in
+ * `ending` (media closed) and emits exactly one `sip:hangup`.
+ */
+export const sipLegMachine = setup({
+  types: {
+    input: {} as SipLegInput,
+    context: {} as SipLegContext,
+    events: {} as SipLegEvent,
+    emitted: {} as SipLegEmitted,
+  },
+  actors: {
+    closeMedia: fromPromise<undefined, { legId: string }>(() => Promise.reject(new Error('closeMedia not provided'))),
+  },
+  actions: {
+    /** Inbound: send 180 Ringing. */
+    sendRinging: notProvided('sendRinging'),
+    /** Inbound: send 200 OK with the SDP answer. */
+    sendAnswer: notProvided('sendAnswer'),
+    /** Outbound: CANCEL the INVITE (no answer in time, or hung up before the answer). */
+    sendCancel: notProvided('sendCancel'),
+    /** End an established dialog with BYE. */
+    sendBye: notProvided('sendBye'),
+    applyMute: notProvided('applyMute'),
+    applyEarmuff: notProvided('applyEarmuff'),
+    applyHold: notProvided('applyHold'),
+    emitRinging: emit(({ context, event }) => {
+      assertEvent(event, 'RINGING');
+      return { type: 'sip:ringing' as const, body: { leg_id: context.legId, code: event.code } };
+    }),
+    emitStatus: emit(({ context }, params: { code: number; reason?: string }) => ({
+      type: 'sip:status' as const,
+      body: { leg_id: context.legId, code: params.code, reason: params.reason ?? REASONS[params.code] ?? 'Unknown', direction: context.direction },
+    })),
+    emitRingback: emit(({ context }) => ({ type: 'audio:ringing:start' as const, body: { leg_id: context.legId } })),
+    emitAnswered: emit(({ context }) => ({ type: 'sip:answered' as const, body: { leg_id: context.legId, direction: context.direction } })),
+    emitMediaUp: emit(({ context }) => memberMedia(context, true)),
+    emitMediaDown: emit(({ context }) => memberMedia(context, false)),
+    emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
+      assertEvent(event, ['MUTE', 'EARMUFF']);
+      const body = event.initiator === undefined ? { leg_id: context.legId } : { leg_id: context.legId, initiator: event.initiator };
+      return { type: params.type, body };
+    }),
+    emitSpeaking: emit(({ context }, params: { on: boolean }) => ({
+      type: params.on ? ('audio:speaking:on' as const) : ('audio:speaking:off' as const),
+      body: { leg_id: context.legId },
+    })),
+    emitMachine: emit(({ context, event }) => {
+      assertEvent(event, 'MACHINE');
+      return { type: 'sip:machine' as const, body: { leg_id: context.legId, verdict: event.verdict, confidence: Math.max(0, Math.min(1, event.confidence)) } };
+    }),
+    end: assign((_, params: { cause: string; by: 'local' | 'remote' | 'system'; code?: number; reason?: string }) => ({
+      endCause: fitCause(params.cause),
+      endedBy: params.by,
+      ...(params.code !== undefined && { endCode: params.code }),
+      ...(params.reason !== undefined && { endReason: params.reason.slice(0, 200) }),
+    })),
+    emitHangup: emit(({ context }) => ({
+      type: 'sip:hangup' as const,
+      body: {
+        leg_id: context.legId,
+        cause: context.endCause ?? 'unknown',
+        by: context.endedBy ?? 'system',
+        ...(context.endCode !== undefined && { code: context.endCode }),
+        ...(context.endReason !== undefined && { reason: context.endReason }),
+      },
+    })),
+  },
+  guards: {
+    inbound: ({ context }) => context.direction === 'inbound',
+    turnsOn: ({ event }) => 'on' in event && event.on,
+    turnsOff: ({ event }) => 'on' in event && !event.on,
+  },
+  delays: {
+    answerTimeout: ({ context }) => context.answerTimeoutMs,
+  },
+}).createMachine({
+  id: 'sipLeg',
+  context: ({ input }) => ({ ...input, muted: false, earmuffed: false, speaking: false, held: false }),
+  initial: 'start',
+  states: {
+    start: {
+      always: [{ guard: 'inbound', target: 'offering' }, { target: 'calling' }],
+    },
+
+    // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the destination).
+    offering: {
+      entry: ['sendRinging', { type: 'emitStatus', params: { code: 180 } }, emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } }))],
+      always: { target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
+    },
+    awaitingAck: {
+      after: {
+        // RFC 3261 13.3.1.4: a 200 that is never ACKed ends the dialog with BYE.
+        answerTimeout: { target: 'ending', actions: ['sendBye', { type: 'end', params: { cause: 'no ACK', by: 'system' } }, 'emitHangup'] },
+      },
+      on: {
+        ANSWERED: { target: 'connected', actions: 'emitAnswered' },
+        REMOTE_HANGUP: { target: 'ending', actions: [{ type: 'end', params: { cause: 'caller hung up', by: 'remote' } }, 'emitHangup'] },
+        HANGUP: { target: 'ending', actions: ['sendBye', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup'] },
+      },
+    },
+
+    // Outbound: INVITE sent; 18x, then 200 or a failure, or no answer in time.
+    calling: {
+      after: {
+        answerTimeout: { target: 'ending', actions: ['sendCancel', { type: 'end', params: { cause: 'no answer', by: 'system', code: 487 } }, 'emitHangup'] },
+      },
+      on: {
+        RINGING: { target: 'ringing', actions: ['emitRinging', { type: 'emitStatus', params: ({ event }) => ({ code: event.code }) }, 'emitRingback'] },
+        ANSWERED: { target: 'connected', actions: [{ type: 'emitStatus', params: { code: 200 } }, 'emitAnswered'] },
+        REJECTED: {
+          target: 'ending',
+          actions: [
+            { type: 'emitStatus', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+            { type: 'end', params: ({ event }) => ({ cause: causeOf(event.code), by: 'remote', code: event.code, reason: event.reason }) },
+            'emitHangup',
+          ],
+        },
+        HANGUP: { target: 'ending', actions: ['sendCancel', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup'] },
+      },
+    },
+    ringing: {
+      after: {
+        answerTimeout: { target: 'ending', actions: ['sendCancel', { type: 'end', params: { cause: 'no answer', by: 'system', code: 487 } }, 'emitHangup'] },
+      },
+      on: {
+        RINGING: { actions: [{ type: 'emitStatus', params: ({ event }) => ({ code: event.code }) }] },
+        ANSWERED: { target: 'connected', actions: [{ type: 'emitStatus', params: { code: 200 } }, 'emitAnswered'] },
+        REJECTED: {
+          target: 'ending',
+          actions: [
+            { type: 'emitStatus', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+            { type: 'end', params: ({ event }) => ({ cause: causeOf(event.code), by: 'remote', code: event.code, reason: event.reason }) },
+            'emitHangup',
+          ],
+        },
+        HANGUP: { target: 'ending', actions: ['sendCancel', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup'] },
+      },
+    },
+
+    connected: {
+      type: 'parallel',
+      entry: 'emitMediaUp',
+      on: {
+        REMOTE_HANGUP: { target: 'ending', actions: [{ type: 'end', params: { cause: 'remote hung up', by: 'remote' } }, 'emitHangup', 'emitMediaDown'] },
+        HANGUP: { target: 'ending', actions: ['sendBye', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup', 'emitMediaDown'] },
+        MEDIA_TIMEOUT: { target: 'ending', actions: ['sendBye', { type: 'end', params: { cause: 'no RTP received', by: 'system' } }, 'emitHangup', 'emitMediaDown'] },
+        MACHINE: { actions: 'emitMachine' },
+      },
+      states: {
+        audio: {
+          initial: 'unmuted',
+          states: {
+            unmuted: {
+              on: {
+                MUTE: [
+                  {
+                    guard: 'turnsOn',
+                    target: 'muted',
+                    actions: [{ type: 'applyMute', params: { on: true } }, assign({ muted: true }), { type: 'emitToggle', params: { type: 'audio:mute:on' } }, 'emitMediaUp'],
+                  },
+                  { target: 'unmuted' },
+                ],
+              },
+            },
+            muted: {
+              on: {
+                MUTE: [
+                  {
+                    guard: 'turnsOff',
+                    target: 'unmuted',
+                    actions: [{ type: 'applyMute', params: { on: false } }, assign({ muted: false }), { type: 'emitToggle', params: { type: 'audio:mute:off' } }, 'emitMediaUp'],
+                  },
+                  { target: 'muted' },
+                ],
+              },
+            },
+          },
+        },
+        earmuff: {
+          initial: 'off',
+          states: {
+            off: {
+              on: {
+                EARMUFF: [
+                  {
+                    guard: 'turnsOn',
+                    target: 'on',
+                    actions: [{ type: 'applyEarmuff', params: { on: true } }, assign({ earmuffed: true }), { type: 'emitToggle', params: { type: 'audio:earmuff:on' } }, 'emitMediaUp'],
+                  },
+                  { target: 'off' },
+                ],
+              },
+            },
+            on: {
+              on: {
+                EARMUFF: [
+                  {
+                    guard: 'turnsOff',
+                    target: 'off',
+                    actions: [{ type: 'applyEarmuff', params: { on: false } }, assign({ earmuffed: false }), { type: 'emitToggle', params: { type: 'audio:earmuff:off' } }, 'emitMediaUp'],
+                  },
+                  { target: 'on' },
+                ],
+              },
+            },
+          },
+        },
+        // Hold is the far end's: its audio leaves the mix and it hears nothing until it resumes.
+        hold: {
+          initial: 'active',
+          states: {
+            active: {
+              on: {
+                REMOTE_HOLD: { guard: 'turnsOn', target: 'held', actions: [{ type: 'applyHold', params: { on: true } }, assign({ held: true }), 'emitMediaUp'] },
+              },
+            },
+            held: {
+              on: {
+                REMOTE_HOLD: { guard: 'turnsOff', target: 'active', actions: [{ type: 'applyHold', params: { on: false } }, assign({ held: false }), 'emitMediaUp'] },
+              },
+            },
+          },
+        },
+        speech: {
+          initial: 'silent',
+          states: {
+            silent: {
+              on: { SPEAKING: { guard: 'turnsOn', target: 'speaking', actions: [assign({ speaking: true }), { type: 'emitSpeaking', params: { on: true } }] } },
+            },
+            speaking: {
+              on: { SPEAKING: { guard: 'turnsOff', target: 'silent', actions: [assign({ speaking: false }), { type: 'emitSpeaking', params: { on: false } }] } },
+            },
+          },
+        },
+      },
+    },
+
+    ending: {
+      invoke: {
+        src: 'closeMedia',
+        input: ({ context }) => ({ legId: context.legId }),
+        onDone: 'ended',
+        onError: 'ended',
+      },
+    },
+    ended: { type: 'final' },
+  },
+});
+
+/** The cause of a failed outbound call, from its final response. */
+function causeOf(code: number): string {
+  if (code === 486 || code === 600) return 'busy';
+  if (code === 480 || code === 408) return 'unavailable';
+  if (code === 603) return 'declined';
+  if (code === 487) return 'cancelled';
+  if (code === 404 || code === 484 || code === 604) return 'not found';
+  return 'failed';
+}
