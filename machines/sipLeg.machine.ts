@@ -55,7 +55,7 @@ export type SipLegEmitted =
   | { type: 'sip:answered'; body: { leg_id: string; direction: 'inbound' | 'outbound' } }
   | { type: 'sip:status'; body: { leg_id: string; code: number; reason: string; direction: 'inbound' | 'outbound' } }
   | { type: 'sip:hangup'; body: { leg_id: string; cause: string; by: 'local' | 'remote' | 'system'; code?: number; reason?: string } }
-  | { type: 'sip:machine'; body: { leg_id: string; verdict: 'human' | 'machine' | 'unknown'; confidence: number } }
+  | { type: 'sip:machine'; body: { leg_id: string; type: 'human' | 'machine' | 'unknown'; confidence: number } }
   | { type: 'audio:ringing:start' | 'audio:speaking:on' | 'audio:speaking:off'; body: LegBody }
   | { type: ToggleType; body: { leg_id: string; initiator?: string } }
   | {
@@ -135,7 +135,7 @@ export const sipLegMachine = setup({
     })),
     emitMachine: emit(({ context, event }) => {
       assertEvent(event, 'MACHINE');
-      return { type: 'sip:machine' as const, body: { leg_id: context.legId, verdict: event.verdict, confidence: Math.max(0, Math.min(1, event.confidence)) } };
+      return { type: 'sip:machine' as const, body: { leg_id: context.legId, type: event.verdict, confidence: Math.max(0, Math.min(1, event.confidence)) } };
     }),
     end: assign((_, params: { cause: string; by: 'local' | 'remote' | 'system'; code?: number; reason?: string }) => ({
       endCause: fitCause(params.cause),

@@ -220,6 +220,6 @@ export const sipHangupBody = z.strictObject({
 /** `sip:machine`. */
 export const sipMachineBody = z.strictObject({
   leg_id: legId,
-  verdict: z.enum(['human', 'machine', 'unknown']),
+  type: z.enum(['human', 'machine', 'unknown']),
   confidence: z.number().min(0).max(1),
 });

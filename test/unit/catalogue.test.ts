@@ -270,10 +270,10 @@ const FIXTURES: { [T in EventType]: { valid: EventBody<T>; invalid: [string, unk
   },
   'sip:answered': { valid: { leg_id: LEG, direction: 'inbound' }, invalid: [['bad direction', { leg_id: LEG, direction: 'sideways' }]] },
   'sip:machine': {
-    valid: { leg_id: LEG, verdict: 'machine', confidence: 0.9 },
+    valid: { leg_id: LEG, type: 'machine', confidence: 0.9 },
     invalid: [
-      ['confidence above 1', { leg_id: LEG, verdict: 'human', confidence: 1.1 }],
-      ['unknown verdict', { leg_id: LEG, verdict: 'fax', confidence: 0.5 }],
+      ['confidence above 1', { leg_id: LEG, type: 'human', confidence: 1.1 }],
+      ['unknown type', { leg_id: LEG, type: 'fax', confidence: 0.5 }],
     ],
   },
   'sip:hangup': {

@@ -123,7 +123,7 @@ describe('sipLeg machine: outbound', () => {
 
   it('reports the answering-machine verdict while connected', () => {
     const [, emitted] = run(connectedOut(), { type: 'MACHINE', verdict: 'machine', confidence: 1.7 });
-    expect(emitted).toEqual([{ type: 'sip:machine', body: { leg_id: LEG, verdict: 'machine', confidence: 1 } }]);
+    expect(emitted).toEqual([{ type: 'sip:machine', body: { leg_id: LEG, type: 'machine', confidence: 1 } }]);
     expectCatalogued(emitted);
   });
 });
