@@ -98,7 +98,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     allowPrivateUrls: config.mediaAllowPrivateUrls,
   });
   const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth({ ...config.tts, decoder }));
-  const recorder = new RecorderService(ctx, legs, recordings);
+  const recorder = new RecorderService(ctx, access, legs, recordings);
   const services: Services = {
     members,
     legs,

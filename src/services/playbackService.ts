@@ -36,7 +36,8 @@ export interface SayRequest {
   level: number;
 }
 
-type Kind = 'play' | 'say';
+/** What plays: DTMF counts toward the conversation's limit but is not stopped by play/say stops. */
+type Kind = 'play' | 'say' | 'dtmf';
 
 interface Playing {
   kind: Kind;
@@ -120,9 +121,14 @@ export class PlaybackService {
   /** Plays DTMF tones (in band) to one leg, and logs each key as `audio:dtmf`. */
   dtmf(legId: string, digits: string, p: Principal): { id: string } {
     const { conversationId, bridge } = this.where({ legId }, p);
+    this.checkLimit(conversationId);
     const samples = dtmfTones(digits);
     const id = randomUUID();
-    bridge.play(new Player(id, samples, { loop: 1, level: 0, legId }, () => undefined));
+    const player = new Player(id, samples, { loop: 1, level: 0, legId }, () => {
+      this.playing.delete(id);
+    });
+    this.playing.set(id, { kind: 'dtmf', conversationId, legId, player });
+    bridge.play(player);
     const { store, log } = this.ctx;
     store.transaction(() => {
       for (const digit of digits.replace(/p/gi, '')) {
@@ -143,7 +149,7 @@ export class PlaybackService {
   }
 
   private start(
-    kind: Kind,
+    kind: 'play' | 'say',
     id: string,
     target: PlayTarget,
     p: Principal,
@@ -153,20 +159,24 @@ export class PlaybackService {
   ): void {
     // Loading took a while: the leg or the conversation's media may have gone meanwhile.
     const { conversationId, legId, bridge } = this.where(target, p);
-    let count = 0;
-    for (const entry of this.playing.values()) if (entry.conversationId === conversationId) count++;
-    if (count >= MAX_PER_CONVERSATION) throw fail('RateLimited', `at most ${String(MAX_PER_CONVERSATION)} plays at once in a conversation`);
+    this.checkLimit(conversationId);
     const player = new Player(id, samples, { loop: options.loop, level: options.level, legId }, (reason) => {
       // Ends are reported from the bridge's 20 ms tick: the store write waits for the tick to finish.
       setImmediate(() => this.ended(id, entry, reason));
     });
-    const entry: Playing = { kind, conversationId, legId, player };
+    const entry: Playing & { kind: 'play' | 'say' } = { kind, conversationId, legId, player };
     this.playing.set(id, entry);
     this.append(conversationId, kind === 'play' ? 'audio:play' : 'audio:say', body(conversationId, legId));
     bridge.play(player);
   }
 
-  private ended(id: string, entry: Playing, reason: EndReason): void {
+  private checkLimit(conversationId: string): void {
+    let count = 0;
+    for (const entry of this.playing.values()) if (entry.conversationId === conversationId) count++;
+    if (count >= MAX_PER_CONVERSATION) throw fail('RateLimited', `at most ${String(MAX_PER_CONVERSATION)} plays at once in a conversation`);
+  }
+
+  private ended(id: string, entry: Playing & { kind: 'play' | 'say' }, reason: EndReason): void {
     this.playing.delete(id);
     const idKey = entry.kind === 'play' ? 'play_id' : 'say_id';
     const type = `audio:${entry.kind}:${reason === 'done' ? 'done' : 'stop'}` as const;

@@ -3,6 +3,7 @@ import { fail } from '../domain/errors.js';
 import { SYSTEM_ORIGIN } from '../domain/model.js';
 import { Tap, type EndReason } from '../media/bridge/sources.js';
 import type { WavWriter } from '../media/recording/wavWriter.js';
+import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
 import type { LegService } from './legService.js';
 import type { PlayTarget } from './playbackService.js';
@@ -30,6 +31,7 @@ export class RecorderService {
 
   constructor(
     private readonly ctx: ServiceContext,
+    private readonly access: Access,
     private readonly legs: LegService,
     private readonly recordings: RecordingService,
   ) {}
@@ -80,7 +82,7 @@ export class RecorderService {
   stop(target: PlayTarget, p: Principal, id?: string): string[] {
     if (!seesAll(p)) throw fail('Forbidden', 'stopping a recording needs an operator or application token');
     const legId = 'legId' in target ? this.legs.get(target.legId, p).id : undefined;
-    const conversationId = 'conversationId' in target ? target.conversationId : undefined;
+    const conversationId = 'conversationId' in target ? this.access.conversation(target.conversationId).id : undefined;
     const stopped: string[] = [];
     for (const [recordingId, capture] of this.captures) {
       if (id !== undefined && recordingId !== id) continue;

@@ -53,9 +53,12 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     const error = fromFrameworkError(err);
+    // Only fastify's own 413/415 are about the request body; the services' (a media file too large,
+    // not a WAV) keep their own message.
+    const aboutBody = !(err instanceof LegwayError);
     if (error.code === 'Internal') req.log.error({ err }, 'request failed');
-    else if (error.code === 'PayloadTooLarge') error.message = `request body is larger than ${deps.bodyLimit} bytes`;
-    else if (error.code === 'UnsupportedMediaType') error.message = 'send JSON with Content-Type: application/json';
+    else if (aboutBody && error.code === 'PayloadTooLarge') error.message = `request body is larger than ${deps.bodyLimit} bytes`;
+    else if (aboutBody && error.code === 'UnsupportedMediaType') error.message = 'send JSON with Content-Type: application/json';
     const { status, body } = toProblem(error);
     return reply.code(status).type('application/problem+json').send(body);
   });

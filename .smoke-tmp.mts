@@ -1,0 +1,11 @@
+import { pino } from 'pino';
+import { spawn } from 'node:child_process';
+import { SipServer } from './src/sip/sipServer.ts';
+const logger = pino({ level: process.env.LVL ?? 'debug' });
+const server = await SipServer.start({ host: '127.0.0.1', port: 0, trunks: (process.env.TRUNKS ?? '127.0.0.1/32').split(','), logger });
+const [scenario, t] = process.argv.slice(2);
+const p = spawn('sipp', ['-sf', `/work/main/test/sipp/${scenario}`, '-t', t!, '-i', '127.0.0.1', '-p', '0', '-m', '1', '-timeout', '10s', '-timeout_error', '-nostdin', '-trace_msg', '-trace_err', '-message_file', '/tmp/sipp-msg.log', '-error_file', '/tmp/sipp-err.log', '-cp', '0', `127.0.0.1:${server.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+p.stderr.on('data', (d) => process.stderr.write(d));
+const code = await new Promise((r) => p.on('exit', r));
+console.log('sipp exit', code, server.transport.counters);
+await server.close();

@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { Core, URI } from 'sip.js';
+import { ACCEPT_HEADER, ALLOW_HEADER, methodSupport, SUPPORTED_OPTION_TAGS, unsupportedRequirements } from './methods.js';
+import { callIdHash, sipjsLoggerFactory } from './sipjsLogger.js';
+import { SipTransport, type SipTransportOptions } from './transport/sipTransport.js';
+import type { SipSource } from './transport/types.js';
+import { hostForHeader } from './transport/via.js';
+import { trustedSourceCheck } from './trustedSource.js';
+
+/**
+ * The SIP signalling endpoint: sip.js's `UserAgentCore` (transactions, dialogs, UAS/UAC rules) over
+ * the gateway's UDP/TCP transport. In front of the core it applies what the core leaves to its
+ * user: the trunk allowlist (403), method support (405/501), Require (420) and OPTIONS; INVITEs go
+ * to the owner's handler, which answers through sip.js's `IncomingInviteRequest`.
+ */
+
+/** An INVITE outside any dialog, handed to the owner (the SIP leg service). */
+export interface InboundInvite {
+  /**
+   * sip.js's INVITE server transaction: `progress({ statusCode: 180 })`, `accept({ statusCode: 200,
+   * body })` (its `session` then carries the dialog), `reject({ statusCode })`. 100 Trying is already
+   * sent. Keep `request.delegate` as set: the server answers CANCEL through it.
+   */
+  readonly request: Core.IncomingInviteRequest;
+  readonly source: SipSource;
+  /** Aborted when the caller cancels before a final response; the server has then answered 487. */
+  readonly cancelled: AbortSignal;
+  /** Digest of the Call-ID, for log lines. */
+  readonly callIdHash: string;
+}
+
+export type InviteHandler = (invite: InboundInvite) => void;
+
+export interface SipServerOptions {
+  /** Bind address (`LEGWAY_SIP_HOST`). */
+  readonly host: string;
+  /** UDP and TCP port (`LEGWAY_SIP_PORT`), 0 for any. */
+  readonly port: number;
+  /** CIDRs allowed to send requests (`LEGWAY_SIP_TRUNKS`); others get 403. */
+  readonly trunks: readonly string[];
+  /** The parent logger; the server logs through its child `{ component: 'sip' }`. */
+  readonly logger: Logger;
+  /** Host written into Contact and Via: by default the bind address, or the first external IPv4 when bound to all. */
+  readonly advertisedHost?: string;
+  /** User-Agent / Server header value. */
+  readonly userAgent?: string;
+  /** Receives INVITEs; by default every INVITE is answered 486 Busy Here. */
+  readonly onInvite?: InviteHandler;
+  /** Transport tuning (message size limit, TCP idle timeout, retransmission timing). */
+  readonly transport?: Pick<SipTransportOptions, 'maxMessageBytes' | 'tcpIdleTimeoutMs' | 'tcpConnectTimeoutMs' | 'maxTcpConnections' | 'retransmitTiming'>;
+}
+
+/** The owner used until one is set: every call is busy. */
+export const busyEverywhere: InviteHandler = ({ request }) => {
+  request.reject({ statusCode: 486 });
+};
+
+export class SipServer {
+  /** sip.js's core: send requests (`invite`, `request`, `makeOutgoingRequestMessage`) and find dialogs through it. */
+  readonly core: Core.UserAgentCore;
+  /** Contact header value for messages the owner builds (`<sip:host:port>`). */
+  readonly contact: string;
+  private inviteHandler: InviteHandler;
+  private readonly log: Logger;
+  private readonly isTrusted: (address: string) => boolean;
+  /** The core accepts a request only for its AOR's user; see `dispatch`. */
+  private readonly aor: URI;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    readonly transport: SipTransport,
+    options: SipServerOptions,
+    log: Logger,
+    loggerFactory: Core.LoggerFactory,
+  ) {
+    this.log = log;
+    this.isTrusted = trustedSourceCheck(options.trunks);
+    this.inviteHandler = options.onInvite ?? busyEverywhere;
+    const host = options.advertisedHost ?? advertisedHostFor(options.host);
+    const contactUri = new URI('sip', '', hostForHeader(host), transport.port);
+    this.contact = `<${contactUri.toString()}>`;
+    this.aor = new URI('sip', '', hostForHeader(host), transport.port);
+    const contact: Core.Contact = {
+      pubGruu: undefined,
+      tempGruu: undefined,
+      uri: contactUri,
+      toString: () => this.contact,
+    };
+    this.core = new Core.UserAgentCore(
+      {
+        aor: this.aor,
+        contact,
+        displayName: '',
+        loggerFactory,
+        hackViaTcp: false,
+        routeSet: [],
+        sipjsId: randomBytes(4).toString('hex'),
+        supportedOptionTags: [...SUPPORTED_OPTION_TAGS],
+        supportedOptionTagsResponse: [...SUPPORTED_OPTION_TAGS],
+        userAgentHeaderFieldValue: options.userAgent ?? 'legway',
+        viaForceRport: true,
+        viaHost: `${hostForHeader(host)}:${transport.port}`,
+        authenticationFactory: () => undefined,
+        transportAccessor: () => transport,
+      },
+      { onInvite: (request) => this.handleInvite(request) },
+    );
+    transport.isServerTransaction = (branch) => this.core.userAgentServers.has(branch);
+    transport.on('request', (message, source) => this.onRequest(message, source));
+    transport.on('response', (message) => this.onResponse(message));
+  }
+
+  /** Starts listening on UDP and TCP. */
+  static async start(options: SipServerOptions): Promise<SipServer> {
+    const log = options.logger.child({ component: 'sip' });
+    const loggerFactory = sipjsLoggerFactory(log);
+    const transport = await SipTransport.listen({ ...options.transport, host: options.host, port: options.port, logger: log, loggerFactory });
+    const server = new SipServer(transport, options, log, loggerFactory);
+    log.info({ host: options.host, port: transport.port, trunks: options.trunks.length }, 'SIP listening on UDP and TCP');
+    return server;
+  }
+
+  /** The bound port (UDP and TCP). */
+  get port(): number {
+    return this.transport.port;
+  }
+
+  /** Sets who receives INVITEs (the SIP leg service, once built). */
+  setInviteHandler(handler: InviteHandler): void {
+    this.inviteHandler = handler;
+  }
+
+  /** Stops listening, closes TCP connections, ends sip.js's transactions and dialogs; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.transport.close();
+      this.core.dispose();
+      this.log.info('SIP stopped');
+    })();
+    return this.closing;
+  }
+
+  private onRequest(message: Core.IncomingRequestMessage, source: SipSource): void {
+    if (this.closing) return;
+    const method = message.method;
+    const logFields = { method, callIdHash: callIdHash(message.callId), protocol: source.protocol };
+    try {
+      if (!this.isTrusted(source.address)) {
+        this.log.debug({ ...logFields, address: source.address }, 'SIP request from an untrusted source refused');
+        if (method !== 'ACK') this.replyStateless(message, 403);
+        return;
+      }
+      const support = methodSupport(method);
+      if (support !== 'allowed') {
+        this.log.debug({ ...logFields, support }, 'SIP method refused');
+        if (support === 'unknown') this.replyStateless(message, 501);
+        else this.replyStateless(message, 405, [ALLOW_HEADER]);
+        return;
+      }
+      if (method !== 'ACK' && method !== 'CANCEL') {
+        const unsupported = unsupportedRequirements(message.getHeaders('require'));
+        if (unsupported.length > 0) {
+          this.replyStateless(message, 420, [`Unsupported: ${unsupported.join(', ')}`]);
+          return;
+        }
+      }
+      if (method === 'OPTIONS') {
+        this.answerOptions(message);
+        return;
+      }
+      this.dispatch(message);
+    } catch (err) {
+      this.log.warn({ ...logFields, err: (err as Error).message }, 'SIP request handling failed');
+      if (method !== 'ACK') this.tryReplyStateless(message, 500);
+    }
+  }
+
+  /** Hands a request to sip.js's core. */
+  private dispatch(message: Core.IncomingRequestMessage): void {
+    // The core answers 404 unless the Request-URI's user is its AOR's (a phone's check). The gateway
+    // takes every user part (numbers are routed above, by the owner): the AOR's user is set to the
+    // request's own, just before the core reads it, synchronously, here.
+    this.aor.user = message.ruri?.user;
+    this.core.receiveIncomingRequestFromTransport(message);
+  }
+
+  private onResponse(message: Core.IncomingResponseMessage): void {
+    if (this.closing) return;
+    try {
+      this.core.receiveIncomingResponseFromTransport(message);
+    } catch (err) {
+      this.log.warn({ status: message.statusCode, err: (err as Error).message }, 'SIP response handling failed');
+    }
+  }
+
+  /** OPTIONS (RFC 3261 §11.2): what an INVITE would get, with Allow, Accept and Supported. */
+  private answerOptions(message: Core.IncomingRequestMessage): void {
+    // Inside a dialog the answer must be what an INVITE would get there: 481 for an unknown dialog.
+    if (message.toTag && !this.core.dialogs.has(message.callId + message.toTag + message.fromTag)) {
+      this.replyStateless(message, 481);
+      return;
+    }
+    this.replyStateless(message, 200, [ALLOW_HEADER, ACCEPT_HEADER, 'Accept-Encoding: identity', 'Accept-Language: en']);
+  }
+
+  private handleInvite(request: Core.IncomingInviteRequest): void {
+    const message = request.message;
+    const hash = callIdHash(message.callId);
+    const source = this.transport.sourceOf(message) ?? { protocol: 'UDP', address: '', port: 0 };
+    const controller = new AbortController();
+    request.delegate = {
+      onCancel: () => {
+        this.log.debug({ callIdHash: hash }, 'SIP INVITE cancelled');
+        try {
+          request.reject({ statusCode: 487 });
+        } catch {
+          // A final response went out first; the CANCEL has no effect (RFC 3261 §9.2).
+        }
+        controller.abort();
+      },
+      onTransportError: (err) => this.log.debug({ callIdHash: hash, err: err.message }, 'SIP response to INVITE not sent'),
+    };
+    try {
+      request.trying();
+    } catch {
+      // Already past Proceeding: nothing to acknowledge.
+    }
+    this.log.debug({ callIdHash: hash, protocol: source.protocol }, 'SIP INVITE received');
+    try {
+      this.inviteHandler({ request, source, cancelled: controller.signal, callIdHash: hash });
+    } catch (err) {
+      this.log.warn({ callIdHash: hash, err: (err as Error).message }, 'SIP INVITE handler failed');
+      try {
+        request.reject({ statusCode: 500 });
+      } catch {
+        // The handler answered before failing.
+      }
+    }
+  }
+
+  private replyStateless(message: Core.IncomingRequestMessage, statusCode: number, extraHeaders: string[] = []): void {
+    this.log.debug({ method: message.method, status: statusCode, callIdHash: callIdHash(message.callId) }, 'SIP stateless reply');
+    this.core.replyStateless(message, { statusCode, extraHeaders });
+  }
+
+  private tryReplyStateless(message: Core.IncomingRequestMessage, statusCode: number): void {
+    try {
+      this.replyStateless(message, statusCode);
+    } catch {
+      // Nothing more can be said to this request.
+    }
+  }
+}
+
+/** The address peers should reach: the bind address, or for a wildcard bind the first external IPv4 (loopback if none). */
+export function advertisedHostFor(bindHost: string): string {
+  if (bindHost !== '0.0.0.0' && bindHost !== '::') return bindHost;
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (external) return external.address;
+  }
+  return '127.0.0.1';
+}

@@ -1,0 +1,68 @@
+import { Core } from 'sip.js';
+import { DEFAULT_SIP_PORT, type SipSource } from './types.js';
+import { formatVia, parseVia, splitViaValues, stampVia, viaBranch, type Via } from './via.js';
+
+/**
+ * From message text to a message sip.js's core can take: parsed by sip.js's parser, checked for the
+ * header fields every message needs (RFC 3261 §8.1.1), its Vias one per entry (sip.js's grammar
+ * reads the last of comma-joined values and would take the wrong branch), and, for a request, the
+ * top Via stamped with `received`/`rport` (§18.2.1, RFC 3581) so that responses find their way back.
+ */
+export type IncomingOutcome =
+  | { readonly kind: 'request'; readonly message: Core.IncomingRequestMessage; readonly topVia: Via }
+  | { readonly kind: 'response'; readonly message: Core.IncomingResponseMessage; readonly topVia: Via }
+  /** A request (or something that may be one) to answer 400, if it can be addressed. */
+  | { readonly kind: 'refuse'; readonly reason: string }
+  /** A response, or a request that can get no answer: dropped. */
+  | { readonly kind: 'drop'; readonly reason: string };
+
+const MANDATORY = ['from', 'to', 'call-id', 'cseq', 'via'] as const;
+
+function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage | Core.IncomingResponseMessage | undefined {
+  try {
+    return Core.Parser.parseMessage(text, logger);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads one framed message; never throws. */
+export function normalizeIncoming(text: string, source: SipSource, logger: Core.Logger): IncomingOutcome {
+  const message = parse(text, logger);
+  if (!message) return { kind: 'refuse', reason: 'Malformed Message' };
+  const isRequest = message instanceof Core.IncomingRequestMessage;
+  const refuse = (reason: string): IncomingOutcome => (isRequest ? { kind: 'refuse', reason } : { kind: 'drop', reason });
+
+  for (const name of MANDATORY) {
+    if (!message.hasHeader(name)) return refuse(`Missing ${name} header`);
+  }
+  const cseq: unknown = message.parseHeader('cseq');
+  if (message.callId === '' || !isCseq(cseq)) return refuse('Malformed Call-ID or CSeq');
+
+  const vias = message.getHeaders('via').flatMap(splitViaValues);
+  const top = vias[0] === undefined ? undefined : parseVia(vias[0]);
+  if (!top) return refuse('Malformed Via');
+  const branch = viaBranch(top);
+
+  if (isRequest) {
+    if (cseq.method !== message.method) return refuse('CSeq method does not match');
+    // RFC 2543 requests without a branch cannot be matched to transactions by sip.js.
+    if (branch === undefined || branch === '') return refuse('Via without branch');
+    if (!message.ruri) return refuse('Malformed Request-URI');
+    const stamped = stampVia(top, source);
+    setVias(message, [formatVia(stamped), ...vias.slice(1)], stamped);
+    return { kind: 'request', message, topVia: stamped };
+  }
+  setVias(message, vias, top);
+  return { kind: 'response', message, topVia: top };
+}
+
+function isCseq(value: unknown): value is { value: number; method: string } {
+  return typeof value === 'object' && value !== null && 'method' in value && typeof value.method === 'string';
+}
+
+function setVias(message: Core.IncomingMessage, values: string[], top: Via): void {
+  message.headers.Via = values.map((raw) => ({ raw }));
+  message.via = { host: top.host, port: top.port ?? DEFAULT_SIP_PORT };
+  message.viaBranch = viaBranch(top) ?? '';
+}

@@ -1,0 +1,404 @@
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Core } from 'sip.js';
+import { TypedEmitter } from '../../lib/typedEmitter.js';
+import { frameDatagram, type Frame } from './framing.js';
+import { requestHop, resolveHost } from './nextHop.js';
+import { rawErrorResponse } from './rawResponse.js';
+import { cseqMethod, headerValues, parseHead, parseRequestLine, parseStatusLine, type MessageHead } from './sipText.js';
+import { TcpConnections, type TcpConnection } from './tcpConnections.js';
+import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
+import { T1_MS, type SipProtocol, type SipSource } from './types.js';
+import { normalizeAddress, parseVia, responseRoute, splitViaValues, viaBranch, type Via } from './via.js';
+import { normalizeIncoming } from './incoming.js';
+
+/**
+ * SIP over UDP and TCP on one port number, adapted to sip.js's `Transport` interface.
+ *
+ * sip.js's core calls `send(text)` with a finished message and no destination (its transports are
+ * one WebSocket each). This transport reads the destination back out of the text: a response goes
+ * where its top Via says (RFC 3261 §18.2.2, RFC 3581: `received`, `rport`, sent-by; over TCP the
+ * connection the request came on while it is open), a request to its first Route or Request-URI
+ * (§18.1.1; `transport=tcp` selects TCP). sip.js writes `SIP/2.0/UDP` into the Via of every request
+ * it makes (from `protocol`); a request routed over TCP has that token rewritten before it leaves.
+ *
+ * Incoming, every datagram or framed stream message is parsed with sip.js's parser, checked, its Vias
+ * split one per entry, its top Via stamped with `received`/`rport` and its source recorded, then
+ * handed to the listener. Anything unreadable is counted and dropped, or answered 400/513 when it is
+ * a request readable enough to address a response; nothing here throws into the socket handlers.
+ */
+
+export interface SipTransportOptions {
+  /** Address to bind (an IP address; `0.0.0.0` or `::` for all). */
+  readonly host: string;
+  /** Port for both UDP and TCP; 0 picks a free port number free on both. */
+  readonly port: number;
+  readonly logger: Logger;
+  /** sip.js's logger factory, for its parser's complaints. */
+  readonly loggerFactory: Core.LoggerFactory;
+  /** Largest message accepted, in bytes (default 65535). */
+  readonly maxMessageBytes?: number;
+  /** A TCP connection without traffic for this long is closed (default 120 s). */
+  readonly tcpIdleTimeoutMs?: number;
+  readonly tcpConnectTimeoutMs?: number;
+  readonly maxTcpConnections?: number;
+  readonly retransmitTiming?: RetransmitTiming;
+}
+
+export interface SipTransportEvents extends Record<string, unknown[]> {
+  request: [message: Core.IncomingRequestMessage, source: SipSource];
+  response: [message: Core.IncomingResponseMessage, source: SipSource];
+}
+
+/** What the transport saw go wrong, for metrics and tests. */
+export interface SipTransportCounters {
+  received: number;
+  sent: number;
+  /** Unparseable or incomplete messages. */
+  malformed: number;
+  /** Messages over the size limit. */
+  oversized: number;
+  /** 400/513 answers the transport gave itself. */
+  refused: number;
+  /** Sends that failed (no route, DNS, connection, socket). */
+  sendFailures: number;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 65_535;
+/** How long a TCP request's connection is remembered for its responses: as long as any server transaction lives (64·T1). */
+const RESPONSE_CONNECTION_TTL_MS = 64 * T1_MS;
+
+export class SipTransport implements Core.Transport {
+  /** The Via transport token sip.js writes into the requests it builds; TCP-routed requests get theirs rewritten. */
+  readonly protocol = 'UDP';
+  readonly counters: SipTransportCounters = { received: 0, sent: 0, malformed: 0, oversized: 0, refused: 0, sendFailures: 0 };
+  /** When set, tells whether a branch names a live INVITE server transaction: only their rejections are resent on Timer G. */
+  isServerTransaction: (branch: string) => boolean = () => false;
+
+  private readonly events: TypedEmitter<SipTransportEvents>;
+  private readonly sources = new WeakMap<object, SipSource>();
+  private readonly responseConnections = new Map<string, { connection: TcpConnection; at: number }>();
+  private readonly connections: TcpConnections;
+  private readonly retransmitter: UdpRetransmitter;
+  private readonly maxMessageBytes: number;
+  private readonly parserLogger: Core.Logger;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly options: SipTransportOptions,
+    private readonly udp: UdpSocket,
+    private readonly tcp: Server,
+    private readonly family: 4 | 6,
+  ) {
+    const { logger } = options;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.parserLogger = options.loggerFactory.getLogger('sip.parser');
+    this.retransmitter = new UdpRetransmitter(options.retransmitTiming);
+    this.events = new TypedEmitter((err, event) => logger.error({ err, event }, 'SIP transport listener failed'));
+    this.connections = new TcpConnections({
+      maxMessageBytes: this.maxMessageBytes,
+      idleTimeoutMs: options.tcpIdleTimeoutMs ?? 120_000,
+      connectTimeoutMs: options.tcpConnectTimeoutMs ?? 5000,
+      onFrame: (frame, connection) => this.onFrame(frame, { protocol: 'TCP', address: connection.remoteAddress, port: connection.remotePort }, connection),
+      onError: (err) => logger.debug({ err: err.message }, 'SIP TCP connection error'),
+    });
+    udp.on('message', (data: Buffer, remote: RemoteInfo) =>
+      this.onFrame(frameDatagram(data, this.maxMessageBytes), { protocol: 'UDP', address: normalizeAddress(remote.address), port: remote.port }, undefined),
+    );
+    udp.on('error', (err) => logger.warn({ err: err.message }, 'SIP UDP socket error'));
+    tcp.on('connection', (socket: Socket) => this.connections.adopt(socket));
+    tcp.on('error', (err) => logger.warn({ err: err.message }, 'SIP TCP listener error'));
+  }
+
+  /** Binds UDP and TCP on the same port number (a free one when `port` is 0). */
+  static async listen(options: SipTransportOptions): Promise<SipTransport> {
+    const family = isIP(options.host) === 6 ? 6 : 4;
+    if (isIP(options.host) === 0) throw new Error(`SIP host must be an IP address, got ${options.host}`);
+    const attempts = options.port === 0 ? 8 : 1;
+    for (let attempt = 1; ; attempt++) {
+      const udp = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+      await bindUdp(udp, options.host, options.port);
+      const port = udp.address().port;
+      const tcp = createServer();
+      tcp.maxConnections = options.maxTcpConnections ?? 1024;
+      try {
+        await listenTcp(tcp, options.host, port);
+        return new SipTransport(options, udp, tcp, family);
+      } catch (err) {
+        udp.close();
+        if (attempt >= attempts || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  /** The bound port number (UDP and TCP). */
+  get port(): number {
+    return this.udp.address().port;
+  }
+
+  /** Open TCP connections. */
+  get tcpConnectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** UDP messages being retransmitted (Timers A, E, G). */
+  get pendingRetransmissions(): number {
+    return this.retransmitter.size;
+  }
+
+  on<K extends keyof SipTransportEvents>(event: K, listener: (...args: SipTransportEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** Where a message this transport delivered came from. */
+  sourceOf(message: Core.IncomingMessage): SipSource | undefined {
+    return this.sources.get(message);
+  }
+
+  /** sip.js's entry point: sends a finished request or response to where its headers say. */
+  async send(message: string): Promise<void> {
+    if (this.closing) throw new Error('SIP transport closed');
+    try {
+      if (message.startsWith('SIP/2.0 ')) await this.sendResponse(message);
+      else await this.sendRequest(message);
+      this.counters.sent++;
+    } catch (err) {
+      this.counters.sendFailures++;
+      this.options.logger.debug({ err: (err as Error).message }, 'SIP send failed');
+      throw err;
+    }
+  }
+
+  /** Stops listening, closes every connection and retransmission; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.retransmitter.clear();
+      this.connections.closeAll();
+      this.responseConnections.clear();
+      await Promise.all([
+        new Promise<void>((resolve) => this.tcp.close(() => resolve())),
+        new Promise<void>((resolve) => {
+          try {
+            this.udp.close(() => resolve());
+          } catch {
+            resolve();
+          }
+        }),
+      ]);
+    })();
+    return this.closing;
+  }
+
+  // ---- incoming ----
+
+  private onFrame(frame: Frame | undefined, source: SipSource, connection: TcpConnection | undefined): void {
+    if (!frame || this.closing) return;
+    try {
+      switch (frame.kind) {
+        case 'message':
+          this.receive(frame.data, source, connection);
+          return;
+        case 'too-large':
+          this.counters.oversized++;
+          if (frame.head) this.refuse(frame.head.toString('utf8'), 513, source, connection);
+          connection?.end();
+          return;
+        case 'bad-length':
+          this.counters.malformed++;
+          this.refuse(frame.head.toString('utf8'), 400, source, connection);
+          connection?.end();
+          return;
+        case 'truncated':
+          this.counters.malformed++;
+          this.refuse(frame.head.toString('utf8'), 400, source, connection);
+          return;
+        case 'malformed':
+          this.counters.malformed++;
+          this.refuse(frame.data.toString('utf8'), 400, source, connection);
+          return;
+      }
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'SIP message handling failed');
+    }
+  }
+
+  private receive(data: Buffer, source: SipSource, connection: TcpConnection | undefined): void {
+    this.counters.received++;
+    const text = data.toString('utf8');
+    const outcome = normalizeIncoming(text, source, this.parserLogger);
+    if (outcome.kind === 'refuse') {
+      this.counters.malformed++;
+      this.refuse(headOf(text), 400, source, connection, outcome.reason);
+      return;
+    }
+    if (outcome.kind === 'drop') {
+      this.counters.malformed++;
+      this.options.logger.debug({ reason: outcome.reason, protocol: source.protocol }, 'SIP message dropped');
+      return;
+    }
+    const { message, topVia } = outcome;
+    this.sources.set(message, source);
+    const branch = viaBranch(topVia) ?? '';
+    if (outcome.kind === 'request') {
+      if (connection) this.rememberConnection(branch, topVia, connection);
+      if (message.method === 'ACK') this.retransmitter.ackReceived(branch);
+      this.events.emit('request', outcome.message, source);
+    } else {
+      const status = outcome.message.statusCode;
+      if (status !== undefined) this.retransmitter.responseReceived(branch, outcome.message.method, status);
+      this.events.emit('response', outcome.message, source);
+    }
+  }
+
+  /** Answers a request sip.js will never see (400, 513), when its head is readable enough to address one. */
+  private refuse(headText: string, status: number, source: SipSource, connection: TcpConnection | undefined, reason?: string): void {
+    const response = rawErrorResponse(headText, status, source, reason);
+    if (!response) {
+      this.options.logger.debug({ status, protocol: source.protocol }, 'SIP garbage dropped');
+      return;
+    }
+    this.counters.refused++;
+    this.options.logger.debug({ status, protocol: source.protocol }, 'SIP request refused by transport');
+    const bytes = Buffer.from(response.text, 'utf8');
+    const sent = connection ? connection.write(bytes) : this.sendByVia(response.topVia, bytes);
+    sent.catch((err: unknown) => this.options.logger.debug({ err: (err as Error).message }, 'SIP refusal not sent'));
+  }
+
+  private rememberConnection(branch: string, via: Via, connection: TcpConnection): void {
+    const now = Date.now();
+    for (const [key, entry] of this.responseConnections) {
+      if (now - entry.at < RESPONSE_CONNECTION_TTL_MS) break;
+      this.responseConnections.delete(key);
+    }
+    const key = responseConnectionKey(branch, via);
+    this.responseConnections.delete(key);
+    this.responseConnections.set(key, { connection, at: now });
+  }
+
+  // ---- outgoing ----
+
+  private async sendResponse(text: string): Promise<void> {
+    const head = readHead(text);
+    const status = parseStatusLine(head.startLine)?.status;
+    const topViaText = headerValues(head, 'via').flatMap(splitViaValues)[0];
+    const via = topViaText === undefined ? undefined : parseVia(topViaText);
+    if (status === undefined || !via) throw new Error('response without a readable status line or Via');
+    const bytes = Buffer.from(text, 'utf8');
+    const branch = viaBranch(via);
+    if (via.transport === 'TCP') {
+      // RFC 3261 §18.2.2: on the connection the request came on, while it is open.
+      const remembered = this.responseConnections.get(responseConnectionKey(branch ?? '', via))?.connection;
+      if (remembered?.open) {
+        await remembered.write(bytes);
+        return;
+      }
+    }
+    const destination = await this.sendByVia(via, bytes);
+    if (via.transport === 'UDP' && status >= 300 && branch !== undefined && cseqMethod(headerValues(head, 'cseq')[0]) === 'INVITE' && this.isServerTransaction(branch)) {
+      this.retransmitter.inviteRejectionSent(branch, () => this.udpSendQuietly(bytes, destination));
+    }
+  }
+
+  /** Sends a response where its top Via says (for TCP: the connection `received`/`rport` name, else a new one); resolves to the destination used. */
+  private async sendByVia(via: Via, bytes: Buffer): Promise<{ address: string; port: number }> {
+    const route = responseRoute(via);
+    if (via.transport !== 'UDP' && via.transport !== 'TCP') throw new Error(`unsupported Via transport ${via.transport}`);
+    const address = await this.resolve(route.host);
+    if (via.transport === 'TCP') {
+      const connection =
+        (route.connection ? this.connections.get(route.connection.address, route.connection.port) : undefined) ??
+        (await this.connections.connectTo(address, route.port));
+      await connection.write(bytes);
+      return { address, port: route.port };
+    }
+    await this.udpSend(bytes, address, route.port);
+    return { address, port: route.port };
+  }
+
+  private async sendRequest(text: string): Promise<void> {
+    const head = readHead(text);
+    const requestLine = parseRequestLine(head.startLine);
+    if (!requestLine) throw new Error('request without a readable request line');
+    const hop = requestHop(head, requestLine.uri);
+    if ('error' in hop) throw new Error(hop.error);
+    const wire = hop.protocol === 'TCP' ? rewriteTopViaTransport(text, 'TCP') : text;
+    const bytes = Buffer.from(wire, 'utf8');
+    const address = await this.resolve(hop.host);
+    if (hop.protocol === 'TCP') {
+      const connection = await this.connections.connectTo(address, hop.port);
+      await connection.write(bytes);
+      return;
+    }
+    await this.udpSend(bytes, address, hop.port);
+    const topViaText = headerValues(head, 'via').flatMap(splitViaValues)[0];
+    const via = topViaText === undefined ? undefined : parseVia(topViaText);
+    const branch = via ? viaBranch(via) : undefined;
+    if (branch !== undefined) {
+      this.retransmitter.requestSent(branch, requestLine.method, () => this.udpSendQuietly(bytes, { address, port: hop.port }));
+    }
+  }
+
+  private resolve(host: string): Promise<string> {
+    return resolveHost(host, this.family === 4 ? 4 : 0);
+  }
+
+  private udpSend(bytes: Buffer, address: string, port: number): Promise<void> {
+    const target = this.family === 6 && isIP(address) === 4 ? `::ffff:${address}` : address;
+    return new Promise((resolve, reject) => {
+      this.udp.send(bytes, port, target, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private udpSendQuietly(bytes: Buffer, destination: { address: string; port: number }): void {
+    if (this.closing) return;
+    this.udpSend(bytes, destination.address, destination.port).catch((err: unknown) =>
+      this.options.logger.debug({ err: (err as Error).message }, 'SIP retransmission failed'),
+    );
+  }
+}
+
+function headOf(text: string): string {
+  const end = text.indexOf('\r\n\r\n');
+  return end < 0 ? text : text.slice(0, end);
+}
+
+function readHead(text: string): MessageHead {
+  const head = parseHead(headOf(text));
+  if (!head) throw new Error('message head unreadable');
+  return head;
+}
+
+function responseConnectionKey(branch: string, via: Via): string {
+  return `${branch}|${via.host.toLowerCase()}|${via.port ?? ''}`;
+}
+
+/** Rewrites the transport token of the first Via line (sip.js always writes the transport's `protocol`). */
+export function rewriteTopViaTransport(text: string, transport: SipProtocol): string {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const rewritten = head.replace(/^((?:Via|v)[ \t]*:[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*)[A-Za-z]+/im, `$1${transport}`);
+  return end < 0 ? rewritten : rewritten + text.slice(end);
+}
+
+function bindUdp(socket: UdpSocket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function listenTcp(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
