@@ -44,6 +44,8 @@ export const recordParams = {
   format: z.literal('wav').default('wav'),
   /** Seconds; the recording stops by itself after it. */
   max_duration: z.number().int().min(1).max(14_400).optional(),
+  /** Conversation recordings: also one file per leg (the legs in the call when it starts). */
+  split: z.boolean().default(false),
 };
 
 export const dtmfDigits = z.string().regex(/^[0-9A-Da-d*#p]{1,64}$/, 'must be 1 to 64 of 0-9 A-D * # p (p = pause)');

@@ -12,6 +12,8 @@ import { recordDoneBody, type RecordingService } from './recordingService.js';
 interface Capture {
   conversationId: string;
   legId: string | undefined;
+  /** The conversation recording this per-leg file was split from. */
+  parent: string | undefined;
   tap: Tap;
   writer: WavWriter;
   timer: NodeJS.Timeout | undefined;
@@ -36,7 +38,30 @@ export class RecorderService {
     private readonly recordings: RecordingService,
   ) {}
 
-  async start(target: PlayTarget, options: { format: 'wav'; max_duration?: number | undefined }, p: Principal): Promise<{ recording_id: string }> {
+  /**
+   * Starts a recording; with `split` on a conversation, also one per leg in the call now (each
+   * with its own id, stopped with the conversation's).
+   */
+  async start(
+    target: PlayTarget,
+    options: { format: 'wav'; max_duration?: number | undefined; split?: boolean },
+    p: Principal,
+  ): Promise<{ recording_id: string; split?: { leg_id: string; recording_id: string }[] }> {
+    const main = await this.startOne(target, options, p, undefined);
+    if (!options.split || 'legId' in target) return { recording_id: main };
+    const split: { leg_id: string; recording_id: string }[] = [];
+    for (const legId of this.legs.mediaTarget(target, p).bridge.legIds()) {
+      try {
+        split.push({ leg_id: legId, recording_id: await this.startOne({ legId }, options, p, main) });
+      } catch (err) {
+        // A leg that ended meanwhile has nothing to record; the others still are.
+        this.ctx.logger.debug({ err, leg_id: legId }, 'no split recording for a leg');
+      }
+    }
+    return { recording_id: main, split };
+  }
+
+  private async startOne(target: PlayTarget, options: { format: 'wav'; max_duration?: number | undefined }, p: Principal, parent: string | undefined): Promise<string> {
     const first = this.legs.mediaTarget(target, p);
     const started = await this.recordings.create({
       conversationId: first.conversationId,
@@ -56,6 +81,7 @@ export class RecorderService {
     const capture: Capture = {
       conversationId: where.conversationId,
       legId: where.legId,
+      parent,
       writer,
       timer: undefined,
       done: new Promise((resolve) => (settle = resolve)),
@@ -75,7 +101,7 @@ export class RecorderService {
     this.captures.set(id, capture);
     this.append(where.conversationId, 'audio:record', { recording_id: id, ...(where.legId !== undefined && { leg_id: where.legId }), format: options.format });
     where.bridge.tap(capture.tap);
-    return { recording_id: id };
+    return id;
   }
 
   /** Stops the recordings of the target (all, or the one `id`); returns the ids stopped. */
@@ -84,12 +110,18 @@ export class RecorderService {
     const legId = 'legId' in target ? this.legs.get(target.legId, p).id : undefined;
     const conversationId = 'conversationId' in target ? this.access.conversation(target.conversationId).id : undefined;
     const stopped: string[] = [];
-    for (const [recordingId, capture] of this.captures) {
-      if (id !== undefined && recordingId !== id) continue;
-      const matches = legId !== undefined ? capture.legId === legId : capture.legId === undefined && capture.conversationId === conversationId;
-      if (!matches || !capture.tap.active) continue;
+    const stop = (recordingId: string, capture: Capture): void => {
+      if (!capture.tap.active) return;
       capture.tap.end('stopped');
       stopped.push(recordingId);
+    };
+    for (const [recordingId, capture] of [...this.captures]) {
+      if (id !== undefined && recordingId !== id) continue;
+      const matches = legId !== undefined ? capture.legId === legId : capture.legId === undefined && capture.conversationId === conversationId;
+      if (!matches) continue;
+      stop(recordingId, capture);
+      // A conversation recording's split files stop with it.
+      for (const [childId, child] of this.captures) if (child.parent === recordingId) stop(childId, child);
     }
     if (stopped.length === 0) throw fail('NotFound', 'nothing is being recorded there');
     return stopped;

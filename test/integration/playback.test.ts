@@ -444,6 +444,34 @@ describe('play, say, record and DTMF in calls', () => {
     expect(rms(wavB.samples)).toBeLessThan(SILENT);
   });
 
+  it('a split conversation recording also makes one file per leg, stopped with it', async () => {
+    const g = await start();
+    const cid = await conversation(g, 'split');
+    const a = await joinCall(g, cid, 'alice', 440);
+    const b = await joinCall(g, cid, 'bob', 880);
+    await hears(a.peer, 880, 'A to hear B');
+    const res = await g.api('PUT', `/v1/conversations/${cid}/record`, { body: { split: true } });
+    expect(res.status).toBe(200);
+    const split = res.body.split as { leg_id: string; recording_id: string }[];
+    expect(split.map((s) => s.leg_id).sort()).toEqual([a.peer.legId, b.peer.legId].sort());
+    await a.peer.receiveMore(1500);
+    const stop = await g.api('DELETE', `/v1/conversations/${cid}/record`);
+    expect((stop.body.stopped as string[]).sort()).toEqual([res.body.recording_id, ...split.map((s) => s.recording_id)].sort());
+    for (const { leg_id, recording_id } of split) {
+      const done = await a.seen.waitFor((e) => e.type === 'audio:record:done' && e.body.recording_id === recording_id, 10_000);
+      expect(done.body.leg_id).toBe(leg_id);
+      const samples = parseWav(await download(g, recording_id)).samples;
+      const own = leg_id === a.peer.legId ? 440 : 880;
+      const other = leg_id === a.peer.legId ? 880 : 440;
+      const ownLevels = levels(samples, own);
+      expect(ownLevels.filter((l) => l > AUDIBLE).length).toBeGreaterThanOrEqual(0.7 * ownLevels.length);
+      expect(peak(levels(samples, other))).toBeLessThan(SILENT);
+    }
+    const mix = parseWav(await download(g, res.body.recording_id)).samples;
+    expect(peak(levels(mix, 440))).toBeGreaterThan(AUDIBLE);
+    expect(peak(levels(mix, 880))).toBeGreaterThan(AUDIBLE);
+  });
+
   it('refuses paths outside the media folder, missing files, too large, too slow and non-WAV media, and plays nothing', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'legway-outside-'));
     cleanups.push(() => rmSync(outside, { recursive: true, force: true }));

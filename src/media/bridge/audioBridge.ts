@@ -62,6 +62,11 @@ export class AudioBridge {
     return this.legs.size;
   }
 
+  /** The legs in the bridge now. */
+  legIds(): string[] {
+    return [...this.legs.keys()];
+  }
+
   get stats(): BridgeStats {
     return { ticks: this.ticks, late: this.late };
   }

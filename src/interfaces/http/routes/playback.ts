@@ -54,8 +54,8 @@ export function playbackRoutes(app: FastifyInstance, services: Services): void {
     app.put(`${path}/record`, async (req) => {
       const where = target(req);
       const body = parseOrThrow(recordBody, req.body ?? {}, 'record');
-      const { recording_id } = await services.recorder.start(where, body, principalOf(req));
-      return { message: 'Recording started', uuid: uuid(where), recording_id };
+      const started = await services.recorder.start(where, body, principalOf(req));
+      return { message: 'Recording started', uuid: uuid(where), ...started };
     });
     app.delete(`${path}/record`, async (req) => {
       const where = target(req);
