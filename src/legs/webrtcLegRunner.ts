@@ -6,6 +6,7 @@ import type { Clock } from '../lib/clock.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { IceCandidateInit, MediaEngine, WebRtcEndpoint } from '../media/engine.js';
 import type { VideoSfu } from '../media/video/videoSfu.js';
+import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
 import { fail } from '../domain/errors.js';
@@ -39,7 +40,7 @@ function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
  * it — each emitted catalogue event appended to the conversation's log (from the leg's member),
  * the leg row kept in step with the machine, the member's media state updated.
  */
-export class WebRtcLegRunner {
+export class WebRtcLegRunner implements RunningLeg {
   private readonly actor: LegActor;
   private endpoint: WebRtcEndpoint | undefined;
   private leg: Leg;
@@ -132,6 +133,21 @@ export class WebRtcLegRunner {
     });
   }
 
+  toggle(kind: ToggleKind, on: boolean, initiator: string): boolean {
+    const event = { type: kind, on, initiator };
+    if (!this.can(event)) return false;
+    this.send(event);
+    return true;
+  }
+
+  hangup(by: 'client' | 'gateway', reason: string): void {
+    this.send(by === 'client' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason });
+  }
+
+  speaking(on: boolean): void {
+    this.send({ type: 'SPEAKING', on });
+  }
+
   /** Whether the machine would take `event` now (e.g. MUTE only once connected). */
   can(event: WebRtcLegEvent): boolean {
     return this.actor.getSnapshot().can(event);
@@ -146,7 +162,7 @@ export class WebRtcLegRunner {
    * (same decoder, encoder and transport: no renegotiation), its video out of one SFU and into the
    * other, its row and member to the new conversation; the machine then announces `rtc:transfer`.
    */
-  transfer(to: { conversationId: string; memberId: string; bridge: AudioBridge; video: VideoSfu }): void {
+  transfer(to: TransferTarget): void {
     const event = { type: 'TRANSFER' as const, memberId: to.memberId, fromConversationId: this.leg.conversation_id, toConversationId: to.conversationId };
     if (!this.endpoint || !this.can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);
     if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', 'leg is not in its conversation\'s audio bridge');

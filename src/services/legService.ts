@@ -5,6 +5,7 @@ import { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
+import type { RunningLeg } from '../legs/runningLeg.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
@@ -38,7 +39,7 @@ export interface LegTermination {
  * bridge per conversation, and ends legs when their member leaves or their conversation goes.
  */
 export class LegService implements LegTermination {
-  private readonly runners = new Map<string, WebRtcLegRunner>();
+  private readonly runners = new Map<string, RunningLeg>();
   private readonly bridges = new Map<string, AudioBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
@@ -101,6 +102,25 @@ export class LegService implements LegTermination {
     }
   }
 
+  /**
+   * Runs a leg made elsewhere (a SIP leg) alongside the WebRTC ones, so that leg actions,
+   * terminations, speaking and shutdown reach it; it is forgotten when it ends.
+   */
+  adopt(runner: RunningLeg): void {
+    this.runners.set(runner.id, runner);
+    void runner.done.then(() => this.forget(runner.state));
+  }
+
+  /** The audio bridge of a conversation, made on first use (for legs made elsewhere). */
+  bridgeFor(conversationId: string): AudioBridge {
+    return this.bridgeOf(conversationId);
+  }
+
+  /** Whether the gateway is shutting down (no new legs). */
+  get shuttingDown(): boolean {
+    return this.closing;
+  }
+
   get(legId: string, p: Principal): Leg {
     const leg = this.ctx.store.legs.get(legId);
     if (!leg) throw fail('LegNotFound', `leg ${legId} not found`);
@@ -129,12 +149,11 @@ export class LegService implements LegTermination {
   act(legId: string, action: LegAction, p: Principal, initiator: string): Leg {
     const runner = this.ownRunner(legId, p);
     if (action === 'hangup') {
-      runner.send(p.role === 'user' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason: `hung up by ${p.role}` });
+      runner.hangup(p.role === 'user' ? 'client' : 'gateway', `hung up by ${p.role}`);
       return runner.state;
     }
-    const event = { ...TOGGLES[action], initiator };
-    if (!runner.can(event)) throw fail('InvalidState', `leg is ${runner.state.status}; ${action} needs a connected leg`);
-    runner.send(event);
+    const { type, on } = TOGGLES[action];
+    if (!runner.toggle(type, on, initiator)) throw fail('InvalidState', `leg is ${runner.state.status}; ${action} needs a connected leg`);
     return runner.state;
   }
 
@@ -156,7 +175,7 @@ export class LegService implements LegTermination {
 
   /** The client's answer to the gateway's last offer for its own leg. */
   answer(legId: string, sdp: string, p: Principal): void {
-    this.ownRunner(legId, p).answer(sdp);
+    this.ownWebRtc(legId, p).answer(sdp);
   }
 
   /**
@@ -207,20 +226,20 @@ export class LegService implements LegTermination {
 
   /** A trickled ICE candidate from the client for its own leg. */
   async addCandidate(legId: string, candidate: IceCandidateInit, p: Principal): Promise<void> {
-    await this.ownRunner(legId, p).addCandidate(candidate);
+    await this.ownWebRtc(legId, p).addCandidate(candidate);
   }
 
   /** Ends every leg of a conversation (deleted) with `rtc:terminate`. */
   terminateConversation(conversationId: string, reason: string): void {
     for (const runner of this.runners.values()) {
-      if (runner.state.conversation_id === conversationId) runner.send({ type: 'TERMINATE', reason });
+      if (runner.state.conversation_id === conversationId) runner.hangup('gateway', reason);
     }
   }
 
   /** Ends every leg of a member (it left). */
   terminateMember(memberId: string, reason: string): void {
     for (const runner of this.runners.values()) {
-      if (runner.state.member_id === memberId) runner.send({ type: 'TERMINATE', reason });
+      if (runner.state.member_id === memberId) runner.hangup('gateway', reason);
     }
   }
 
@@ -233,11 +252,18 @@ export class LegService implements LegTermination {
   async close(): Promise<void> {
     this.closing = true;
     const runners = [...this.runners.values()];
-    for (const runner of runners) runner.send({ type: 'TERMINATE', reason: 'gateway shutting down' });
+    for (const runner of runners) runner.hangup('gateway', 'gateway shutting down');
     await Promise.all(runners.map((r) => r.done));
   }
 
-  private ownRunner(legId: string, p: Principal): WebRtcLegRunner {
+  /** A running WebRTC leg of the principal (ICE and SDP requests are WebRTC only). */
+  private ownWebRtc(legId: string, p: Principal): WebRtcLegRunner {
+    const runner = this.ownRunner(legId, p);
+    if (!(runner instanceof WebRtcLegRunner)) throw fail('InvalidState', `leg ${legId} is not a WebRTC leg`);
+    return runner;
+  }
+
+  private ownRunner(legId: string, p: Principal): RunningLeg {
     const leg = this.get(legId, p);
     if (!seesAll(p)) {
       const member = this.access.memberOf(leg.conversation_id, p);
@@ -253,7 +279,7 @@ export class LegService implements LegTermination {
     if (!bridge) {
       bridge = new AudioBridge(
         conversationId,
-        (legId, on) => this.runners.get(legId)?.send({ type: 'SPEAKING', on }),
+        (legId, on) => this.runners.get(legId)?.speaking(on),
         this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
       );
       this.bridges.set(conversationId, bridge);

@@ -40,20 +40,17 @@ describe('transfer', () => {
     const a = await join(first, 'alice', 440);
     const b = await join(first, 'bob', 880);
     const c = await join(second, 'carol', 660);
-    await b.receiveMore(1500);
-    expect(heard(b, 440)).toBeGreaterThan(AUDIBLE);
+    await b.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear A');
 
     const moved = await gw.api('PUT', `/v1/legs/${b.legId}`, { body: { action: 'transfer', conversation_id: 'second' } });
     expect(moved.status).toBe(200);
     expect(moved.body).toMatchObject({ id: b.legId, conversation_id: second, status: 'connected' });
 
-    await b.receiveMore(1000);
-    await a.receiveMore(0);
-    await c.receiveMore(0);
-    expect(heard(b, 660)).toBeGreaterThan(AUDIBLE);
+    await b.until((s) => toneLevel(s, 660) > AUDIBLE, 'B to hear C');
+    await c.until((s) => toneLevel(s, 880) > AUDIBLE, 'C to hear B');
+    await a.until((s) => toneLevel(s, 880) < SILENT, 'A to stop hearing B');
+    // Both sides now established: B hears the new conversation only.
     expect(heard(b, 440)).toBeLessThan(SILENT);
-    expect(heard(c, 880)).toBeGreaterThan(AUDIBLE);
-    expect(heard(a, 880)).toBeLessThan(SILENT);
 
     const oldSide = await events(first);
     const newSide = await events(second);

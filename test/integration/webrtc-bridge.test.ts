@@ -39,38 +39,29 @@ describe('WebRTC legs and the conference audio bridge', () => {
     a.peer.tone(440);
     b.peer.tone(880);
     await a.seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === a.peer.legId && e.body.status === 'connected');
-    await b.peer.receiveMore(1500);
-    await a.peer.receiveMore(500);
-
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear A');
+    await a.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'A to hear B');
+    // Each hears the other, and never itself.
     expect(heard(b.peer, 880)).toBeLessThan(SILENT);
-    expect(heard(a.peer, 880)).toBeGreaterThan(AUDIBLE);
     expect(heard(a.peer, 440)).toBeLessThan(SILENT);
 
     const c = await join(cid, 'carol');
-    await c.peer.receiveMore(1500);
-    expect(heard(c.peer, 440)).toBeGreaterThan(AUDIBLE);
-    expect(heard(c.peer, 880)).toBeGreaterThan(AUDIBLE);
+    await c.peer.until((s) => toneLevel(s, 440) > AUDIBLE && toneLevel(s, 880) > AUDIBLE, 'C to hear A and B');
 
     // Mute A over REST: B and C stop hearing 440 Hz.
     const muted = await gw.api('PUT', `/v1/legs/${a.peer.legId}`, { body: { action: 'mute' } });
     expect(muted.status).toBe(200);
-    await b.peer.receiveMore(1000);
-    await c.peer.receiveMore(0);
-    expect(heard(b.peer, 440)).toBeLessThan(SILENT);
-    expect(heard(c.peer, 440)).toBeLessThan(SILENT);
-    expect(heard(c.peer, 880)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) < SILENT, 'B to stop hearing muted A');
+    await c.peer.until((s) => toneLevel(s, 440) < SILENT && toneLevel(s, 880) > AUDIBLE, 'C to hear B but not muted A');
     await a.seen.waitFor((e) => e.type === 'audio:mute:on' && e.body.leg_id === a.peer.legId);
     await a.seen.waitFor((e) => e.type === 'member:media' && e.body.leg_id === a.peer.legId && e.body.media.muted === true);
 
     // Unmute A, then earmuff B: B hears silence while A and C still hear B.
     await gw.api('PUT', `/v1/legs/${a.peer.legId}`, { body: { action: 'unmute' } });
     await gw.api('PUT', `/v1/legs/${b.peer.legId}`, { body: { action: 'earmuff' } });
-    await b.peer.receiveMore(1000);
-    await a.peer.receiveMore(0);
-    expect(heard(b.peer, 440)).toBeLessThan(SILENT);
-    expect(heard(a.peer, 880)).toBeGreaterThan(AUDIBLE);
-    expect(heard(c.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) < SILENT, 'earmuffed B to hear nothing');
+    await a.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'A to still hear earmuffed B');
+    await c.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'C to hear unmuted A again');
     await b.seen.waitFor((e) => e.type === 'audio:earmuff:on' && e.body.leg_id === b.peer.legId);
     await a.seen.waitFor((e) => e.type === 'audio:mute:off' && e.body.leg_id === a.peer.legId);
   });

@@ -112,6 +112,19 @@ export class TestPeer {
     return ack;
   }
 
+  /**
+   * Waits until the last half second of received audio passes `check` (a tone present, or gone),
+   * looking again every 100 ms: on a loaded machine a single window can dip under a threshold.
+   */
+  async until(check: (lastHalfSecond: number[]) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.receiveMore(100, timeoutMs);
+      if (check(this.lastReceived(500))) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    }
+  }
+
   /** The last `ms` milliseconds of received audio. */
   lastReceived(ms: number): number[] {
     return this.received.slice(-Math.floor((RATE * ms) / 1000));

@@ -1,0 +1,34 @@
+import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { VideoSfu } from '../media/video/videoSfu.js';
+import type { Leg } from '../store/legsRepo.js';
+
+/** A media toggle as the leg machines name it. */
+export type ToggleKind = 'MUTE' | 'EARMUFF' | 'VIDEO_MUTE';
+
+/** Where a transfer moves a leg: the target conversation, its member there, and that conversation's media. */
+export interface TransferTarget {
+  conversationId: string;
+  memberId: string;
+  bridge: AudioBridge;
+  video: VideoSfu;
+}
+
+/**
+ * A running leg of any kind (WebRTC or SIP) as the leg service drives it: its state, the commands
+ * every leg takes, and the promise of its end. Kind-specific requests (ICE, SDP answers) stay on
+ * the concrete runners.
+ */
+export interface RunningLeg {
+  readonly id: string;
+  readonly state: Leg;
+  /** Settles once the leg has reached its final state and freed its media. */
+  readonly done: Promise<void>;
+  /** Runs a toggle; false when the leg's state does not take it now (not connected). */
+  toggle(kind: ToggleKind, on: boolean, initiator: string): boolean;
+  /** Ends the leg: `client` when its own user hangs up, `gateway` otherwise (reason logged). */
+  hangup(by: 'client' | 'gateway', reason: string): void;
+  /** The bridge's speaking detector changed its mind. */
+  speaking(on: boolean): void;
+  /** Moves the connected leg to another conversation (throws InvalidState when it cannot). */
+  transfer(to: TransferTarget): void;
+}
