@@ -43,6 +43,8 @@ export type SipLegEvent =
   | { type: 'SPEAKING'; on: boolean }
   /** Answering-machine detection's verdict on an answered outbound call. */
   | { type: 'MACHINE'; verdict: 'human' | 'machine' | 'unknown'; confidence: number }
+  /** The leg has been moved to another conversation, where `memberId` is its member now. */
+  | { type: 'TRANSFER'; memberId: string; fromConversationId: string; toConversationId: string }
   /** The gateway ends the call (operator or application hang-up, member left, conversation deleted, shutdown). */
   | { type: 'HANGUP'; reason: string; by: 'local' | 'system' };
 
@@ -56,6 +58,7 @@ export type SipLegEmitted =
   | { type: 'sip:status'; body: { leg_id: string; code: number; reason: string; direction: 'inbound' | 'outbound' } }
   | { type: 'sip:hangup'; body: { leg_id: string; cause: string; by: 'local' | 'remote' | 'system'; code?: number; reason?: string } }
   | { type: 'sip:machine'; body: { leg_id: string; type: 'human' | 'machine' | 'unknown'; confidence: number } }
+  | { type: 'rtc:transfer'; body: { leg_id: string; from_conversation_id: string; to_conversation_id: string } }
   | { type: 'audio:ringing:start' | 'audio:speaking:on' | 'audio:speaking:off'; body: LegBody }
   | { type: ToggleType; body: { leg_id: string; initiator?: string } }
   | {
@@ -77,6 +80,12 @@ function memberMedia(context: SipLegContext, up: boolean): SipLegEmitted {
 function notProvided(name: string) {
   return (): never => {
     throw new Error(`${name} not provided`);
+  };
+}
+
+function toggleNotProvided(name: string) {
+  return (_args: unknown, params: { on: boolean }): never => {
+    throw new Error(`${name} not provided (on: ${String(params.on)})`);
   };
 }
 
@@ -109,9 +118,9 @@ export const sipLegMachine = setup({
     sendCancel: notProvided('sendCancel'),
     /** End an established dialog with BYE. */
     sendBye: notProvided('sendBye'),
-    applyMute: notProvided('applyMute'),
-    applyEarmuff: notProvided('applyEarmuff'),
-    applyHold: notProvided('applyHold'),
+    applyMute: toggleNotProvided('applyMute'),
+    applyEarmuff: toggleNotProvided('applyEarmuff'),
+    applyHold: toggleNotProvided('applyHold'),
     emitRinging: emit(({ context, event }) => {
       assertEvent(event, 'RINGING');
       return { type: 'sip:ringing' as const, body: { leg_id: context.legId, code: event.code } };
@@ -234,6 +243,16 @@ export const sipLegMachine = setup({
         HANGUP: { target: 'ending', actions: ['sendBye', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup', 'emitMediaDown'] },
         MEDIA_TIMEOUT: { target: 'ending', actions: ['sendBye', { type: 'end', params: { cause: 'no RTP received', by: 'system' } }, 'emitHangup', 'emitMediaDown'] },
         MACHINE: { actions: 'emitMachine' },
+        TRANSFER: {
+          actions: [
+            assign({ memberId: ({ event }) => event.memberId }),
+            emit(({ context, event }) => ({
+              type: 'rtc:transfer' as const,
+              body: { leg_id: context.legId, from_conversation_id: event.fromConversationId, to_conversation_id: event.toConversationId },
+            })),
+            'emitMediaUp',
+          ],
+        },
       },
       states: {
         audio: {

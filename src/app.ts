@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -24,6 +25,8 @@ import { RecorderService } from './services/recorderService.js';
 import { MediaLoader } from './media/sources/mediaLoader.js';
 import { SpeechSynth } from './media/sources/speech.js';
 import { DecodePool } from './media/sources/decodePool.js';
+import { advertisedHostFor, SipServer, sipServerOptions } from './sip/sipServer.js';
+import { SipLegService } from './services/sipLegService.js';
 import { MemberService } from './services/memberService.js';
 import { RecordingService, recoverRecordings } from './services/recordingService.js';
 import { WebhookService } from './services/webhookService.js';
@@ -49,6 +52,8 @@ export interface App {
   readonly metrics: Metrics;
   readonly webhooks: Webhooks;
   readonly legs: LegService;
+  /** The SIP server (UDP and TCP), unless SIP is off (`LEGWAY_SIP_ENABLED=false`). */
+  readonly sip: SipServer | undefined;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   close(): Promise<void>;
@@ -99,6 +104,21 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
   const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth({ ...config.tts, decoder }));
   const recorder = new RecorderService(ctx, access, legs, recordings);
+  let sip: SipServer | undefined;
+  if (config.sipEnabled) {
+    sip = await SipServer.start(sipServerOptions(config, logger));
+    const sipLegs = new SipLegService(ctx, conversations, members, legs, {
+      rtpIp: config.sipHost,
+      advertisedAddress: advertisedHostFor(config.sipHost),
+      rtpPorts: config.rtpPorts,
+      routes: config.sipRoutes,
+      answerUrl: config.answerUrl,
+      askAnswerUrl: askJson,
+      rtpTimeoutMs: config.sipRtpTimeoutS * 1000,
+      ackTimeoutMs: 32_000,
+    });
+    sip.setInviteHandler((invite) => sipLegs.onInvite(invite));
+  }
   const services: Services = {
     members,
     legs,
@@ -165,6 +185,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     metrics,
     webhooks,
     legs,
+    sip,
     async listen() {
       await http.listen({ host: config.host, port: config.httpPort });
       listening = true;
@@ -179,6 +200,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await recorder.close();
         playback.close();
         await legs.close();
+        await sip?.close();
         io.disconnectSockets(true);
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
@@ -193,4 +215,21 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       return closed;
     },
   };
+}
+
+/** POSTs JSON to the application's `answer_url` and reads its JSON answer (5 s, 64 KiB at most). */
+async function askJson(url: string, body: object): Promise<unknown> {
+  const res = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  if (res.statusCode < 200 || res.statusCode > 299) {
+    await res.body.dump();
+    throw new Error(`answer_url answered ${String(res.statusCode)}`);
+  }
+  const text = await res.body.text();
+  if (text.length > 64 * 1024) throw new Error('answer_url answer too large');
+  return JSON.parse(text) as unknown;
 }

@@ -26,6 +26,23 @@ const cidrList = z
   .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
   .pipe(z.array(z.string().refine(isCidr, { message: 'not an IP address or CIDR (e.g. 10.0.0.0/8)' })));
 
+/** `user=conversation` pairs, comma-separated; `*` is the route for every other dialled user. */
+const sipRoutes = z
+  .string()
+  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .pipe(
+    z.array(
+      z
+        .string()
+        // eslint-disable-next-line no-control-regex -- the point is to refuse control characters in names
+        .regex(/^[^=\s]{1,64}=[^=,\u0000-\u001f]{1,200}$/, 'expected USER=CONVERSATION (USER may be *)')
+        .transform((pair) => {
+          const at = pair.indexOf('=');
+          return { user: pair.slice(0, at), conversation: pair.slice(at + 1).trim() };
+        }),
+    ),
+  );
+
 const portRange = z
   .string()
   .regex(/^\d{1,5}-\d{1,5}$/, 'expected MIN-MAX, e.g. 20000-29999')
@@ -58,6 +75,11 @@ export const configInputSchema = z.strictObject({
   sip_host: nonEmpty.default('0.0.0.0'),
   sip_port: port.default(5060),
   sip_trunks: cidrList.default(['127.0.0.1/32']),
+  sip_routes: sipRoutes.default([]),
+  /** Whether to run SIP at all (tests and WebRTC-only deployments turn it off). */
+  sip_enabled: boolean.default(true),
+  /** Seconds without RTP before a SIP call is hung up. */
+  sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
@@ -119,6 +141,10 @@ export interface Config {
   readonly sipHost: string;
   readonly sipPort: number;
   readonly sipTrunks: readonly string[];
+  /** Static routes of dialled users to conversation names (`*` matches any); tried before `answerUrl`. */
+  readonly sipRoutes: readonly { user: string; conversation: string }[];
+  readonly sipEnabled: boolean;
+  readonly sipRtpTimeoutS: number;
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */

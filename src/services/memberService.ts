@@ -112,7 +112,7 @@ export class MemberService {
   }
 
   /** An operator or the application lets a user in (an answered knock): it becomes a joined member. */
-  admit(conversationId: string, userName: string, initiator: string): Member {
+  admit(conversationId: string, userName: string, initiator: string, channel: MemberChannel = { type: 'app' }): Member {
     const { store } = this.ctx;
     return store.transaction(() => {
       this.access.conversation(conversationId);
@@ -120,7 +120,17 @@ export class MemberService {
       const current = store.members.current(conversationId, user.id);
       if (current?.state === 'joined') return current;
       if (current) return this.move(current, 'JOIN', initiator);
-      return this.insert(conversationId, user, 'joined', { type: 'app' }, initiator);
+      return this.insert(conversationId, user, 'joined', channel, initiator);
+    });
+  }
+
+  /** A member whose call ended leaves (a SIP caller hung up); nothing when it has left already. */
+  leaveMember(memberId: string, initiator: string, reason: string): void {
+    const { store } = this.ctx;
+    store.transaction(() => {
+      const member = store.members.get(memberId);
+      if (member?.state !== 'joined' || store.conversations.get(member.conversation_id)?.state !== 'active') return;
+      this.move(member, 'LEAVE', initiator, reason);
     });
   }
 

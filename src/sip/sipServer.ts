@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { Core, URI } from 'sip.js';
+import type { Config } from '../config/schema.js';
 import { ACCEPT_HEADER, ALLOW_HEADER, methodSupport, SUPPORTED_OPTION_TAGS, unsupportedRequirements } from './methods.js';
 import { callIdHash, sipjsLoggerFactory } from './sipjsLogger.js';
 import { SipTransport, type SipTransportOptions } from './transport/sipTransport.js';
@@ -52,6 +53,11 @@ export interface SipServerOptions {
   readonly transport?: Pick<SipTransportOptions, 'maxMessageBytes' | 'tcpIdleTimeoutMs' | 'tcpConnectTimeoutMs' | 'maxTcpConnections' | 'retransmitTiming'>;
 }
 
+/** Server options from the configuration (`LEGWAY_SIP_HOST`, `LEGWAY_SIP_PORT`, `LEGWAY_SIP_TRUNKS`). */
+export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks'>, logger: Logger): SipServerOptions {
+  return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger };
+}
+
 /** The owner used until one is set: every call is busy. */
 export const busyEverywhere: InviteHandler = ({ request }) => {
   request.reject({ statusCode: 486 });
@@ -74,9 +80,10 @@ export class SipServer {
     options: SipServerOptions,
     log: Logger,
     loggerFactory: Core.LoggerFactory,
+    isTrusted: (address: string) => boolean,
   ) {
     this.log = log;
-    this.isTrusted = trustedSourceCheck(options.trunks);
+    this.isTrusted = isTrusted;
     this.inviteHandler = options.onInvite ?? busyEverywhere;
     const host = options.advertisedHost ?? advertisedHostFor(options.host);
     const contactUri = new URI('sip', '', hostForHeader(host), transport.port);
@@ -107,7 +114,7 @@ export class SipServer {
       },
       { onInvite: (request) => this.handleInvite(request) },
     );
-    transport.isServerTransaction = (branch) => this.core.userAgentServers.has(branch);
+    transport.isServerTransaction = (branch) => this.core.userAgentServers.get(branch)?.transaction.state === Core.TransactionState.Completed;
     transport.on('request', (message, source) => this.onRequest(message, source));
     transport.on('response', (message) => this.onResponse(message));
   }
@@ -115,9 +122,10 @@ export class SipServer {
   /** Starts listening on UDP and TCP. */
   static async start(options: SipServerOptions): Promise<SipServer> {
     const log = options.logger.child({ component: 'sip' });
+    const isTrusted = trustedSourceCheck(options.trunks);
     const loggerFactory = sipjsLoggerFactory(log);
     const transport = await SipTransport.listen({ ...options.transport, host: options.host, port: options.port, logger: log, loggerFactory });
-    const server = new SipServer(transport, options, log, loggerFactory);
+    const server = new SipServer(transport, options, log, loggerFactory, isTrusted);
     log.info({ host: options.host, port: transport.port, trunks: options.trunks.length }, 'SIP listening on UDP and TCP');
     return server;
   }
@@ -147,7 +155,9 @@ export class SipServer {
     const method = message.method;
     const logFields = { method, callIdHash: callIdHash(message.callId), protocol: source.protocol };
     try {
-      if (!this.isTrusted(source.address)) {
+      // Requests inside a dialog the gateway is in (a call it placed to a host outside the trunks,
+      // say) belong to that call; only requests that would start something are screened.
+      if (!this.inKnownDialog(message) && !this.isTrusted(source.address)) {
         this.log.debug({ ...logFields, address: source.address }, 'SIP request from an untrusted source refused');
         if (method !== 'ACK') this.replyStateless(message, 403);
         return;
@@ -177,6 +187,11 @@ export class SipServer {
     }
   }
 
+  /** Whether a request carries the id of a dialog the core holds (RFC 3261 §12.2.2). */
+  private inKnownDialog(message: Core.IncomingRequestMessage): boolean {
+    return Boolean(message.toTag) && this.core.dialogs.has(message.callId + message.toTag + message.fromTag);
+  }
+
   /** Hands a request to sip.js's core. */
   private dispatch(message: Core.IncomingRequestMessage): void {
     // The core answers 404 unless the Request-URI's user is its AOR's (a phone's check). The gateway
@@ -198,7 +213,7 @@ export class SipServer {
   /** OPTIONS (RFC 3261 §11.2): what an INVITE would get, with Allow, Accept and Supported. */
   private answerOptions(message: Core.IncomingRequestMessage): void {
     // Inside a dialog the answer must be what an INVITE would get there: 481 for an unknown dialog.
-    if (message.toTag && !this.core.dialogs.has(message.callId + message.toTag + message.fromTag)) {
+    if (message.toTag && !this.inKnownDialog(message)) {
       this.replyStateless(message, 481);
       return;
     }

@@ -3,19 +3,17 @@ import type { Logger } from 'pino';
 import { Core } from 'sip.js';
 
 /**
- * sip.js logs through its own LoggerFactory (to the console by default). Here its lines go to pino:
- * its chatter at trace, its warnings and errors at debug, since sip.js writes URIs and message text
- * into them, which must not appear at info.
+ * sip.js logs through its own LoggerFactory (to the console by default). Here its lines go to pino
+ * at trace, whatever their sip.js level (kept as a field): sip.js writes URIs and message text into
+ * them, and only methods, status codes and Call-ID digests may appear at debug and above.
  */
 export function sipjsLoggerFactory(logger: Logger): Core.LoggerFactory {
   const factory = new Core.LoggerFactory();
   factory.builtinEnabled = false;
-  const wantsDebug = logger.isLevelEnabled('debug');
-  factory.level = wantsDebug ? (logger.isLevelEnabled('trace') ? Core.Levels.debug : Core.Levels.warn) : Core.Levels.error;
+  // Below trace nothing of sip.js is wanted: stop it at the source.
+  factory.level = logger.isLevelEnabled('trace') ? Core.Levels.debug : Core.Levels.error;
   factory.connector = (level: string, category: string, _label: string | undefined, content: unknown) => {
-    const text = typeof content === 'string' ? content : String(content);
-    if (level === 'error' || level === 'warn') logger.debug({ sipjs: category, sipjsLevel: level }, text);
-    else logger.trace({ sipjs: category, sipjsLevel: level }, text);
+    logger.trace({ sipjs: category, sipjsLevel: level }, typeof content === 'string' ? content : String(content));
   };
   return factory;
 }

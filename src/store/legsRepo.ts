@@ -1,6 +1,7 @@
 import type { SqliteDb } from './sqlite.js';
 
-export type LegStatus = 'answering' | 'connecting' | 'connected' | 'ending' | 'ended';
+/** `ringing`: an outbound SIP call that the far end announced (180/183). */
+export type LegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
 
 /** A leg as stored and as the API shows it. */
 export interface Leg {

@@ -48,6 +48,10 @@ export async function startGateway(
       LEGWAY_SQLITE_SYNCHRONOUS: 'normal',
       LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
       LEGWAY_MEDIA_WORKERS: '1',
+      // SIP only for the tests that ask for it (LEGWAY_SIP_ENABLED: 'true'), on loopback, any port.
+      LEGWAY_SIP_ENABLED: 'false',
+      LEGWAY_SIP_HOST: '127.0.0.1',
+      LEGWAY_SIP_PORT: '0',
       ...options.env,
     },
     cwd: dataDir,

@@ -16,7 +16,7 @@ export interface RunningGateway {
 export function spawnGateway(cwd: string, env: Record<string, string> = {}): Promise<RunningGateway> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', LEGWAY_SIP_HOST: '127.0.0.1', LEGWAY_SIP_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -16,6 +16,8 @@ interface BridgeLeg {
   speaking: SpeakingDetector;
   muted: boolean;
   earmuffed: boolean;
+  /** On hold (SIP): nothing from it reaches the mix and it is sent silence, whatever mute and earmuff say. */
+  held: boolean;
   /** This leg's mix buffer, reused every tick. */
   out: Int16Array;
 }
@@ -44,7 +46,10 @@ export class AudioBridge {
   private readonly silence = new Int16Array(FRAME_SAMPLES);
   private readonly total = new Int32Array(FRAME_SAMPLES);
   /** Made once, not per tick: the 20 ms loop allocates nothing it can avoid. */
-  private readonly contributes = (id: string): boolean => this.legs.get(id)?.muted === false;
+  private readonly contributes = (id: string): boolean => {
+    const leg = this.legs.get(id);
+    return leg !== undefined && !leg.muted && !leg.held;
+  };
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private ticks = 0;
@@ -83,7 +88,7 @@ export class AudioBridge {
       audio.close();
       return;
     }
-    this.legs.set(legId, { id: legId, audio, speaking: new SpeakingDetector(), muted: false, earmuffed: false, out: new Int16Array(FRAME_SAMPLES) });
+    this.legs.set(legId, { id: legId, audio, speaking: new SpeakingDetector(), muted: false, earmuffed: false, held: false, out: new Int16Array(FRAME_SAMPLES) });
     if (this.timer === undefined) this.start();
   }
 
@@ -176,6 +181,11 @@ export class AudioBridge {
     if (leg) leg.muted = on;
   }
 
+  setHeld(legId: string, on: boolean): void {
+    const leg = this.legs.get(legId);
+    if (leg) leg.held = on;
+  }
+
   setEarmuffed(legId: string, on: boolean): void {
     const leg = this.legs.get(legId);
     if (leg) leg.earmuffed = on;
@@ -201,14 +211,15 @@ export class AudioBridge {
     if (this.taps.size > 0) this.feedTaps(total);
     for (const leg of this.legs.values()) {
       const own = this.frames.get(leg.id);
-      const ownContributes = !leg.muted && own !== undefined;
-      if (ownPlayers && !leg.earmuffed && this.mixOwnPlayers(leg.id, total)) {
-        leg.audio.send(mixFor(this.scratch, own, !leg.muted, leg.out));
-      } else if (leg.earmuffed || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
+      const ownContributes = !leg.muted && !leg.held && own !== undefined;
+      const deaf = leg.earmuffed || leg.held;
+      if (ownPlayers && !deaf && this.mixOwnPlayers(leg.id, total)) {
+        leg.audio.send(mixFor(this.scratch, own, ownContributes, leg.out));
+      } else if (deaf || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
         // Nothing to hear (earmuffed, or nobody else speaks): the shared silent packet, no encoding.
         leg.audio.sendSilence();
       } else {
-        leg.audio.send(mixFor(total, own, !leg.muted, leg.out));
+        leg.audio.send(mixFor(total, own, ownContributes, leg.out));
       }
     }
     // Players and taps may be ended from outside (stopped by id): drop them here.
@@ -236,7 +247,7 @@ export class AudioBridge {
         tap.take(mix);
       } else {
         const leg = this.legs.get(tap.legId);
-        const own = leg && !leg.muted ? this.frames.get(leg.id) : undefined;
+        const own = leg && !leg.muted && !leg.held ? this.frames.get(leg.id) : undefined;
         tap.take(own ?? this.silence);
       }
     }

@@ -113,3 +113,24 @@ export function cseqMethod(cseq: string | undefined): string | undefined {
   const match = /^\d{1,10}\s+([A-Za-z0-9!%*_+`'~.-]+)$/.exec(cseq?.trim() ?? '');
   return match?.[1];
 }
+
+/** The head of a message text: everything before the empty line (all of it when there is none). */
+export function headOf(text: string): string {
+  const end = text.indexOf('\r\n\r\n');
+  return end < 0 ? text : text.slice(0, end);
+}
+
+/** The parsed head of a message text; throws when unreadable (for messages sip.js built). */
+export function readHead(text: string): MessageHead {
+  const head = parseHead(headOf(text));
+  if (!head) throw new Error('message head unreadable');
+  return head;
+}
+
+/** Rewrites the transport token of the first Via line (sip.js writes its transport's `protocol` into every request). */
+export function rewriteTopViaTransport(text: string, transport: string): string {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  const rewritten = head.replace(/^((?:Via|v)[ \t]*:[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*)[A-Za-z]+/im, `$1${transport}`);
+  return end < 0 ? rewritten : rewritten + text.slice(end);
+}

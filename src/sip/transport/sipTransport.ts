@@ -1,17 +1,18 @@
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIP, type Server, type Socket } from 'node:net';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
+import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
 import { frameDatagram, type Frame } from './framing.js';
+import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
 import { rawErrorResponse } from './rawResponse.js';
-import { cseqMethod, headerValues, parseHead, parseRequestLine, parseStatusLine, type MessageHead } from './sipText.js';
+import { cseqMethod, headerValues, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
+import { bindUdpAndTcp, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
-import { T1_MS, type SipProtocol, type SipSource } from './types.js';
+import type { SipSource } from './types.js';
 import { normalizeAddress, parseVia, responseRoute, splitViaValues, viaBranch, type Via } from './via.js';
-import { normalizeIncoming } from './incoming.js';
 
 /**
  * SIP over UDP and TCP on one port number, adapted to sip.js's `Transport` interface.
@@ -66,14 +67,16 @@ export interface SipTransportCounters {
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 65_535;
-/** How long a TCP request's connection is remembered for its responses: as long as any server transaction lives (64·T1). */
-const RESPONSE_CONNECTION_TTL_MS = 64 * T1_MS;
+/** How long a TCP request's connection is remembered for its responses: an INVITE may ring for minutes (a proxy's Timer C is 3 min). */
+const RESPONSE_CONNECTION_TTL_MS = 5 * 60_000;
+/** At most this many remembered request connections (oldest forgotten first; their responses then go by Via). */
+const RESPONSE_CONNECTION_LIMIT = 100_000;
 
 export class SipTransport implements Core.Transport {
   /** The Via transport token sip.js writes into the requests it builds; TCP-routed requests get theirs rewritten. */
   readonly protocol = 'UDP';
   readonly counters: SipTransportCounters = { received: 0, sent: 0, malformed: 0, oversized: 0, refused: 0, sendFailures: 0 };
-  /** When set, tells whether a branch names a live INVITE server transaction: only their rejections are resent on Timer G. */
+  /** Whether a branch names an INVITE server transaction waiting for the ACK to its rejection: only those rejections are resent on Timer G (not stateless answers). */
   isServerTransaction: (branch: string) => boolean = () => false;
 
   private readonly events: TypedEmitter<SipTransportEvents>;
@@ -83,15 +86,22 @@ export class SipTransport implements Core.Transport {
   private readonly retransmitter: UdpRetransmitter;
   private readonly maxMessageBytes: number;
   private readonly parserLogger: Core.Logger;
+  private readonly udp: UdpSocket;
+  private readonly tcp: Server;
   private closing: Promise<void> | undefined;
+  /** The bound port number (UDP and TCP). */
+  readonly port: number;
 
   private constructor(
     private readonly options: SipTransportOptions,
-    private readonly udp: UdpSocket,
-    private readonly tcp: Server,
+    sockets: BoundSockets,
     private readonly family: 4 | 6,
   ) {
     const { logger } = options;
+    const { udp, tcp } = sockets;
+    this.udp = udp;
+    this.tcp = tcp;
+    this.port = sockets.port;
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.parserLogger = options.loggerFactory.getLogger('sip.parser');
     this.retransmitter = new UdpRetransmitter(options.retransmitTiming);
@@ -103,9 +113,7 @@ export class SipTransport implements Core.Transport {
       onFrame: (frame, connection) => this.onFrame(frame, { protocol: 'TCP', address: connection.remoteAddress, port: connection.remotePort }, connection),
       onError: (err) => logger.debug({ err: err.message }, 'SIP TCP connection error'),
     });
-    udp.on('message', (data: Buffer, remote: RemoteInfo) =>
-      this.onFrame(frameDatagram(data, this.maxMessageBytes), { protocol: 'UDP', address: normalizeAddress(remote.address), port: remote.port }, undefined),
-    );
+    udp.on('message', (data: Buffer, remote: RemoteInfo) => this.onDatagram(data, remote));
     udp.on('error', (err) => logger.warn({ err: err.message }, 'SIP UDP socket error'));
     tcp.on('connection', (socket: Socket) => this.connections.adopt(socket));
     tcp.on('error', (err) => logger.warn({ err: err.message }, 'SIP TCP listener error'));
@@ -113,28 +121,11 @@ export class SipTransport implements Core.Transport {
 
   /** Binds UDP and TCP on the same port number (a free one when `port` is 0). */
   static async listen(options: SipTransportOptions): Promise<SipTransport> {
-    const family = isIP(options.host) === 6 ? 6 : 4;
-    if (isIP(options.host) === 0) throw new Error(`SIP host must be an IP address, got ${options.host}`);
-    const attempts = options.port === 0 ? 8 : 1;
-    for (let attempt = 1; ; attempt++) {
-      const udp = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
-      await bindUdp(udp, options.host, options.port);
-      const port = udp.address().port;
-      const tcp = createServer();
-      tcp.maxConnections = options.maxTcpConnections ?? 1024;
-      try {
-        await listenTcp(tcp, options.host, port);
-        return new SipTransport(options, udp, tcp, family);
-      } catch (err) {
-        udp.close();
-        if (attempt >= attempts || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-      }
-    }
-  }
-
-  /** The bound port number (UDP and TCP). */
-  get port(): number {
-    return this.udp.address().port;
+    const family = isIP(options.host);
+    if (family === 0) throw new Error(`SIP host must be an IP address, got ${options.host}`);
+    const sockets = await bindUdpAndTcp(options.host, options.port, family === 6 ? 6 : 4);
+    sockets.tcp.maxConnections = options.maxTcpConnections ?? 1024;
+    return new SipTransport(options, sockets, family === 6 ? 6 : 4);
   }
 
   /** Open TCP connections. */
@@ -191,6 +182,14 @@ export class SipTransport implements Core.Transport {
   }
 
   // ---- incoming ----
+
+  private onDatagram(data: Buffer, remote: RemoteInfo): void {
+    try {
+      this.onFrame(frameDatagram(data, this.maxMessageBytes), { protocol: 'UDP', address: normalizeAddress(remote.address), port: remote.port }, undefined);
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'SIP datagram handling failed');
+    }
+  }
 
   private onFrame(frame: Frame | undefined, source: SipSource, connection: TcpConnection | undefined): void {
     if (!frame || this.closing) return;
@@ -268,7 +267,7 @@ export class SipTransport implements Core.Transport {
   private rememberConnection(branch: string, via: Via, connection: TcpConnection): void {
     const now = Date.now();
     for (const [key, entry] of this.responseConnections) {
-      if (now - entry.at < RESPONSE_CONNECTION_TTL_MS) break;
+      if (now - entry.at < RESPONSE_CONNECTION_TTL_MS && this.responseConnections.size < RESPONSE_CONNECTION_LIMIT) break;
       this.responseConnections.delete(key);
     }
     const key = responseConnectionKey(branch, via);
@@ -281,8 +280,7 @@ export class SipTransport implements Core.Transport {
   private async sendResponse(text: string): Promise<void> {
     const head = readHead(text);
     const status = parseStatusLine(head.startLine)?.status;
-    const topViaText = headerValues(head, 'via').flatMap(splitViaValues)[0];
-    const via = topViaText === undefined ? undefined : parseVia(topViaText);
+    const via = topVia(head);
     if (status === undefined || !via) throw new Error('response without a readable status line or Via');
     const bytes = Buffer.from(text, 'utf8');
     const branch = viaBranch(via);
@@ -294,26 +292,29 @@ export class SipTransport implements Core.Transport {
         return;
       }
     }
-    const destination = await this.sendByVia(via, bytes);
-    if (via.transport === 'UDP' && status >= 300 && branch !== undefined && cseqMethod(headerValues(head, 'cseq')[0]) === 'INVITE' && this.isServerTransaction(branch)) {
-      this.retransmitter.inviteRejectionSent(branch, () => this.udpSendQuietly(bytes, destination));
-    }
+    const resendUntilAck = via.transport === 'UDP' && status >= 300 && branch !== undefined && cseqMethod(headerValues(head, 'cseq')[0]) === 'INVITE' && this.isServerTransaction(branch);
+    await this.sendByVia(via, bytes, (destination) => {
+      // Armed before the packet leaves, so that even an immediate ACK finds it to stop.
+      if (resendUntilAck) this.retransmitter.inviteRejectionSent(branch, () => this.udpSendQuietly(bytes, destination));
+    });
   }
 
-  /** Sends a response where its top Via says (for TCP: the connection `received`/`rport` name, else a new one); resolves to the destination used. */
-  private async sendByVia(via: Via, bytes: Buffer): Promise<{ address: string; port: number }> {
-    const route = responseRoute(via);
+  /**
+   * Sends a response where its top Via says: over UDP to `received`/`rport`/sent-by, over TCP on the
+   * connection `received`/`rport` name, else on a new one to `received` (or sent-by) and the sent-by port.
+   */
+  private async sendByVia(via: Via, bytes: Buffer, beforeUdpSend?: (destination: { address: string; port: number }) => void): Promise<void> {
     if (via.transport !== 'UDP' && via.transport !== 'TCP') throw new Error(`unsupported Via transport ${via.transport}`);
-    const address = await this.resolve(route.host);
+    const route = responseRoute(via);
     if (via.transport === 'TCP') {
-      const connection =
-        (route.connection ? this.connections.get(route.connection.address, route.connection.port) : undefined) ??
-        (await this.connections.connectTo(address, route.port));
+      const open = route.connection ? this.connections.get(route.connection.address, route.connection.port) : undefined;
+      const connection = open ?? (await this.connections.connectTo(await this.resolve(route.host), route.port));
       await connection.write(bytes);
-      return { address, port: route.port };
+      return;
     }
-    await this.udpSend(bytes, address, route.port);
-    return { address, port: route.port };
+    const destination = { address: await this.resolve(route.host), port: route.port };
+    beforeUdpSend?.(destination);
+    await this.udpSend(bytes, destination.address, destination.port);
   }
 
   private async sendRequest(text: string): Promise<void> {
@@ -322,21 +323,18 @@ export class SipTransport implements Core.Transport {
     if (!requestLine) throw new Error('request without a readable request line');
     const hop = requestHop(head, requestLine.uri);
     if ('error' in hop) throw new Error(hop.error);
-    const wire = hop.protocol === 'TCP' ? rewriteTopViaTransport(text, 'TCP') : text;
-    const bytes = Buffer.from(wire, 'utf8');
     const address = await this.resolve(hop.host);
     if (hop.protocol === 'TCP') {
       const connection = await this.connections.connectTo(address, hop.port);
-      await connection.write(bytes);
+      await connection.write(Buffer.from(rewriteTopViaTransport(text, 'TCP'), 'utf8'));
       return;
     }
-    await this.udpSend(bytes, address, hop.port);
-    const topViaText = headerValues(head, 'via').flatMap(splitViaValues)[0];
-    const via = topViaText === undefined ? undefined : parseVia(topViaText);
+    const bytes = Buffer.from(text, 'utf8');
+    const via = topVia(head);
     const branch = via ? viaBranch(via) : undefined;
-    if (branch !== undefined) {
-      this.retransmitter.requestSent(branch, requestLine.method, () => this.udpSendQuietly(bytes, { address, port: hop.port }));
-    }
+    // Armed before the packet leaves, so that even an immediate response finds it to stop.
+    if (branch !== undefined) this.retransmitter.requestSent(branch, requestLine.method, () => this.udpSendQuietly(bytes, { address, port: hop.port }));
+    await this.udpSend(bytes, address, hop.port);
   }
 
   private resolve(host: string): Promise<string> {
@@ -358,47 +356,11 @@ export class SipTransport implements Core.Transport {
   }
 }
 
-function headOf(text: string): string {
-  const end = text.indexOf('\r\n\r\n');
-  return end < 0 ? text : text.slice(0, end);
-}
-
-function readHead(text: string): MessageHead {
-  const head = parseHead(headOf(text));
-  if (!head) throw new Error('message head unreadable');
-  return head;
+function topVia(head: MessageHead): Via | undefined {
+  const text = headerValues(head, 'via').flatMap(splitViaValues)[0];
+  return text === undefined ? undefined : parseVia(text);
 }
 
 function responseConnectionKey(branch: string, via: Via): string {
   return `${branch}|${via.host.toLowerCase()}|${via.port ?? ''}`;
-}
-
-/** Rewrites the transport token of the first Via line (sip.js always writes the transport's `protocol`). */
-export function rewriteTopViaTransport(text: string, transport: SipProtocol): string {
-  const end = text.indexOf('\r\n\r\n');
-  const head = end < 0 ? text : text.slice(0, end);
-  const rewritten = head.replace(/^((?:Via|v)[ \t]*:[ \t]*SIP[ \t]*\/[ \t]*2\.0[ \t]*\/[ \t]*)[A-Za-z]+/im, `$1${transport}`);
-  return end < 0 ? rewritten : rewritten + text.slice(end);
-}
-
-function bindUdp(socket: UdpSocket, address: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind({ address, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-function listenTcp(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ host, port, exclusive: true }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }

@@ -145,7 +145,12 @@ export class TcpConnections {
     socket.setNoDelay(true);
     socket.setTimeout(this.options.idleTimeoutMs, () => connection.end());
     socket.on('data', (chunk: Buffer) => {
-      for (const frame of connection.framer.push(chunk)) this.options.onFrame(frame, connection);
+      try {
+        for (const frame of connection.framer.push(chunk)) this.options.onFrame(frame, connection);
+      } catch (err) {
+        this.options.onError(err as Error, connection);
+        connection.destroy();
+      }
     });
     socket.on('error', (err) => this.options.onError(err, connection));
     socket.on('close', () => {

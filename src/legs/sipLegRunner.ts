@@ -1,0 +1,195 @@
+import type { Logger } from 'pino';
+import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { sipLegMachine, type SipLegEmitted, type SipLegEvent } from '../../machines/sipLeg.machine.js';
+import { fail } from '../domain/errors.js';
+import { SYSTEM_ORIGIN } from '../domain/model.js';
+import type { EventLog } from '../events/eventLog.js';
+import type { Clock } from '../lib/clock.js';
+import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import type { RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
+import type { Leg, LegStatus } from '../store/legsRepo.js';
+import type { Store } from '../store/store.js';
+import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
+
+/** The SIP messages a leg's machine asks for; the SIP leg service sends them with sip.js. */
+export interface SipSignalling {
+  /** Inbound: 180 Ringing. */
+  ringing(): void;
+  /** Inbound: 200 OK with our SDP. */
+  answer(): void;
+  /** Outbound: CANCEL the INVITE. */
+  cancel(): void;
+  /** BYE, then forget the dialog. */
+  bye(): void;
+}
+
+export interface SipRunnerDeps {
+  store: Store;
+  log: EventLog;
+  clock: Clock;
+  logger: Logger;
+  bridge: AudioBridge;
+  rtp: RtpEndpoint;
+  audio: RtpLegAudio;
+  signalling: SipSignalling;
+  direction: 'inbound' | 'outbound';
+  answerTimeoutMs: number;
+}
+
+function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
+  if (snapshot.status === 'done' || snapshot.matches('ended')) return 'ended';
+  if (snapshot.matches('ending')) return 'ending';
+  if (snapshot.matches('connected')) return 'connected';
+  if (snapshot.matches('awaitingAck')) return 'connecting';
+  if (snapshot.matches('ringing')) return 'ringing';
+  return 'answering';
+}
+
+/**
+ * Runs one SIP leg: its machine with the SIP and media effects provided, each emitted catalogue
+ * event appended to the conversation's log, the leg row kept in step, the member's media state
+ * updated. Its audio joins the conversation's bridge as soon as the leg exists (early media).
+ */
+export class SipLegRunner implements RunningLeg {
+  private readonly actor: Actor<typeof sipLegMachine>;
+  private leg: Leg;
+  private bridge: AudioBridge;
+  readonly done: Promise<void>;
+
+  constructor(leg: Leg, private readonly deps: SipRunnerDeps) {
+    this.leg = leg;
+    this.bridge = deps.bridge;
+    const { signalling, rtp } = deps;
+    const machine = sipLegMachine.provide({
+      actors: {
+        closeMedia: fromPromise(async (): Promise<undefined> => {
+          this.bridge.remove(leg.id);
+          await rtp.close();
+          return undefined;
+        }),
+      },
+      actions: {
+        sendRinging: () => signalling.ringing(),
+        sendAnswer: () => signalling.answer(),
+        sendCancel: () => signalling.cancel(),
+        sendBye: () => signalling.bye(),
+        applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
+        applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
+        applyHold: (_, params: { on: boolean }) => this.bridge.setHeld(leg.id, params.on),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { legId: leg.id, memberId: leg.member_id, direction: deps.direction, answerTimeoutMs: deps.answerTimeoutMs },
+    });
+    this.actor.on('*', (emitted) => this.record(emitted));
+    this.done = new Promise((resolve) => {
+      this.actor.subscribe({
+        next: (snapshot) => this.track(snapshot),
+        error: (err: unknown) => {
+          deps.logger.error({ err, leg_id: leg.id }, 'SIP leg machine failed');
+          resolve();
+        },
+        complete: () => resolve(),
+      });
+    });
+  }
+
+  get id(): string {
+    return this.leg.id;
+  }
+
+  get state(): Leg {
+    return this.leg;
+  }
+
+  /** Starts the machine: inbound legs ring and answer at once. */
+  start(): void {
+    this.bridge.addLeg(this.leg.id, this.deps.audio);
+    this.actor.start();
+  }
+
+  send(event: SipLegEvent): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
+  }
+
+  toggle(kind: ToggleKind, on: boolean, initiator: string): boolean {
+    if (kind === 'VIDEO_MUTE') return false;
+    const event = { type: kind, on, initiator };
+    if (!this.actor.getSnapshot().can(event)) return false;
+    this.send(event);
+    return true;
+  }
+
+  hangup(by: 'client' | 'gateway', reason: string): void {
+    this.send({ type: 'HANGUP', reason, by: by === 'client' ? 'local' : 'system' });
+  }
+
+  speaking(on: boolean): void {
+    this.send({ type: 'SPEAKING', on });
+  }
+
+  transfer(to: TransferTarget): void {
+    const event = { type: 'TRANSFER' as const, memberId: to.memberId, fromConversationId: this.leg.conversation_id, toConversationId: to.conversationId };
+    if (!this.actor.getSnapshot().can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);
+    if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', "leg is not in its conversation's audio bridge");
+    this.bridge = to.bridge;
+    const now = this.deps.clock.now().toISOString();
+    this.leg = { ...this.leg, conversation_id: to.conversationId, member_id: to.memberId, timestamp: { ...this.leg.timestamp, updated: now } };
+    this.deps.store.legs.update(this.leg, now);
+    this.send(event);
+  }
+
+  /** Logs a DTMF key the far end sent (RFC 4733, SIP INFO or in band). */
+  dtmf(digit: string, durationMs: number, method: 'rfc4733' | 'sip-info' | 'inband'): void {
+    const { store, log } = this.deps;
+    try {
+      if (store.conversations.get(this.leg.conversation_id)?.state !== 'active') return;
+      log.append({
+        conversation_id: this.leg.conversation_id,
+        type: 'audio:dtmf',
+        from: this.leg.member_id,
+        body: { leg_id: this.leg.id, digit, duration: Math.max(0, Math.min(60_000, Math.round(durationMs))), method },
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, leg_id: this.leg.id }, 'could not record a DTMF key');
+    }
+  }
+
+  private record(emitted: SipLegEmitted): void {
+    const { store, log } = this.deps;
+    try {
+      store.transaction(() => {
+        log.append({ conversation_id: this.leg.conversation_id, type: emitted.type, from: this.leg.member_id, body: emitted.body });
+        if (emitted.type === 'rtc:transfer') {
+          log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
+        }
+        if (emitted.type === 'member:media') {
+          const member = store.members.get(this.leg.member_id);
+          if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
+        }
+      });
+    } catch (err) {
+      this.deps.logger.error({ err, leg_id: this.leg.id, type: emitted.type }, 'could not record SIP leg event');
+    }
+  }
+
+  private track(snapshot: SnapshotFrom<typeof sipLegMachine>): void {
+    const status = statusOf(snapshot);
+    const { muted, earmuffed, endCause, endedBy } = snapshot.context;
+    const media = { muted, earmuffed, video_muted: false };
+    if (status === this.leg.status && media.muted === this.leg.media.muted && media.earmuffed === this.leg.media.earmuffed) return;
+    const now = this.deps.clock.now().toISOString();
+    const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
+    if (status === 'ended') {
+      next.timestamp.ended = now;
+      next.end_reason = `${endedBy ?? 'system'}: ${endCause ?? 'ended'}`.slice(0, 200);
+    }
+    this.leg = next;
+    try {
+      this.deps.store.legs.update(next, now);
+    } catch (err) {
+      this.deps.logger.error({ err, leg_id: next.id }, 'could not store leg state');
+    }
+  }
+}

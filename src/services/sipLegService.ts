@@ -1,0 +1,310 @@
+import { randomInt } from 'node:crypto';
+import type { Core } from 'sip.js';
+import { z } from 'zod';
+import type { Principal } from '../auth/principal.js';
+import { LegwayError, toLegwayError } from '../domain/errors.js';
+import { newLegId } from '../lib/ids.js';
+import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
+import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
+import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
+import type { InboundInvite } from '../sip/sipServer.js';
+import type { Leg } from '../store/legsRepo.js';
+import type { ServiceContext } from './context.js';
+import type { ConversationService } from './conversationService.js';
+import type { LegService } from './legService.js';
+import type { MemberService } from './memberService.js';
+
+export interface SipLegOptions {
+  /** Address RTP binds to, and the one written into SDP. */
+  rtpIp: string;
+  advertisedAddress: string;
+  rtpPorts: { min: number; max: number };
+  routes: readonly { user: string; conversation: string }[];
+  answerUrl: string | undefined;
+  /** Asks `answerUrl` (HTTP POST, JSON) where a call goes; resolves with the parsed JSON answer. */
+  askAnswerUrl: (url: string, body: object) => Promise<unknown>;
+  rtpTimeoutMs: number;
+  /** How long our 200 waits for its ACK (RFC 3261 64*T1). */
+  ackTimeoutMs: number;
+}
+
+/** Where a call goes, from a static route or the application's NCCO. */
+interface Route {
+  conversation: string;
+  mute: boolean;
+}
+
+/** The NCCO `answer_url` answers with: its first action must be `conversation`. */
+const ncco = z
+  .array(
+    z.looseObject({
+      action: z.string(),
+      name: z.string().min(1).max(200).optional(),
+      mute: z.boolean().optional(),
+      canHear: z.array(z.string().max(200)).max(100).optional(),
+      canSpeak: z.array(z.string().max(200)).max(100).optional(),
+    }),
+  )
+  .min(1)
+  .max(20);
+
+/** The gateway acting for SIP callers (it creates the conversations calls route to). */
+const SIP_PRINCIPAL: Principal = { role: 'application', sub: 'sip', join: [] };
+
+/** A SIP answer to a failure: the code that tells the caller why, never a hang. */
+function sipCodeOf(err: unknown): number {
+  const e = toLegwayError(err);
+  switch (e.code) {
+    case 'BadRequest':
+    case 'ValidationFailed':
+      return 488;
+    case 'UnsupportedMediaType':
+      return 415;
+    case 'ConversationNotFound':
+    case 'NotFound':
+      return 404;
+    case 'Forbidden':
+      return 403;
+    default:
+      return 503;
+  }
+}
+
+/**
+ * Inbound SIP calls: routes each INVITE to a conversation (static routes, then `answer_url`),
+ * makes the caller a member (channel sip), opens the leg's RTP, answers PCMU/PCMA, and runs the
+ * leg's machine. In the dialog: ACK, BYE, re-INVITE (hold and unhold), INFO (DTMF).
+ */
+export class SipLegService {
+  private readonly calls = new Set<SipLegRunner>();
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly conversations: ConversationService,
+    private readonly members: MemberService,
+    private readonly legs: LegService,
+    private readonly options: SipLegOptions,
+  ) {}
+
+  /** The SIP server's INVITE handler: never throws, every failure is a SIP response. */
+  onInvite(invite: InboundInvite): void {
+    this.answer(invite).catch((err: unknown) => {
+      const code = sipCodeOf(err);
+      if (code === 503) this.ctx.logger.error({ err, call: invite.callIdHash }, 'inbound SIP call failed');
+      else this.ctx.logger.info({ code, reason: toLegwayError(err).message, call: invite.callIdHash }, 'inbound SIP call refused');
+      try {
+        invite.request.reject({ statusCode: code });
+      } catch {
+        // Already answered (cancelled meanwhile): nothing more to say.
+      }
+    });
+  }
+
+  /** Number of SIP legs running now. */
+  get active(): number {
+    return this.calls.size;
+  }
+
+  private async answer(invite: InboundInvite): Promise<void> {
+    const { request } = invite;
+    const message = request.message;
+    if (this.legs.shuttingDown) throw new LegwayError('Unavailable', 'the gateway is shutting down');
+
+    // The caller's offer, or none: then we offer in our 200 and the ACK answers.
+    let remote: RemoteAudio | undefined;
+    let codec: RtpCodecConfig;
+    if (message.body.length > 0) {
+      const type = (message.getHeader('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+      if (type !== 'application/sdp') throw new LegwayError('UnsupportedMediaType', `body of type ${type ?? 'none'} is not SDP`);
+      remote = readRemoteAudio(message.body);
+      codec = negotiate(remote);
+    } else {
+      codec = { payloadType: 0, codec: 'PCMU', ptime: 20, telephoneEventPt: 101 };
+    }
+
+    const dialled = message.ruri?.user ?? '';
+    const caller = message.from.uri.user ?? 'anonymous';
+    const legId = newLegId();
+    const route = await this.route(dialled, { from: caller, to: dialled, call_id: invite.callIdHash, leg_id: legId });
+    if (cancelled(invite)) return;
+
+    let conversation = this.conversations.resolve(route.conversation);
+    conversation ??= this.conversations.create({ name: route.conversation }, SIP_PRINCIPAL);
+    const member = this.members.admit(conversation.id, `sip-${caller}`.slice(0, 200), 'sip', { type: 'sip', from: caller, to: dialled });
+
+    const rtp = await RtpEndpoint.open({
+      ip: this.options.rtpIp,
+      portRange: this.options.rtpPorts,
+      logger: this.ctx.logger.child({ leg_id: legId }),
+      inactivityTimeoutMs: this.options.rtpTimeoutMs,
+    });
+    try {
+      rtp.configure(codec);
+      if (remote && !remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+      if (cancelled(invite)) {
+        await rtp.close();
+        return;
+      }
+      const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
+      const ourSdp = remote ? writeAnswer(local, codec, answerDirection(remote.direction)) : writeOffer(local);
+
+      const now = this.ctx.clock.now().toISOString();
+      const leg: Leg = {
+        id: legId,
+        conversation_id: conversation.id,
+        member_id: member.id,
+        type: 'sip',
+        direction: 'inbound',
+        status: 'answering',
+        media: { muted: false, earmuffed: false, video_muted: false },
+        timestamp: { created: now },
+      };
+      this.ctx.store.legs.insert(leg);
+
+      let session: Core.Session | undefined;
+      // Made below; the SIP callbacks that need it run only after it exists.
+      const call: { runner?: SipLegRunner } = {};
+      const signalling: SipSignalling = {
+        ringing: () => {
+          request.progress({ statusCode: 180 });
+        },
+        answer: () => {
+          session = request.accept({ statusCode: 200, body: sdpBody(ourSdp) }).session;
+          session.delegate = this.dialog(() => call.runner, rtp, local, () => session);
+        },
+        cancel: () => undefined,
+        bye: () => {
+          const s = session;
+          if (!s) return;
+          s.bye({ onAccept: () => s.dispose(), onReject: () => s.dispose() });
+        },
+      };
+      const audio = new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined);
+      const started = new SipLegRunner(leg, {
+        store: this.ctx.store,
+        log: this.ctx.log,
+        clock: this.ctx.clock,
+        logger: this.ctx.logger.child({ leg_id: legId, conversation_id: conversation.id }),
+        bridge: this.legs.bridgeFor(conversation.id),
+        rtp,
+        audio,
+        signalling,
+        direction: 'inbound',
+        answerTimeoutMs: this.options.ackTimeoutMs,
+      });
+      call.runner = started;
+      rtp.on('dtmf', (press) => started.dtmf(press.digit, press.durationMs, 'rfc4733'));
+      rtp.on('inactive', () => started.send({ type: 'MEDIA_TIMEOUT' }));
+      invite.cancelled.addEventListener('abort', () => started.send({ type: 'REMOTE_HANGUP', cancelled: true }), { once: true });
+      this.calls.add(started);
+      void started.done.then(() => {
+        this.calls.delete(started);
+        // The caller's membership is the call: when it ends, the member leaves.
+        try {
+          this.members.leaveMember(started.state.member_id, 'sip', 'call ended');
+        } catch (err) {
+          this.ctx.logger.error({ err, leg_id: started.id }, 'could not end the SIP member');
+        }
+      });
+      this.legs.adopt(started);
+      started.start();
+      if (route.mute) started.toggle('MUTE', true, 'sip');
+    } catch (err) {
+      await rtp.close();
+      throw err;
+    }
+  }
+
+  /** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold), INFO (DTMF). */
+  private dialog(runnerOf: () => SipLegRunner | undefined, rtp: RtpEndpoint, local: LocalAudio, sessionOf: () => Core.Session | undefined): Core.SessionDelegate {
+    return {
+      onAck: (ack) => {
+        const runner = runnerOf();
+        // An INVITE without SDP: the ACK carries the caller's answer to our offer.
+        if (ack.message.body.length > 0) {
+          try {
+            const remote = readRemoteAudio(ack.message.body);
+            if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          } catch (err) {
+            this.ctx.logger.info({ err }, 'unusable SDP in ACK');
+          }
+        }
+        runner?.send({ type: 'ANSWERED' });
+      },
+      onBye: (bye) => {
+        bye.accept();
+        sessionOf()?.dispose();
+        runnerOf()?.send({ type: 'REMOTE_HANGUP' });
+      },
+      onInfo: (info) => {
+        const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
+        if (!digit) {
+          info.reject({ statusCode: 415 });
+          return;
+        }
+        info.accept();
+        runnerOf()?.dtmf(digit.digit, digit.durationMs, 'sip-info');
+      },
+      onInvite: (reInvite) => {
+        try {
+          const remote = readRemoteAudio(reInvite.message.body);
+          const ours = answerDirection(remote.direction);
+          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          rtp.hold(remote.nullAddress ? 'inactive' : ours);
+          local.version++;
+          const codec = negotiate(remote);
+          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)) });
+          runnerOf()?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
+        } catch (err) {
+          reInvite.reject({ statusCode: sipCodeOf(err) });
+        }
+      },
+    };
+  }
+
+  /** Static routes first (the dialled user, then `*`), then `answer_url`; no route is a 404. */
+  private async route(dialled: string, details: { from: string; to: string; call_id: string; leg_id: string }): Promise<Route> {
+    const match = this.options.routes.find((r) => r.user === dialled) ?? this.options.routes.find((r) => r.user === '*');
+    if (match) return { conversation: match.conversation, mute: false };
+    if (this.options.answerUrl === undefined) throw new LegwayError('NotFound', `no route for ${dialled}`);
+    let answer: unknown;
+    try {
+      answer = await this.options.askAnswerUrl(this.options.answerUrl, details);
+    } catch {
+      throw new LegwayError('Unavailable', 'answer_url did not answer');
+    }
+    const parsed = ncco.safeParse(answer);
+    const first = parsed.success ? parsed.data[0] : undefined;
+    if (first?.action !== 'conversation' || first.name === undefined) throw new LegwayError('Unavailable', 'answer_url answered no conversation action');
+    return { conversation: first.name, mute: first.mute ?? false };
+  }
+}
+
+/** Whether the caller cancelled (a function: the signal changes while the call is being set up). */
+function cancelled(invite: InboundInvite): boolean {
+  return invite.cancelled.aborted;
+}
+
+function sdpBody(content: string): Core.Body {
+  return { contentDisposition: 'session', contentType: 'application/sdp', content };
+}
+
+/** A DTMF key from a SIP INFO body: `application/dtmf-relay` (Signal=, Duration=) or `application/dtmf`. */
+export function dtmfFromInfo(contentType: string | undefined, body: string): { digit: string; durationMs: number } | undefined {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  let signal: string | undefined;
+  let duration = 100;
+  if (type === 'application/dtmf-relay') {
+    for (const line of body.split(/\r?\n/)) {
+      const [key, value] = line.split('=').map((s) => s.trim());
+      if (key?.toLowerCase() === 'signal') signal = value;
+      if (key?.toLowerCase() === 'duration' && value !== undefined && /^\d{1,6}$/.test(value)) duration = Number(value);
+    }
+  } else if (type === 'application/dtmf') {
+    signal = body.trim();
+  }
+  if (signal === undefined) return undefined;
+  const digit = signal === '10' ? '*' : signal === '11' ? '#' : signal.toUpperCase();
+  return /^[0-9*#A-D]$/.test(digit) ? { digit, durationMs: Math.min(duration, 60_000) } : undefined;
+}
