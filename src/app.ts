@@ -105,19 +105,20 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const playback = new PlaybackService(ctx, access, legs, loader, new SpeechSynth({ ...config.tts, decoder }));
   const recorder = new RecorderService(ctx, access, legs, recordings);
   let sip: SipServer | undefined;
+  const sipLegs = new SipLegService(ctx, access, conversations, members, legs, {
+    rtpIp: config.sipHost,
+    advertisedAddress: advertisedHostFor(config.sipHost),
+    rtpPorts: config.rtpPorts,
+    routes: config.sipRoutes,
+    answerUrl: config.answerUrl,
+    askAnswerUrl: askJson,
+    rtpTimeoutMs: config.sipRtpTimeoutS * 1000,
+    ackTimeoutMs: 32_000,
+  });
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));
-    const sipLegs = new SipLegService(ctx, conversations, members, legs, {
-      rtpIp: config.sipHost,
-      advertisedAddress: advertisedHostFor(config.sipHost),
-      rtpPorts: config.rtpPorts,
-      routes: config.sipRoutes,
-      answerUrl: config.answerUrl,
-      askAnswerUrl: askJson,
-      rtpTimeoutMs: config.sipRtpTimeoutS * 1000,
-      ackTimeoutMs: 32_000,
-    });
     sip.setInviteHandler((invite) => sipLegs.onInvite(invite));
+    sipLegs.attach(sip);
   }
   const services: Services = {
     members,
@@ -130,6 +131,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     recordings,
     playback,
     recorder,
+    sipLegs,
   };
   const verifier = new TokenVerifier(config.secret, config.applicationId, () => clock.now());
 

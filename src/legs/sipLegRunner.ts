@@ -31,7 +31,8 @@ export interface SipRunnerDeps {
   logger: Logger;
   bridge: AudioBridge;
   rtp: RtpEndpoint;
-  audio: RtpLegAudio;
+  /** The leg's audio, when its codec is known (inbound: at once; outbound: `attachAudio` on answer). */
+  audio: RtpLegAudio | undefined;
   signalling: SipSignalling;
   direction: 'inbound' | 'outbound';
   answerTimeoutMs: number;
@@ -105,8 +106,17 @@ export class SipLegRunner implements RunningLeg {
 
   /** Starts the machine: inbound legs ring and answer at once. */
   start(): void {
-    this.bridge.addLeg(this.leg.id, this.deps.audio);
+    if (this.deps.audio) this.bridge.addLeg(this.leg.id, this.deps.audio);
     this.actor.start();
+  }
+
+  /** Joins the leg's audio to the conversation once the codec is settled (an outbound call's answer). */
+  attachAudio(audio: RtpLegAudio): void {
+    if (this.actor.getSnapshot().status !== 'active') {
+      audio.close();
+      return;
+    }
+    this.bridge.addLeg(this.leg.id, audio);
   }
 
   send(event: SipLegEvent): void {

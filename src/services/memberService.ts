@@ -124,12 +124,24 @@ export class MemberService {
     });
   }
 
+  /** A callee being called: an invited member (channel sip) that joins when it answers. */
+  inviteCallee(conversationId: string, userName: string, channel: MemberChannel, initiator: string): Member {
+    const { store } = this.ctx;
+    return store.transaction(() => {
+      this.access.conversation(conversationId);
+      const user = this.ensureUser(userName);
+      const current = store.members.current(conversationId, user.id);
+      if (current) return current;
+      return this.insert(conversationId, user, 'invited', channel, initiator);
+    });
+  }
+
   /** A member whose call ended leaves (a SIP caller hung up); nothing when it has left already. */
   leaveMember(memberId: string, initiator: string, reason: string): void {
     const { store } = this.ctx;
     store.transaction(() => {
       const member = store.members.get(memberId);
-      if (member?.state !== 'joined' || store.conversations.get(member.conversation_id)?.state !== 'active') return;
+      if (!member || member.state === 'left' || store.conversations.get(member.conversation_id)?.state !== 'active') return;
       this.move(member, 'LEAVE', initiator, reason);
     });
   }

@@ -5,6 +5,7 @@ import type { KnockingService } from './knockingService.js';
 import type { MemberService } from './memberService.js';
 import type { PlaybackService } from './playbackService.js';
 import type { RecorderService } from './recorderService.js';
+import type { SipLegService } from './sipLegService.js';
 import type { RecordingService } from './recordingService.js';
 import type { TransferService } from './transferService.js';
 import type { WebhookService } from './webhookService.js';
@@ -19,6 +20,7 @@ export interface Services {
   knocking: KnockingService;
   playback: PlaybackService;
   recorder: RecorderService;
+  sipLegs: SipLegService;
   webhooks: WebhookService;
   recordings: RecordingService;
 }

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Core } from 'sip.js';
+import { Grammar, type Core } from 'sip.js';
 import { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
 import { LegwayError, toLegwayError } from '../domain/errors.js';
@@ -8,7 +8,8 @@ import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
-import type { InboundInvite } from '../sip/sipServer.js';
+import type { InboundInvite, SipServer } from '../sip/sipServer.js';
+import type { Access } from './access.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { ServiceContext } from './context.js';
 import type { ConversationService } from './conversationService.js';
@@ -27,6 +28,16 @@ export interface SipLegOptions {
   rtpTimeoutMs: number;
   /** How long our 200 waits for its ACK (RFC 3261 64*T1). */
   ackTimeoutMs: number;
+}
+
+/** `POST /v1/calls`: who to dial, into which conversation. */
+export interface OutboundCall {
+  conversationId: string;
+  uri: string;
+  /** The user part of our From. */
+  from?: string | undefined;
+  /** How long it may ring before it is cancelled (no answer). */
+  ringingTimeoutS: number;
 }
 
 /** Where a call goes, from a static route or the application's NCCO. */
@@ -78,9 +89,11 @@ function sipCodeOf(err: unknown): number {
  */
 export class SipLegService {
   private readonly calls = new Set<SipLegRunner>();
+  private server: SipServer | undefined;
 
   constructor(
     private readonly ctx: ServiceContext,
+    private readonly access: Access,
     private readonly conversations: ConversationService,
     private readonly members: MemberService,
     private readonly legs: LegService,
@@ -99,6 +112,117 @@ export class SipLegService {
         // Already answered (cancelled meanwhile): nothing more to say.
       }
     });
+  }
+
+  /** The SIP server outbound calls go through (set once it listens). */
+  attach(server: SipServer): void {
+    this.server = server;
+  }
+
+  /**
+   * Dials a SIP URI into a conversation (`POST /v1/calls`): the callee is an invited member that
+   * joins when it answers; ringing, answer, busy, no answer and failure are logged as events.
+   */
+  async call(request: OutboundCall, p: Principal): Promise<Leg> {
+    this.access.requireApplication(p, 'placing a call');
+    const server = this.server;
+    if (!server) throw new LegwayError('Unavailable', 'SIP is off on this gateway');
+    if (this.legs.shuttingDown) throw new LegwayError('Unavailable', 'the gateway is shutting down');
+    const conversation = this.access.conversation(request.conversationId);
+    const target = Grammar.URIParse(request.uri);
+    if (target?.scheme !== 'sip' || !target.host) throw new LegwayError('ValidationFailed', 'to.uri must be a sip: URI with a host');
+    const calleeName = `sip-${target.user ?? target.host}`.slice(0, 200);
+    const member = this.members.inviteCallee(conversation.id, calleeName, { type: 'sip', to: target.user ?? target.host }, 'application');
+    const legId = newLegId();
+
+    const rtp = await RtpEndpoint.open({
+      ip: this.options.rtpIp,
+      portRange: this.options.rtpPorts,
+      logger: this.ctx.logger.child({ leg_id: legId }),
+      inactivityTimeoutMs: this.options.rtpTimeoutMs,
+    });
+    const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
+    const now = this.ctx.clock.now().toISOString();
+    const leg: Leg = {
+      id: legId,
+      conversation_id: conversation.id,
+      member_id: member.id,
+      type: 'sip',
+      direction: 'outbound',
+      status: 'answering',
+      media: { muted: false, earmuffed: false, video_muted: false },
+      timestamp: { created: now },
+    };
+    this.ctx.store.legs.insert(leg);
+
+    const from = Grammar.URIParse(`sip:${request.from ?? 'legway'}@${this.options.advertisedAddress}`) ?? undefined;
+    if (!from) {
+      await rtp.close();
+      throw new LegwayError('ValidationFailed', 'from must be a SIP user name');
+    }
+    const message = server.core.makeOutgoingRequestMessage('INVITE', target, from, target, {}, [`Contact: ${server.contact}`], sdpBody(writeOffer(local)));
+    const call: { runner?: SipLegRunner; session?: Core.Session; outgoing?: Core.OutgoingInviteRequest } = {};
+    const signalling: SipSignalling = {
+      ringing: () => undefined,
+      answer: () => undefined,
+      cancel: () => call.outgoing?.cancel(),
+      bye: () => {
+        const s = call.session;
+        if (!s) return;
+        s.bye({ onAccept: () => s.dispose(), onReject: () => s.dispose() });
+      },
+    };
+    const runner = new SipLegRunner(leg, {
+      store: this.ctx.store,
+      log: this.ctx.log,
+      clock: this.ctx.clock,
+      logger: this.ctx.logger.child({ leg_id: legId, conversation_id: conversation.id }),
+      bridge: this.legs.bridgeFor(conversation.id),
+      rtp,
+      audio: undefined,
+      signalling,
+      direction: 'outbound',
+      answerTimeoutMs: request.ringingTimeoutS * 1000,
+    });
+    call.runner = runner;
+    rtp.on('dtmf', (press) => runner.dtmf(press.digit, press.durationMs, 'rfc4733'));
+    rtp.on('inactive', () => {
+      // Before the answer, silence is normal (no early media).
+      if (runner.state.status === 'connected') runner.send({ type: 'MEDIA_TIMEOUT' });
+    });
+    this.track(runner);
+    runner.start();
+
+    call.outgoing = server.core.invite(message, {
+      onProgress: (response) => {
+        const code = response.message.statusCode;
+        if (code === 180 || code === 183) runner.send({ type: 'RINGING', code });
+      },
+      onAccept: (response) => {
+        call.session = response.session;
+        try {
+          const remote = readRemoteAudio(response.message.body);
+          const codec = negotiate(remote);
+          rtp.configure(codec);
+          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          response.ack();
+          response.session.delegate = this.dialog(() => call.runner, rtp, local, () => call.session);
+          this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
+          runner.attachAudio(new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
+          runner.send({ type: 'ANSWERED' });
+        } catch (err) {
+          // An answer we cannot use: acknowledge it and hang up at once.
+          response.ack();
+          this.ctx.logger.info({ err, leg_id: legId }, 'unusable answer to an outbound call');
+          runner.send({ type: 'ANSWERED' });
+          runner.hangup('gateway', 'no common codec in the answer');
+        }
+      },
+      onReject: (response) => {
+        runner.send({ type: 'REJECTED', code: response.message.statusCode ?? 500, reason: (response.message.reasonPhrase ?? 'Failed').slice(0, 200) || 'Failed' });
+      },
+    });
+    return runner.state;
   }
 
   /** Number of SIP legs running now. */
@@ -181,7 +305,7 @@ export class SipLegService {
         },
       };
       const audio = new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined);
-      const started = new SipLegRunner(leg, {
+      const started: SipLegRunner = new SipLegRunner(leg, {
         store: this.ctx.store,
         log: this.ctx.log,
         clock: this.ctx.clock,
@@ -197,23 +321,28 @@ export class SipLegService {
       rtp.on('dtmf', (press) => started.dtmf(press.digit, press.durationMs, 'rfc4733'));
       rtp.on('inactive', () => started.send({ type: 'MEDIA_TIMEOUT' }));
       invite.cancelled.addEventListener('abort', () => started.send({ type: 'REMOTE_HANGUP', cancelled: true }), { once: true });
-      this.calls.add(started);
-      void started.done.then(() => {
-        this.calls.delete(started);
-        // The caller's membership is the call: when it ends, the member leaves.
-        try {
-          this.members.leaveMember(started.state.member_id, 'sip', 'call ended');
-        } catch (err) {
-          this.ctx.logger.error({ err, leg_id: started.id }, 'could not end the SIP member');
-        }
-      });
-      this.legs.adopt(started);
+      this.track(started);
       started.start();
       if (route.mute) started.toggle('MUTE', true, 'sip');
     } catch (err) {
       await rtp.close();
       throw err;
     }
+  }
+
+  /** Runs a SIP leg with the others: the leg service drives it; its member leaves when it ends. */
+  private track(runner: SipLegRunner): void {
+    this.calls.add(runner);
+    this.legs.adopt(runner);
+    void runner.done.then(() => {
+      this.calls.delete(runner);
+      // The SIP member's membership is the call: when the call ends, the member leaves.
+      try {
+        this.members.leaveMember(runner.state.member_id, 'sip', 'call ended');
+      } catch (err) {
+        this.ctx.logger.error({ err, leg_id: runner.id }, 'could not end the SIP member');
+      }
+    });
   }
 
   /** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold), INFO (DTMF). */

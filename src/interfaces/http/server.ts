@@ -15,6 +15,7 @@ import { memberRoutes } from './routes/members.js';
 import { recordingRoutes } from './routes/recordings.js';
 import { playbackRoutes } from './routes/playback.js';
 import { knockingRoutes } from './routes/knockings.js';
+import { callRoutes } from './routes/calls.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export interface HttpDeps {
@@ -93,6 +94,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     recordingRoutes(v1, deps.services);
     playbackRoutes(v1, deps.services);
     knockingRoutes(v1, deps.services);
+    callRoutes(v1, deps.services);
   });
 
   return app;
