@@ -114,6 +114,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     askAnswerUrl: askJson,
     rtpTimeoutMs: config.sipRtpTimeoutS * 1000,
     ackTimeoutMs: 32_000,
+    ringback: config.ringback,
   });
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));

@@ -118,6 +118,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipRoutes: Object.freeze(input.sip_routes.map((r) => Object.freeze({ ...r }))),
     sipEnabled: input.sip_enabled,
     sipRtpTimeoutS: input.sip_rtp_timeout_s,
+    ringback: input.ringback,
     rtpPorts: Object.freeze({ ...input.rtp_ports }),
     mediaDir: resolve(cwd, input.media_dir),
     mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),

@@ -80,6 +80,7 @@ export const configInputSchema = z.strictObject({
   sip_enabled: boolean.default(true),
   /** Seconds without RTP before a SIP call is hung up. */
   sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
+  ringback: z.enum(['us', 'eu', 'off']).default('us'),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
@@ -145,6 +146,8 @@ export interface Config {
   readonly sipRoutes: readonly { user: string; conversation: string }[];
   readonly sipEnabled: boolean;
   readonly sipRtpTimeoutS: number;
+  /** Ringback the conversation hears while an outbound call rings: North American, European, or none. */
+  readonly ringback: 'us' | 'eu' | 'off';
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */

@@ -36,6 +36,8 @@ export interface SipRunnerDeps {
   signalling: SipSignalling;
   direction: 'inbound' | 'outbound';
   answerTimeoutMs: number;
+  /** Told of each status change (the service plays ringback while an outbound leg rings). */
+  onStatus?: (status: LegStatus) => void;
 }
 
 function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
@@ -195,11 +197,13 @@ export class SipLegRunner implements RunningLeg {
       next.timestamp.ended = now;
       next.end_reason = `${endedBy ?? 'system'}: ${endCause ?? 'ended'}`.slice(0, 200);
     }
+    const changed = next.status !== this.leg.status;
     this.leg = next;
     try {
       this.deps.store.legs.update(next, now);
     } catch (err) {
       this.deps.logger.error({ err, leg_id: next.id }, 'could not store leg state');
     }
+    if (changed) this.deps.onStatus?.(status);
   }
 }

@@ -6,6 +6,8 @@ import { LegwayError, toLegwayError } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import { ringbackCadence } from '../media/audio/ringback.js';
+import { Player } from '../media/bridge/sources.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
@@ -28,6 +30,7 @@ export interface SipLegOptions {
   rtpTimeoutMs: number;
   /** How long our 200 waits for its ACK (RFC 3261 64*T1). */
   ackTimeoutMs: number;
+  ringback: 'us' | 'eu' | 'off';
 }
 
 /** `POST /v1/calls`: who to dial, into which conversation. */
@@ -90,6 +93,8 @@ function sipCodeOf(err: unknown): number {
 export class SipLegService {
   private readonly calls = new Set<SipLegRunner>();
   private server: SipServer | undefined;
+  /** Ringback players, by the ringing leg. */
+  private readonly ringbacks = new Map<string, Player>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -183,6 +188,7 @@ export class SipLegService {
       signalling,
       direction: 'outbound',
       answerTimeoutMs: request.ringingTimeoutS * 1000,
+      onStatus: (status) => this.ringback(conversation.id, legId, status === 'ringing'),
     });
     call.runner = runner;
     rtp.on('dtmf', (press) => runner.dtmf(press.digit, press.durationMs, 'rfc4733'));
@@ -328,6 +334,21 @@ export class SipLegService {
       await rtp.close();
       throw err;
     }
+  }
+
+  /** Starts or stops the ringback the conversation hears while one of its outbound calls rings. */
+  private ringback(conversationId: string, legId: string, on: boolean): void {
+    const playing = this.ringbacks.get(legId);
+    if (!on) {
+      playing?.end('stopped');
+      this.ringbacks.delete(legId);
+      return;
+    }
+    const bridge = this.legs.liveBridge(conversationId);
+    if (playing || !bridge || this.options.ringback === 'off') return;
+    const player = new Player(`ringback-${legId}`, ringbackCadence(this.options.ringback), { loop: 0, level: 0 }, () => undefined);
+    this.ringbacks.set(legId, player);
+    bridge.play(player);
   }
 
   /** Runs a SIP leg with the others: the leg service drives it; its member leaves when it ends. */

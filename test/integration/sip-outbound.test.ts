@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../support/gateway.js';
+import { EventRecorder, request, startGateway, type TestGateway } from '../support/gateway.js';
 import { waitUntil } from '../support/resources.js';
+import { toneLevel } from '../support/tone.js';
+import { TestPeer } from '../support/webrtcPeer.js';
 import { sippMissing, startSipp } from '../sipp/sipp.js';
 
 const missing = sippMissing();
@@ -60,6 +62,31 @@ describe.skipIf(missing !== undefined)('outbound SIP calls (POST /v1/calls) to a
     expect(run.code, run.trace).toBe(0);
     await waitUntil(async () => ofLeg(await events(), leg.id, 'sip:hangup').length === 1, { what: 'sip:hangup' });
     expect(ofLeg(await events(), leg.id, 'sip:hangup')[0].body).toMatchObject({ cause: 'no answer', by: 'system' });
+  });
+
+  it('while the callee rings, the conversation hears ringback; it stops when the call is given up', async () => {
+    await gw.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } });
+    const socket = await gw.connect(await gw.token('alice'));
+    const seen = new EventRecorder(socket);
+    await request(socket, 'conversation:join', { conversation_id: cid });
+    const alice = new TestPeer(socket);
+    try {
+      expect(await alice.connect(cid)).toMatchObject({ ok: true });
+      await seen.waitFor((e) => e.type === 'rtc:status' && e.body.status === 'connected', 15_000);
+      const { leg, sipp } = await dial('uas-invite-ring-expect-cancel.xml', { ringing_timer: 4 });
+      await seen.waitFor((e) => e.type === 'audio:ringing:start' && e.body.leg_id === leg.id, 10_000);
+      // US ringback: 440 + 480 Hz, 2 s on.
+      await alice.until((s) => toneLevel(s, 440) > 500 && toneLevel(s, 480) > 500, 'Alice to hear ringback');
+      expect((await sipp.finished).code).toBe(0);
+      await seen.waitFor((e) => e.type === 'sip:hangup' && e.body.leg_id === leg.id, 10_000);
+      // A full cadence (6 s) after the end, no ringback at all: a leftover player would be on again by then.
+      const mark = alice.received.length;
+      await alice.receiveMore(6200, 15_000);
+      const after = alice.received.slice(mark);
+      for (let i = 0; i + 4800 <= after.length; i += 4800) expect(toneLevel(after.slice(i, i + 4800), 440)).toBeLessThan(300);
+    } finally {
+      alice.close();
+    }
   });
 
   it('refuses bad calls before dialling anything', async () => {
