@@ -6,6 +6,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One file at a time: the media tests (mediasoup workers, WebRTC peers, SIPp) each use a good
+    // part of a core, and on a 2-core machine running them side by side starved their real-time audio.
+    maxWorkers: 1,
     reporters: ['default'],
   },
 });

@@ -25,7 +25,7 @@ describe('a media worker that dies', () => {
     peers.push(peer);
     const ack = await peer.connect(cid);
     expect(ack, JSON.stringify(ack)).toMatchObject({ ok: true });
-    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected');
+    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
     return { peer, seen };
   }
 
@@ -39,7 +39,7 @@ describe('a media worker that dies', () => {
     process.kill(worker!, 'SIGKILL');
 
     for (const leg of [a.peer.legId, b.peer.legId]) {
-      const terminated = await a.seen.waitFor((e) => e.type === 'rtc:terminate' && e.body.leg_id === leg);
+      const terminated = await a.seen.waitFor((e) => e.type === 'rtc:terminate' && e.body.leg_id === leg, 15_000);
       expect(terminated.body.reason).toBe('media worker died');
     }
     await waitUntil(() => gw.app.legs.active === 0, { timeoutMs: 10_000 });
