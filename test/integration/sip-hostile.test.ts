@@ -5,6 +5,7 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { URI } from 'sip.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -267,6 +268,50 @@ describe('SIP server against raw packets', () => {
       await peer.send(s.port, reply);
       await waitUntil(() => status === 200 && s.transport.pendingRetransmissions === 0, { what: 'the 200 to stop Timer E' });
     });
+  });
+
+  it('logs no SIP URI, Call-ID or message text at debug', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(chunk.toString('utf8'));
+        callback();
+      },
+    });
+    const s = await start({ logger: pino({ level: 'debug' }, destination) });
+    const peer = await udpPeer();
+    const via = (n: number): string => `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=z9hG4bK-log${n}`;
+    await peer.send(s.port, request('INVITE', { via: via(1), requestUri: 'sip:secret-number@127.0.0.1', headers: { 'Call-ID': 'secret-call-id' } }));
+    await peer.send(s.port, request('OPTIONS', { via: via(2), headers: { From: '<<<secret-from' } }));
+    await peer.send(s.port, request('REGISTER', { via: via(3) }));
+    await peer.send(s.port, 'INVITE sip:secret-garbage SIP/2.0\r\n\r\n');
+    await peer.next(4);
+    await s.close();
+    const text = lines.join('');
+    expect(text).toContain('"component":"sip"');
+    expect(text).toContain('SIP INVITE received');
+    expect(text).not.toMatch(/secret|sip:/);
+  });
+
+  it('serves IPv6: binds ::1, stamps received without brackets and answers there', async (ctx) => {
+    const probe = createSocket('udp6');
+    const bound = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.bind({ address: '::1', port: 0 }, () => resolve(true));
+    });
+    if (!bound) ctx.skip();
+    try {
+      server = await SipServer.start({ host: '::1', port: 0, trunks: ['::1/128'], logger: pino({ level: 'silent' }) });
+      expect(server.contact).toBe(`<sip:[::1]:${server.port}>`);
+      const received: string[] = [];
+      probe.on('message', (data) => received.push(data.toString('utf8')));
+      const port = probe.address().port;
+      probe.send(request('OPTIONS', { via: `SIP/2.0/UDP [::1]:${port};branch=z9hG4bK-v6;rport` }), server.port, '::1');
+      await waitUntil(() => received.length === 1, { what: 'a response over IPv6' });
+      expect(header(received[0], 'Via')).toBe(`SIP/2.0/UDP [::1]:${port};branch=z9hG4bK-v6;received=::1;rport=${port}`);
+    } finally {
+      probe.close();
+    }
   });
 
   describe('over TCP', () => {

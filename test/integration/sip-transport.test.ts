@@ -3,11 +3,11 @@
  * the trunk allowlist, and an outbound INVITE sent through the same sip.js core.
  */
 import { pino } from 'pino';
-import { Core, URI } from 'sip.js';
+import { URI, type Core } from 'sip.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SipServer, type InboundInvite, type SipServerOptions } from '../../src/sip/sipServer.js';
 import { settledTimerCount, waitUntil } from '../support/resources.js';
-import { runSipp, sippMissing, startSipp } from '../sipp/sipp.js';
+import { runSipp, sippMissing, startSipp, type StartedSipp } from '../sipp/sipp.js';
 
 const missing = sippMissing();
 if (missing) console.warn(`SIP integration tests skipped: ${missing}`);
@@ -31,14 +31,15 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
   }
 
   /**
-   * Everything a finished call leaves behind is gone: server transactions, dialogs, retransmissions.
-   * (An INVITE client transaction stays Accepted for Timer M, 32 s, to absorb 2xx retransmissions: RFC 6026.)
+   * Everything a finished call leaves behind is gone: transactions, dialogs, retransmissions. After a
+   * 2xx, an INVITE transaction stays Accepted for 64·T1 (Timers L and M, RFC 6026) to absorb
+   * retransmissions: those are expected here.
    */
-  async function expectIdle(s: SipServer, options: { clientTransactions: number } = { clientTransactions: 0 }): Promise<void> {
+  async function expectIdle(s: SipServer, accepted: { serverTransactions?: number; clientTransactions?: number } = {}): Promise<void> {
     await waitUntil(
       () =>
-        s.core.userAgentServers.size === 0 &&
-        s.core.userAgentClients.size === options.clientTransactions &&
+        s.core.userAgentServers.size === (accepted.serverTransactions ?? 0) &&
+        s.core.userAgentClients.size === (accepted.clientTransactions ?? 0) &&
         s.core.dialogs.size === 0 &&
         s.transport.pendingRetransmissions === 0,
       {
@@ -46,6 +47,11 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         what: () => `SIP core idle (uas ${s.core.userAgentServers.size}, uac ${s.core.userAgentClients.size}, dialogs ${s.core.dialogs.size}, retransmissions ${s.transport.pendingRetransmissions})`,
       },
     );
+  }
+
+  /** Waits for `promise`, failing at once (with SIPp's trace) if SIPp ends first. */
+  function unlessSippEnds<T>(promise: Promise<T>, sipp: StartedSipp): Promise<T> {
+    return Promise.race([promise, sipp.finished.then((run) => Promise.reject(new Error(`SIPp ended first:\n${run.trace}`)))]);
   }
 
   for (const { flag, name } of TRANSPORTS) {
@@ -83,6 +89,32 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         await expectIdle(s);
       });
 
+      it('lets its owner answer 200 with SDP, then receive the ACK, an INFO and the BYE inside the dialog', async () => {
+        const seen: string[] = [];
+        const answer = 'v=0\r\no=legway 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
+        const s = await start({
+          onInvite: ({ request }) => {
+            request.progress({ statusCode: 180 });
+            const { session } = request.accept({ statusCode: 200, body: { contentDisposition: 'session', contentType: 'application/sdp', content: answer } });
+            session.delegate = {
+              onAck: () => void seen.push('ACK'),
+              onInfo: (info) => {
+                seen.push(`INFO ${info.message.body.trim().split('\r\n')[0] ?? ''}`);
+                info.accept();
+              },
+              onBye: (bye) => {
+                seen.push('BYE');
+                bye.accept();
+              },
+            };
+          },
+        });
+        const run = await runSipp({ scenario: 'uac-invite-expect-200-info-bye.xml', transport: flag, target: `127.0.0.1:${s.port}` });
+        expect(run.code, run.trace).toBe(0);
+        expect(seen).toEqual(['ACK', 'INFO Signal=5', 'BYE']);
+        await expectIdle(s, { serverTransactions: 1 });
+      });
+
       it('refuses an INVITE from outside the trunk allowlist with 403', async () => {
         const invites: InboundInvite[] = [];
         const s = await start({ trunks: ['10.0.0.0/8'], onInvite: (invite) => invites.push(invite) });
@@ -90,6 +122,35 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         expect(run.code, run.trace).toBe(0);
         expect(invites).toHaveLength(0);
         await expectIdle(s);
+      });
+
+      it('places a call to a host outside the trunks and takes the callee\'s BYE inside the dialog', async () => {
+        const s = await start({ trunks: ['10.0.0.0/8'] });
+        const callee = await startSipp({ scenario: 'uas-invite-answer-200-then-bye.xml', transport: flag });
+        const target = new URI('sip', 'callee', '127.0.0.1', callee.port, flag === 't1' ? { transport: 'tcp' } : {});
+        const message = s.core.makeOutgoingRequestMessage('INVITE', target, new URI('sip', 'legway', '127.0.0.1', s.port), target, {}, [`Contact: ${s.contact}`], {
+          contentDisposition: 'session',
+          contentType: 'application/sdp',
+          content: 'v=0\r\no=legway 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40004 RTP/AVP 0\r\n',
+        });
+        const hungUp = new Promise<void>((resolve, reject) => {
+          s.core.invite(message, {
+            onAccept: (response) => {
+              response.session.delegate = {
+                onBye: (bye) => {
+                  bye.accept();
+                  resolve();
+                },
+              };
+              response.ack();
+            },
+            onReject: (response) => reject(new Error(`rejected ${response.message.statusCode}`)),
+          });
+        });
+        await unlessSippEnds(hungUp, callee);
+        const run = await callee.finished;
+        expect(run.code, run.trace).toBe(0);
+        await expectIdle(s, { clientTransactions: 1 });
       });
 
       it('sends an INVITE through the core, ACKs the 200 and hangs up with BYE; close() then leaves nothing running', async () => {
@@ -105,7 +166,7 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
           content: offer,
         });
         const progress: number[] = [];
-        const session = await new Promise<Core.Session>((resolve, reject) => {
+        const answered = new Promise<Core.Session>((resolve, reject) => {
           s.core.invite(message, {
             onProgress: (response) => progress.push(response.message.statusCode ?? 0),
             onAccept: (response) => {
@@ -115,6 +176,7 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
             onReject: (response) => reject(new Error(`rejected ${response.message.statusCode}`)),
           });
         });
+        const session = await unlessSippEnds(answered, callee);
         expect(progress).toContain(180);
         expect(session.answer?.content).toContain('m=audio');
         const byeStatus = await new Promise<number>((resolve) => {
