@@ -121,6 +121,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sip.setInviteHandler((invite) => sipLegs.onInvite(invite));
     sipLegs.attach(sip);
   }
+  playback.sendRfc4733With((legId, digits) => sipLegs.sendDtmf(legId, digits));
   const services: Services = {
     members,
     legs,

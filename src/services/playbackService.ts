@@ -118,17 +118,26 @@ export class PlaybackService {
     return stopped;
   }
 
-  /** Plays DTMF tones (in band) to one leg, and logs each key as `audio:dtmf`. */
+  /** Sends DTMF as RFC 4733 events where the leg negotiated them (SIP); false when it cannot. */
+  private rfc4733: (legId: string, digits: string) => boolean = () => false;
+
+  /** Lets SIP legs take DTMF as RFC 4733 events instead of tones. */
+  sendRfc4733With(sender: (legId: string, digits: string) => boolean): void {
+    this.rfc4733 = sender;
+  }
+
+  /** Sends DTMF to one leg (RFC 4733 to a SIP leg that negotiated it, else tones in band), and logs each key as `audio:dtmf`. */
   dtmf(legId: string, digits: string, p: Principal): { id: string } {
     const { conversationId, bridge } = this.where({ legId }, p);
-    this.checkLimit(conversationId);
-    const samples = dtmfTones(digits);
     const id = randomUUID();
-    const player = new Player(id, samples, { loop: 1, level: 0, legId }, () => {
-      this.playing.delete(id);
-    });
-    this.playing.set(id, { kind: 'dtmf', conversationId, legId, player });
-    bridge.play(player);
+    if (!this.rfc4733(legId, digits)) {
+      this.checkLimit(conversationId);
+      const player = new Player(id, dtmfTones(digits), { loop: 1, level: 0, legId }, () => {
+        this.playing.delete(id);
+      });
+      this.playing.set(id, { kind: 'dtmf', conversationId, legId, player });
+      bridge.play(player);
+    }
     const { store, log } = this.ctx;
     store.transaction(() => {
       for (const digit of digits.replace(/p/gi, '')) {

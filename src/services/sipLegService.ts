@@ -93,6 +93,8 @@ function sipCodeOf(err: unknown): number {
 export class SipLegService {
   private readonly calls = new Set<SipLegRunner>();
   private server: SipServer | undefined;
+  /** Each running SIP leg's RTP, and whether its call negotiated telephone-event. */
+  private readonly media = new Map<string, { rtp: RtpEndpoint; telephoneEvents: boolean }>();
   /** Ringback players, by the ringing leg. */
   private readonly ringbacks = new Map<string, Player>();
 
@@ -211,6 +213,7 @@ export class SipLegService {
           const codec = negotiate(remote);
           rtp.configure(codec);
           if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
           response.ack();
           response.session.delegate = this.dialog(() => call.runner, rtp, local, () => call.session);
           this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
@@ -229,6 +232,18 @@ export class SipLegService {
       },
     });
     return runner.state;
+  }
+
+  /**
+   * Sends DTMF to a SIP leg as RFC 4733 events when its call negotiated telephone-event; false
+   * otherwise (not a SIP leg, or no telephone-event: the caller plays tones in band instead).
+   */
+  sendDtmf(legId: string, digits: string): boolean {
+    const media = this.media.get(legId);
+    if (!media?.telephoneEvents) return false;
+    // Pauses are a dial-string notion; RFC 4733 events go out back to back with their gaps.
+    media.rtp.sendDtmf(digits.replace(/p/gi, '')).catch((err: unknown) => this.ctx.logger.warn({ err, leg_id: legId }, 'could not send DTMF'));
+    return true;
   }
 
   /** Number of SIP legs running now. */
@@ -324,6 +339,7 @@ export class SipLegService {
         answerTimeoutMs: this.options.ackTimeoutMs,
       });
       call.runner = started;
+      this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined && remote !== undefined });
       rtp.on('dtmf', (press) => started.dtmf(press.digit, press.durationMs, 'rfc4733'));
       rtp.on('inactive', () => started.send({ type: 'MEDIA_TIMEOUT' }));
       invite.cancelled.addEventListener('abort', () => started.send({ type: 'REMOTE_HANGUP', cancelled: true }), { once: true });
@@ -357,6 +373,7 @@ export class SipLegService {
     this.legs.adopt(runner);
     void runner.done.then(() => {
       this.calls.delete(runner);
+      this.media.delete(runner.id);
       // The SIP member's membership is the call: when the call ends, the member leaves.
       try {
         this.members.leaveMember(runner.state.member_id, 'sip', 'call ended');
