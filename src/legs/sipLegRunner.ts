@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
 import { sipLegMachine, type SipLegEmitted, type SipLegEvent } from '../../machines/sipLeg.machine.js';
 import { fail } from '../domain/errors.js';
-import { SYSTEM_ORIGIN } from '../domain/model.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
@@ -10,6 +9,7 @@ import type { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import type { RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
+import { recordLegEvent } from './legEvents.js';
 import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
 
 /** The SIP messages a leg's machine asks for; the SIP leg service sends them with sip.js. */
@@ -169,21 +169,7 @@ export class SipLegRunner implements RunningLeg {
   }
 
   private record(emitted: SipLegEmitted): void {
-    const { store, log } = this.deps;
-    try {
-      store.transaction(() => {
-        log.append({ conversation_id: this.leg.conversation_id, type: emitted.type, from: this.leg.member_id, body: emitted.body });
-        if (emitted.type === 'rtc:transfer') {
-          log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
-        }
-        if (emitted.type === 'member:media') {
-          const member = store.members.get(this.leg.member_id);
-          if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
-        }
-      });
-    } catch (err) {
-      this.deps.logger.error({ err, leg_id: this.leg.id, type: emitted.type }, 'could not record SIP leg event');
-    }
+    recordLegEvent(this.deps, this.leg, emitted);
   }
 
   private track(snapshot: SnapshotFrom<typeof sipLegMachine>): void {

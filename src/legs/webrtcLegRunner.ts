@@ -6,11 +6,11 @@ import type { Clock } from '../lib/clock.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { IceCandidateInit, MediaEngine, WebRtcEndpoint } from '../media/engine.js';
 import type { VideoSfu } from '../media/video/videoSfu.js';
+import { recordLegEvent } from './legEvents.js';
 import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
 import { fail } from '../domain/errors.js';
-import { SYSTEM_ORIGIN } from '../domain/model.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -189,22 +189,7 @@ export class WebRtcLegRunner implements RunningLeg {
   }
 
   private record(emitted: WebRtcLegEmitted): void {
-    const { store, log } = this.deps;
-    try {
-      store.transaction(() => {
-        log.append({ conversation_id: this.leg.conversation_id, type: emitted.type, from: this.leg.member_id, body: emitted.body });
-        // A transfer is news on both sides: the old conversation hears where the leg went.
-        if (emitted.type === 'rtc:transfer') {
-          log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
-        }
-        if (emitted.type === 'member:media') {
-          const member = store.members.get(this.leg.member_id);
-          if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
-        }
-      });
-    } catch (err) {
-      this.deps.logger.error({ err, leg_id: this.leg.id, type: emitted.type }, 'could not record leg event');
-    }
+    recordLegEvent(this.deps, this.leg, emitted);
   }
 
   private track(snapshot: SnapshotFrom<typeof webrtcLegMachine>): void {
