@@ -3,6 +3,7 @@ import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { SYSTEM_ORIGIN } from '../domain/model.js';
 import { dtmfTones } from '../media/audio/dtmfTones.js';
+import { concatSamples } from '../media/audio/frame.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import { Player, type EndReason } from '../media/bridge/sources.js';
 import type { Access } from './access.js';
@@ -73,7 +74,7 @@ export class PlaybackService {
     const clips: Int16Array[] = [];
     for (const ref of request.stream_url) clips.push(await this.loader.load(ref));
     const id = randomUUID();
-    this.start('play', id, target, p, concat(clips), request, (conversationId, legId) => ({
+    this.start('play', id, target, p, concatSamples(clips), request, (conversationId, legId) => ({
       play_id: id,
       ...(legId !== undefined && { leg_id: legId }),
       stream_url: request.stream_url,
@@ -203,15 +204,4 @@ export class PlaybackService {
       logger.error({ err, conversation_id: conversationId, type }, 'could not record a playback event');
     }
   }
-}
-
-function concat(clips: Int16Array[]): Int16Array {
-  if (clips.length === 1 && clips[0]) return clips[0];
-  const out = new Int16Array(clips.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const clip of clips) {
-    out.set(clip, offset);
-    offset += clip.length;
-  }
-  return out;
 }

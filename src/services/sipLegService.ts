@@ -173,11 +173,7 @@ export class SipLegService {
       ringing: () => undefined,
       answer: () => undefined,
       cancel: () => call.outgoing?.cancel(),
-      bye: () => {
-        const s = call.session;
-        if (!s) return;
-        s.bye({ onAccept: () => s.dispose(), onReject: () => s.dispose() });
-      },
+      bye: () => hangUp(call.session),
     };
     const runner = new SipLegRunner(leg, {
       store: this.ctx.store,
@@ -319,11 +315,7 @@ export class SipLegService {
           session.delegate = this.dialog(() => call.runner, rtp, local, () => session);
         },
         cancel: () => undefined,
-        bye: () => {
-          const s = session;
-          if (!s) return;
-          s.bye({ onAccept: () => s.dispose(), onReject: () => s.dispose() });
-        },
+        bye: () => hangUp(session),
       };
       const audio = new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined);
       const started: SipLegRunner = new SipLegRunner(leg, {
@@ -446,6 +438,12 @@ export class SipLegService {
     if (first?.action !== 'conversation' || first.name === undefined) throw new LegwayError('Unavailable', 'answer_url answered no conversation action');
     return { conversation: first.name, mute: first.mute ?? false };
   }
+}
+
+/** Sends BYE in an established dialog, and forgets the dialog once it is answered. */
+function hangUp(session: Core.Session | undefined): void {
+  if (!session) return;
+  session.bye({ onAccept: () => session.dispose(), onReject: () => session.dispose() });
 }
 
 /** Whether the caller cancelled (a function: the signal changes while the call is being set up). */

@@ -1,4 +1,4 @@
-import { SAMPLE_RATE } from './frame.js';
+import { concatSamples, SAMPLE_RATE } from './frame.js';
 
 /** The DTMF keypad: each key is one low (row) and one high (column) frequency, in Hz. */
 const ROWS = [697, 770, 852, 941] as const;
@@ -42,11 +42,5 @@ export function dtmfTones(digits: string): Int16Array {
     }
     parts.push(tone, new Int16Array(GAP_MS * perMs));
   }
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatSamples(parts);
 }
