@@ -25,8 +25,11 @@ export interface RunningLeg {
   readonly done: Promise<void>;
   /** Runs a toggle; false when the leg's state does not take it now (not connected). */
   toggle(kind: ToggleKind, on: boolean, initiator: string): boolean;
-  /** Ends the leg: `client` when its own user hangs up, `gateway` otherwise (reason logged). */
-  hangup(by: 'client' | 'gateway', reason: string): void;
+  /**
+   * Ends the leg: `client` when its own user hangs up, `api` when an operator or the application
+   * does, `gateway` when the gateway does by itself (member left, conversation deleted, shutdown).
+   */
+  hangup(by: 'client' | 'api' | 'gateway', reason: string): void;
   /** The bridge's speaking detector changed its mind. */
   speaking(on: boolean): void;
   /** Moves the connected leg to another conversation (throws InvalidState when it cannot). */

@@ -133,8 +133,9 @@ export class SipLegRunner implements RunningLeg {
     return true;
   }
 
-  hangup(by: 'client' | 'gateway', reason: string): void {
-    this.send({ type: 'HANGUP', reason, by: by === 'client' ? 'local' : 'system' });
+  hangup(by: 'client' | 'api' | 'gateway', reason: string): void {
+    // Someone on this side chose to hang up (`local`), or the gateway did by itself (`system`).
+    this.send({ type: 'HANGUP', reason, by: by === 'gateway' ? 'system' : 'local' });
   }
 
   speaking(on: boolean): void {

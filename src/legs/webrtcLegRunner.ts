@@ -140,7 +140,7 @@ export class WebRtcLegRunner implements RunningLeg {
     return true;
   }
 
-  hangup(by: 'client' | 'gateway', reason: string): void {
+  hangup(by: 'client' | 'api' | 'gateway', reason: string): void {
     this.send(by === 'client' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason });
   }
 

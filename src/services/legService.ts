@@ -149,7 +149,7 @@ export class LegService implements LegTermination {
   act(legId: string, action: LegAction, p: Principal, initiator: string): Leg {
     const runner = this.ownRunner(legId, p);
     if (action === 'hangup') {
-      runner.hangup(p.role === 'user' ? 'client' : 'gateway', `hung up by ${p.role}`);
+      runner.hangup(p.role === 'user' ? 'client' : 'api', `hung up by ${p.role}`);
       return runner.state;
     }
     const { type, on } = TOGGLES[action];

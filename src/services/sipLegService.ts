@@ -267,26 +267,27 @@ export class SipLegService {
     const dialled = message.ruri?.user ?? '';
     const caller = message.from.uri.user ?? 'anonymous';
     const legId = newLegId();
-    const route = await this.route(dialled, { from: caller, to: dialled, call_id: invite.callIdHash, leg_id: legId });
+    // The application gets the real Call-ID (to match its own SIP records); logs only ever see its digest.
+    const route = await this.route(dialled, { from: caller, to: dialled, call_id: message.callId, leg_id: legId });
     if (cancelled(invite)) return;
 
     let conversation = this.conversations.resolve(route.conversation);
     conversation ??= this.conversations.create({ name: route.conversation }, SIP_PRINCIPAL);
-    const member = this.members.admit(conversation.id, `sip-${caller}`.slice(0, 200), 'sip', { type: 'sip', from: caller, to: dialled });
-
     const rtp = await RtpEndpoint.open({
       ip: this.options.rtpIp,
       portRange: this.options.rtpPorts,
       logger: this.ctx.logger.child({ leg_id: legId }),
       inactivityTimeoutMs: this.options.rtpTimeoutMs,
     });
+    if (cancelled(invite)) {
+      await rtp.close();
+      return;
+    }
+    // From here on nothing awaits: the caller cannot cancel between its member and its leg.
+    const member = this.members.admit(conversation.id, `sip-${caller}`.slice(0, 200), 'sip', { type: 'sip', from: caller, to: dialled });
     try {
       rtp.configure(codec);
       if (remote && !remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
-      if (cancelled(invite)) {
-        await rtp.close();
-        return;
-      }
       const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
       const ourSdp = remote ? writeAnswer(local, codec, answerDirection(remote.direction)) : writeOffer(local);
 

@@ -367,3 +367,44 @@ function parseFrame(frame: Buffer, packet: ParsedPacket): void {
     payload: rtp.subarray(RTP_HEADER_BYTES + ((rtp[0] ?? 0) & 0x0f) * 4),
   };
 }
+
+export interface SamplesPcapOptions extends FlowOptions, StreamOptions {
+  /** 8 kHz 16-bit samples; the last packet is padded with silence to 160 samples. */
+  samples: ArrayLike<number>;
+}
+
+/** A pcap of arbitrary 8 kHz audio as PCMU (payload type 0), 160 bytes every 20 ms, one RTP stream. */
+export function pcmuSamplesPcap(options: SamplesPcapOptions): Buffer {
+  const packets = Math.ceil(options.samples.length / SAMPLES_PER_PACKET);
+  const pcm = new Int16Array(packets * SAMPLES_PER_PACKET);
+  for (let i = 0; i < options.samples.length; i++) pcm[i] = Math.max(-32768, Math.min(32767, Math.round(options.samples[i] ?? 0)));
+  const ulaw = encodeG711('PCMU', pcm);
+  const writer = new StreamWriter(options, { from: options.from ?? DEFAULT_FROM, to: options.to ?? DEFAULT_TO });
+  let timestamp = options.firstTimestamp ?? randomInt(0x1_0000_0000);
+  for (let i = 0; i < packets; i++) {
+    writer.add(0, timestamp, i === 0, ulaw.subarray(i * SAMPLES_PER_PACKET, (i + 1) * SAMPLES_PER_PACKET));
+    timestamp = (timestamp + SAMPLES_PER_PACKET) >>> 0;
+  }
+  return writePcap(writer.records);
+}
+
+/** 8 kHz samples of one DTMF key: its two tones (each `amplitude` peak) for `toneMs`, then `silenceMs` of silence, after `leadMs` of silence. */
+export function dtmfToneSamples(digit: string, options: { toneMs?: number; silenceMs?: number; leadMs?: number; amplitude?: number } = {}): Int16Array {
+  const rows = [697, 770, 852, 941];
+  const columns = [1209, 1336, 1477, 1633];
+  const keypad = ['123A', '456B', '789C', '*0#D'];
+  const row = keypad.findIndex((r) => r.includes(digit.toUpperCase()));
+  if (digit.length !== 1 || row < 0) throw new RangeError(`not a DTMF key: ${JSON.stringify(digit)}`);
+  const low = rows[row] ?? 0;
+  const high = columns[keypad[row]?.indexOf(digit.toUpperCase()) ?? 0] ?? 0;
+  const ms = (n: number): number => Math.round((n * CLOCK_RATE) / 1000);
+  const lead = ms(options.leadMs ?? 200);
+  const tone = ms(options.toneMs ?? 150);
+  const out = new Int16Array(lead + tone + ms(options.silenceMs ?? 600));
+  const amplitude = options.amplitude ?? 6000;
+  for (let i = 0; i < tone; i++) {
+    const t = i / CLOCK_RATE;
+    out[lead + i] = Math.round(amplitude * (Math.sin(2 * Math.PI * low * t) + Math.sin(2 * Math.PI * high * t)));
+  }
+  return out;
+}
