@@ -7,7 +7,8 @@ import { newLegId } from '../lib/ids.js';
 import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import { ringbackCadence } from '../media/audio/ringback.js';
-import { Player } from '../media/bridge/sources.js';
+import { Player, Tap } from '../media/bridge/sources.js';
+import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
@@ -41,6 +42,8 @@ export interface OutboundCall {
   from?: string | undefined;
   /** How long it may ring before it is cancelled (no answer). */
   ringingTimeoutS: number;
+  /** Answering-machine detection after the answer: report it (`continue`), or also hang up on a machine. */
+  machineDetection?: 'continue' | 'hangup' | undefined;
 }
 
 /** Where a call goes, from a static route or the application's NCCO. */
@@ -215,6 +218,7 @@ export class SipLegService {
           this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
           runner.attachAudio(new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
+          if (request.machineDetection) this.detectMachine(runner, conversation.id, request.machineDetection);
         } catch (err) {
           // An answer we cannot use: acknowledge it and hang up at once.
           response.ack();
@@ -343,6 +347,31 @@ export class SipLegService {
       await rtp.close();
       throw err;
     }
+  }
+
+  /**
+   * Listens to the callee's first seconds (a tap on its own audio) for answering-machine
+   * detection; the verdict is logged as `sip:machine`, and with `hangup` a machine is hung up on.
+   */
+  private detectMachine(runner: SipLegRunner, conversationId: string, mode: 'continue' | 'hangup'): void {
+    const detector = new AnsweringMachineDetector();
+    const tap: Tap = new Tap(
+      `amd-${runner.id}`,
+      runner.id,
+      (frame) => {
+        const verdict = detector.feed(frame);
+        if (!verdict) return;
+        tap.end('done');
+        // Decided inside the bridge's tick: act after it.
+        setImmediate(() => {
+          this.ctx.logger.info({ leg_id: runner.id, verdict: verdict.type, reason: verdict.reason }, 'answering-machine detection');
+          runner.send({ type: 'MACHINE', verdict: verdict.type, confidence: verdict.confidence });
+          if (mode === 'hangup' && verdict.type === 'machine') runner.hangup('api', 'answering machine');
+        });
+      },
+      () => undefined,
+    );
+    this.legs.bridgeFor(conversationId).tap(tap);
   }
 
   /** Starts or stops the ringback the conversation hears while one of its outbound calls rings. */

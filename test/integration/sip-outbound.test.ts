@@ -94,7 +94,7 @@ describe.skipIf(missing !== undefined)('outbound SIP calls (POST /v1/calls) to a
     await bad({ to: { type: 'sip', uri: 'tel:+15551234' }, conversation_id: cid }, 422);
     await bad({ to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: 'nowhere' }, 404);
     await bad({ to: { type: 'phone', number: '1555' }, conversation_id: cid }, 422);
-    await bad({ to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid, machine_detection: 'hangup' }, 422);
+    await bad({ to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid, machine_detection: 'maybe' }, 422);
     const user = await gw.api('POST', '/v1/calls', { token: await gw.token('alice'), body: { to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid } });
     expect(user.status).toBe(403);
   });

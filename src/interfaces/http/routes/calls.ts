@@ -14,6 +14,8 @@ const callBody = z.strictObject({
     .optional(),
   /** Seconds it may ring before it is cancelled (Vonage's name). */
   ringing_timer: z.number().int().min(3).max(300).default(60),
+  /** Answering-machine detection: `continue` reports it (`sip:machine`), `hangup` also hangs up on a machine. */
+  machine_detection: z.enum(['continue', 'hangup']).optional(),
 });
 
 /** Outbound calls: `POST /v1/calls` dials a SIP URI into a conversation. */
@@ -23,7 +25,13 @@ export function callRoutes(app: FastifyInstance, services: Services): void {
     const p = principalOf(req);
     const conversation = services.conversations.resolve(body.conversation_id);
     const leg = await services.sipLegs.call(
-      { conversationId: conversation?.id ?? body.conversation_id, uri: body.to.uri, from: body.from, ringingTimeoutS: body.ringing_timer },
+      {
+        conversationId: conversation?.id ?? body.conversation_id,
+        uri: body.to.uri,
+        from: body.from,
+        ringingTimeoutS: body.ringing_timer,
+        machineDetection: body.machine_detection,
+      },
       p,
     );
     return reply.code(201).send(leg);
