@@ -7,6 +7,8 @@ export interface SipLegInput {
   direction: 'inbound' | 'outbound';
   /** How long an outbound call may ring before it is cancelled (no answer), and how long an inbound 200 waits for its ACK. */
   answerTimeoutMs: number;
+  /** Inbound: how long to ring before answering (0: answer at once); the caller may cancel meanwhile. */
+  answerDelayMs?: number;
 }
 
 export interface SipLegContext extends SipLegInput {
@@ -114,6 +116,8 @@ export const sipLegMachine = setup({
     sendRinging: notProvided('sendRinging'),
     /** Inbound: send 200 OK with the SDP answer. */
     sendAnswer: notProvided('sendAnswer'),
+    /** Inbound before our 200: refuse the INVITE (the gateway ends a call it has not answered). */
+    sendReject: notProvided('sendReject'),
     /** Outbound: CANCEL the INVITE (no answer in time, or hung up before the answer). */
     sendCancel: notProvided('sendCancel'),
     /** End an established dialog with BYE. */
@@ -165,11 +169,13 @@ export const sipLegMachine = setup({
   },
   guards: {
     inbound: ({ context }) => context.direction === 'inbound',
+    answersAtOnce: ({ context }) => (context.answerDelayMs ?? 0) <= 0,
     turnsOn: ({ event }) => 'on' in event && event.on,
     turnsOff: ({ event }) => 'on' in event && !event.on,
   },
   delays: {
     answerTimeout: ({ context }) => context.answerTimeoutMs,
+    answerDelay: ({ context }) => context.answerDelayMs ?? 0,
   },
 }).createMachine({
   id: 'sipLeg',
@@ -183,7 +189,25 @@ export const sipLegMachine = setup({
     // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the destination).
     offering: {
       entry: ['sendRinging', { type: 'emitStatus', params: { code: 180 } }, emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } }))],
-      always: { target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
+      always: { guard: 'answersAtOnce', target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
+      after: {
+        answerDelay: { target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
+      },
+      on: {
+        // The caller gave up while it rang: the SIP layer has answered its CANCEL with 487.
+        REMOTE_HANGUP: {
+          target: 'ending',
+          actions: [
+            { type: 'emitStatus', params: { code: 487, reason: 'Request Terminated' } },
+            { type: 'end', params: { cause: 'cancelled', by: 'remote', code: 487 } },
+            'emitHangup',
+          ],
+        },
+        HANGUP: {
+          target: 'ending',
+          actions: ['sendReject', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by, code: 480 }) }, 'emitHangup'],
+        },
+      },
     },
     awaitingAck: {
       after: {

@@ -115,6 +115,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     rtpTimeoutMs: config.sipRtpTimeoutS * 1000,
     ackTimeoutMs: 32_000,
     ringback: config.ringback,
+    answerDelayMs: config.sipAnswerDelayMs,
   });
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));

@@ -119,6 +119,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipEnabled: input.sip_enabled,
     sipRtpTimeoutS: input.sip_rtp_timeout_s,
     ringback: input.ringback,
+    sipAnswerDelayMs: input.sip_answer_delay_ms,
     rtpPorts: Object.freeze({ ...input.rtp_ports }),
     mediaDir: resolve(cwd, input.media_dir),
     mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),

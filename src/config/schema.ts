@@ -81,6 +81,7 @@ export const configInputSchema = z.strictObject({
   /** Seconds without RTP before a SIP call is hung up. */
   sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
   ringback: z.enum(['us', 'eu', 'off']).default('us'),
+  sip_answer_delay_ms: z.coerce.number().int().min(0).max(60_000).default(0),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
@@ -148,6 +149,8 @@ export interface Config {
   readonly sipRtpTimeoutS: number;
   /** Ringback the conversation hears while an outbound call rings: North American, European, or none. */
   readonly ringback: 'us' | 'eu' | 'off';
+  /** How long an inbound SIP call rings (180) before the gateway answers it. */
+  readonly sipAnswerDelayMs: number;
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */

@@ -20,6 +20,8 @@ export interface SipSignalling {
   answer(): void;
   /** Outbound: CANCEL the INVITE. */
   cancel(): void;
+  /** Inbound, before our 200: refuse the INVITE (480). */
+  reject(): void;
   /** BYE, then forget the dialog. */
   bye(): void;
 }
@@ -36,6 +38,8 @@ export interface SipRunnerDeps {
   signalling: SipSignalling;
   direction: 'inbound' | 'outbound';
   answerTimeoutMs: number;
+  /** Inbound: ring this long before answering. */
+  answerDelayMs?: number;
   /** Told of each status change (the service plays ringback while an outbound leg rings). */
   onStatus?: (status: LegStatus) => void;
 }
@@ -76,6 +80,7 @@ export class SipLegRunner implements RunningLeg {
         sendRinging: () => signalling.ringing(),
         sendAnswer: () => signalling.answer(),
         sendCancel: () => signalling.cancel(),
+        sendReject: () => signalling.reject(),
         sendBye: () => signalling.bye(),
         applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
         applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
@@ -83,7 +88,13 @@ export class SipLegRunner implements RunningLeg {
       },
     });
     this.actor = createActor(machine, {
-      input: { legId: leg.id, memberId: leg.member_id, direction: deps.direction, answerTimeoutMs: deps.answerTimeoutMs },
+      input: {
+        legId: leg.id,
+        memberId: leg.member_id,
+        direction: deps.direction,
+        answerTimeoutMs: deps.answerTimeoutMs,
+        ...(deps.answerDelayMs !== undefined && { answerDelayMs: deps.answerDelayMs }),
+      },
     });
     this.actor.on('*', (emitted) => this.record(emitted));
     this.done = new Promise((resolve) => {

@@ -32,6 +32,8 @@ export interface SipLegOptions {
   /** How long our 200 waits for its ACK (RFC 3261 64*T1). */
   ackTimeoutMs: number;
   ringback: 'us' | 'eu' | 'off';
+  /** How long an inbound call rings before it is answered (the caller may cancel meanwhile). */
+  answerDelayMs: number;
 }
 
 /** `POST /v1/calls`: who to dial, into which conversation. */
@@ -176,6 +178,7 @@ export class SipLegService {
       ringing: () => undefined,
       answer: () => undefined,
       cancel: () => call.outgoing?.cancel(),
+      reject: () => undefined,
       bye: () => hangUp(call.session),
     };
     const runner = new SipLegRunner(leg, {
@@ -320,6 +323,13 @@ export class SipLegService {
           session.delegate = this.dialog(() => call.runner, rtp, local, () => session);
         },
         cancel: () => undefined,
+        reject: () => {
+          try {
+            request.reject({ statusCode: 480 });
+          } catch {
+            // Already final (cancelled meanwhile).
+          }
+        },
         bye: () => hangUp(session),
       };
       const audio = new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined);
@@ -334,6 +344,7 @@ export class SipLegService {
         signalling,
         direction: 'inbound',
         answerTimeoutMs: this.options.ackTimeoutMs,
+        answerDelayMs: this.options.answerDelayMs,
       });
       call.runner = started;
       this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined && remote !== undefined });

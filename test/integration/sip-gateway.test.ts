@@ -215,6 +215,20 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     });
   });
 
+  it.each(['u1', 't1'] as const)('with LEGWAY_SIP_ANSWER_DELAY_MS the call rings first: a CANCEL then gets 487, sip:hangup cancelled, and the member leaves (%s)', async (transport) => {
+    const g = await start({ LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_ANSWER_DELAY_MS: '3000' });
+    const run = await runSipp({ scenario: 'uac-invite-cancel-expect-487.xml', transport, target: target(g) });
+    expect(run.code, run.trace).toBe(0);
+    const cid = await conversationNamed(g, ROOM);
+    expect(cid).toBeDefined();
+    const list = await afterHangup(g, cid!);
+    const hangups = list.filter((e) => e.type === 'sip:hangup');
+    expect(hangups.map((e) => e.body)).toEqual([expect.objectContaining({ cause: 'cancelled', by: 'remote', code: 487 })]);
+    expect(list.filter((e) => e.type === 'sip:status').map((e) => e.body.code)).toEqual([180, 487]);
+    expect(list.some((e) => e.type === 'sip:answered')).toBe(false);
+    expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
+  });
+
   it('with a static route the answer is immediate: a CANCEL right behind the INVITE meets a 200 (no 487); the caller ACKs and BYEs, and no leg is left', async () => {
     const g = await start();
     const port = Number(target(g).split(':')[1]);

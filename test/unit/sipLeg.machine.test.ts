@@ -79,6 +79,39 @@ describe('sipLeg machine: inbound', () => {
   });
 });
 
+describe('sipLeg machine: inbound with an answer delay', () => {
+  const delayed: SipLegInput = { ...inbound, answerDelayMs: 2000 };
+
+  it('rings first, and answers when the delay is over', () => {
+    const [ringing, emitted, done] = start(delayed);
+    expect(ringing.value).toBe('offering');
+    expect(done).toEqual(['sendRinging']);
+    expect(types(emitted)).toEqual(['sip:status', 'sip:ringing']);
+    const delayOver = { type: 'xstate.after.answerDelay.sipLeg.offering' } as unknown as SipLegEvent;
+    const [answered, , answeredDone] = run(ringing, delayOver);
+    expect(answered.value).toBe('awaitingAck');
+    expect(answeredDone).toEqual(['sendAnswer']);
+  });
+
+  it('a caller who cancels while it rings ends it: 487 and sip:hangup cancelled by remote', () => {
+    const [snapshot, emitted, done] = run(start(delayed)[0], { type: 'REMOTE_HANGUP', cancelled: true });
+    expect(snapshot.value).toBe('ending');
+    expect(done).toEqual([]);
+    expect(emitted).toEqual([
+      { type: 'sip:status', body: { leg_id: LEG, code: 487, reason: 'Request Terminated', direction: 'inbound' } },
+      { type: 'sip:hangup', body: { leg_id: LEG, cause: 'cancelled', by: 'remote', code: 487 } },
+    ]);
+    expectCatalogued(emitted);
+  });
+
+  it('the gateway ending it before the answer refuses the INVITE', () => {
+    const [snapshot, emitted, done] = run(start(delayed)[0], { type: 'HANGUP', reason: 'conversation deleted', by: 'system' });
+    expect(snapshot.value).toBe('ending');
+    expect(done).toEqual(['sendReject']);
+    expect(emitted).toEqual([{ type: 'sip:hangup', body: { leg_id: LEG, cause: 'conversation deleted', by: 'system', code: 480 } }]);
+  });
+});
+
 describe('sipLeg machine: outbound', () => {
   it('ringing announces sip:ringing, the status and the ringback; a 183 after it is only a status', () => {
     const [ringing, emitted] = run(start(outbound)[0], { type: 'RINGING', code: 180 }, { type: 'RINGING', code: 183 });
@@ -196,6 +229,7 @@ describe('sipLeg machine: actor with fakes', () => {
         sendRinging: () => done.push('sendRinging'),
         sendAnswer: () => done.push('sendAnswer'),
         sendCancel: () => done.push('sendCancel'),
+        sendReject: () => done.push('sendReject'),
         sendBye: () => done.push('sendBye'),
         applyMute: () => done.push('applyMute'),
         applyEarmuff: () => done.push('applyEarmuff'),
