@@ -120,6 +120,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipRtpTimeoutS: input.sip_rtp_timeout_s,
     ringback: input.ringback,
     sipAnswerDelayMs: input.sip_answer_delay_ms,
+    sipCredentials:
+      input.sip_username !== undefined && input.sip_password !== undefined
+        ? Object.freeze({ username: input.sip_username, password: input.sip_password })
+        : undefined,
     rtpPorts: Object.freeze({ ...input.rtp_ports }),
     mediaDir: resolve(cwd, input.media_dir),
     mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),

@@ -82,6 +82,9 @@ export const configInputSchema = z.strictObject({
   sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
   ringback: z.enum(['us', 'eu', 'off']).default('us'),
   sip_answer_delay_ms: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** Digest credentials for trunks that challenge our outbound calls. */
+  sip_username: z.string().min(1).max(128).optional(),
+  sip_password: z.string().min(1).max(256).optional(),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
@@ -151,6 +154,8 @@ export interface Config {
   readonly ringback: 'us' | 'eu' | 'off';
   /** How long an inbound SIP call rings (180) before the gateway answers it. */
   readonly sipAnswerDelayMs: number;
+  /** Digest credentials outbound calls answer a trunk's 401/407 with (never logged). */
+  readonly sipCredentials: { readonly username: string; readonly password: string } | undefined;
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */

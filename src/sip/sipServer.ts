@@ -47,6 +47,8 @@ export interface SipServerOptions {
   readonly advertisedHost?: string;
   /** User-Agent / Server header value. */
   readonly userAgent?: string;
+  /** Digest credentials our requests (outbound calls) answer a trunk's challenges with. */
+  readonly credentials?: { username: string; password: string } | undefined;
   /** Receives INVITEs; by default every INVITE is answered 486 Busy Here. */
   readonly onInvite?: InviteHandler;
   /** Transport tuning (message size limit, TCP idle timeout, retransmission timing). */
@@ -54,8 +56,8 @@ export interface SipServerOptions {
 }
 
 /** Server options from the configuration (`LEGWAY_SIP_HOST`, `LEGWAY_SIP_PORT`, `LEGWAY_SIP_TRUNKS`). */
-export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks'>, logger: Logger): SipServerOptions {
-  return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger };
+export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials'>, logger: Logger): SipServerOptions {
+  return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials };
 }
 
 /** The owner used until one is set: every call is busy. */
@@ -109,7 +111,9 @@ export class SipServer {
         userAgentHeaderFieldValue: options.userAgent ?? 'legway',
         viaForceRport: true,
         viaHost: `${hostForHeader(host)}:${transport.port}`,
-        authenticationFactory: () => undefined,
+        // Our outgoing requests answer 401/407 challenges with these credentials (RFC 3261 22.2).
+        authenticationFactory: () =>
+          options.credentials ? new Core.DigestAuthentication(loggerFactory, undefined, options.credentials.username, options.credentials.password) : undefined,
         transportAccessor: () => transport,
       },
       { onInvite: (request) => this.handleInvite(request) },

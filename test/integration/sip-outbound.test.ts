@@ -89,6 +89,29 @@ describe.skipIf(missing !== undefined)('outbound SIP calls (POST /v1/calls) to a
     }
   });
 
+  it('answers a trunk digest challenge with LEGWAY_SIP_USERNAME/PASSWORD, and the call goes through', async () => {
+    await gw.close();
+    gw = await startGateway({ media: true, env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_USERNAME: 'legway', LEGWAY_SIP_PASSWORD: 's3cret-trunk' } });
+    cid = (await gw.api('POST', '/v1/conversations', { body: { name: 'dial-out' } })).body.id;
+    const sipp = await startSipp({ scenario: 'uas-invite-challenge-401-then-answer-200.xml', transport: 'u1' });
+    const res = await gw.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: cid } });
+    expect(res.status).toBe(201);
+    const run = await sipp.finished;
+    expect(run.code, run.trace).toBe(0);
+    await waitUntil(async () => ofLeg(await events(), res.body.id, 'sip:hangup').length === 1, { what: 'sip:hangup' });
+    expect(ofLeg(await events(), res.body.id, 'sip:answered')).toHaveLength(1);
+  });
+
+  it('a wrong password fails the challenged call (the trunk refuses it), and nothing is left running', async () => {
+    await gw.close();
+    gw = await startGateway({ media: true, env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_USERNAME: 'legway', LEGWAY_SIP_PASSWORD: 'wrong' } });
+    cid = (await gw.api('POST', '/v1/conversations', { body: { name: 'dial-out' } })).body.id;
+    const sipp = await startSipp({ scenario: 'uas-invite-challenge-401-then-answer-200.xml', transport: 'u1' });
+    await gw.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: cid, ringing_timer: 3 } });
+    expect((await sipp.finished).code).not.toBe(0);
+    await waitUntil(() => gw.app.legs.active === 0, { timeoutMs: 15_000, what: 'the call to end' });
+  });
+
   it('refuses bad calls before dialling anything', async () => {
     const bad = async (body: unknown, status: number) => expect((await gw.api('POST', '/v1/calls', { body })).status).toBe(status);
     await bad({ to: { type: 'sip', uri: 'tel:+15551234' }, conversation_id: cid }, 422);
