@@ -120,6 +120,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipRtpTimeoutS: input.sip_rtp_timeout_s,
     ringback: input.ringback,
     sipAnswerDelayMs: input.sip_answer_delay_ms,
+    sipCallers: Object.freeze({
+      realm: input.sip_realm,
+      users: new Map(input.sip_callers.map((pair) => [pair.slice(0, pair.indexOf(':')), pair.slice(pair.indexOf(':') + 1)] as const)),
+    }),
     sipCredentials:
       input.sip_username !== undefined && input.sip_password !== undefined
         ? Object.freeze({ username: input.sip_username, password: input.sip_password })

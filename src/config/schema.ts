@@ -82,6 +82,13 @@ export const configInputSchema = z.strictObject({
   sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
   ringback: z.enum(['us', 'eu', 'off']).default('us'),
   sip_answer_delay_ms: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** Callers outside the trunks admitted by digest authentication: `user:password,…`. */
+  sip_callers: z
+    .string()
+    .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+    .pipe(z.array(z.string().regex(/^[^:\s]{1,64}:\S{1,256}$/, 'expected USER:PASSWORD')))
+    .default([]),
+  sip_realm: z.string().min(1).max(100).regex(/^[^"\\]+$/, 'must not contain quotes or backslashes').default('legway'),
   /** Digest credentials for trunks that challenge our outbound calls. */
   sip_username: z.string().min(1).max(128).optional(),
   sip_password: z.string().min(1).max(256).optional(),
@@ -154,6 +161,8 @@ export interface Config {
   readonly ringback: 'us' | 'eu' | 'off';
   /** How long an inbound SIP call rings (180) before the gateway answers it. */
   readonly sipAnswerDelayMs: number;
+  /** Callers outside the trunks who may call with digest authentication (never logged). */
+  readonly sipCallers: { readonly realm: string; readonly users: ReadonlyMap<string, string> };
   /** Digest credentials outbound calls answer a trunk's 401/407 with (never logged). */
   readonly sipCredentials: { readonly username: string; readonly password: string } | undefined;
   readonly rtpPorts: { readonly min: number; readonly max: number };

@@ -9,6 +9,7 @@ import { SipTransport, type SipTransportOptions } from './transport/sipTransport
 import type { SipSource } from './transport/types.js';
 import { hostForHeader } from './transport/via.js';
 import { trustedSourceCheck } from './trustedSource.js';
+import { DigestChallenger, type DigestUsers } from './digestChallenge.js';
 
 /**
  * The SIP signalling endpoint: sip.js's `UserAgentCore` (transactions, dialogs, UAS/UAC rules) over
@@ -47,6 +48,8 @@ export interface SipServerOptions {
   readonly advertisedHost?: string;
   /** User-Agent / Server header value. */
   readonly userAgent?: string;
+  /** Callers outside the trunks who may call with digest authentication (401 challenges); none: 403. */
+  readonly callers?: DigestUsers | undefined;
   /** Digest credentials our requests (outbound calls) answer a trunk's challenges with. */
   readonly credentials?: { username: string; password: string } | undefined;
   /** Receives INVITEs; by default every INVITE is answered 486 Busy Here. */
@@ -56,8 +59,8 @@ export interface SipServerOptions {
 }
 
 /** Server options from the configuration (`LEGWAY_SIP_HOST`, `LEGWAY_SIP_PORT`, `LEGWAY_SIP_TRUNKS`). */
-export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials'>, logger: Logger): SipServerOptions {
-  return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials };
+export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials' | 'sipCallers'>, logger: Logger): SipServerOptions {
+  return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials, callers: config.sipCallers };
 }
 
 /** The owner used until one is set: every call is busy. */
@@ -73,6 +76,7 @@ export class SipServer {
   private inviteHandler: InviteHandler;
   private readonly log: Logger;
   private readonly isTrusted: (address: string) => boolean;
+  private readonly digest: DigestChallenger | undefined;
   /** The core accepts a request only for its AOR's user; see `dispatch`. */
   private readonly aor: URI;
   private closing: Promise<void> | undefined;
@@ -86,6 +90,7 @@ export class SipServer {
   ) {
     this.log = log;
     this.isTrusted = isTrusted;
+    this.digest = options.callers && options.callers.users.size > 0 ? new DigestChallenger(options.callers) : undefined;
     this.inviteHandler = options.onInvite ?? busyEverywhere;
     const host = options.advertisedHost ?? advertisedHostFor(options.host);
     const contactUri = new URI('sip', '', hostForHeader(host), transport.port);
@@ -161,11 +166,7 @@ export class SipServer {
     try {
       // Requests inside a dialog the gateway is in (a call it placed to a host outside the trunks,
       // say) belong to that call; only requests that would start something are screened.
-      if (!this.inKnownDialog(message) && !this.isTrusted(source.address)) {
-        this.log.debug({ ...logFields, address: source.address }, 'SIP request from an untrusted source refused');
-        if (method !== 'ACK') this.replyStateless(message, 403);
-        return;
-      }
+      if (!this.inKnownDialog(message) && !this.isTrusted(source.address) && !this.admitsCaller(message, source)) return;
       const support = methodSupport(method);
       if (support !== 'allowed') {
         this.log.debug({ ...logFields, support }, 'SIP method refused');
@@ -189,6 +190,32 @@ export class SipServer {
       this.log.warn({ ...logFields, err: (err as Error).message }, 'SIP request handling failed');
       if (method !== 'ACK') this.tryReplyStateless(message, 500);
     }
+  }
+
+  /**
+   * A request from outside the trunks: admitted when it passes digest authentication (if callers
+   * are configured), else answered 401 with a challenge, or 403 (no callers, or wrong credentials).
+   */
+  private admitsCaller(message: Core.IncomingRequestMessage, source: SipSource): boolean {
+    const method = message.method;
+    const digest = this.digest;
+    if (!digest) {
+      this.log.debug({ method, address: source.address }, 'SIP request from an untrusted source refused');
+      if (method !== 'ACK') this.replyStateless(message, 403);
+      return false;
+    }
+    // ACK and CANCEL are never challenged (RFC 3261 22.1): they go with an INVITE that was.
+    if (method === 'ACK' || method === 'CANCEL') return true;
+    const authorization = message.getHeader('authorization');
+    const verdict = digest.check(method, authorization);
+    if (verdict === 'ok') return true;
+    if (verdict === 'wrong' && authorization !== undefined) {
+      this.log.info({ method, address: source.address }, 'SIP caller failed digest authentication');
+      this.replyStateless(message, 403);
+      return false;
+    }
+    this.replyStateless(message, 401, [`WWW-Authenticate: ${digest.challenge(verdict === 'stale')}`]);
+    return false;
   }
 
   /** Whether a request carries the id of a dialog the core holds (RFC 3261 §12.2.2). */

@@ -160,6 +160,27 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     }
   });
 
+  describe('digest authentication of callers outside the trunks', () => {
+    const env = { LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '10.0.0.0/8', LEGWAY_SIP_CALLERS: 'alice:wonderland-42,bob:builder-7' };
+
+    it('is challenged with 401; with the right password the call is answered', async () => {
+      const g = await start(env);
+      const run = await runSipp({ scenario: 'uac-invite-auth-expect-200-bye.xml', transport: 'u1', target: target(g), extra: ['-au', 'alice', '-ap', 'wonderland-42'] });
+      expect(run.code, run.trace).toBe(0);
+      const cid = await conversationNamed(g, ROOM);
+      expect(cid).toBeDefined();
+      expect((await afterHangup(g, cid!)).filter((e) => e.type === 'sip:answered')).toHaveLength(1);
+    });
+
+    it('a wrong password gets 403, and nothing is created', async () => {
+      const g = await start(env);
+      const run = await runSipp({ scenario: 'uac-invite-auth-expect-403.xml', transport: 'u1', target: target(g), extra: ['-au', 'alice', '-ap', 'guess'] });
+      expect(run.code, run.trace).toBe(0);
+      expect(await conversationNamed(g, ROOM)).toBeUndefined();
+      expect(g.app.legs.active).toBe(0);
+    });
+  });
+
   describe('answer_url', () => {
     it('is POSTed { from, to, call_id, leg_id }; its conversation action routes the call, which is answered and joins the caller', async () => {
       const { g, server } = await withAnswerUrl();
