@@ -12,6 +12,7 @@ import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
+import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
 import type { Access } from './access.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { ServiceContext } from './context.js';
@@ -100,6 +101,8 @@ export class SipLegService {
   private server: SipServer | undefined;
   /** Each running SIP leg's RTP, and whether its call negotiated telephone-event. */
   private readonly media = new Map<string, { rtp: RtpEndpoint; telephoneEvents: boolean }>();
+  /** Session timers (RFC 4028) of calls whose callers asked for them, by leg. */
+  private readonly sessionTimers = new Map<string, NodeJS.Timeout>();
   /** Ringback players, by the ringing leg. */
   private readonly ringbacks = new Map<string, Player>();
 
@@ -217,7 +220,7 @@ export class SipLegService {
           if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
           this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
           response.ack();
-          response.session.delegate = this.dialog(() => call.runner, rtp, local, () => call.session);
+          response.session.delegate = this.dialog(() => call.runner, rtp, local, () => call.session, codec);
           this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
           runner.attachAudio(new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
@@ -271,6 +274,11 @@ export class SipLegService {
       codec = { payloadType: 0, codec: 'PCMU', ptime: 20, telephoneEventPt: 101 };
     }
 
+    const timer = readSessionTimer(message.getHeader('session-expires'), message.getHeaders('supported'));
+    if (timer.kind === 'too-small') {
+      request.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
+      return;
+    }
     const dialled = message.ruri?.user ?? '';
     const caller = message.from.uri.user ?? 'anonymous';
     const legId = newLegId();
@@ -319,8 +327,10 @@ export class SipLegService {
           request.progress({ statusCode: 180 });
         },
         answer: () => {
-          session = request.accept({ statusCode: 200, body: sdpBody(ourSdp) }).session;
-          session.delegate = this.dialog(() => call.runner, rtp, local, () => session);
+          const extraHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
+          session = request.accept({ statusCode: 200, body: sdpBody(ourSdp), extraHeaders }).session;
+          session.delegate = this.dialog(() => call.runner, rtp, local, () => session, codec);
+          if (timer.kind === 'timer') this.armSessionTimer(legId, timer.interval);
         },
         cancel: () => undefined,
         reject: () => {
@@ -385,6 +395,19 @@ export class SipLegService {
     this.legs.bridgeFor(conversationId).tap(tap);
   }
 
+  /** (Re)starts a call's session timer: without a refresh before it runs out, the call is hung up. */
+  private armSessionTimer(legId: string, interval: number): void {
+    clearTimeout(this.sessionTimers.get(legId));
+    const timer = setTimeout(() => {
+      this.sessionTimers.delete(legId);
+      this.calls.forEach((runner) => {
+        if (runner.id === legId) runner.hangup('gateway', 'session timer expired');
+      });
+    }, expiryMs(interval));
+    timer.unref();
+    this.sessionTimers.set(legId, timer);
+  }
+
   /** Starts or stops the ringback the conversation hears while one of its outbound calls rings. */
   private ringback(conversationId: string, legId: string, on: boolean): void {
     const playing = this.ringbacks.get(legId);
@@ -407,6 +430,8 @@ export class SipLegService {
     void runner.done.then(() => {
       this.calls.delete(runner);
       this.media.delete(runner.id);
+      clearTimeout(this.sessionTimers.get(runner.id));
+      this.sessionTimers.delete(runner.id);
       // The SIP member's membership is the call: when the call ends, the member leaves.
       try {
         this.members.leaveMember(runner.state.member_id, 'sip', 'call ended');
@@ -417,7 +442,14 @@ export class SipLegService {
   }
 
   /** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold), INFO (DTMF). */
-  private dialog(runnerOf: () => SipLegRunner | undefined, rtp: RtpEndpoint, local: LocalAudio, sessionOf: () => Core.Session | undefined): Core.SessionDelegate {
+  private dialog(
+    runnerOf: () => SipLegRunner | undefined,
+    rtp: RtpEndpoint,
+    local: LocalAudio,
+    sessionOf: () => Core.Session | undefined,
+    /** The codec the call settled on, offered again in a refresh without SDP. */
+    settled: RtpCodecConfig,
+  ): Core.SessionDelegate {
     return {
       onAck: (ack) => {
         const runner = runnerOf();
@@ -448,14 +480,28 @@ export class SipLegService {
       },
       onInvite: (reInvite) => {
         try {
+          const runner = runnerOf();
+          const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
+          if (timer.kind === 'too-small') {
+            reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
+            return;
+          }
+          // A refresh (any re-INVITE) restarts the session timer.
+          if (runner && timer.kind === 'timer') this.armSessionTimer(runner.id, timer.interval);
+          const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
+          if (reInvite.message.body.length === 0) {
+            // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
+            reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, settled, 'sendrecv')), extraHeaders: timerHeaders });
+            return;
+          }
           const remote = readRemoteAudio(reInvite.message.body);
           const ours = answerDirection(remote.direction);
           if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
           rtp.hold(remote.nullAddress ? 'inactive' : ours);
           local.version++;
           const codec = negotiate(remote);
-          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)) });
-          runnerOf()?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
+          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
+          runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
         } catch (err) {
           reInvite.reject({ statusCode: sipCodeOf(err) });
         }

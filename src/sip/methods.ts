@@ -12,8 +12,8 @@ const KNOWN_METHODS = new Set<string>([...ALLOWED_METHODS, 'REGISTER', 'PRACK', 
 /** Body types the gateway reads: SDP offers and answers, and SIP INFO DTMF. */
 export const ACCEPTED_BODY_TYPES = ['application/sdp', 'application/dtmf-relay'] as const;
 
-/** Option tags the gateway supports (none yet: no 100rel, no session timers). */
-export const SUPPORTED_OPTION_TAGS: readonly string[] = [];
+/** Option tags the gateway supports: session timers (RFC 4028), with the caller refreshing. */
+export const SUPPORTED_OPTION_TAGS: readonly string[] = ['timer'];
 
 export const ALLOW_HEADER = `Allow: ${ALLOWED_METHODS.join(', ')}`;
 export const ACCEPT_HEADER = `Accept: ${ACCEPTED_BODY_TYPES.join(', ')}`;

@@ -181,6 +181,24 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     });
   });
 
+  describe('session timers (RFC 4028)', () => {
+    it('accepts the interval a caller asks for with it as refresher, and a refresh re-INVITE keeps the call up', async () => {
+      const g = await start();
+      const run = await runSipp({ scenario: 'uac-invite-session-timer-expect-200.xml', transport: 'u1', target: target(g) });
+      expect(run.code, run.trace).toBe(0);
+      const cid = await conversationNamed(g, ROOM);
+      const list = await afterHangup(g, cid!);
+      expect(list.filter((e) => e.type === 'sip:hangup').map((e) => e.body.by)).toEqual(['remote']);
+    });
+
+    it('refuses an interval below 90 s with 422', async () => {
+      const g = await start();
+      const run = await runSipp({ scenario: 'uac-invite-session-timer-expect-422.xml', transport: 'u1', target: target(g) });
+      expect(run.code, run.trace).toBe(0);
+      expect(await conversationNamed(g, ROOM)).toBeUndefined();
+    });
+  });
+
   describe('answer_url', () => {
     it('is POSTed { from, to, call_id, leg_id }; its conversation action routes the call, which is answered and joins the caller', async () => {
       const { g, server } = await withAnswerUrl();
