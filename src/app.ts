@@ -116,6 +116,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     ackTimeoutMs: 32_000,
     ringback: config.ringback,
     answerDelayMs: config.sipAnswerDelayMs,
+    maxCalls: config.sipMaxCalls,
   });
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));

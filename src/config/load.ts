@@ -120,6 +120,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     sipRtpTimeoutS: input.sip_rtp_timeout_s,
     ringback: input.ringback,
     sipAnswerDelayMs: input.sip_answer_delay_ms,
+    sipMaxCalls: input.sip_max_calls,
     sipCallers: Object.freeze({
       realm: input.sip_realm,
       users: new Map(input.sip_callers.map((pair) => [pair.slice(0, pair.indexOf(':')), pair.slice(pair.indexOf(':') + 1)] as const)),

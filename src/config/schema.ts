@@ -82,6 +82,7 @@ export const configInputSchema = z.strictObject({
   sip_rtp_timeout_s: z.coerce.number().int().min(0).max(3600).default(30),
   ringback: z.enum(['us', 'eu', 'off']).default('us'),
   sip_answer_delay_ms: z.coerce.number().int().min(0).max(60_000).default(0),
+  sip_max_calls: z.coerce.number().int().min(1).max(100_000).default(500),
   /** Callers outside the trunks admitted by digest authentication: `user:password,…`. */
   sip_callers: z
     .string()
@@ -161,6 +162,8 @@ export interface Config {
   readonly ringback: 'us' | 'eu' | 'off';
   /** How long an inbound SIP call rings (180) before the gateway answers it. */
   readonly sipAnswerDelayMs: number;
+  /** SIP calls (inbound and outbound) at once; more are refused with 503. */
+  readonly sipMaxCalls: number;
   /** Callers outside the trunks who may call with digest authentication (never logged). */
   readonly sipCallers: { readonly realm: string; readonly users: ReadonlyMap<string, string> };
   /** Digest credentials outbound calls answer a trunk's 401/407 with (never logged). */

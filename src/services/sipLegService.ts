@@ -35,6 +35,8 @@ export interface SipLegOptions {
   ringback: 'us' | 'eu' | 'off';
   /** How long an inbound call rings before it is answered (the caller may cancel meanwhile). */
   answerDelayMs: number;
+  /** SIP calls at once; more get 503. */
+  maxCalls: number;
 }
 
 /** `POST /v1/calls`: who to dial, into which conversation. */
@@ -53,6 +55,9 @@ export interface OutboundCall {
 interface Route {
   conversation: string;
   mute: boolean;
+  /** Leg ids this call may hear, and that may hear it (NCCO `canHear`, `canSpeak`). */
+  canHear?: string[] | undefined;
+  canSpeak?: string[] | undefined;
 }
 
 /** The NCCO `answer_url` answers with: its first action must be `conversation`. */
@@ -143,6 +148,7 @@ export class SipLegService {
     const server = this.server;
     if (!server) throw new LegwayError('Unavailable', 'SIP is off on this gateway');
     if (this.legs.shuttingDown) throw new LegwayError('Unavailable', 'the gateway is shutting down');
+    if (this.calls.size >= this.options.maxCalls) throw new LegwayError('Unavailable', 'too many SIP calls');
     const conversation = this.access.conversation(request.conversationId);
     const target = Grammar.URIParse(request.uri);
     if (target?.scheme !== 'sip' || !target.host) throw new LegwayError('ValidationFailed', 'to.uri must be a sip: URI with a host');
@@ -261,6 +267,7 @@ export class SipLegService {
     const { request } = invite;
     const message = request.message;
     if (this.legs.shuttingDown) throw new LegwayError('Unavailable', 'the gateway is shutting down');
+    if (this.calls.size >= this.options.maxCalls) throw new LegwayError('Unavailable', 'too many SIP calls');
 
     // The caller's offer, or none: then we offer in our 200 and the ACK answers.
     let remote: RemoteAudio | undefined;
@@ -364,6 +371,7 @@ export class SipLegService {
       this.track(started);
       started.start();
       if (route.mute) started.toggle('MUTE', true, 'sip');
+      if (route.canHear ?? route.canSpeak) this.legs.bridgeFor(conversation.id).setAudience(legId, { canHear: route.canHear, canSpeak: route.canSpeak });
     } catch (err) {
       await rtp.close();
       throw err;
@@ -523,7 +531,7 @@ export class SipLegService {
     const parsed = ncco.safeParse(answer);
     const first = parsed.success ? parsed.data[0] : undefined;
     if (first?.action !== 'conversation' || first.name === undefined) throw new LegwayError('Unavailable', 'answer_url answered no conversation action');
-    return { conversation: first.name, mute: first.mute ?? false };
+    return { conversation: first.name, mute: first.mute ?? false, canHear: first.canHear, canSpeak: first.canSpeak };
   }
 }
 

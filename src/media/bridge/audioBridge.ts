@@ -18,6 +18,10 @@ interface BridgeLeg {
   earmuffed: boolean;
   /** On hold (SIP): nothing from it reaches the mix and it is sent silence, whatever mute and earmuff say. */
   held: boolean;
+  /** The only legs it hears (NCCO `canHear`); everyone when undefined. */
+  hears: ReadonlySet<string> | undefined;
+  /** The only legs that hear it (NCCO `canSpeak`); everyone when undefined. */
+  heardBy: ReadonlySet<string> | undefined;
   /** This leg's mix buffer, reused every tick. */
   out: Int16Array;
 }
@@ -41,6 +45,8 @@ export class AudioBridge {
   private readonly taps = new Map<string, Tap>();
   /** Scratch buffers for a leg's own players and for taps, reused every tick. */
   private readonly scratch = new Int32Array(FRAME_SAMPLES);
+  /** What plays to everyone this tick. */
+  private readonly shared = new Int32Array(FRAME_SAMPLES);
   private readonly tapFrame = new Int16Array(FRAME_SAMPLES);
   private readonly frames = new Map<string, Int16Array | undefined>();
   private readonly silence = new Int16Array(FRAME_SAMPLES);
@@ -88,7 +94,17 @@ export class AudioBridge {
       audio.close();
       return;
     }
-    this.legs.set(legId, { id: legId, audio, speaking: new SpeakingDetector(), muted: false, earmuffed: false, held: false, out: new Int16Array(FRAME_SAMPLES) });
+    this.legs.set(legId, {
+      id: legId,
+      audio,
+      speaking: new SpeakingDetector(),
+      muted: false,
+      earmuffed: false,
+      held: false,
+      hears: undefined,
+      heardBy: undefined,
+      out: new Int16Array(FRAME_SAMPLES),
+    });
     if (this.timer === undefined) this.start();
   }
 
@@ -186,6 +202,17 @@ export class AudioBridge {
     if (leg) leg.held = on;
   }
 
+  /**
+   * Limits whom a leg hears (`canHear`) and who hears it (`canSpeak`), by leg id, as an NCCO's
+   * conversation action does; `undefined` lifts a limit. What is played to everyone is still heard.
+   */
+  setAudience(legId: string, audience: { canHear?: readonly string[] | undefined; canSpeak?: readonly string[] | undefined }): void {
+    const leg = this.legs.get(legId);
+    if (!leg) return;
+    leg.hears = audience.canHear && new Set(audience.canHear);
+    leg.heardBy = audience.canSpeak && new Set(audience.canSpeak);
+  }
+
   setEarmuffed(legId: string, on: boolean): void {
     const leg = this.legs.get(legId);
     if (leg) leg.earmuffed = on;
@@ -202,18 +229,27 @@ export class AudioBridge {
     const { total, contributors } = mixFrames(this.frames, this.contributes, this.total);
     let ownPlayers = false;
     let sharedPlayers = false;
+    let restricted = false;
+    this.shared.fill(0);
     for (const player of this.players.values()) {
       if (player.legId === undefined) {
-        player.mixInto(total);
+        player.mixInto(this.shared);
         sharedPlayers = true;
       } else ownPlayers = true;
     }
+    if (sharedPlayers) for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (this.shared[i] ?? 0);
+    for (const leg of this.legs.values()) if (leg.hears ?? leg.heardBy) restricted = true;
     if (this.taps.size > 0) this.feedTaps(total);
     for (const leg of this.legs.values()) {
       const own = this.frames.get(leg.id);
       const ownContributes = !leg.muted && !leg.held && own !== undefined;
       const deaf = leg.earmuffed || leg.held;
-      if (ownPlayers && !deaf && this.mixOwnPlayers(leg.id, total)) {
+      if (restricted && !deaf) {
+        // Some legs hear, or are heard by, only some others: this leg's mix is summed for it alone.
+        this.selectiveMix(leg);
+        this.mixOwnPlayers(leg.id, this.scratch);
+        leg.audio.send(mixFor(this.scratch, undefined, false, leg.out));
+      } else if (ownPlayers && !deaf && this.mixOwnPlayers(leg.id, total)) {
         leg.audio.send(mixFor(this.scratch, own, ownContributes, leg.out));
       } else if (deaf || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
         // Nothing to hear (earmuffed, or nobody else speaks): the shared silent packet, no encoding.
@@ -225,6 +261,19 @@ export class AudioBridge {
     // Players and taps may be ended from outside (stopped by id): drop them here.
     for (const player of this.players.values()) if (!player.active) this.players.delete(player.id);
     for (const tap of this.taps.values()) if (!tap.active) this.taps.delete(tap.id);
+  }
+
+  /** Puts into the scratch buffer what `leg` may hear: what plays to everyone, and each leg it may hear that may be heard by it. */
+  private selectiveMix(leg: BridgeLeg): void {
+    this.scratch.set(this.shared);
+    for (const other of this.legs.values()) {
+      if (other === leg || other.muted || other.held) continue;
+      if (leg.hears && !leg.hears.has(other.id)) continue;
+      if (other.heardBy && !other.heardBy.has(leg.id)) continue;
+      const frame = this.frames.get(other.id);
+      if (!frame) continue;
+      for (let i = 0; i < frame.length; i++) this.scratch[i] = (this.scratch[i] ?? 0) + (frame[i] ?? 0);
+    }
   }
 
   /** Puts `total` plus what plays to this one leg into the scratch buffer; false when nothing does. */

@@ -172,6 +172,32 @@ describe('AudioBridge players, taps and moves', () => {
     expect(ends).toEqual([]);
   });
 
+  it('canHear and canSpeak limit who hears whom; a play to everyone is still heard', () => {
+    const a = new ToneLeg('a', 440);
+    const b = new ToneLeg('b', 880);
+    const c = new ToneLeg('c', 0);
+    const bridge = bridgeWith(a, b, c);
+    bridge.setAudience('c', { canHear: ['a'] });
+    bridge.play(new Player('all', sine(1000, 8000, 48_000), { loop: 0, level: 0 }, () => undefined));
+    run(bridge, [a, b, c], 15);
+    expect(c.level(440)).toBeGreaterThan(AUDIBLE);
+    expect(c.level(880)).toBeLessThan(SILENT);
+    expect(c.level(1000)).toBeGreaterThan(AUDIBLE);
+    expect(a.level(880)).toBeGreaterThan(AUDIBLE);
+
+    // A speaks to B only: C (who may hear A) no longer hears it, B still does.
+    bridge.setAudience('a', { canSpeak: ['b'] });
+    run(bridge, [a, b, c], 15);
+    expect(c.level(440)).toBeLessThan(SILENT);
+    expect(b.level(440)).toBeGreaterThan(AUDIBLE);
+
+    bridge.setAudience('a', {});
+    bridge.setAudience('c', {});
+    run(bridge, [a, b, c], 15);
+    expect(c.level(440)).toBeGreaterThan(AUDIBLE);
+    expect(c.level(880)).toBeGreaterThan(AUDIBLE);
+  });
+
   it('ends what plays and taps with closed when the last leg leaves', () => {
     const a = new ToneLeg('a', 440);
     const bridge = bridgeWith(a);
