@@ -6,6 +6,7 @@ import { LegwayError, toLegwayError } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import type { DtmfPress } from '../media/rtp/dtmf.js';
 import { ringbackCadence } from '../media/audio/ringback.js';
 import { Player, Tap } from '../media/bridge/sources.js';
 import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
@@ -349,7 +350,8 @@ export class SipLegService {
         },
         bye: () => hangUp(session),
       };
-      const audio = new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined);
+      // Without the caller's offer, the codec is known only from the answer in its ACK: the audio joins then.
+      const audio = remote ? new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined) : undefined;
       const started: SipLegRunner = new SipLegRunner(leg, {
         store: this.ctx.store,
         log: this.ctx.log,
@@ -461,13 +463,21 @@ export class SipLegService {
     return {
       onAck: (ack) => {
         const runner = runnerOf();
-        // An INVITE without SDP: the ACK carries the caller's answer to our offer.
-        if (ack.message.body.length > 0) {
+        // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
+        if (runner && ack.message.body.length > 0) {
           try {
             const remote = readRemoteAudio(ack.message.body);
+            const codec = negotiate(remote);
+            rtp.configure(codec);
             if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+            this.media.set(runner.id, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
+            const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
+            runner.attachAudio(new RtpLegAudio(rtp, codec.codec, inband));
           } catch (err) {
-            this.ctx.logger.info({ err }, 'unusable SDP in ACK');
+            this.ctx.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
+            runner.send({ type: 'ANSWERED' });
+            runner.hangup('gateway', 'no usable answer in the ACK');
+            return;
           }
         }
         runner?.send({ type: 'ANSWERED' });

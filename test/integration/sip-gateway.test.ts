@@ -1,8 +1,10 @@
 /**
  * Inbound SIP through the whole gateway (SIPp as the caller): refusals (403 untrusted trunk, 404 no
  * route, 503 failing answer_url), routing by answer_url, CANCEL while answer_url is being asked,
- * malformed requests, hang-up from either side (with the SIP member leaving), and DTMF as RFC 4733
- * events, SIP INFO and in-band tones.
+ * malformed requests, hang-up from either side (with the SIP member leaving), DTMF from the caller as
+ * RFC 4733 events (every digit), SIP INFO and in-band tones; and the calls' media: an INVITE without
+ * SDP (the 200 offers, the ACK answers), DTMF to the caller as RFC 4733 events, and the hang-up of a
+ * caller that sends no RTP.
  *
  * RTP from SIPp: the pcap scenarios announce `[media_port+4]` and play their pcap from that port
  * (see test/integration/sip-call.test.ts); an `RtpCapture` holds that port so that the gateway's
@@ -14,11 +16,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { runSipp, sippMissing, startSipp, type SippRun } from '../sipp/sipp.js';
+import { runSipp, sippMissing, startSipp, type SippRun, type StartedSipp } from '../sipp/sipp.js';
+import { decodeG711 } from '../../src/media/rtp/g711.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
 import { dtmfToneSamples, pcmuSamplesPcap } from '../support/pcap.js';
 import { waitUntil } from '../support/resources.js';
 import { RtpCapture } from '../support/rtpCapture.js';
+import { rms } from '../support/tone.js';
 
 const missing = sippMissing();
 if (missing) console.warn(`SIP gateway tests skipped: ${missing}`);
@@ -81,6 +85,7 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
   beforeAll(() => {
     pcapDir = mkdtempSync(join(tmpdir(), 'legway-sipgw-'));
     writeFileSync(join(pcapDir, 'inband-9.pcap'), pcmuSamplesPcap({ samples: dtmfToneSamples('9', { leadMs: 200, toneMs: 150, silenceMs: 600 }) }));
+    writeFileSync(join(pcapDir, 'silence-4s.pcap'), pcmuSamplesPcap({ samples: new Int16Array(4 * 8000) }));
   });
   afterAll(() => rmSync(pcapDir, { recursive: true, force: true }));
 
@@ -130,16 +135,44 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     return events(g, cid);
   }
 
-  async function pcapCall(g: TestGateway, scenario: string, pcap: string, talkMs: number): Promise<SippRun> {
+  /** Starts a SIPp call of a pcap scenario, with an RtpCapture on the port its SDP announces (closed after the test). */
+  async function startPcapCall(
+    g: TestGateway,
+    scenario: string,
+    pcap: string | undefined,
+    talkMs: number,
+    extra: readonly string[] = [],
+  ): Promise<{ sipp: StartedSipp; capture: RtpCapture }> {
     const capture = await RtpCapture.open();
     captures.push(capture);
-    return runSipp({
+    const sipp = await startSipp({
       scenario,
       transport: 'u1',
       target: target(g),
       timeoutSeconds: Math.ceil(talkMs / 1000) + 10,
-      extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), '-key', 'pcap', pcap, '-set', 'talk_ms', String(talkMs)],
+      extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), ...(pcap === undefined ? [] : ['-key', 'pcap', pcap]), '-set', 'talk_ms', String(talkMs), ...extra],
     });
+    return { sipp, capture };
+  }
+
+  async function pcapCall(g: TestGateway, scenario: string, pcap: string, talkMs: number, extra: readonly string[] = []): Promise<SippRun> {
+    return (await startPcapCall(g, scenario, pcap, talkMs, extra)).sipp.finished;
+  }
+
+  /** The conversation named `name` once it exists, and its connected SIP leg once there is one. */
+  async function connectedSipLeg(g: TestGateway, name = ROOM): Promise<{ cid: string; leg: any }> {
+    let cid: string | undefined;
+    await waitUntil(async () => (cid = await conversationNamed(g, name)) !== undefined, { timeoutMs: 5000, what: `the conversation ${name}` });
+    let leg: any;
+    await waitUntil(
+      async () => {
+        const legs = (await g.api('GET', `/v1/conversations/${String(cid)}/legs`)).body;
+        leg = (Array.isArray(legs) ? legs : (legs?._embedded?.legs ?? [])).find((l: any) => l.type === 'sip' && l.status === 'connected');
+        return leg !== undefined;
+      },
+      { timeoutMs: 5000, what: 'a connected SIP leg' },
+    );
+    return { cid: String(cid), leg };
   }
 
   describe('refusals', () => {
@@ -412,6 +445,22 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       expect(keys.map((e) => e.body), JSON.stringify(keys)).toEqual([expect.objectContaining({ digit: '5', method: 'rfc4733' })]);
     });
 
+    it("RFC 4733, every digit (SIPp's dtmf_2833_0.pcap … dtmf_2833_9.pcap, one call each): each call gives one audio:dtmf of its digit, method rfc4733", async () => {
+      const digits = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
+      // One conversation per digit (dialled user dN), so that each call's events stand apart.
+      const g = await start({ LEGWAY_SIP_ROUTES: digits.map((d) => `d${d}=dtmf-${d}`).join(',') });
+      for (const digit of digits) {
+        const run = await pcapCall(g, 'uac-invite-pcmu-rtp-expect-200.xml', `/usr/share/sip-tester/dtmf_2833_${digit}.pcap`, 400, ['-s', `d${digit}`]);
+        expect(run.code, `digit ${digit}: ${run.trace}`).toBe(0);
+        const cid = await conversationNamed(g, `dtmf-${digit}`);
+        expect(cid, `conversation dtmf-${digit}`).toBeDefined();
+        const list = await afterHangup(g, String(cid));
+        expect(list.filter((e) => e.type === 'sip:answered'), `digit ${digit}`).toHaveLength(1);
+        const keys = list.filter((e) => e.type === 'audio:dtmf');
+        expect(keys.map((e) => e.body), `digit ${digit}: ${JSON.stringify(keys)}`).toEqual([expect.objectContaining({ digit, method: 'rfc4733' })]);
+      }
+    }, 40_000);
+
     it('SIP INFO application/dtmf-relay Signal=7: one audio:dtmf 7, method sip-info', async () => {
       const g = await start();
       expectPassed(await runSipp({ scenario: 'uac-invite-expect-200-info-7-bye.xml', transport: 'u1', target: target(g) }));
@@ -426,6 +475,79 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       await afterHangup(g, String(await conversationNamed(g, ROOM)));
       const keys = await dtmf(g);
       expect(keys.map((e) => e.body), JSON.stringify(keys)).toEqual([expect.objectContaining({ digit: '9', method: 'inband' })]);
+    });
+  });
+  describe('media of SIP calls', () => {
+    it('an INVITE without SDP: the 200 offers PCMU, PCMA and telephone-event, the ACK answers; the call is answered and the gateway sends PCMU to the answer', async () => {
+      const g = await start();
+      // The scenario checks the offer in the 200, and its ACK answers PCMU + telephone-event on the capture's port.
+      const { sipp, capture } = await startPcapCall(g, 'uac-invite-no-sdp-answer-in-ack.xml', undefined, 5000);
+      const { cid } = await connectedSipLeg(g);
+      const talked = await g.api('PUT', `/v1/conversations/${cid}/talk`, { body: { text: 'Hello caller, this is the gateway speaking to you now.', language: 'en', rate: 140 } });
+      expect(talked.status, JSON.stringify(talked.body)).toBe(200);
+      await capture.until((lastHalfSecond) => rms(lastHalfSecond) > 500, 'speech from the gateway as PCMU', 4000);
+      expect(capture.sources).toHaveLength(1);
+      expect(new Set(capture.packets.map((p) => p.payloadType))).toEqual(new Set([0]));
+      expectPassed(await sipp.finished);
+
+      const list = await afterHangup(g, cid);
+      expect(list.filter((e) => e.type === 'sip:answered')).toHaveLength(1);
+      expect(list.filter((e) => e.type === 'sip:hangup').map((e) => e.body.by)).toEqual(['remote']);
+      expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
+    });
+
+    it('PUT /v1/legs/:id/dtmf to a caller that offered telephone-event/8000 as PT 101 sends RFC 4733 events 1, 2, 11 (#), each ended, and no tones', async () => {
+      const g = await start();
+      const { sipp, capture } = await startPcapCall(g, 'uac-invite-pcmu-rtp-expect-200.xml', join(pcapDir, 'silence-4s.pcap'), 4000);
+      const { cid, leg } = await connectedSipLeg(g);
+      const sentAt = performance.now();
+      const res = await g.api('PUT', `/v1/legs/${String(leg.id)}/dtmf`, { body: { digits: '12#' } });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+
+      // RFC 4733 events: byte 0 the event, bit 0x80 of byte 1 the end; one event per RTP timestamp.
+      const events4733 = (): { timestamp: number; event: number; end: boolean }[] =>
+        capture
+          .since(sentAt)
+          .filter((p) => p.payloadType === 101 && p.payload.length >= 4)
+          .map((p) => ({ timestamp: p.timestamp, event: p.payload[0] ?? -1, end: ((p.payload[1] ?? 0) & 0x80) !== 0 }));
+      const ended = (): number[] => [...new Map(events4733().filter((e) => e.end).map((e) => [e.timestamp, e.event])).values()];
+      await waitUntil(() => ended().length >= 3, { timeoutMs: 4000, what: () => `three ended RFC 4733 events (${JSON.stringify(events4733())}; ${capture.describe()})` });
+      await new Promise((r) => setTimeout(r, 200));
+      const all = events4733();
+      // Each event is sent under one timestamp from its start to its (repeated) end packets, events in order.
+      const byTimestamp = [...new Map(all.map((e) => [e.timestamp, e.event])).entries()];
+      expect(byTimestamp.map(([, event]) => event), JSON.stringify(all)).toEqual([1, 2, 11]);
+      for (const [timestamp, event] of byTimestamp) {
+        const packets = all.filter((e) => e.timestamp === timestamp);
+        expect(packets.every((e) => e.event === event)).toBe(true);
+        expect(packets.some((e) => e.end), `event ${String(event)} ends`).toBe(true);
+      }
+      // No tones in band meanwhile: the PCMU the caller gets is as silent as what it sends.
+      const pcmu = capture.since(sentAt).filter((p) => p.payloadType === 0);
+      const samples = new Int16Array(pcmu.length * 160);
+      for (const [i, p] of pcmu.entries()) decodeG711('PCMU', p.payload, samples.subarray(i * 160, i * 160 + p.payload.length));
+      expect(rms(samples)).toBeLessThan(300);
+      expectPassed(await sipp.finished);
+
+      const list = await afterHangup(g, cid);
+      expect(
+        list.filter((e) => e.type === 'audio:dtmf').map((e) => e.body),
+        'each key logged',
+      ).toEqual(['1', '2', '#'].map((digit) => expect.objectContaining({ leg_id: leg.id, digit, method: 'api' })));
+    });
+
+    it('with LEGWAY_SIP_RTP_TIMEOUT_S=1, a caller that sends no RTP gets a BYE: sip:hangup "no RTP received" by system, and the member leaves', async () => {
+      const g = await start({ LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_RTP_TIMEOUT_S: '1' });
+      const started = performance.now();
+      expectPassed(await runSipp({ scenario: 'uac-invite-silent-expect-bye.xml', transport: 'u1', target: target(g), timeoutSeconds: 10 }));
+      const took = performance.now() - started;
+      expect(took).toBeGreaterThanOrEqual(900);
+      expect(took).toBeLessThan(6000);
+      const list = await afterHangup(g, String(await conversationNamed(g, ROOM)));
+      expect(list.filter((e) => e.type === 'sip:answered')).toHaveLength(1);
+      const hangups = list.filter((e) => e.type === 'sip:hangup');
+      expect(hangups.map((e) => e.body)).toEqual([expect.objectContaining({ cause: 'no RTP received', by: 'system' })]);
+      expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
     });
   });
 });
