@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: starts real gateways in this process and measures the event log, REST, socket
- * fan-out and webhook delivery, then the audio bridge on fake endpoints. The load generators run in
+ * fan-out and webhook delivery, then the audio bridge on fake endpoints, then SIP call set-up driven
+ * by SIPp (a separate process; skipped when `sipp` is not installed). The load generators run in
  * the same process, so they share its cores with the gateway; CPU figures are for the whole process
  * and are reported per unit of work.
  *
@@ -12,6 +13,7 @@ import { benchEventLog, eventLogMethod } from './eventLog.bench.js';
 import { benchFanout, fanoutMethod } from './fanout.bench.js';
 import { describeMachine } from './machine.js';
 import { benchRest, restMethod } from './rest.bench.js';
+import { benchSip, sipMethod } from './sip.bench.js';
 import type { BenchResult } from './stats.js';
 import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, webhookMethod } from './webhook.bench.js';
 
@@ -30,6 +32,7 @@ const BENCHES: Bench[] = [
   { title: '4b. Event webhook delivery, one conversation', method: webhookMethod(WEBHOOK_ONE), run: () => benchWebhook(WEBHOOK_ONE) },
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
+  { title: '6. SIP call setup (SIPp)', method: sipMethod, run: benchSip },
 ];
 
 /** Whether BENCH_ONLY (see the top of this file) selects the benchmark titled `title`; unset selects all. */

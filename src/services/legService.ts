@@ -191,6 +191,12 @@ export class LegService implements LegTermination {
     if (this.videos.get(from)?.size === 0) this.videos.delete(from);
   }
 
+  /** Whether a member has a leg running (in any state but ended). */
+  memberHasLegs(memberId: string): boolean {
+    for (const runner of this.runners.values()) if (runner.state.member_id === memberId && runner.state.status !== 'ended') return true;
+    return false;
+  }
+
   /** The connected legs of a member (what a transfer moves; others end when it leaves). */
   legsOfMember(memberId: string): string[] {
     return [...this.runners.values()].filter((r) => r.state.member_id === memberId && r.state.status === 'connected').map((r) => r.id);

@@ -442,9 +442,10 @@ export class SipLegService {
       this.media.delete(runner.id);
       clearTimeout(this.sessionTimers.get(runner.id));
       this.sessionTimers.delete(runner.id);
-      // The SIP member's membership is the call: when the call ends, the member leaves.
+      // The SIP member's membership is the call: when its last call ends, the member leaves (calls
+      // that share a caller id share the member; one hanging up must not end the others).
       try {
-        this.members.leaveMember(runner.state.member_id, 'sip', 'call ended');
+        if (!this.legs.memberHasLegs(runner.state.member_id)) this.members.leaveMember(runner.state.member_id, 'sip', 'call ended');
       } catch (err) {
         this.ctx.logger.error({ err, leg_id: runner.id }, 'could not end the SIP member');
       }

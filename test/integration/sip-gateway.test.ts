@@ -214,6 +214,23 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     });
   });
 
+  it('two calls from the same caller id share its member; one hanging up leaves the other up', async () => {
+    const g = await start();
+    const pcap = join(pcapDir, 'silence-4s.pcap');
+    const short = await startPcapCall(g, 'uac-invite-pcmu-rtp-expect-200.xml', pcap, 600);
+    const long = await startPcapCall(g, 'uac-invite-pcmu-rtp-expect-200.xml', pcap, 3000);
+    const first = await short.sipp.finished;
+    expect(first.code, first.trace).toBe(0);
+    const cid = await conversationNamed(g, ROOM);
+    // The second call is still up after the first one's BYE; its own BYE later finds its dialog.
+    expect(g.app.legs.active).toBe(1);
+    const second = await long.sipp.finished;
+    expect(second.code, second.trace).toBe(0);
+    const list = await afterHangup(g, cid!);
+    expect(list.filter((e) => e.type === 'sip:hangup').map((e) => e.body.by)).toEqual(['remote', 'remote']);
+    expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
+  });
+
   describe('session timers (RFC 4028)', () => {
     it('accepts the interval a caller asks for with it as refresher, and a refresh re-INVITE keeps the call up', async () => {
       const g = await start();
