@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import { Grammar, type Core } from 'sip.js';
-import { z } from 'zod';
 import type { Principal } from '../auth/principal.js';
 import { LegwayError, toLegwayError } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
@@ -13,8 +12,10 @@ import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
+import { dtmfFromInfo } from '../sip/infoDtmf.js';
 import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
 import type { Access } from './access.js';
+import { SipRouter } from './sipRouter.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { ServiceContext } from './context.js';
 import type { ConversationService } from './conversationService.js';
@@ -52,29 +53,6 @@ export interface OutboundCall {
   machineDetection?: 'continue' | 'hangup' | undefined;
 }
 
-/** Where a call goes, from a static route or the application's NCCO. */
-interface Route {
-  conversation: string;
-  mute: boolean;
-  /** Leg ids this call may hear, and that may hear it (NCCO `canHear`, `canSpeak`). */
-  canHear?: string[] | undefined;
-  canSpeak?: string[] | undefined;
-}
-
-/** The NCCO `answer_url` answers with: its first action must be `conversation`. */
-const ncco = z
-  .array(
-    z.looseObject({
-      action: z.string(),
-      name: z.string().min(1).max(200).optional(),
-      mute: z.boolean().optional(),
-      canHear: z.array(z.string().max(200)).max(100).optional(),
-      canSpeak: z.array(z.string().max(200)).max(100).optional(),
-    }),
-  )
-  .min(1)
-  .max(20);
-
 /** The gateway acting for SIP callers (it creates the conversations calls route to). */
 const SIP_PRINCIPAL: Principal = { role: 'application', sub: 'sip', join: [] };
 
@@ -105,6 +83,7 @@ function sipCodeOf(err: unknown): number {
 export class SipLegService {
   private readonly calls = new Set<SipLegRunner>();
   private server: SipServer | undefined;
+  private readonly router: SipRouter;
   /** Each running SIP leg's RTP, and whether its call negotiated telephone-event. */
   private readonly media = new Map<string, { rtp: RtpEndpoint; telephoneEvents: boolean }>();
   /** Session timers (RFC 4028) of calls whose callers asked for them, by leg. */
@@ -119,7 +98,9 @@ export class SipLegService {
     private readonly members: MemberService,
     private readonly legs: LegService,
     private readonly options: SipLegOptions,
-  ) {}
+  ) {
+    this.router = new SipRouter(options);
+  }
 
   /** The SIP server's INVITE handler: never throws, every failure is a SIP response. */
   onInvite(invite: InboundInvite): void {
@@ -291,7 +272,7 @@ export class SipLegService {
     const caller = message.from.uri.user ?? 'anonymous';
     const legId = newLegId();
     // The application gets the real Call-ID (to match its own SIP records); logs only ever see its digest.
-    const route = await this.route(dialled, { from: caller, to: dialled, call_id: message.callId, leg_id: legId });
+    const route = await this.router.route(dialled, { from: caller, to: dialled, call_id: message.callId, leg_id: legId });
     if (cancelled(invite)) return;
 
     let conversation = this.conversations.resolve(route.conversation);
@@ -528,22 +509,6 @@ export class SipLegService {
     };
   }
 
-  /** Static routes first (the dialled user, then `*`), then `answer_url`; no route is a 404. */
-  private async route(dialled: string, details: { from: string; to: string; call_id: string; leg_id: string }): Promise<Route> {
-    const match = this.options.routes.find((r) => r.user === dialled) ?? this.options.routes.find((r) => r.user === '*');
-    if (match) return { conversation: match.conversation, mute: false };
-    if (this.options.answerUrl === undefined) throw new LegwayError('NotFound', `no route for ${dialled}`);
-    let answer: unknown;
-    try {
-      answer = await this.options.askAnswerUrl(this.options.answerUrl, details);
-    } catch {
-      throw new LegwayError('Unavailable', 'answer_url did not answer');
-    }
-    const parsed = ncco.safeParse(answer);
-    const first = parsed.success ? parsed.data[0] : undefined;
-    if (first?.action !== 'conversation' || first.name === undefined) throw new LegwayError('Unavailable', 'answer_url answered no conversation action');
-    return { conversation: first.name, mute: first.mute ?? false, canHear: first.canHear, canSpeak: first.canSpeak };
-  }
 }
 
 /** Sends BYE in an established dialog, and forgets the dialog once it is answered. */
@@ -559,23 +524,4 @@ function cancelled(invite: InboundInvite): boolean {
 
 function sdpBody(content: string): Core.Body {
   return { contentDisposition: 'session', contentType: 'application/sdp', content };
-}
-
-/** A DTMF key from a SIP INFO body: `application/dtmf-relay` (Signal=, Duration=) or `application/dtmf`. */
-export function dtmfFromInfo(contentType: string | undefined, body: string): { digit: string; durationMs: number } | undefined {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  let signal: string | undefined;
-  let duration = 100;
-  if (type === 'application/dtmf-relay') {
-    for (const line of body.split(/\r?\n/)) {
-      const [key, value] = line.split('=').map((s) => s.trim());
-      if (key?.toLowerCase() === 'signal') signal = value;
-      if (key?.toLowerCase() === 'duration' && value !== undefined && /^\d{1,6}$/.test(value)) duration = Number(value);
-    }
-  } else if (type === 'application/dtmf') {
-    signal = body.trim();
-  }
-  if (signal === undefined) return undefined;
-  const digit = signal === '10' ? '*' : signal === '11' ? '#' : signal.toUpperCase();
-  return /^[0-9*#A-D]$/.test(digit) ? { digit, durationMs: Math.min(duration, 60_000) } : undefined;
 }
