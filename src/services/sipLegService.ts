@@ -145,18 +145,7 @@ export class SipLegService {
       inactivityTimeoutMs: this.options.rtpTimeoutMs,
     });
     const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
-    const now = this.ctx.clock.now().toISOString();
-    const leg: Leg = {
-      id: legId,
-      conversation_id: conversation.id,
-      member_id: member.id,
-      type: 'sip',
-      direction: 'outbound',
-      status: 'answering',
-      media: { muted: false, earmuffed: false, video_muted: false },
-      timestamp: { created: now },
-    };
-    this.ctx.store.legs.insert(leg);
+    const leg = this.insertLeg(legId, conversation.id, member.id, 'outbound');
 
     const from = Grammar.URIParse(`sip:${request.from ?? 'legway'}@${this.options.advertisedAddress}`) ?? undefined;
     if (!from) {
@@ -295,18 +284,7 @@ export class SipLegService {
       const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
       const ourSdp = remote ? writeAnswer(local, codec, answerDirection(remote.direction)) : writeOffer(local);
 
-      const now = this.ctx.clock.now().toISOString();
-      const leg: Leg = {
-        id: legId,
-        conversation_id: conversation.id,
-        member_id: member.id,
-        type: 'sip',
-        direction: 'inbound',
-        status: 'answering',
-        media: { muted: false, earmuffed: false, video_muted: false },
-        timestamp: { created: now },
-      };
-      this.ctx.store.legs.insert(leg);
+      const leg = this.insertLeg(legId, conversation.id, member.id, 'inbound');
 
       let session: Core.Session | undefined;
       // Made below; the SIP callbacks that need it run only after it exists.
@@ -412,6 +390,22 @@ export class SipLegService {
     const player = new Player(`ringback-${legId}`, ringbackCadence(this.options.ringback), { loop: 0, level: 0 }, () => undefined);
     this.ringbacks.set(legId, player);
     bridge.play(player);
+  }
+
+  /** Stores a new SIP leg, answering (being set up). */
+  private insertLeg(id: string, conversationId: string, memberId: string, direction: 'inbound' | 'outbound'): Leg {
+    const leg: Leg = {
+      id,
+      conversation_id: conversationId,
+      member_id: memberId,
+      type: 'sip',
+      direction,
+      status: 'answering',
+      media: { muted: false, earmuffed: false, video_muted: false },
+      timestamp: { created: this.ctx.clock.now().toISOString() },
+    };
+    this.ctx.store.legs.insert(leg);
+    return leg;
   }
 
   /** Runs a SIP leg with the others: the leg service drives it; its member leaves when it ends. */

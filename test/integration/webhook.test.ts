@@ -96,7 +96,8 @@ describe('event webhook', () => {
     expect(receiver.accepted().map((r) => r.event.type)).toEqual(['conversation:created', 'member:joined', 'member:joined', 'text']);
   });
 
-  it('keeps retrying while the receiver fails, then delivers everything once, in id order per conversation', async () => {
+  // A generous timeout: on a loaded 2-core machine the retries' timers fire late.
+  it('keeps retrying while the receiver fails, then delivers everything once, in id order per conversation', { timeout: 60_000 }, async () => {
     const url = await receiver.start();
     let failing = true;
     receiver.answer = () => (failing ? { status: 500 } : { status: 200 });
@@ -109,9 +110,9 @@ describe('event webhook', () => {
       sent.push(`${two.cid}#${await text(gw, two.cid, two.b, `two-${i}`)}`);
     }
     // Several failed attempts of each conversation's head before the receiver recovers.
-    await receiver.until(() => receiver.requests.filter((r) => r.status === 500).length >= 6);
+    await receiver.until(() => receiver.requests.filter((r) => r.status === 500).length >= 6, 25_000);
     failing = false;
-    await receiver.until(() => receiver.accepted().length >= sent.length);
+    await receiver.until(() => receiver.accepted().length >= sent.length, 25_000);
 
     const accepted = receiver.accepted();
     expect(accepted.map(key).sort()).toEqual([...sent].sort());

@@ -108,13 +108,13 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     a.peer.tone(440);
     b.peer.tone(880);
     await b.peer.receiveMore(1500);
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear 440 Hz');
 
     // Bob cannot mute Alice's leg: refused, and Alice is still heard.
     const refused = await request(b.socket, 'leg:mute', { leg_id: a.peer.legId, on: true });
     expect(refused).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
     await b.peer.receiveMore(1000);
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear 440 Hz');
     expect((await gw.api('GET', `/v1/legs/${a.peer.legId}`)).body.media).toMatchObject({ muted: false });
 
     // Alice mutes herself: Bob stops hearing 440 Hz, Alice still hears Bob.
@@ -123,7 +123,7 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     await b.peer.receiveMore(1000);
     await a.peer.receiveMore(0);
     expect(heard(b.peer, 440)).toBeLessThan(SILENT);
-    expect(heard(a.peer, 880)).toBeGreaterThan(AUDIBLE);
+    await a.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'A to hear 880 Hz');
     const on = await a.seen.waitFor(ofLeg('audio:mute:on', a.peer.legId));
     expect(on).toMatchObject({ from: a.memberId, conversation_id: cid });
     await a.seen.waitFor((e) => e.type === 'member:media' && e.body.leg_id === a.peer.legId && e.body.member_id === a.memberId && e.body.media.muted === true);
@@ -142,7 +142,7 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     const unmuted = await request(a.socket, 'leg:mute', { leg_id: a.peer.legId, on: false });
     expect(unmuted).toMatchObject({ ok: true, leg_id: a.peer.legId, media: { muted: false } });
     await b.peer.receiveMore(1000);
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear 440 Hz');
     const off = await a.seen.waitFor(ofLeg('audio:mute:off', a.peer.legId));
     expect(off.id).toBeGreaterThan(on.id);
     await a.seen.waitFor((e) => e.type === 'member:media' && e.body.leg_id === a.peer.legId && e.body.media.muted === false && e.id > on.id);
@@ -165,7 +165,7 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     expect(on).toMatchObject({ from: a.memberId, conversation_id: cid, body: { leg_id: a.peer.legId } });
     // Bob hears her at that point (the event matches the audio).
     await b.peer.receiveMore(500);
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear 440 Hz');
 
     a.peer.tone(0);
     const off = await b.seen.waitFor(ofLeg('audio:speaking:off', a.peer.legId), EVENT_TIMEOUT);
@@ -204,7 +204,7 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     a.peer.tone(440);
     b.peer.tone(880);
     await b.peer.receiveMore(1500);
-    expect(heard(b.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await b.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear 440 Hz');
 
     const ack = await request(a.socket, 'rtc:hangup', { leg_id: a.peer.legId });
     expect(ack).toMatchObject({ ok: true, leg_id: a.peer.legId });
@@ -254,7 +254,7 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     b.peer.tone(660);
     c.peer.tone(880);
     await c.peer.receiveMore(1000);
-    expect(heard(c.peer, 440)).toBeGreaterThan(AUDIBLE);
+    await c.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'C to hear 440 Hz');
     expect(gw.app.legs.active).toBe(3);
     // Each leg holds at least one UDP port in the worker while the call is up.
     expect(workerUdpSockets()).toBeGreaterThanOrEqual(udpBefore + 3);
