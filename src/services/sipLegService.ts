@@ -4,15 +4,14 @@ import type { Principal } from '../auth/principal.js';
 import { LegwayError, toLegwayError } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import { SipLegRunner, type SipSignalling } from '../legs/sipLegRunner.js';
+import { hangUp, sdpBody, sipCodeOf, sipDialogDelegate, type DialogCall } from '../legs/sipDialog.js';
+import { detectAnsweringMachine } from '../legs/machineDetection.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
-import type { DtmfPress } from '../media/rtp/dtmf.js';
 import { ringbackCadence } from '../media/audio/ringback.js';
-import { Player, Tap } from '../media/bridge/sources.js';
-import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
+import { Player } from '../media/bridge/sources.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
-import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
+import { answerDirection, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
-import { dtmfFromInfo } from '../sip/infoDtmf.js';
 import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
 import type { Access } from './access.js';
 import { SipRouter } from './sipRouter.js';
@@ -55,25 +54,6 @@ export interface OutboundCall {
 
 /** The gateway acting for SIP callers (it creates the conversations calls route to). */
 const SIP_PRINCIPAL: Principal = { role: 'application', sub: 'sip', join: [] };
-
-/** A SIP answer to a failure: the code that tells the caller why, never a hang. */
-function sipCodeOf(err: unknown): number {
-  const e = toLegwayError(err);
-  switch (e.code) {
-    case 'BadRequest':
-    case 'ValidationFailed':
-      return 488;
-    case 'UnsupportedMediaType':
-      return 415;
-    case 'ConversationNotFound':
-    case 'NotFound':
-      return 404;
-    case 'Forbidden':
-      return 403;
-    default:
-      return 503;
-  }
-}
 
 /**
  * Inbound SIP calls: routes each INVITE to a conversation (static routes, then `answer_url`),
@@ -197,11 +177,11 @@ export class SipLegService {
           if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
           this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
           response.ack();
-          response.session.delegate = this.dialog(() => call.runner, rtp, local, () => call.session, codec);
+          response.session.delegate = this.dialog({ runnerOf: () => call.runner, rtp, local, sessionOf: () => call.session, settled: codec });
           this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
           runner.attachAudio(new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
-          if (request.machineDetection) this.detectMachine(runner, conversation.id, request.machineDetection);
+          if (request.machineDetection) detectAnsweringMachine(this.legs.bridgeFor(conversation.id), runner, request.machineDetection, this.ctx.logger);
         } catch (err) {
           // An answer we cannot use: acknowledge it and hang up at once.
           response.ack();
@@ -296,8 +276,8 @@ export class SipLegService {
         answer: () => {
           const extraHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
           session = request.accept({ statusCode: 200, body: sdpBody(ourSdp), extraHeaders }).session;
-          session.delegate = this.dialog(() => call.runner, rtp, local, () => session, codec);
-          if (timer.kind === 'timer') this.armSessionTimer(legId, timer.interval);
+          session.delegate = this.dialog({ runnerOf: () => call.runner, rtp, local, sessionOf: () => session, settled: codec });
+          if (timer.kind === 'timer' && call.runner) this.armSessionTimer(call.runner, timer.interval);
         },
         cancel: () => undefined,
         reject: () => {
@@ -339,42 +319,25 @@ export class SipLegService {
     }
   }
 
-  /**
-   * Listens to the callee's first seconds (a tap on its own audio) for answering-machine
-   * detection; the verdict is logged as `sip:machine`, and with `hangup` a machine is hung up on.
-   */
-  private detectMachine(runner: SipLegRunner, conversationId: string, mode: 'continue' | 'hangup'): void {
-    const detector = new AnsweringMachineDetector();
-    const tap: Tap = new Tap(
-      `amd-${runner.id}`,
-      runner.id,
-      (frame) => {
-        const verdict = detector.feed(frame);
-        if (!verdict) return;
-        tap.end('done');
-        // Decided inside the bridge's tick: act after it.
-        setImmediate(() => {
-          this.ctx.logger.info({ leg_id: runner.id, verdict: verdict.type, reason: verdict.reason }, 'answering-machine detection');
-          runner.send({ type: 'MACHINE', verdict: verdict.type, confidence: verdict.confidence });
-          if (mode === 'hangup' && verdict.type === 'machine') runner.hangup('api', 'answering machine');
-        });
-      },
-      () => undefined,
-    );
-    this.legs.bridgeFor(conversationId).tap(tap);
+  /** The in-dialog handling of a call, with this service's bookkeeping. */
+  private dialog(call: Pick<DialogCall, 'runnerOf' | 'rtp' | 'local' | 'sessionOf' | 'settled'>): Core.SessionDelegate {
+    return sipDialogDelegate({
+      ...call,
+      logger: this.ctx.logger,
+      onMediaSettled: (runner, telephoneEvents) => this.media.set(runner.id, { rtp: call.rtp, telephoneEvents }),
+      onRefresh: (runner, interval) => this.armSessionTimer(runner, interval),
+    });
   }
 
   /** (Re)starts a call's session timer: without a refresh before it runs out, the call is hung up. */
-  private armSessionTimer(legId: string, interval: number): void {
-    clearTimeout(this.sessionTimers.get(legId));
+  private armSessionTimer(runner: SipLegRunner, interval: number): void {
+    clearTimeout(this.sessionTimers.get(runner.id));
     const timer = setTimeout(() => {
-      this.sessionTimers.delete(legId);
-      this.calls.forEach((runner) => {
-        if (runner.id === legId) runner.hangup('gateway', 'session timer expired');
-      });
+      this.sessionTimers.delete(runner.id);
+      runner.hangup('gateway', 'session timer expired');
     }, expiryMs(interval));
     timer.unref();
-    this.sessionTimers.set(legId, timer);
+    this.sessionTimers.set(runner.id, timer);
   }
 
   /** Starts or stops the ringback the conversation hears while one of its outbound calls rings. */
@@ -427,95 +390,10 @@ export class SipLegService {
     });
   }
 
-  /** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold), INFO (DTMF). */
-  private dialog(
-    runnerOf: () => SipLegRunner | undefined,
-    rtp: RtpEndpoint,
-    local: LocalAudio,
-    sessionOf: () => Core.Session | undefined,
-    /** The codec the call settled on, offered again in a refresh without SDP. */
-    settled: RtpCodecConfig,
-  ): Core.SessionDelegate {
-    return {
-      onAck: (ack) => {
-        const runner = runnerOf();
-        // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
-        if (runner && ack.message.body.length > 0) {
-          try {
-            const remote = readRemoteAudio(ack.message.body);
-            const codec = negotiate(remote);
-            rtp.configure(codec);
-            if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
-            this.media.set(runner.id, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
-            const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
-            runner.attachAudio(new RtpLegAudio(rtp, codec.codec, inband));
-          } catch (err) {
-            this.ctx.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
-            runner.send({ type: 'ANSWERED' });
-            runner.hangup('gateway', 'no usable answer in the ACK');
-            return;
-          }
-        }
-        runner?.send({ type: 'ANSWERED' });
-      },
-      onBye: (bye) => {
-        bye.accept();
-        sessionOf()?.dispose();
-        runnerOf()?.send({ type: 'REMOTE_HANGUP' });
-      },
-      onInfo: (info) => {
-        const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
-        if (!digit) {
-          info.reject({ statusCode: 415 });
-          return;
-        }
-        info.accept();
-        runnerOf()?.dtmf(digit.digit, digit.durationMs, 'sip-info');
-      },
-      onInvite: (reInvite) => {
-        try {
-          const runner = runnerOf();
-          const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
-          if (timer.kind === 'too-small') {
-            reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
-            return;
-          }
-          // A refresh (any re-INVITE) restarts the session timer.
-          if (runner && timer.kind === 'timer') this.armSessionTimer(runner.id, timer.interval);
-          const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
-          if (reInvite.message.body.length === 0) {
-            // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
-            reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, settled, 'sendrecv')), extraHeaders: timerHeaders });
-            return;
-          }
-          const remote = readRemoteAudio(reInvite.message.body);
-          const ours = answerDirection(remote.direction);
-          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
-          rtp.hold(remote.nullAddress ? 'inactive' : ours);
-          local.version++;
-          const codec = negotiate(remote);
-          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
-          runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
-        } catch (err) {
-          reInvite.reject({ statusCode: sipCodeOf(err) });
-        }
-      },
-    };
-  }
 
-}
-
-/** Sends BYE in an established dialog, and forgets the dialog once it is answered. */
-function hangUp(session: Core.Session | undefined): void {
-  if (!session) return;
-  session.bye({ onAccept: () => session.dispose(), onReject: () => session.dispose() });
 }
 
 /** Whether the caller cancelled (a function: the signal changes while the call is being set up). */
 function cancelled(invite: InboundInvite): boolean {
   return invite.cancelled.aborted;
-}
-
-function sdpBody(content: string): Core.Body {
-  return { contentDisposition: 'session', contentType: 'application/sdp', content };
 }

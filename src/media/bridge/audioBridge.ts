@@ -47,6 +47,7 @@ export class AudioBridge {
   private readonly scratch = new Int32Array(FRAME_SAMPLES);
   /** What plays to everyone this tick. */
   private readonly shared = new Int32Array(FRAME_SAMPLES);
+  private sharedThisTick = false;
   private readonly tapFrame = new Int16Array(FRAME_SAMPLES);
   private readonly frames = new Map<string, Int16Array | undefined>();
   private readonly silence = new Int16Array(FRAME_SAMPLES);
@@ -230,13 +231,16 @@ export class AudioBridge {
     let ownPlayers = false;
     let sharedPlayers = false;
     let restricted = false;
-    this.shared.fill(0);
     for (const player of this.players.values()) {
-      if (player.legId === undefined) {
+      if (player.legId !== undefined) ownPlayers = true;
+      else {
+        // Cleared only on ticks that have something to play to everyone.
+        if (!sharedPlayers) this.shared.fill(0);
         player.mixInto(this.shared);
         sharedPlayers = true;
-      } else ownPlayers = true;
+      }
     }
+    this.sharedThisTick = sharedPlayers;
     if (sharedPlayers) for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (this.shared[i] ?? 0);
     for (const leg of this.legs.values()) if (leg.hears ?? leg.heardBy) restricted = true;
     if (this.taps.size > 0) this.feedTaps(total);
@@ -265,7 +269,8 @@ export class AudioBridge {
 
   /** Puts into the scratch buffer what `leg` may hear: what plays to everyone, and each leg it may hear that may be heard by it. */
   private selectiveMix(leg: BridgeLeg): void {
-    this.scratch.set(this.shared);
+    if (this.sharedThisTick) this.scratch.set(this.shared);
+    else this.scratch.fill(0);
     for (const other of this.legs.values()) {
       if (other === leg || other.muted || other.held) continue;
       if (leg.hears && !leg.hears.has(other.id)) continue;

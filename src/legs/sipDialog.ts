@@ -1,0 +1,125 @@
+import type { Logger } from 'pino';
+import type { Core } from 'sip.js';
+import { toLegwayError } from '../domain/errors.js';
+import type { DtmfPress } from '../media/rtp/dtmf.js';
+import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import type { RtpCodecConfig, RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
+import { dtmfFromInfo } from '../sip/infoDtmf.js';
+import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, type LocalAudio } from '../sip/sdp/audioSdp.js';
+import { MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
+import type { SipLegRunner } from './sipLegRunner.js';
+
+export /** A SIP answer to a failure: the code that tells the caller why, never a hang. */
+function sipCodeOf(err: unknown): number {
+  const e = toLegwayError(err);
+  switch (e.code) {
+    case 'BadRequest':
+    case 'ValidationFailed':
+      return 488;
+    case 'UnsupportedMediaType':
+      return 415;
+    case 'ConversationNotFound':
+    case 'NotFound':
+      return 404;
+    case 'Forbidden':
+      return 403;
+    default:
+      return 503;
+  }
+}
+
+/** What a call's in-dialog handling needs from the call and from the SIP leg service. */
+export interface DialogCall {
+  runnerOf: () => SipLegRunner | undefined;
+  rtp: RtpEndpoint;
+  local: LocalAudio;
+  sessionOf: () => Core.Session | undefined;
+  /** The codec the call settled on, offered again in a refresh without SDP. */
+  settled: RtpCodecConfig;
+  logger: Logger;
+  /** The answer in an ACK settled the codec: whether telephone-event came with it. */
+  onMediaSettled: (runner: SipLegRunner, telephoneEvents: boolean) => void;
+  /** A (re-)INVITE asked for session timers with this interval. */
+  onRefresh: (runner: SipLegRunner, interval: number) => void;
+}
+
+/** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold, refresh), INFO (DTMF). */
+export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
+  const { runnerOf, rtp, local, sessionOf, settled } = call;
+  return {
+    onAck: (ack) => {
+      const runner = runnerOf();
+      // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
+      if (runner && ack.message.body.length > 0) {
+        try {
+          const remote = readRemoteAudio(ack.message.body);
+          const codec = negotiate(remote);
+          rtp.configure(codec);
+          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          call.onMediaSettled(runner, codec.telephoneEventPt !== undefined);
+          const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
+          runner.attachAudio(new RtpLegAudio(rtp, codec.codec, inband));
+        } catch (err) {
+          call.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
+          runner.send({ type: 'ANSWERED' });
+          runner.hangup('gateway', 'no usable answer in the ACK');
+          return;
+        }
+      }
+      runner?.send({ type: 'ANSWERED' });
+    },
+    onBye: (bye) => {
+      bye.accept();
+      sessionOf()?.dispose();
+      runnerOf()?.send({ type: 'REMOTE_HANGUP' });
+    },
+    onInfo: (info) => {
+      const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
+      if (!digit) {
+        info.reject({ statusCode: 415 });
+        return;
+      }
+      info.accept();
+      runnerOf()?.dtmf(digit.digit, digit.durationMs, 'sip-info');
+    },
+    onInvite: (reInvite) => {
+      try {
+        const runner = runnerOf();
+        const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
+        if (timer.kind === 'too-small') {
+          reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
+          return;
+        }
+        // A refresh (any re-INVITE) restarts the session timer.
+        if (runner && timer.kind === 'timer') call.onRefresh(runner, timer.interval);
+        const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
+        if (reInvite.message.body.length === 0) {
+          // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
+          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, settled, 'sendrecv')), extraHeaders: timerHeaders });
+          return;
+        }
+        const remote = readRemoteAudio(reInvite.message.body);
+        const ours = answerDirection(remote.direction);
+        if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+        rtp.hold(remote.nullAddress ? 'inactive' : ours);
+        local.version++;
+        const codec = negotiate(remote);
+        reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
+        runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
+      } catch (err) {
+        reInvite.reject({ statusCode: sipCodeOf(err) });
+      }
+    },
+  };
+}
+
+/** Sends BYE in an established dialog, and forgets the dialog once it is answered. */
+export function hangUp(session: Core.Session | undefined): void {
+  if (!session) return;
+  session.bye({ onAccept: () => session.dispose(), onReject: () => session.dispose() });
+}
+
+/** An SDP body for sip.js. */
+export function sdpBody(content: string): Core.Body {
+  return { contentDisposition: 'session', contentType: 'application/sdp', content };
+}
