@@ -9,9 +9,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # Sources are not here yet, so skip `prepare` (tsc) and build the native addon explicitly.
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.client-types.json ./
 COPY src ./src
 COPY machines ./machines
+# The browser side: client library and pages, bundled by esbuild into dist/web (tsconfigs come along).
+COPY client ./client
+COPY web ./web
+COPY scripts/build-web.mjs ./scripts/build-web.mjs
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime

@@ -148,6 +148,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     metrics,
     bodyLimit: config.bodyLimit,
     restRateLimit: config.restRateLimit,
+    // A configured secret means a real application mints the tokens, so the login stays off.
+    devLogin: config.secretSource === 'config' ? undefined : { secret: config.secret, applicationId: config.applicationId, now: () => clock.now() },
     readiness: {
       problems: () => [
         ...(closing ? ['shutting down'] : []),

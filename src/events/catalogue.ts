@@ -222,13 +222,16 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+// TextEncoder rather than Buffer: the browser client shares this module's types.
+const utf8 = new TextEncoder();
+
 /** The first reason `body` is not an acceptable custom body, or undefined when it is. */
 function customBodyIssue(body: unknown): FieldIssue | undefined {
   if (!isPlainObject(body)) return { path: '(root)', message: 'must be a JSON object' };
   const problem = jsonIssue(body, 1, []);
   if (problem) return problem;
   // Safe to serialise now: plain JSON, no cycles (a cycle would have exceeded the depth).
-  if (Buffer.byteLength(JSON.stringify(body), 'utf8') > CUSTOM_BODY_MAX_BYTES) {
+  if (utf8.encode(JSON.stringify(body)).byteLength > CUSTOM_BODY_MAX_BYTES) {
     return { path: '(root)', message: `must be at most ${CUSTOM_BODY_MAX_BYTES} bytes as JSON` };
   }
   return undefined;

@@ -33,17 +33,27 @@ export interface TestGateway {
 
 const sockets = new Set<Socket>();
 
+export interface GatewayOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  /** Kept after close; give the same one (and `port`) to restart a gateway on its data. */
+  dataDir?: string;
+  media?: boolean;
+  /** No LEGWAY_SECRET: the gateway generates its development secret in the data folder (and dev login is on). */
+  devSecret?: boolean;
+  /** LEGWAY_HTTP_PORT; 0 (any free port) by default. */
+  port?: number;
+}
+
 /** Starts a real gateway on 127.0.0.1, port 0, with a fresh data folder (kept when `dataDir` is given). */
-export async function startGateway(
-  options: { env?: Record<string, string>; clock?: Clock; dataDir?: string; media?: boolean } = {},
-): Promise<TestGateway> {
+export async function startGateway(options: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'legway-test-'));
   const config = loadConfig({
     env: {
       LEGWAY_HOST: '127.0.0.1',
-      LEGWAY_HTTP_PORT: '0',
+      LEGWAY_HTTP_PORT: String(options.port ?? 0),
       LEGWAY_DATA_DIR: dataDir,
-      LEGWAY_SECRET: TEST_SECRET,
+      ...(!options.devSecret && { LEGWAY_SECRET: TEST_SECRET }),
       LEGWAY_LOG_LEVEL: 'silent',
       LEGWAY_SQLITE_SYNCHRONOUS: 'normal',
       LEGWAY_RTC_LISTEN_IP: '127.0.0.1',

@@ -17,6 +17,8 @@ import { playbackRoutes } from './routes/playback.js';
 import { knockingRoutes } from './routes/knockings.js';
 import { callRoutes } from './routes/calls.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { devLoginRoutes, type DevLogin } from './routes/devLogin.js';
+import { findWebRoot, webRoutes } from './routes/web.js';
 
 export interface HttpDeps {
   logger: Logger;
@@ -27,9 +29,11 @@ export interface HttpDeps {
   bodyLimit: number;
   /** REST requests per minute per token. */
   restRateLimit: number;
+  /** The development login's secret, only while the gateway runs with the development secret. */
+  devLogin: DevLogin | undefined;
 }
 
-/** Builds the HTTP interface (REST /v1, health, metrics); socket.io attaches to its server. */
+/** Builds the HTTP interface (REST /v1, health, metrics, web pages, dev login); socket.io attaches to its server. */
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // Typed as fastify's base logger so the instance keeps fastify's default generics.
@@ -76,6 +80,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   healthRoutes(app, deps.readiness, deps.metrics);
+  // Outside /v1: a browser loads the pages, and logs in for development, before it holds a token.
+  await app.register(webRoutes, { root: findWebRoot() });
+  await app.register(devLoginRoutes, { login: deps.devLogin, services: deps.services });
 
   await app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(deps.verifier));

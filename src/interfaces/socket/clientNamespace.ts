@@ -61,7 +61,8 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
         const unsubscribe = deps.feed.subscribe(id, member, principal, from, (event) => socket.emit(event.type as AnyEventType, event));
         subscriptions.set(id, unsubscribe);
       });
-      return { member_id: member.id, conversation_id: id };
+      // `since`: the id the replay starts after, which a client keeps as its resume point until events arrive.
+      return { member_id: member.id, conversation_id: id, since: from };
     });
 
     request('conversation:leave', leaveRequest, ({ conversation_id }) => {
