@@ -43,6 +43,8 @@ export interface GatewayOptions {
   devSecret?: boolean;
   /** LEGWAY_HTTP_PORT; 0 (any free port) by default. */
   port?: number;
+  /** Runs after the gateway is built and before it listens: what it does, no client can see live. */
+  beforeListen?: (app: App) => void | Promise<void>;
 }
 
 /** Starts a real gateway on 127.0.0.1, port 0, with a fresh data folder (kept when `dataDir` is given). */
@@ -72,6 +74,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     ...(options.clock && { clock: options.clock }),
     ...(!options.media && { engine: null }),
   });
+  await options.beforeListen?.(app);
   const port = await app.listen();
   const url = `http://127.0.0.1:${port}`;
   const token: TestGateway['token'] = (sub, role = 'user', extra = {}) =>

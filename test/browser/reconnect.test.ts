@@ -1,0 +1,85 @@
+/**
+ * The client library in a real browser survives a gateway restart: the `/call` page (which joins
+ * with the client library) loses its connection when the gateway shuts down, reconnects by itself
+ * when a new gateway listens on the same port and data, joins again and replays the events it
+ * missed, each once: the page's event list ends up holding every event id of the conversation,
+ * without gaps and without duplicates.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Principal } from '../../src/auth/principal.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { chromiumMissing, launchChromium } from '../support/browser.js';
+
+const missing = chromiumMissing();
+if (missing) console.warn(`browser reconnect test skipped: ${missing}`);
+
+const ROOM = 'reconnect-room';
+const BACKEND: Principal = { role: 'application', sub: 'backend', join: [] };
+
+/** The event ids the page lists, in page order. */
+async function listedIds(page: Page): Promise<number[]> {
+  return page.locator('#events li[data-event-id]').evaluateAll((items) => items.map((li) => Number(li.getAttribute('data-event-id'))));
+}
+
+describe.skipIf(missing !== undefined)('browser: the client library across a gateway restart', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'legway-restart-'));
+  let gw: TestGateway | undefined;
+  let browser: Browser | undefined;
+
+  afterAll(async () => {
+    await browser?.close();
+    await gw?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('reconnects after the gateway restarts and replays the events it missed, none twice', async () => {
+    gw = await startGateway({ devSecret: true, dataDir });
+    const port = Number(new URL(gw.url).port);
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(`${gw.url}/call`);
+    await page.getByLabel('Your name', { exact: true }).fill('carol');
+    await page.getByLabel('Conversation', { exact: true }).fill(ROOM);
+    await page.locator('#join').click();
+    await page.locator('#connection[data-state="connected"]').waitFor();
+    await page.getByLabel('Message', { exact: true }).fill('before the restart');
+    await page.locator('#send').click();
+    await page.locator('#events li[data-event-type="text"]', { hasText: 'before the restart' }).waitFor();
+    const conversationId = gw.app.services.conversations.resolve(ROOM)?.id;
+    expect(conversationId).toMatch(/^CON-/);
+    const memberId = await page.evaluate(() => (window as any).legwayCall.client.joined[0].member_id as string);
+
+    await gw.close();
+    gw = undefined;
+    await page.locator('#connection[data-state="reconnecting"]').waitFor();
+
+    // The new gateway logs two texts before it listens: the page can only learn of them by replay.
+    gw = await startGateway({
+      devSecret: true,
+      dataDir,
+      port,
+      beforeListen: (app) => {
+        app.services.events.post(conversationId!, { type: 'text', from: memberId, body: { text: 'missed while away 1' } }, BACKEND);
+        app.services.events.post(conversationId!, { type: 'text', from: memberId, body: { text: 'missed while away 2' } }, BACKEND);
+      },
+    });
+    await page.locator('#connection[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await page.locator('#events li[data-event-type="text"]', { hasText: 'missed while away 2' }).waitFor();
+
+    // And live events flow again after the replay.
+    const live = await gw.api('POST', `/v1/conversations/${conversationId}/events`, { body: { type: 'text', from: memberId, body: { text: 'live after the restart' } } });
+    expect(live.status).toBe(201);
+    await page.locator('#events li[data-event-type="text"]', { hasText: 'live after the restart' }).waitFor();
+
+    const ids = await listedIds(page);
+    const last = gw.app.services.events.lastId(conversationId!);
+    expect(ids).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    for (const text of ['before the restart', 'missed while away 1', 'missed while away 2', 'live after the restart']) {
+      await expect(page.locator('#events li[data-event-type="text"]', { hasText: text }).count(), text).resolves.toBe(1);
+    }
+  }, 90_000);
+});
