@@ -51,7 +51,7 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     await page.locator('#events li[data-event-type="text"]', { hasText: 'before the restart' }).waitFor();
     const conversationId = gw.app.services.conversations.resolve(ROOM)?.id;
     expect(conversationId).toMatch(/^CON-/);
-    const memberId = await page.evaluate(() => (window as any).legwayCall.client.joined[0].member_id as string);
+    const memberId = await page.evaluate(() => (globalThis as any).legwayCall.client.joined[0].member_id as string);
 
     await gw.close();
     gw = undefined;

@@ -59,8 +59,9 @@ export function artifactDir(): string {
 export async function heardLevels(page: Page, freqs: number[], selector = '#remote-audio'): Promise<number[]> {
   return page.evaluate(
     ({ freqs, selector }) => {
-      const w = window as any;
-      const el = document.querySelector(selector) as any;
+      // Runs in the page; the test's own TypeScript has no DOM types, hence `any`.
+      const w = globalThis as any;
+      const el = w.document.querySelector(selector);
       if (!el?.srcObject) return freqs.map(() => 0);
       if (w.__legwayProbe?.stream !== el.srcObject) {
         // One analyser per stream: a new call gives the element a new stream.
