@@ -11,6 +11,8 @@ export interface LiveLeg {
   direction: 'inbound' | 'outbound';
   status: 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
   media: { muted: boolean; earmuffed: boolean; video_muted: boolean };
+  /** Whether the bridge hears this leg speaking now (`audio:speaking:on/off` tell the changes). */
+  speaking: boolean;
   timestamp: { created: string; updated?: string; ended?: string };
 }
 

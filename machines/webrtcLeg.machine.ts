@@ -1,11 +1,13 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
 
-/** What a WebRTC leg starts from: ids, the client's SDP offer and how long ICE may take to connect. */
+/** What a WebRTC leg starts from: ids, the client's SDP offer, how long ICE may take to connect and may stay lost. */
 export interface WebRtcLegInput {
   legId: string;
   memberId: string;
   offerSdp: string;
   connectTimeoutMs: number;
+  /** How long a connected leg's ICE may stay disconnected before the leg is ended. */
+  disconnectGraceMs: number;
 }
 
 /** The leg's context: its input, the answer once made, the media toggles and how it ended. */
@@ -60,6 +62,13 @@ const MAX_REASON = 200;
 /** A reason that fits the rtc:terminate schema (1 to 200 characters). */
 function fitReason(reason: string): string {
   return reason.slice(0, MAX_REASON) || 'terminated';
+}
+
+/** Why a dead endpoint ends the leg, in words an application can show its user. */
+function deadReason(kind: 'ice' | 'dtls', state: string): string {
+  // mediasoup reports dtls 'closed' only for the peer's close alert (a tab closed or a hang-up without rtc:hangup).
+  if (kind === 'dtls') return state === 'closed' ? 'media closed by the peer' : 'DTLS failed';
+  return `${kind} ${state}`;
 }
 
 /** The message of whatever an actor rejected with. */
@@ -135,6 +144,7 @@ export const webrtcLegMachine = setup({
     turnsOn: ({ event }) => 'on' in event && event.on,
     turnsOff: ({ event }) => 'on' in event && !event.on,
     iceUp: ({ event }) => event.type === 'ENDPOINT_STATUS' && event.kind === 'ice' && (event.state === 'connected' || event.state === 'completed'),
+    iceDisconnected: ({ event }) => event.type === 'ENDPOINT_STATUS' && event.kind === 'ice' && event.state === 'disconnected',
     /** mediasoup has no ice 'failed': a dead transport shows as ice closed or dtls failed/closed. */
     endpointDead: ({ event }) =>
       event.type === 'ENDPOINT_STATUS' &&
@@ -142,6 +152,7 @@ export const webrtcLegMachine = setup({
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
+    disconnectGrace: ({ context }) => context.disconnectGraceMs,
   },
 }).createMachine({
   id: 'webrtcLeg',
@@ -179,7 +190,7 @@ export const webrtcLegMachine = setup({
           {
             guard: 'endpointDead',
             target: 'ending',
-            actions: ['emitStatus', { type: 'endByGateway', params: ({ event }) => ({ reason: `${event.kind} ${event.state}` }) }, 'emitTerminate'],
+            actions: ['emitStatus', { type: 'endByGateway', params: ({ event }) => ({ reason: deadReason(event.kind, event.state) }) }, 'emitTerminate'],
           },
           { actions: 'emitStatus' },
         ],
@@ -198,12 +209,12 @@ export const webrtcLegMachine = setup({
             target: 'ending',
             actions: [
               'emitStatus',
-              { type: 'endByGateway', params: ({ event }) => ({ reason: `${event.kind} ${event.state}` }) },
+              { type: 'endByGateway', params: ({ event }) => ({ reason: deadReason(event.kind, event.state) }) },
               'emitTerminate',
               'emitMediaDown',
             ],
           },
-          // ice 'disconnected' is transient: ICE may come back by itself, so it is only reported.
+          // Anything else (ice 'disconnected' included, which the ice region below handles) is only reported.
           { actions: 'emitStatus' },
         ],
         HANGUP: { target: 'ending', actions: ['endByClient', 'emitHangup', 'emitMediaDown'] },
@@ -365,6 +376,28 @@ export const webrtcLegMachine = setup({
                   { target: 'stable', actions: [{ type: 'applyAnswer', params: ({ event }) => ({ sdp: event.sdp }) }, 'emitAnswer'] },
                 ],
               },
+            },
+          },
+        },
+        // mediasoup says ICE 'disconnected' once the peer's consent checks stop (its iceConsentTimeout):
+        // a peer gone without a word (machine off, network lost). A network change can bring ICE back,
+        // so the leg waits out a grace period before ending as the gateway ends legs. xstate gives an
+        // event a region takes to that region alone, so these transitions report the status themselves;
+        // any other ENDPOINT_STATUS (dtls closed while waiting, say) falls through to `connected`.
+        ice: {
+          initial: 'up',
+          states: {
+            up: {
+              on: { ENDPOINT_STATUS: { guard: 'iceDisconnected', target: 'disconnected', actions: 'emitStatus' } },
+            },
+            disconnected: {
+              after: {
+                disconnectGrace: {
+                  target: '#webrtcLeg.ending',
+                  actions: [{ type: 'endByGateway', params: { reason: 'media timeout: ICE disconnected' } }, 'emitTerminate', 'emitMediaDown'],
+                },
+              },
+              on: { ENDPOINT_STATUS: { guard: 'iceUp', target: 'up', actions: 'emitStatus' } },
             },
           },
         },

@@ -121,6 +121,7 @@ export class ConsoleStore implements Names {
         known.status = live.status;
         known.muted = live.media.muted;
         known.earmuffed = live.media.earmuffed;
+        known.speaking = live.speaking;
         this.listener.legChanged(known);
       } else {
         moved = true;
@@ -132,7 +133,7 @@ export class ConsoleStore implements Names {
           status: live.status,
           muted: live.media.muted,
           earmuffed: live.media.earmuffed,
-          speaking: false,
+          speaking: live.speaking,
           recording: undefined,
           plays: new Set(),
           says: new Set(),

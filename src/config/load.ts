@@ -137,6 +137,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       listenIp: input.rtc_listen_ip,
       announcedAddress: input.rtc_announced_address,
       connectTimeoutMs: input.rtc_connect_timeout_ms,
+      disconnectGraceMs: input.rtc_disconnect_grace_s * 1000,
       workers: input.media_workers,
     }),
     logLevel: input.log_level,

@@ -108,6 +108,8 @@ export const configInputSchema = z.strictObject({
   rtc_listen_ip: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
   rtc_announced_address: nonEmpty.optional(),
   rtc_connect_timeout_ms: z.coerce.number().int().min(1000).max(120_000).default(20_000),
+  /** Seconds a connected WebRTC leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
+  rtc_disconnect_grace_s: z.coerce.number().int().min(1).max(3600).default(10),
   media_workers: z.coerce.number().int().min(1).max(64).optional(),
   webhook_all_events: boolean.default(false),
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
@@ -173,7 +175,14 @@ export interface Config {
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */
   readonly mediasoupWorker: string;
   readonly mediasoupWorkerConfigured: boolean;
-  readonly rtc: { readonly listenIp: string; readonly announcedAddress: string | undefined; readonly connectTimeoutMs: number; readonly workers: number | undefined };
+  readonly rtc: {
+    readonly listenIp: string;
+    readonly announcedAddress: string | undefined;
+    readonly connectTimeoutMs: number;
+    /** How long a connected leg's ICE may stay disconnected before the leg is ended. */
+    readonly disconnectGraceMs: number;
+    readonly workers: number | undefined;
+  };
   readonly logLevel: Parsed['log_level'];
   readonly production: boolean;
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];

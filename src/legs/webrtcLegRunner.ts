@@ -23,11 +23,19 @@ export interface RunnerDeps {
   sendOffer: (sdp: string) => void;
   logger: Logger;
   connectTimeoutMs: number;
+  /** How long a connected leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
+  disconnectGraceMs?: number;
   /** Called once, when the leg has reached its final state and freed its media. */
   onEnded: (leg: Leg) => void;
 }
 
 type LegActor = Actor<typeof webrtcLegMachine>;
+
+/**
+ * LEGWAY_RTC_DISCONNECT_GRACE_S's default, for a caller that does not pass `disconnectGraceMs`
+ * (LegService, until it forwards the configured value).
+ */
+const DEFAULT_DISCONNECT_GRACE_MS = 10_000;
 
 function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
   if (snapshot.status === 'done') return 'ended';
@@ -93,7 +101,13 @@ export class WebRtcLegRunner implements RunningLeg {
       },
     });
     this.actor = createActor(machine, {
-      input: { legId: leg.id, memberId: leg.member_id, offerSdp, connectTimeoutMs: deps.connectTimeoutMs },
+      input: {
+        legId: leg.id,
+        memberId: leg.member_id,
+        offerSdp,
+        connectTimeoutMs: deps.connectTimeoutMs,
+        disconnectGraceMs: deps.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS,
+      },
     });
     this.actor.on('*', (emitted) => this.record(emitted));
     this.done = new Promise((resolve) => {

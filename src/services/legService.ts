@@ -11,6 +11,9 @@ import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
 
 /** Leg actions of SPEC.md (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
+/** A live leg as `leg:list` shows it: the stored leg, and whether its member is speaking now. */
+export type LiveLeg = Leg & { speaking: boolean };
+
 export type LegAction = 'mute' | 'unmute' | 'earmuff' | 'unearmuff' | 'video-mute' | 'video-unmute' | 'hangup';
 
 /** Each toggle action as the leg machine's command. */
@@ -40,6 +43,8 @@ export interface LegTermination {
  */
 export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
+  /** Legs the bridges' speaking detectors hear now (for `leg:list`; the events say when it changes). */
+  private readonly speakingLegs = new Set<string>();
   private readonly bridges = new Map<string, AudioBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
@@ -134,13 +139,15 @@ export class LegService implements LegTermination {
   }
 
   /** Legs running now (not ended), in every conversation or in one; operators and the application only. */
-  listLive(p: Principal, conversationId?: string): Leg[] {
+  listLive(p: Principal, conversationId?: string): LiveLeg[] {
     if (!seesAll(p)) throw fail('Forbidden', 'listing live legs needs an operator or application token');
     if (conversationId !== undefined) this.access.conversation(conversationId);
-    const live: Leg[] = [];
+    const live: LiveLeg[] = [];
     for (const runner of this.runners.values()) {
       const leg = runner.state;
-      if (leg.status !== 'ended' && (conversationId === undefined || leg.conversation_id === conversationId)) live.push(leg);
+      if (leg.status !== 'ended' && (conversationId === undefined || leg.conversation_id === conversationId)) {
+        live.push({ ...leg, speaking: this.speakingLegs.has(leg.id) });
+      }
     }
     return live;
   }
@@ -285,7 +292,11 @@ export class LegService implements LegTermination {
     if (!bridge) {
       bridge = new AudioBridge(
         conversationId,
-        (legId, on) => this.runners.get(legId)?.speaking(on),
+        (legId, on) => {
+          if (on) this.speakingLegs.add(legId);
+          else this.speakingLegs.delete(legId);
+          this.runners.get(legId)?.speaking(on);
+        },
         this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
       );
       this.bridges.set(conversationId, bridge);
@@ -304,6 +315,7 @@ export class LegService implements LegTermination {
 
   private forget(leg: Leg): void {
     this.runners.delete(leg.id);
+    this.speakingLegs.delete(leg.id);
     if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
     const bridge = this.bridges.get(leg.conversation_id);
     if (bridge && bridge.size === 0) {

@@ -126,6 +126,8 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     await row.waitFor();
     await expect.poll(() => console_.locator('#legs tr[data-leg-id]').count()).toBe(3);
     expect(await row.getAttribute('data-muted')).toBe('false');
+    // Both callers' microphones play a steady tone: the console shows them speaking from the start.
+    await expect.poll(() => row.getAttribute('data-speaking')).toBe('true');
 
     await row.locator('button[data-action="mute"]').click();
 

@@ -19,6 +19,15 @@ const VP8 = { mimeType: 'video/VP8', clockRate: 90000 } as const;
 const VIDEO_FEEDBACK: ms.RtcpFeedback[] = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
 const VIDEO_FEEDBACK_LINES = VIDEO_FEEDBACK.map((f) => (f.parameter ? `${f.type} ${f.parameter}` : f.type));
 const SECURE_PROFILE = 'UDP/TLS/RTP/SAVPF';
+/**
+ * Seconds without the peer's ICE consent checks before mediasoup reports ICE 'disconnected', which
+ * starts the leg's disconnect grace (LEGWAY_RTC_DISCONNECT_GRACE_S). Set explicitly so that an
+ * upgrade cannot move it unseen. 30 s is RFC 7675's consent lifetime and mediasoup's default (the
+ * worker accepts 10 to 60): a shorter one would notice a vanished peer sooner, but would also call
+ * ICE lost on a network outage that the browser rides out (a Wi-Fi hand-over). A tab closed cleanly
+ * does not wait for it: the browser's DTLS close alert ends the leg at once.
+ */
+const ICE_CONSENT_TIMEOUT_S = 30;
 /** A peer that never answers must not grow its session without bound. */
 const MAX_SECTIONS = 64;
 
@@ -97,6 +106,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
             portRange: network.portRange,
           },
         ],
+        iceConsentTimeout: ICE_CONSENT_TIMEOUT_S,
         appData: { legId },
       });
       const { remoteFingerprint, peerDtlsRole } = offer.transport;
