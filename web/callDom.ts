@@ -1,32 +1,5 @@
-/** Small DOM helpers for the call page: typed lookups, element building, error wording. */
-import { LegwayClientError } from '../client/index.js';
-
-/** The page's element with this id, checked to be of the expected kind (a missing one is a page bug, so it throws). */
-export function byId<T extends HTMLElement>(id: string, kind: new () => T): T {
-  const found = document.getElementById(id);
-  if (!(found instanceof kind)) throw new Error(`call page: #${id} is missing or not a ${kind.name}`);
-  return found;
-}
-
-type Attributes = Record<string, string | boolean>;
-
-/** Creates an element with attributes (`true` sets an empty attribute, `false` leaves it out) and children. */
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attributes: Attributes = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === true) node.setAttribute(name, '');
-    else if (value !== false) node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-/** How an error is shown to the user: the gateway's (or client's) stable code, then its message. */
-export function describeError(err: unknown): string {
-  if (err instanceof LegwayClientError) return `${err.code}: ${err.message}`;
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return `Error: ${String(err)}`;
-}
+/** DOM helpers of the call page (the shared ones come from dom.ts). */
+export { byId, describeError, h } from './dom.js';
 
 /** Sets a toggle button's pressed state and its label for that state. */
 export function setPressed(button: HTMLButtonElement, pressed: boolean, labels: { off: string; on: string }): void {
