@@ -49,15 +49,11 @@ export class LegwayClient {
   private readonly memberships = new Map<string, Membership>();
   private readonly typed = new Map<string, Set<(event: LegwayEvent) => void>>();
   private readonly offers = new Map<string, (push: RtcOfferPush) => void>();
-  private readonly emitter = new (class extends Emitter<ClientEvents> {
-    fire<K extends keyof ClientEvents>(name: K, ...args: Parameters<ClientEvents[K]>): void {
-      this.emit(name, ...args);
-    }
-  })();
+  private readonly emitter = new Emitter<ClientEvents>();
 
   private constructor(options: ClientOptions) {
     this.connection = new Connection('/', options);
-    this.connection.on('change', (change) => this.emitter.fire('connection', change));
+    this.connection.on('change', (change) => this.emitter.emit('connection', change));
     this.connection.on('connect', (first) => {
       if (!first) void this.rejoin();
     });
@@ -167,7 +163,7 @@ export class LegwayClient {
 
   private receive(name: unknown, payload: unknown): void {
     if (name === 'knocking:answer') {
-      this.emitter.fire('knockingAnswer', payload as KnockingAnswer);
+      this.emitter.emit('knockingAnswer', payload as KnockingAnswer);
       return;
     }
     if (name === 'rtc:offer' && typeof payload === 'object' && payload !== null && 'offer' in payload) {
@@ -187,7 +183,7 @@ export class LegwayClient {
         this.memberships.delete(payload.conversation_id);
       }
     }
-    this.emitter.fire('event', payload);
+    this.emitter.emit('event', payload);
     const set = this.typed.get(payload.type);
     if (!set) return;
     for (const listener of [...set]) {
@@ -209,7 +205,7 @@ export class LegwayClient {
         // A dropped connection or a slow gateway: the next connection tries again.
         if (!(err instanceof LegwayClientError) || err.code === 'Disconnected' || err.code === 'Timeout') return;
         this.memberships.delete(membership.conversation_id);
-        this.emitter.fire('rejoinFailed', membership.conversation_id, err);
+        this.emitter.emit('rejoinFailed', membership.conversation_id, err);
       }
     }
   }

@@ -13,7 +13,8 @@ export class Emitter<Events extends Record<string, (...args: never[]) => void>> 
     return () => set.delete(listener);
   }
 
-  protected emit<K extends keyof Events>(name: K, ...args: Parameters<Events[K]>): void {
+  /** Calls the listeners of `name` in the order they were added. */
+  emit<K extends keyof Events>(name: K, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(name);
     if (!set) return;
     for (const listener of [...set]) {

@@ -65,21 +65,17 @@ type OperatorEvents = {
 export class OperatorClient {
   readonly connection: Connection;
   private watching: string[] | 'all' | undefined;
-  private readonly emitter = new (class extends Emitter<OperatorEvents> {
-    fire<K extends keyof OperatorEvents>(name: K, ...args: Parameters<OperatorEvents[K]>): void {
-      this.emit(name, ...args);
-    }
-  })();
+  private readonly emitter = new Emitter<OperatorEvents>();
 
   private constructor(options: ConnectionOptions) {
     this.connection = new Connection('/operator', options);
-    this.connection.on('change', (change) => this.emitter.fire('connection', change));
+    this.connection.on('change', (change) => this.emitter.emit('connection', change));
     this.connection.on('connect', (first) => {
       if (first) return;
-      void this.renewWatch().finally(() => this.emitter.fire('reconnected'));
+      void this.renewWatch().finally(() => this.emitter.emit('reconnected'));
     });
     this.connection.socket.onAny((name: unknown, payload: unknown) => {
-      if (isEventEnvelope(payload) && payload.type === name) this.emitter.fire('event', payload);
+      if (isEventEnvelope(payload) && payload.type === name) this.emitter.emit('event', payload);
     });
   }
 
