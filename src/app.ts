@@ -91,7 +91,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const recordings = new RecordingService(ctx, access, recordingsDir);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
-  const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs });
+  const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs, disconnectGraceMs: config.rtc.disconnectGraceMs });
   const members = new MemberService(ctx, access, legs);
   const conversations = new ConversationService(ctx, access, members, legs);
   const decoder = new DecodePool();

@@ -24,18 +24,12 @@ export interface RunnerDeps {
   logger: Logger;
   connectTimeoutMs: number;
   /** How long a connected leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
-  disconnectGraceMs?: number;
+  disconnectGraceMs: number;
   /** Called once, when the leg has reached its final state and freed its media. */
   onEnded: (leg: Leg) => void;
 }
 
 type LegActor = Actor<typeof webrtcLegMachine>;
-
-/**
- * LEGWAY_RTC_DISCONNECT_GRACE_S's default, for a caller that does not pass `disconnectGraceMs`
- * (LegService, until it forwards the configured value).
- */
-const DEFAULT_DISCONNECT_GRACE_MS = 10_000;
 
 function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
   if (snapshot.status === 'done') return 'ended';
@@ -106,7 +100,7 @@ export class WebRtcLegRunner implements RunningLeg {
         memberId: leg.member_id,
         offerSdp,
         connectTimeoutMs: deps.connectTimeoutMs,
-        disconnectGraceMs: deps.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS,
+        disconnectGraceMs: deps.disconnectGraceMs,
       },
     });
     this.actor.on('*', (emitted) => this.record(emitted));

@@ -29,6 +29,8 @@ const TOGGLES = {
 export interface LegServiceOptions {
   /** How long a new leg may take to connect (ICE + DTLS) before it is ended. */
   connectTimeoutMs: number;
+  /** How long a connected leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
+  disconnectGraceMs: number;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -95,6 +97,7 @@ export class LegService implements LegTermination {
       sendOffer: (sdp) => sendOffer(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
       connectTimeoutMs: this.options.connectTimeoutMs,
+      disconnectGraceMs: this.options.disconnectGraceMs,
       onEnded: (ended) => this.forget(ended),
     });
     this.runners.set(leg.id, runner);

@@ -106,6 +106,15 @@ describe('configuration', () => {
     }
   });
 
+  it('reads LEGWAY_RTC_DISCONNECT_GRACE_S in seconds (default 10) and hands it on in milliseconds, within 1..3600', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).rtc.disconnectGraceMs).toBe(10_000);
+    expect(loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: '1' }, cwd: dir }).rtc.disconnectGraceMs).toBe(1000);
+    expect(loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: '3600' }, cwd: dir }).rtc.disconnectGraceMs).toBe(3_600_000);
+    for (const bad of ['0', '3601', '1.5', 'soon']) {
+      expect(() => loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: bad }, cwd: dir }), bad).toThrow(/LEGWAY_RTC_DISCONNECT_GRACE_S \(--rtc-disconnect-grace-s\)/);
+    }
+  });
+
   it('refuses to start in production without a configured secret, and never writes one there', () => {
     expect(() => loadConfig({ env: { NODE_ENV: 'production' }, cwd: dir })).toThrow(/LEGWAY_SECRET is required when NODE_ENV=production/);
     expect(() => readFileSync(join(dir, 'data', 'secret'))).toThrow();

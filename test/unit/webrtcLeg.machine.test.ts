@@ -25,7 +25,7 @@ type Action = { type: string; params?: unknown };
 
 const LEG = randomUUID();
 const MEMBER = `MEM-${randomUUID()}`;
-const INPUT: WebRtcLegInput = { legId: LEG, memberId: MEMBER, offerSdp: 'v=0 offer', connectTimeoutMs: 5000 };
+const INPUT: WebRtcLegInput = { legId: LEG, memberId: MEMBER, offerSdp: 'v=0 offer', connectTimeoutMs: 5000, disconnectGraceMs: 10_000 };
 
 const media = (audio: boolean, muted = false, earmuffed = false) => ({
   type: 'member:media',
@@ -41,6 +41,14 @@ const answered = { type: 'xstate.done.actor.createEndpoint', output: { answerSdp
 const answerFailed = { type: 'xstate.error.actor.createEndpoint', error: new Error('no router') } as unknown as WebRtcLegEvent;
 const closed = { type: 'xstate.done.actor.closeEndpoint', output: undefined } as unknown as WebRtcLegEvent;
 const timedOut = { type: 'xstate.after.connectTimeout.webrtcLeg.connecting' } as unknown as WebRtcLegEvent;
+const GRACE_EXPIRED = 'xstate.after.disconnectGrace.webrtcLeg.connected.ice.disconnected';
+const graceExpired = { type: GRACE_EXPIRED } as unknown as WebRtcLegEvent;
+/** A dead endpoint's reports, each with the reason it ends a leg with. */
+const DEAD = [
+  [dtls('failed'), 'dtls', 'failed', 'DTLS failed'],
+  [dtls('closed'), 'dtls', 'closed', 'media closed by the peer'],
+  [ice('closed'), 'ice', 'closed', 'ice closed'],
+] as const;
 
 /** The catalogue events among the actions a pure transition returned. */
 function emittedBy(actions: readonly Action[]): AnyEventObject[] {
@@ -108,7 +116,7 @@ describe('webrtcLeg machine: pure transitions', () => {
 
   it.each(['connected', 'completed'])('connecting → connected on ice %s, announcing audio', (state) => {
     const [snapshot, emitted] = run(STATES.connecting(), ice(state));
-    expect(snapshot.value).toEqual({ connected: { audio: 'unmuted', earmuff: 'off', video: 'unmuted', speech: 'silent', signaling: 'stable' } });
+    expect(snapshot.value).toEqual({ connected: { audio: 'unmuted', earmuff: 'off', video: 'unmuted', speech: 'silent', signaling: 'stable', ice: 'up' } });
     expect(emitted).toEqual([status('ice', state), media(true)]);
   });
 
@@ -118,15 +126,11 @@ describe('webrtcLeg machine: pure transitions', () => {
     expect(emitted).toEqual([status('ice', 'new'), status('dtls', 'connecting')]);
   });
 
-  it.each([
-    [dtls('failed'), 'dtls', 'failed'],
-    [dtls('closed'), 'dtls', 'closed'],
-    [ice('closed'), 'ice', 'closed'],
-  ] as const)('connecting → ending on %o (%s %s)', (event, kind, state) => {
+  it.each(DEAD)('connecting → ending on %o (%s %s): %s', (event, kind, state, reason) => {
     const [snapshot, emitted] = run(STATES.connecting(), event);
     expect(snapshot.value).toBe('ending');
-    expect(snapshot.context).toMatchObject({ endedBy: 'gateway', endReason: `${kind} ${state}` });
-    expect(emitted).toEqual([status(kind, state), onLeg('rtc:terminate', { reason: `${kind} ${state}` })]);
+    expect(snapshot.context).toMatchObject({ endedBy: 'gateway', endReason: reason });
+    expect(emitted).toEqual([status(kind, state), onLeg('rtc:terminate', { reason })]);
   });
 
   it('connecting → ending when the connect timeout fires', () => {
@@ -216,20 +220,55 @@ describe('webrtcLeg machine: pure transitions', () => {
     expect(run(muted, { type: 'VIDEO_MUTE', on: false })[1]).toEqual([onLeg('video:mute:off'), video(true)]);
   });
 
-  it('treats ice disconnected as transient', () => {
-    const [snapshot, emitted] = run(STATES.connected(), ice('disconnected'), ice('connected'));
-    expect(snapshot.matches('connected')).toBe(true);
-    expect(emitted).toEqual([status('ice', 'disconnected'), status('ice', 'connected')]);
+  it('ice disconnected on a connected leg is reported and arms the disconnect grace from the input', () => {
+    const [snapshot, actions] = transition(webrtcLegMachine, STATES.connected(), ice('disconnected'));
+    expect(snapshot.matches({ connected: { ice: 'disconnected' } })).toBe(true);
+    expect(emittedBy(actions)).toEqual([status('ice', 'disconnected')]);
+    const raise = actions.find((a) => a.type === 'xstate.raise');
+    expect(raise?.params).toMatchObject({ delay: 10_000, event: { type: GRACE_EXPIRED } });
+    // Still a working leg while it waits: commands are taken.
+    for (const command of COMMANDS) expect(snapshot.can(command)).toBe(true);
   });
 
-  it.each([
-    [dtls('failed'), 'dtls', 'failed'],
-    [dtls('closed'), 'dtls', 'closed'],
-    [ice('closed'), 'ice', 'closed'],
-  ] as const)('connected → ending on %o (%s %s), taking media down after the terminal event', (event, kind, state) => {
+  it('connected → ending when the disconnect grace runs out: rtc:terminate with the reason, then media down', () => {
+    const [snapshot, emitted] = run(STATES.connected(), ice('disconnected'), graceExpired);
+    expect(snapshot.value).toBe('ending');
+    expect(snapshot.context).toMatchObject({ endedBy: 'gateway', endReason: 'media timeout: ICE disconnected' });
+    expect(emitted).toEqual([status('ice', 'disconnected'), onLeg('rtc:terminate', { reason: 'media timeout: ICE disconnected' }), media(false)]);
+    expect(emitted.every((e) => parseEventBody(e.type, e.body).ok)).toBe(true);
+  });
+
+  it.each(['connected', 'completed'])('ice %s within the grace cancels it: the leg stays connected', (state) => {
+    const [disconnected] = run(STATES.connected(), ice('disconnected'));
+    const [back, actions] = transition(webrtcLegMachine, disconnected, ice(state));
+    expect(back.matches({ connected: { ice: 'up' } })).toBe(true);
+    expect(emittedBy(actions)).toEqual([status('ice', state)]);
+    expect((actions as readonly Action[]).some((a) => a.type === 'xstate.cancel')).toBe(true);
+    // A grace event that raced the cancel finds no transition: nothing ends.
+    const [after, late] = run(back, graceExpired);
+    expect(after.matches({ connected: { ice: 'up' } })).toBe(true);
+    expect(late).toEqual([]);
+  });
+
+  it('a repeated ice disconnected keeps the grace already running', () => {
+    const [disconnected] = run(STATES.connected(), ice('disconnected'));
+    const [again, actions] = transition(webrtcLegMachine, disconnected, ice('disconnected'));
+    expect(again.matches({ connected: { ice: 'disconnected' } })).toBe(true);
+    expect(emittedBy(actions)).toEqual([status('ice', 'disconnected')]);
+    expect((actions as readonly Action[]).some((a) => a.type === 'xstate.raise' || a.type === 'xstate.cancel')).toBe(false);
+  });
+
+  it.each(DEAD)('%o while ICE is disconnected ends the leg at once, without waiting for the grace', (event, kind, state, reason) => {
+    const [snapshot, emitted] = run(STATES.connected(), ice('disconnected'), event);
+    expect(snapshot.value).toBe('ending');
+    expect(emitted.slice(1)).toEqual([status(kind, state), onLeg('rtc:terminate', { reason }), media(false)]);
+  });
+
+  it.each(DEAD)('connected → ending at once on %o (%s %s): %s, taking media down after the terminal event', (event, kind, state, reason) => {
     const [snapshot, emitted] = run(STATES.connected(), { type: 'MUTE', on: true }, { type: 'SPEAKING', on: true }, event);
     expect(snapshot.value).toBe('ending');
-    expect(emitted.slice(3)).toEqual([status(kind, state), onLeg('rtc:terminate', { reason: `${kind} ${state}` }), media(false)]);
+    expect(snapshot.context).toMatchObject({ endedBy: 'gateway', endReason: reason });
+    expect(emitted.slice(3)).toEqual([status(kind, state), onLeg('rtc:terminate', { reason }), media(false)]);
   });
 
   it.each(['answering', 'connecting', 'connected'] as const)('HANGUP in %s: the client ended it', (state) => {
@@ -431,13 +470,65 @@ describe('webrtcLeg machine: actor with fakes', () => {
     const final = await waitFor(leg, (s) => s.status === 'done');
     expect(emitted.slice(4)).toEqual([
       status('dtls', 'failed'),
-      onLeg('rtc:terminate', { reason: 'dtls failed' }),
+      onLeg('rtc:terminate', { reason: 'DTLS failed' }),
       media(false),
       status('dtls', 'closed'),
       status('ice', 'closed'),
     ]);
     expect(types().filter((t) => t === 'rtc:terminate' || t === 'rtc:hangup')).toEqual(['rtc:terminate']);
-    expect(final.context).toMatchObject({ endedBy: 'gateway', endReason: 'dtls failed' });
+    expect(final.context).toMatchObject({ endedBy: 'gateway', endReason: 'DTLS failed' });
+    expectCatalogued();
+  });
+
+  it('a peer gone silent: ICE disconnected, the grace runs out, the leg ends and closes its media (simulated clock)', async () => {
+    const clock = new SimulatedClock();
+    const leg = start({ clock });
+    await waitFor(leg, (s) => s.matches('connecting'));
+    leg.send(ice('connected'));
+    leg.send(ice('disconnected'));
+    clock.increment(9999);
+    expect(leg.getSnapshot().matches({ connected: { ice: 'disconnected' } })).toBe(true);
+    expect(types()).not.toContain('rtc:terminate');
+    clock.increment(1);
+    const final = await waitFor(leg, (s) => s.status === 'done');
+    expect(emitted.slice(4)).toEqual([status('ice', 'disconnected'), onLeg('rtc:terminate', { reason: 'media timeout: ICE disconnected' }), media(false)]);
+    expect(closes).toEqual([LEG]);
+    expect(final.context).toMatchObject({ endedBy: 'gateway', endReason: 'media timeout: ICE disconnected' });
+    expectCatalogued();
+  });
+
+  it('ICE back within the grace keeps the leg; a later disconnect gets a whole grace of its own (simulated clock)', async () => {
+    const clock = new SimulatedClock();
+    const leg = start({ clock });
+    await waitFor(leg, (s) => s.matches('connecting'));
+    leg.send(ice('connected'));
+    leg.send(ice('disconnected'));
+    clock.increment(9000);
+    leg.send(ice('completed'));
+    clock.increment(60_000);
+    expect(leg.getSnapshot().matches({ connected: { ice: 'up' } })).toBe(true);
+    expect(types()).not.toContain('rtc:terminate');
+
+    leg.send(ice('disconnected'));
+    clock.increment(9999);
+    expect(leg.getSnapshot().matches('connected')).toBe(true);
+    clock.increment(1);
+    await waitFor(leg, (s) => s.status === 'done');
+    expect(types().filter((t) => t === 'rtc:terminate' || t === 'rtc:hangup')).toEqual(['rtc:terminate']);
+  });
+
+  it('dtls closed (the peer\'s close alert) ends a connected leg at once, and the grace it was in never fires (simulated clock)', async () => {
+    const clock = new SimulatedClock();
+    const leg = start({ clock });
+    await waitFor(leg, (s) => s.matches('connecting'));
+    leg.send(ice('connected'));
+    leg.send(ice('disconnected'));
+    leg.send(dtls('closed'));
+    const final = await waitFor(leg, (s) => s.status === 'done');
+    clock.increment(60_000);
+    expect(emitted.slice(5)).toEqual([status('dtls', 'closed'), onLeg('rtc:terminate', { reason: 'media closed by the peer' }), media(false)]);
+    expect(types().filter((t) => t === 'rtc:terminate')).toHaveLength(1);
+    expect(final.context).toMatchObject({ endedBy: 'gateway', endReason: 'media closed by the peer' });
     expectCatalogued();
   });
 
