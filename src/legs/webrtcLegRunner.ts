@@ -45,6 +45,8 @@ function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
 export class WebRtcLegRunner implements RunningLeg {
   private readonly actor: LegActor;
   private endpoint: WebRtcEndpoint | undefined;
+  /** The gateway's offer that the client has not answered yet (sent again to a reconnected client). */
+  private unanswered: string | undefined;
   private leg: Leg;
   readonly done: Promise<void>;
 
@@ -87,9 +89,12 @@ export class WebRtcLegRunner implements RunningLeg {
           this.endpoint?.setVideoPaused(params.on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
         },
         sendOffer: () => {
-          if (this.endpoint) deps.sendOffer(this.endpoint.createOffer());
+          if (!this.endpoint) return;
+          this.unanswered = this.endpoint.createOffer();
+          deps.sendOffer(this.unanswered);
         },
         applyAnswer: (_, params: { sdp: string }) => {
+          this.unanswered = undefined;
           this.endpoint?.applyAnswer(params.sdp).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not apply the answer'));
         },
       },
@@ -150,6 +155,11 @@ export class WebRtcLegRunner implements RunningLeg {
 
   hangup(by: 'client' | 'api' | 'gateway', reason: string): void {
     this.send(by === 'client' ? { type: 'HANGUP' } : { type: 'TERMINATE', reason });
+  }
+
+  /** Sends the unanswered offer again, if any: its first delivery went to a connection that is gone. */
+  resendOffer(): void {
+    if (this.unanswered !== undefined && this.actor.getSnapshot().status === 'active') this.deps.sendOffer(this.unanswered);
   }
 
   speaking(on: boolean): void {

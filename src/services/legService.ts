@@ -11,6 +11,13 @@ import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
 
 /** Leg actions of SPEC.md (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
+/** Where a WebRTC leg's renegotiation offers go: the connection of the client that owns the leg. */
+export interface OfferSink {
+  send(legId: string, sdp: string): void;
+  /** False once that connection is gone (a reconnected client then takes the leg's offers over). */
+  readonly open: boolean;
+}
+
 /** A live leg as `leg:list` shows it: the stored leg, and whether its member is speaking now. */
 export type LiveLeg = Leg & { speaking: boolean };
 
@@ -47,6 +54,8 @@ export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
   /** Legs the bridges' speaking detectors hear now (for `leg:list`; the events say when it changes). */
   private readonly speakingLegs = new Set<string>();
+  /** Each WebRTC leg's offer sink. */
+  private readonly offerSinks = new Map<string, OfferSink>();
   private readonly bridges = new Map<string, AudioBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
@@ -63,14 +72,9 @@ export class LegService implements LegTermination {
 
   /**
    * A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP
-   * answer. `sendOffer` delivers the gateway's later offers (renegotiation) to that client.
+   * answer. `offers` delivers the gateway's later offers (renegotiation) to that client.
    */
-  async createWebRtc(
-    conversationId: string,
-    offerSdp: string,
-    p: Principal,
-    sendOffer: (legId: string, sdp: string) => void = () => undefined,
-  ): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
+  async createWebRtc(conversationId: string, offerSdp: string, p: Principal, offers?: OfferSink): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
     if (!this.engine) throw fail('Unavailable', 'media is not available on this gateway (no mediasoup worker)');
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
@@ -87,6 +91,7 @@ export class LegService implements LegTermination {
       timestamp: { created: now },
     };
     this.ctx.store.legs.insert(leg);
+    if (offers) this.offerSinks.set(leg.id, offers);
     const runner = new WebRtcLegRunner(leg, offerSdp, {
       store: this.ctx.store,
       log: this.ctx.log,
@@ -94,7 +99,7 @@ export class LegService implements LegTermination {
       engine: this.engine,
       bridge: this.bridgeOf(conversation.id),
       video: this.videoOf(conversation.id),
-      sendOffer: (sdp) => sendOffer(leg.id, sdp),
+      sendOffer: (sdp) => this.offerSinks.get(leg.id)?.send(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
       connectTimeoutMs: this.options.connectTimeoutMs,
       disconnectGraceMs: this.options.disconnectGraceMs,
@@ -153,6 +158,21 @@ export class LegService implements LegTermination {
       }
     }
     return live;
+  }
+
+  /**
+   * A member's client is back on a new connection (it joined the conversation again): the member's
+   * WebRTC legs whose offer connection is gone send their offers there now, starting with one that
+   * went unanswered. Legs still served by an open connection (the same user in another tab) keep it.
+   */
+  redirectOffers(conversationId: string, memberId: string, offers: OfferSink): void {
+    for (const runner of this.runners.values()) {
+      const { conversation_id, member_id, type } = runner.state;
+      if (type !== 'webrtc' || conversation_id !== conversationId || member_id !== memberId) continue;
+      if (this.offerSinks.get(runner.id)?.open === true || !(runner instanceof WebRtcLegRunner)) continue;
+      this.offerSinks.set(runner.id, offers);
+      runner.resendOffer();
+    }
   }
 
   /** Runs a leg action. Users act on their own legs only; operators and the application on any. */
@@ -319,6 +339,7 @@ export class LegService implements LegTermination {
   private forget(leg: Leg): void {
     this.runners.delete(leg.id);
     this.speakingLegs.delete(leg.id);
+    this.offerSinks.delete(leg.id);
     if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
     const bridge = this.bridges.get(leg.conversation_id);
     if (bridge && bridge.size === 0) {

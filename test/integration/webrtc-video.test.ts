@@ -71,6 +71,28 @@ describe('WebRTC video forwarding', () => {
     expect(meanLuma(again)).toBeGreaterThan(170);
   });
 
+  it('a client back on a new connection takes over its leg\'s renegotiation: the offer it missed is sent again', async () => {
+    const cid = (await gw.api('POST', '/v1/conversations', { body: { name: 'video-reconnect' } })).body.id;
+    const a = await join(cid, 'alice', true);
+    const first = (a.peer as unknown as { socket: Socket }).socket;
+    first.disconnect();
+
+    // Bob's video needs a section in alice's leg: the gateway's offer goes to a connection that is gone.
+    const b = await join(cid, 'bob', true);
+    b.peer.videoBrightness(60);
+    await b.seen.waitFor((e) => e.type === 'rtc:offer' && e.body.leg_id === a.peer.legId && e.id > 0);
+    await pause(500);
+    expect(a.peer.frames).toHaveLength(0);
+
+    // Alice's client reconnects and joins again: the unanswered offer comes to the new connection.
+    const second = await gw.connect(await gw.token('alice'));
+    a.peer.useSocket(second);
+    expect(await request(second, 'conversation:join', { conversation_id: cid, since: 0 })).toMatchObject({ ok: true });
+    const atA = await a.peer.receiveFrames(10);
+    expect(meanLuma(atA.slice(-5))).toBeLessThan(90);
+    expect(a.peer.answerAcks.at(-1)).toMatchObject({ ok: true });
+  });
+
   it('refuses an rtc:answer when no offer is out, and a malformed one', async () => {
     const cid = (await gw.api('POST', '/v1/conversations', { body: { name: 'no-offer' } })).body.id;
     const a = await join(cid, 'alice', false);

@@ -37,7 +37,7 @@ export class TestPeer {
   private sinks: { stop(): void }[] = [];
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     options: { video?: boolean } = {},
   ) {
     this.pc.addTrack(this.source.createTrack());
@@ -104,12 +104,22 @@ export class TestPeer {
     if (!ack.ok) return ack;
     this.legId = ack.leg_id;
     await this.pc.setRemoteDescription(ack.answer);
-    // The gateway's renegotiation offers (a pushed conversation event of the same name has no `offer`).
+    this.listenForOffers();
+    return ack;
+  }
+
+  /** Carries on over another socket (the client reconnected): offers and answers go through it. */
+  useSocket(socket: Socket): void {
+    this.socket = socket;
+    this.listenForOffers();
+  }
+
+  /** Answers the gateway's renegotiation offers (a pushed conversation event of the same name has no `offer`). */
+  private listenForOffers(): void {
     this.socket.on('rtc:offer', (payload: any) => {
       if (payload?.offer === undefined || payload.leg_id !== this.legId) return;
       void this.answerOffer(payload.offer);
     });
-    return ack;
   }
 
   /**

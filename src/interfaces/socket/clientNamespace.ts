@@ -7,7 +7,7 @@ import type { ConversationFeed } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
 import { socketRequests } from './request.js';
 import type { KnockingAnswer } from '../../services/knockingService.js';
-import type { LegAction } from '../../services/legService.js';
+import type { LegAction, OfferSink } from '../../services/legService.js';
 import {
   joinRequest,
   knockCancelRequest,
@@ -46,6 +46,14 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
 
     const { request, answerUnknown } = socketRequests<keyof ClientToServerEvents>(socket, deps);
 
+    // The gateway's renegotiation offers for legs this connection created (or took over on a rejoin).
+    const offers: OfferSink = {
+      send: (legId, sdp) => socket.emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } }),
+      get open() {
+        return socket.connected;
+      },
+    };
+
     request('conversation:join', joinRequest, ({ conversation_id, since }, afterAck) => {
       const conversation = deps.services.conversations.resolve(conversation_id);
       const id = conversation?.id ?? conversation_id;
@@ -60,6 +68,8 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
         if (socket.disconnected) return;
         const unsubscribe = deps.feed.subscribe(id, member, principal, from, (event) => socket.emit(event.type as AnyEventType, event));
         subscriptions.set(id, unsubscribe);
+        // A client back after a lost connection takes its calls' offers over (video renegotiation).
+        deps.services.legs.redirectOffers(id, member.id, offers);
       });
       // `since`: the id the replay starts after, which a client keeps as its resume point until events arrive.
       return { member_id: member.id, conversation_id: id, since: from };
@@ -81,9 +91,7 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
 
     request('rtc:new', rtcNewRequest, async ({ conversation_id, offer }) => {
       const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
-      return deps.services.legs.createWebRtc(id, offer.sdp, principal, (legId, sdp) => {
-        socket.emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } });
-      });
+      return deps.services.legs.createWebRtc(id, offer.sdp, principal, offers);
     });
 
     const knockingAnswer = (answer: KnockingAnswer): void => {
