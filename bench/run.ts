@@ -1,13 +1,15 @@
 /**
  * `npm run bench`: starts real gateways in this process and measures the event log, REST, socket
  * fan-out and webhook delivery, then the audio bridge on fake endpoints, then SIP call set-up driven
- * by SIPp (a separate process; skipped when `sipp` is not installed). The load generators run in
+ * by SIPp (a separate process; skipped when `sipp` is not installed), then the operator console in
+ * Chromium (skipped without /usr/bin/chromium). The load generators run in
  * the same process, so they share its cores with the gateway; CPU figures are for the whole process
  * and are reported per unit of work.
  *
  * BENCH_ONLY=<ids> runs only some benchmarks: a comma-separated list of numbers as in the titles,
  * where `5` selects 5a and 5b and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).
  */
+import { benchConsole, consoleMethod } from './console.bench.js';
 import { benchBridgeMix, benchBridgeRealtime, bridgeMixMethod, bridgeRealtimeMethod } from './bridge.bench.js';
 import { benchEventLog, eventLogMethod } from './eventLog.bench.js';
 import { benchFanout, fanoutMethod } from './fanout.bench.js';
@@ -33,6 +35,7 @@ const BENCHES: Bench[] = [
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
   { title: '6. SIP call setup (SIPp)', method: sipMethod, run: benchSip },
+  { title: '7. Operator console in Chromium: events taken in', method: consoleMethod, run: benchConsole },
 ];
 
 /** Whether BENCH_ONLY (see the top of this file) selects the benchmark titled `title`; unset selects all. */
