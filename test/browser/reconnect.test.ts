@@ -3,7 +3,7 @@
  * with the client library) loses its connection when the gateway shuts down, reconnects by itself
  * when a new gateway listens on the same port and data, joins again and replays the events it
  * missed, each once: the page's event list ends up holding every event id of the conversation,
- * without gaps and without duplicates.
+ * without gaps and without duplicates. The operator console, watching, reconnects and watches again.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,6 +49,12 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     await page.getByLabel('Message', { exact: true }).fill('before the restart');
     await page.locator('#send').click();
     await page.locator('#events li[data-event-type="text"]', { hasText: 'before the restart' }).waitFor();
+    // An operator's console watches too; after the restart it must watch again by itself.
+    const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await console_.goto(`${gw.url}/console`);
+    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
+    await console_.locator('#login').click();
+    await console_.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
     const conversationId = gw.app.services.conversations.resolve(ROOM)?.id;
     expect(conversationId).toMatch(/^CON-/);
     const memberId = await page.evaluate(() => (globalThis as any).legwayCall.client.joined[0].member_id as string);
@@ -74,11 +80,23 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     const live = await gw.api('POST', `/v1/conversations/${conversationId}/events`, { body: { type: 'text', from: memberId, body: { text: 'live after the restart' } } });
     expect(live.status).toBe(201);
     await page.locator('#events li[data-event-type="text"]', { hasText: 'live after the restart' }).waitFor();
+    // The console renews its watch right after reconnecting: a text posted from then on reaches it.
+    await console_.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+    let seenByConsole = false;
+    for (let attempt = 1; attempt <= 10 && !seenByConsole; attempt++) {
+      const posted = await gw.api('POST', `/v1/conversations/${conversationId}/events`, { body: { type: 'text', from: memberId, body: { text: `to the console ${attempt}` } } });
+      seenByConsole = await console_
+        .locator(`#events li[data-event-type="text"][data-event-id="${posted.body.id}"]`)
+        .waitFor({ timeout: 1000 })
+        .then(() => true, () => false);
+    }
+    expect(seenByConsole, 'the console to show a text posted after it reconnected').toBe(true);
 
-    const ids = await listedIds(page);
     const last = gw.app.services.events.lastId(conversationId!);
+    await page.locator(`#events li[data-event-id="${last}"]`).waitFor();
+    const ids = await listedIds(page);
     expect(ids).toEqual(Array.from({ length: last }, (_, i) => i + 1));
-    for (const text of ['before the restart', 'missed while away 1', 'missed while away 2', 'live after the restart']) {
+    for (const text of ['before the restart', 'missed while away 1', 'missed while away 2', 'live after the restart', 'to the console 1']) {
       await expect(page.locator('#events li[data-event-type="text"]', { hasText: text }).count(), text).resolves.toBe(1);
     }
   }, 90_000);
