@@ -5,6 +5,7 @@
 import type { LegwayEvent } from '../client/index.js';
 import { h } from './callDom.js';
 import { bodyString, isOf } from './callEventTypes.js';
+import { summarise, type SummaryNames } from './eventSummary.js';
 
 /** Entries kept in the page; older ones are dropped from the top. */
 const MAX_ENTRIES = 500;
@@ -44,8 +45,12 @@ export function summarize(event: LegwayEvent): string {
   }
   const reason = bodyString(event, 'reason');
   if (reason !== undefined) return truncate(reason);
-  return truncate(JSON.stringify(event.body));
+  // Everything else as `key=value` pairs (ids shortened); the sender is in its own column already.
+  return truncate(summarise(event, NO_NAMES).rest);
 }
+
+/** The call page names senders itself: the summary need not name legs or members. */
+const NO_NAMES: SummaryNames = { legMember: () => undefined, memberName: () => undefined, conversationName: () => undefined };
 
 /** The event list of one conversation. */
 export class EventFeed {

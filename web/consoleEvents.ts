@@ -4,7 +4,7 @@
  */
 import type { LegwayEvent } from '../client/index.js';
 import { clockTime, h, setText, shortId } from './consoleDom.js';
-import { summarise, type SummaryNames } from './consoleSummary.js';
+import { summarise, type SummaryNames } from './eventSummary.js';
 
 /** Rows kept on screen (and events held while paused). */
 export const EVENTS_KEPT = 1000;

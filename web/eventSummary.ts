@@ -1,4 +1,4 @@
-/** One line that says what an event's body holds, with people's names in place of leg and member ids. */
+/** One line that says what an event's body holds, with people's names in place of leg and member ids (both pages use it). */
 import type { LegwayEvent } from '../client/index.js';
 import { shortId } from './consoleDom.js';
 
