@@ -185,8 +185,10 @@ export class MemberRoster {
     view.name.textContent = member.name;
     view.avatar.textContent = member.name.slice(0, 1).toUpperCase();
     view.you.hidden = member.id !== this.self;
-    view.speaking.hidden = member.speaking.size === 0;
-    view.li.classList.toggle('is-speaking', member.speaking.size > 0);
+    // The bridge still detects speech on a muted leg; nobody hears it, so it is not shown as speaking.
+    const heard = [...member.speaking].some((legId) => member.media.get(legId)?.muted !== true);
+    view.speaking.hidden = !heard;
+    view.li.classList.toggle('is-speaking', heard);
     view.inCall.hidden = legs.length === 0;
     view.video.hidden = !legs.some((m) => m.video);
     view.muted.hidden = audio.length === 0 || !audio.every((m) => m.muted);

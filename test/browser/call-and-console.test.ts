@@ -108,8 +108,9 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     // And the callers hear the SIP side.
     await eventually(() => heardLevels(alice, [SIP_TONE]), ([s]) => s! > AUDIBLE, "alice's page to hear the SIP caller");
 
-    // The member list shows everyone in the call.
+    // The member list shows everyone in the call, bob speaking (his microphone plays a steady tone).
     await expect.poll(() => alice.locator('#members li[data-state="joined"]').count()).toBe(3);
+    await expect.poll(() => alice.locator('#members li', { hasText: 'bob' }).locator('[data-speaking]').isVisible()).toBe(true);
     await alice.screenshot({ path: join(artifactDir(), 'call-page.png') });
   }, 120_000);
 
@@ -144,8 +145,11 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
       'the SIP caller to stop receiving muted alice while still receiving bob',
     );
     await eventually(() => heardLevels(alice, [BOB_TONE]), ([b]) => b! > AUDIBLE, 'muted alice to still hear bob');
-    // Alice's own page learns of the mute from the gateway.
+    // Alice's own page learns of the mute from the gateway, and bob's no longer shows her speaking.
     await expect.poll(() => alice.locator('#mute').getAttribute('aria-pressed')).toBe('true');
+    const aliceOnBobsPage = bob.locator('#members li[data-state="joined"]', { hasText: 'alice' });
+    await expect.poll(() => aliceOnBobsPage.locator('[data-muted]').isVisible()).toBe(true);
+    await expect.poll(() => aliceOnBobsPage.locator('[data-speaking]').isVisible()).toBe(false);
 
     await console_.screenshot({ path: join(artifactDir(), 'console-page.png') });
     console.log(`screenshots: ${artifactDir()}/call-page.png, console-page.png`);
