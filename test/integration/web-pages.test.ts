@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +131,17 @@ describe('web pages', () => {
     }
     // An empty build folder is served as it is: its scripts are simply not there.
     expect(script?.statusCode).toBe(folder === 'empty' ? 404 : 503);
+  });
+
+  it('the package exports the client library as legway/client, with its type declarations', async () => {
+    const resolved = new URL(import.meta.resolve('legway/client'));
+    expect(resolved.pathname.endsWith('/dist/web/legway-client.js')).toBe(true);
+    const source = readFileSync(resolved, 'utf8');
+    expect(source).toMatch(/export\s*\{[^}]*LegwayClient/);
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const types = readFileSync(new URL(`../../${pkg.exports['./client'].types}`, import.meta.url), 'utf8');
+    expect(types).toContain('LegwayClient');
+    expect(types).toContain('OperatorClient');
   });
 
   it('redirects / to /call', async () => {
