@@ -133,7 +133,7 @@ describe('web pages', () => {
     expect(script?.statusCode).toBe(folder === 'empty' ? 404 : 503);
   });
 
-  it('the package exports the client library as legway/client, with its type declarations', async () => {
+  it('the package exports the client library as legway/client, with its type declarations', () => {
     const resolved = new URL(import.meta.resolve('legway/client'));
     expect(resolved.pathname.endsWith('/dist/web/legway-client.js')).toBe(true);
     const source = readFileSync(resolved, 'utf8');
