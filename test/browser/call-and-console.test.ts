@@ -43,6 +43,7 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
   const browsers: Browser[] = [];
   let alice: Page;
   let bob: Page;
+  let console_: Page;
   let sipp: StartedSipp | undefined;
   let capture: RtpCapture | undefined;
 
@@ -86,6 +87,15 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
   }
 
   it('two pages hear each other and a SIPp call in the conversation hears them both', async () => {
+    // The operator signs in first, so that the console's stream holds the whole call.
+    const browser = await launchChromium();
+    browsers.push(browser);
+    console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await console_.goto(`${gw.url}/console`);
+    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
+    await console_.locator('#login').click();
+    await console_.locator('#connection').filter({ hasText: 'connected' }).waitFor();
+
     alice = await caller('alice', ALICE_TONE);
     bob = await caller('bob', BOB_TONE);
 
@@ -115,14 +125,6 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
   }, 120_000);
 
   it("clicking mute on alice's row in the console silences her for the others; the row and the event stream show it", async () => {
-    const browser = await launchChromium();
-    browsers.push(browser);
-    const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await console_.goto(`${gw.url}/console`);
-    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
-    await console_.locator('#login').click();
-    await console_.locator('#connection').filter({ hasText: 'connected' }).waitFor();
-
     const row = console_.locator('#legs tr[data-leg-id]').filter({ has: console_.locator('[data-field="member"]', { hasText: /^alice$/ }) });
     await row.waitFor();
     await expect.poll(() => console_.locator('#legs tr[data-leg-id]').count()).toBe(3);
