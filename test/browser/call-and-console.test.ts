@@ -17,7 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSipp, sippMissing, type StartedSipp } from '../sipp/sipp.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { artifactDir, chromiumMissing, eventually, heardLevels, launchChromium, writeToneWav } from '../support/browser.js';
+import { artifactDir, chromiumMissing, eventually, heardLevels, joinOnCallPage, launchChromium, signInToConsole, startCallOnPage, writeToneWav } from '../support/browser.js';
 import { pcmuTonePcap } from '../support/pcap.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { toneLevel } from '../support/tone.js';
@@ -76,13 +76,8 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     const browser = await launchChromium(writeToneWav(join(dir, `${name}.wav`), tone));
     browsers.push(browser);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`${gw.url}/call`);
-    await page.getByLabel('Your name', { exact: true }).fill(name);
-    await page.getByLabel('Conversation', { exact: true }).fill(ROOM);
-    await page.locator('#join').click();
-    await page.locator('#connection[data-state="connected"]').waitFor();
-    await page.locator('#call').click();
-    await page.locator('#call-status[data-phase="connected"]').waitFor({ timeout: 20_000 });
+    await joinOnCallPage(page, gw.url, name, ROOM);
+    await startCallOnPage(page);
     return page;
   }
 
@@ -91,10 +86,7 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     const browser = await launchChromium();
     browsers.push(browser);
     console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await console_.goto(`${gw.url}/console`);
-    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
-    await console_.locator('#login').click();
-    await console_.locator('#connection').filter({ hasText: 'connected' }).waitFor();
+    await signInToConsole(console_, gw.url, 'olivia');
 
     alice = await caller('alice', ALICE_TONE);
     bob = await caller('bob', BOB_TONE);

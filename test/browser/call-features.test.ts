@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { chromiumMissing, eventually, launchChromium, writeToneWav } from '../support/browser.js';
+import { chromiumMissing, eventually, joinOnCallPage, launchChromium, signInToConsole, startCallOnPage, writeToneWav } from '../support/browser.js';
 
 const missing = chromiumMissing();
 if (missing) console.warn(`browser call feature tests skipped: ${missing}`);
@@ -56,14 +56,8 @@ describe.skipIf(missing !== undefined)('browser: video, text, DTMF and console a
     const browser = await launchChromium(writeToneWav(join(dir, `${name}.wav`), tone));
     browsers.push(browser);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`${gw.url}/call`);
-    await page.getByLabel('Your name', { exact: true }).fill(name);
-    await page.getByLabel('Conversation', { exact: true }).fill(ROOM);
-    await page.locator('#join').click();
-    await page.locator('#connection[data-state="connected"]').waitFor();
-    await page.locator('#with-video').check();
-    await page.locator('#call').click();
-    await page.locator('#call-status[data-phase="connected"]').waitFor({ timeout: 20_000 });
+    await joinOnCallPage(page, gw.url, name, ROOM);
+    await startCallOnPage(page, { video: true });
     return page;
   }
 
@@ -99,9 +93,7 @@ describe.skipIf(missing !== undefined)('browser: video, text, DTMF and console a
     const browser = await launchChromium();
     browsers.push(browser);
     const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await console_.goto(`${gw.url}/console`);
-    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
-    await console_.locator('#login').click();
+    await signInToConsole(console_, gw.url, 'olivia');
     const row = console_.locator(`#legs tr[data-leg-id="${await legIdOf(bob)}"]`);
     await row.waitFor();
 

@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { chromiumMissing, launchChromium } from '../support/browser.js';
+import { chromiumMissing, joinOnCallPage, launchChromium, signInToConsole } from '../support/browser.js';
 
 const missing = chromiumMissing();
 if (missing) console.warn(`browser reconnect test skipped: ${missing}`);
@@ -41,20 +41,13 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     const port = Number(new URL(gw.url).port);
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(`${gw.url}/call`);
-    await page.getByLabel('Your name', { exact: true }).fill('carol');
-    await page.getByLabel('Conversation', { exact: true }).fill(ROOM);
-    await page.locator('#join').click();
-    await page.locator('#connection[data-state="connected"]').waitFor();
+    await joinOnCallPage(page, gw.url, 'carol', ROOM);
     await page.getByLabel('Message', { exact: true }).fill('before the restart');
     await page.locator('#send').click();
     await page.locator('#events li[data-event-type="text"]', { hasText: 'before the restart' }).waitFor();
     // An operator's console watches too; after the restart it must watch again by itself.
     const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await console_.goto(`${gw.url}/console`);
-    await console_.getByLabel('Operator name', { exact: true }).fill('olivia');
-    await console_.locator('#login').click();
-    await console_.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+    await signInToConsole(console_, gw.url, 'olivia');
     const conversationId = gw.app.services.conversations.resolve(ROOM)?.id;
     expect(conversationId).toMatch(/^CON-/);
     const memberId = await page.evaluate(() => (globalThis as any).legwayCall.client.joined[0].member_id as string);

@@ -105,3 +105,27 @@ export async function eventually<T>(read: () => Promise<T>, check: (value: T) =>
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Opens `/call` and signs in through the development login, into `conversation`. */
+export async function joinOnCallPage(page: Page, gatewayUrl: string, name: string, conversation: string): Promise<void> {
+  await page.goto(`${gatewayUrl}/call`);
+  await page.getByLabel('Your name', { exact: true }).fill(name);
+  await page.getByLabel('Conversation', { exact: true }).fill(conversation);
+  await page.locator('#join').click();
+  await page.locator('#connection[data-state="connected"]').waitFor();
+}
+
+/** Presses Call on a signed-in call page (with video when asked) and waits until media flows. */
+export async function startCallOnPage(page: Page, options: { video?: boolean } = {}): Promise<void> {
+  if (options.video) await page.locator('#with-video').check();
+  await page.locator('#call').click();
+  await page.locator('#call-status[data-phase="connected"]').waitFor({ timeout: 20_000 });
+}
+
+/** Opens `/console` and signs in as operator `name` through the development login. */
+export async function signInToConsole(page: Page, gatewayUrl: string, name: string): Promise<void> {
+  await page.goto(`${gatewayUrl}/console`);
+  await page.getByLabel('Operator name', { exact: true }).fill(name);
+  await page.locator('#login').click();
+  await page.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+}
