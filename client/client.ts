@@ -47,7 +47,8 @@ type ClientEvents = {
 export class LegwayClient {
   readonly connection: Connection;
   private readonly memberships = new Map<string, Membership>();
-  private readonly typed = new Map<string, Set<(event: LegwayEvent) => void>>();
+  /** Listeners by event type. */
+  private readonly typed = new Emitter<Record<string, (event: LegwayEvent) => void>>();
   private readonly offers = new Map<string, (push: RtcOfferPush) => void>();
   private readonly emitter = new Emitter<ClientEvents>();
 
@@ -73,14 +74,7 @@ export class LegwayClient {
 
   /** Listens to one event type (`'member:joined'`, `'text'`, `'custom:x'`…); returns the remover. */
   on<T extends AnyEventType>(type: T, listener: EventListener<T>): () => void {
-    let set = this.typed.get(type);
-    if (!set) {
-      set = new Set();
-      this.typed.set(type, set);
-    }
-    const wrapped = listener as unknown as (event: LegwayEvent) => void;
-    set.add(wrapped);
-    return () => set.delete(wrapped);
+    return this.typed.on(type, listener as unknown as (event: LegwayEvent) => void);
   }
 
   /** Listens to every event, to connection changes, failed rejoins or knock answers. */
@@ -184,17 +178,7 @@ export class LegwayClient {
       }
     }
     this.emitter.emit('event', payload);
-    const set = this.typed.get(payload.type);
-    if (!set) return;
-    for (const listener of [...set]) {
-      try {
-        listener(payload);
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
+    this.typed.emit(payload.type, payload);
   }
 
   private async rejoin(): Promise<void> {

@@ -32,6 +32,8 @@ export interface RunningLeg {
   hangup(by: 'client' | 'api' | 'gateway', reason: string): void;
   /** The bridge's speaking detector changed its mind. */
   speaking(on: boolean): void;
+  /** Whether the leg is speaking now, as its last `audio:speaking:on/off` said. */
+  readonly isSpeaking: boolean;
   /** Moves the connected leg to another conversation (throws InvalidState when it cannot). */
   transfer(to: TransferTarget): void;
 }

@@ -153,6 +153,10 @@ export class SipLegRunner implements RunningLeg {
     this.send({ type: 'SPEAKING', on });
   }
 
+  get isSpeaking(): boolean {
+    return this.actor.getSnapshot().context.speaking;
+  }
+
   transfer(to: TransferTarget): void {
     const event = { type: 'TRANSFER' as const, memberId: to.memberId, fromConversationId: this.leg.conversation_id, toConversationId: to.conversationId };
     if (!this.actor.getSnapshot().can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);

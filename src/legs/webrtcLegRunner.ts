@@ -166,6 +166,10 @@ export class WebRtcLegRunner implements RunningLeg {
     this.send({ type: 'SPEAKING', on });
   }
 
+  get isSpeaking(): boolean {
+    return this.actor.getSnapshot().context.speaking;
+  }
+
   /** Whether the machine would take `event` now (e.g. MUTE only once connected). */
   can(event: WebRtcLegEvent): boolean {
     return this.actor.getSnapshot().can(event);

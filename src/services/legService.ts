@@ -52,8 +52,6 @@ export interface LegTermination {
  */
 export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
-  /** Legs the bridges' speaking detectors hear now (for `leg:list`; the events say when it changes). */
-  private readonly speakingLegs = new Set<string>();
   /** Each WebRTC leg's offer sink. */
   private readonly offerSinks = new Map<string, OfferSink>();
   private readonly bridges = new Map<string, AudioBridge>();
@@ -154,7 +152,7 @@ export class LegService implements LegTermination {
     for (const runner of this.runners.values()) {
       const leg = runner.state;
       if (leg.status !== 'ended' && (conversationId === undefined || leg.conversation_id === conversationId)) {
-        live.push({ ...leg, speaking: this.speakingLegs.has(leg.id) });
+        live.push({ ...leg, speaking: runner.isSpeaking });
       }
     }
     return live;
@@ -315,11 +313,7 @@ export class LegService implements LegTermination {
     if (!bridge) {
       bridge = new AudioBridge(
         conversationId,
-        (legId, on) => {
-          if (on) this.speakingLegs.add(legId);
-          else this.speakingLegs.delete(legId);
-          this.runners.get(legId)?.speaking(on);
-        },
+        (legId, on) => this.runners.get(legId)?.speaking(on),
         this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
       );
       this.bridges.set(conversationId, bridge);
@@ -338,7 +332,6 @@ export class LegService implements LegTermination {
 
   private forget(leg: Leg): void {
     this.runners.delete(leg.id);
-    this.speakingLegs.delete(leg.id);
     this.offerSinks.delete(leg.id);
     if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
     const bridge = this.bridges.get(leg.conversation_id);

@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import { ERROR_CODES, LegwayError, type ErrorCode } from '../../domain/errors.js';
 
 /** RFC 9457 problem body with legway's stable `code`. */
@@ -19,6 +20,12 @@ export function toProblem(err: LegwayError): { status: number; body: Problem } {
   };
   if (Array.isArray(err.details)) body.invalid_parameters = err.details;
   return { status: err.status, body };
+}
+
+/** Answers the request with the error's status and problem body. */
+export function sendProblem(reply: FastifyReply, err: LegwayError): FastifyReply {
+  const { status, body } = toProblem(err);
+  return reply.code(status).type('application/problem+json').send(body);
 }
 
 const BY_STATUS: Partial<Record<number, ErrorCode>> = {

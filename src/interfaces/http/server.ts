@@ -1,12 +1,12 @@
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../../auth/tokens.js';
 import { LegwayError } from '../../domain/errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { bearerAuth } from './auth.js';
-import { fromFrameworkError, toProblem } from './problem.js';
+import { fromFrameworkError, sendProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
@@ -48,8 +48,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     // get a problem body too, instead of fastify's own JSON that echoes the whole path.
     frameworkErrors: (err, _req, reply) => {
       const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is longer than 200 characters' : 'malformed URL';
-      const { status, body } = toProblem(new LegwayError('BadRequest', message));
-      void (reply as FastifyReply).code(status).type('application/problem+json').send(body);
+      void sendProblem(reply, new LegwayError('BadRequest', message));
     },
   });
 
@@ -64,13 +63,11 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     if (error.code === 'Internal') req.log.error({ err }, 'request failed');
     else if (aboutBody && error.code === 'PayloadTooLarge') error.message = `request body is larger than ${deps.bodyLimit} bytes`;
     else if (aboutBody && error.code === 'UnsupportedMediaType') error.message = 'send JSON with Content-Type: application/json';
-    const { status, body } = toProblem(error);
-    return reply.code(status).type('application/problem+json').send(body);
+    return sendProblem(reply, error);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const { status, body } = toProblem(new LegwayError('NotFound', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`));
-    return reply.code(status).type('application/problem+json').send(body);
+    return sendProblem(reply, new LegwayError('NotFound', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
 
   app.addHook('onResponse', async (req, reply) => {

@@ -6,7 +6,8 @@ import { parseRtp, RtpPacketizer } from '../audio/rtp.js';
 import type { EndpointEvents, IceCandidateInit, WebRtcEndpoint } from '../engine.js';
 import { writeLocalSdp, type LocalSection, type LocalTransport, type SectionCodec } from './localSdp.js';
 import { pipeProducer, type Pipe } from './pipe.js';
-import { directionOf, freePayloadType, MID_EXTENSION, midOf, parseSdp, readOffer, type MediaOffer, type ReadOffer } from './offer.js';
+import { directionOf, freePayloadType, midOf, parseSdp, readOffer } from './offer.js';
+import { answerSections, capabilitiesFor, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
 
 export interface EndpointNetwork {
   listenIp: string;
@@ -14,10 +15,6 @@ export interface EndpointNetwork {
   portRange: { min: number; max: number };
 }
 
-const OPUS = { mimeType: 'audio/opus', clockRate: 48000, channels: 2 } as const;
-const VP8 = { mimeType: 'video/VP8', clockRate: 90000 } as const;
-const VIDEO_FEEDBACK: ms.RtcpFeedback[] = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }];
-const VIDEO_FEEDBACK_LINES = VIDEO_FEEDBACK.map((f) => (f.parameter ? `${f.type} ${f.parameter}` : f.type));
 const SECURE_PROFILE = 'UDP/TLS/RTP/SAVPF';
 /**
  * Seconds without the peer's ICE consent checks before mediasoup reports ICE 'disconnected', which
@@ -351,70 +348,4 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     this.forwarded.clear();
     this.emitter.emit('closed', reason);
   }
-}
-
-/**
- * The `sdes:mid` extension id to negotiate for a section the peer sends in: none when the peer
- * signals its SSRC. mediasoup forwards a producer's header extensions as they arrived, so a
- * forwarded packet would carry the sender's mid under the id the receiver (another browser, same
- * ids) also uses for mid; the receiver would then route it to the wrong section, or drop it. Not
- * negotiating mid makes every peer route by SSRC, which the gateway always signals.
- */
-function midExtensionOf(offered: MediaOffer): number | undefined {
-  return offered.ssrc === undefined ? offered.midExtensionId : undefined;
-}
-
-/** The producer's RTP parameters from the offered section: its payload type, mid and SSRC. */
-function producerParameters(
-  offered: MediaOffer,
-  codec: { mimeType: string; clockRate: number; channels?: number; parameters?: ms.RtpCodecParameters['parameters'] },
-  rtcpFeedback: ms.RtcpFeedback[],
-): ms.RtpParameters {
-  const midId = midExtensionOf(offered);
-  return {
-    mid: offered.mid,
-    codecs: [{ ...codec, payloadType: offered.payloadType, rtcpFeedback }],
-    headerExtensions: midId === undefined ? [] : [{ uri: MID_EXTENSION, id: midId }],
-    encodings: [offered.ssrc === undefined ? {} : { ssrc: offered.ssrc }],
-    rtcp: { reducedSize: true },
-  };
-}
-
-/** What a consumer of this router may send to the peer: the router's codec of that kind, no RTX, no header extensions. */
-function capabilitiesFor(router: ms.Router, kind: 'audio' | 'video'): ms.RtpCapabilities {
-  const codecs = (router.rtpCapabilities.codecs ?? []).filter((c) => c.kind === kind && !c.mimeType.toLowerCase().endsWith('/rtx'));
-  return { codecs: codecs.map((c) => (kind === 'video' ? { ...c, rtcpFeedback: VIDEO_FEEDBACK } : c)), headerExtensions: [] };
-}
-
-/** The answer's sections: audio accepted, the peer's video received (never sent back in it), the rest rejected. */
-function answerSections(offer: ReadOffer, mixSend: Extract<LocalSection, { rejected: false }>['send']): LocalSection[] {
-  const { audio, video, session } = offer;
-  return session.media.map((m, i): LocalSection => {
-    if (i === audio.index) {
-      const direction = audio.peerSends && audio.peerReceives ? 'sendrecv' : audio.peerSends ? 'recvonly' : 'sendonly';
-      return {
-        rejected: false,
-        type: 'audio',
-        protocol: m.protocol,
-        mid: audio.mid,
-        direction,
-        codec: { payloadType: audio.payloadType, name: 'opus', rate: 48000, channels: 2, fmtp: 'minptime=10;useinbandfec=1', feedback: [] },
-        midExtensionId: midExtensionOf(audio),
-        send: mixSend,
-      };
-    }
-    if (video && i === video.index) {
-      return {
-        rejected: false,
-        type: 'video',
-        protocol: m.protocol,
-        mid: video.mid,
-        direction: video.peerSends ? 'recvonly' : 'inactive',
-        codec: { payloadType: video.payloadType, name: 'VP8', rate: 90000, feedback: VIDEO_FEEDBACK_LINES },
-        midExtensionId: midExtensionOf(video),
-        send: undefined,
-      };
-    }
-    return { rejected: true, type: m.type, protocol: m.protocol, payloads: m.payloads ?? '0', mid: midOf(m) };
-  });
 }

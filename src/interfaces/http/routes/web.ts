@@ -5,7 +5,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LegwayError } from '../../../domain/errors.js';
 import { findPackageRoot } from '../../../lib/packageRoot.js';
-import { toProblem } from '../problem.js';
+import { sendProblem } from '../problem.js';
 
 /** The pages load only the gateway's own scripts and styles, and talk only to the gateway. */
 export const PAGE_CSP = [
@@ -45,11 +45,7 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function sendProblem(reply: FastifyReply, error: LegwayError): FastifyReply {
-  const { status, body } = toProblem(error);
-  return reply.code(status).type('application/problem+json').send(body);
-}
-
+// The plugin answers its problems itself, so that it stands alone (it is tested on a bare fastify).
 function notBuilt(reply: FastifyReply): FastifyReply {
   return sendProblem(reply, new LegwayError('Unavailable', 'web pages not built; run npm run build'));
 }
