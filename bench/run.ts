@@ -16,6 +16,7 @@ import { benchFanout, fanoutMethod } from './fanout.bench.js';
 import { describeMachine } from './machine.js';
 import { benchRest, restMethod } from './rest.bench.js';
 import { benchSip, sipMethod } from './sip.bench.js';
+import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
 import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, webhookMethod } from './webhook.bench.js';
 
@@ -36,6 +37,7 @@ const BENCHES: Bench[] = [
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
   { title: '6. SIP call setup (SIPp)', method: sipMethod, run: benchSip },
   { title: '7. Operator console in Chromium: events taken in', method: consoleMethod, run: benchConsole },
+  { title: '8. SIP leg media: CPU per leg per second of audio, by codec', method: sipMediaMethod, run: benchSipMedia },
 ];
 
 /** Whether BENCH_ONLY (see the top of this file) selects the benchmark titled `title`; unset selects all. */

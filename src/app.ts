@@ -117,7 +117,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     ringback: config.ringback,
     answerDelayMs: config.sipAnswerDelayMs,
     maxCalls: config.sipMaxCalls,
+    codecs: config.sipCodecs,
+    rtcpIntervalMs: config.sipRtcpIntervalMs,
   });
+  metrics.countSipMediaWith(() => sipLegs.mediaTotals());
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));
     sip.setInviteHandler((invite) => sipLegs.onInvite(invite));

@@ -129,6 +129,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       input.sip_username !== undefined && input.sip_password !== undefined
         ? Object.freeze({ username: input.sip_username, password: input.sip_password })
         : undefined,
+    sipCodecs: Object.freeze([...input.sip_codecs]),
+    sipRtcpIntervalMs: input.sip_rtcp_interval_ms,
     rtpPorts: Object.freeze({ ...input.rtp_ports }),
     mediaDir: resolve(cwd, input.media_dir),
     mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js';
 
 /**
  * The one configuration schema. Keys are snake_case; each key `foo_bar` is read from the flag
@@ -41,6 +42,23 @@ const sipRoutes = z
           return { user: pair.slice(0, at), conversation: pair.slice(at + 1).trim() };
         }),
     ),
+  );
+
+/** Codec names, comma-separated, in preference order; case-insensitive, each at most once. */
+const sipCodecs = z
+  .string()
+  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .pipe(
+    z
+      .array(
+        z.string().transform((name, ctx) => {
+          const known = SIP_CODEC_NAMES.find((codec) => codec.toLowerCase() === name.toLowerCase());
+          if (known === undefined) ctx.addIssue({ code: 'custom', message: `unknown codec ${JSON.stringify(name.slice(0, 40))} (known: ${SIP_CODEC_NAMES.join(', ')})` });
+          return known ?? 'PCMU';
+        }),
+      )
+      .min(1, 'name at least one codec')
+      .refine((list) => new Set(list).size === list.length, { message: 'a codec is named twice' }),
   );
 
 const portRange = z
@@ -93,6 +111,9 @@ export const configInputSchema = z.strictObject({
   /** Digest credentials for trunks that challenge our outbound calls. */
   sip_username: z.string().min(1).max(128).optional(),
   sip_password: z.string().min(1).max(256).optional(),
+  sip_codecs: sipCodecs.default(['opus', 'G722', 'PCMU', 'PCMA']),
+  /** Mean interval of the RTCP reports SIP legs send (RFC 3550 suggests 5 s). */
+  sip_rtcp_interval_ms: z.coerce.number().int().min(500).max(60_000).default(5000),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
@@ -170,6 +191,10 @@ export interface Config {
   readonly sipCallers: { readonly realm: string; readonly users: ReadonlyMap<string, string> };
   /** Digest credentials outbound calls answer a trunk's 401/407 with (never logged). */
   readonly sipCredentials: { readonly username: string; readonly password: string } | undefined;
+  /** SIP codecs offered and accepted, in preference order (`LEGWAY_SIP_CODECS`). */
+  readonly sipCodecs: readonly SipCodecName[];
+  /** Mean interval of SIP legs' RTCP reports. */
+  readonly sipRtcpIntervalMs: number;
   readonly rtpPorts: { readonly min: number; readonly max: number };
   readonly mediaDir: string;
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */

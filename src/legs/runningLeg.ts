@@ -1,6 +1,7 @@
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { VideoSfu } from '../media/video/videoSfu.js';
 import type { Leg } from '../store/legsRepo.js';
+import type { SipMediaStats } from './sipMediaStats.js';
 
 /** A media toggle as the leg machines name it. */
 export type ToggleKind = 'MUTE' | 'EARMUFF' | 'VIDEO_MUTE';
@@ -34,6 +35,8 @@ export interface RunningLeg {
   speaking(on: boolean): void;
   /** Whether the leg is speaking now, as its last `audio:speaking:on/off` said. */
   readonly isSpeaking: boolean;
+  /** Media statistics, for legs that keep them (SIP). */
+  mediaStats?(): SipMediaStats;
   /** Moves the connected leg to another conversation (throws InvalidState when it cannot). */
   transfer(to: TransferTarget): void;
 }

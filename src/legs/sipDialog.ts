@@ -5,7 +5,8 @@ import type { DtmfPress } from '../media/rtp/dtmf.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import type { RtpCodecConfig, RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
 import { dtmfFromInfo } from '../sip/infoDtmf.js';
-import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, type LocalAudio } from '../sip/sdp/audioSdp.js';
+import { answerDirection, isHold, negotiate, readRemoteAudio, remoteMedia, writeAnswer, type LocalAudio } from '../sip/sdp/audioSdp.js';
+import type { SipCodecName } from '../media/codecs/sipCodecs.js';
 import { MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
 import type { SipLegRunner } from './sipLegRunner.js';
 
@@ -36,6 +37,8 @@ export interface DialogCall {
   sessionOf: () => Core.Session | undefined;
   /** The codec the call settled on, offered again in a refresh without SDP. */
   settled: RtpCodecConfig;
+  /** Codecs the gateway takes, in preference order. */
+  codecs: readonly SipCodecName[];
   logger: Logger;
   /** The answer in an ACK settled the codec: whether telephone-event came with it. */
   onMediaSettled: (runner: SipLegRunner, telephoneEvents: boolean) => void;
@@ -53,12 +56,13 @@ export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
       if (runner && ack.message.body.length > 0) {
         try {
           const remote = readRemoteAudio(ack.message.body);
-          const codec = negotiate(remote);
+          // The ACK answers our offer: its first codec is the choice.
+          const codec = negotiate(remote, call.codecs, true);
           rtp.configure(codec);
-          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
           call.onMediaSettled(runner, codec.telephoneEventPt !== undefined);
           const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
-          runner.attachAudio(new RtpLegAudio(rtp, codec.codec, inband));
+          runner.attachAudio(new RtpLegAudio(rtp, inband));
         } catch (err) {
           call.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
           runner.send({ type: 'ANSWERED' });
@@ -95,15 +99,18 @@ export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
         const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
         if (reInvite.message.body.length === 0) {
           // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
-          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, settled, 'sendrecv')), extraHeaders: timerHeaders });
+          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, rtp.codec ?? settled, 'sendrecv')), extraHeaders: timerHeaders });
           return;
         }
         const remote = readRemoteAudio(reInvite.message.body);
         const ours = answerDirection(remote.direction);
-        if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+        // Settled before anything changes: an offer with nothing in common is refused (488) and changes nothing.
+        const codec = negotiate(remote, call.codecs);
+        if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
+        rtp.configure(codec);
+        if (runner) call.onMediaSettled(runner, codec.telephoneEventPt !== undefined);
         rtp.hold(remote.nullAddress ? 'inactive' : ours);
         local.version++;
-        const codec = negotiate(remote);
         reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
         runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
       } catch (err) {

@@ -10,6 +10,7 @@ import type { RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
 import { recordLegEvent } from './legEvents.js';
+import { sipMediaStats, type SipMediaStats } from './sipMediaStats.js';
 import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
 
 /** The SIP messages a leg's machine asks for; the SIP leg service sends them with sip.js. */
@@ -62,6 +63,7 @@ export class SipLegRunner implements RunningLeg {
   private readonly actor: Actor<typeof sipLegMachine>;
   private leg: Leg;
   private bridge: AudioBridge;
+  private audio: RtpLegAudio | undefined;
   readonly done: Promise<void>;
 
   constructor(leg: Leg, private readonly deps: SipRunnerDeps) {
@@ -117,8 +119,14 @@ export class SipLegRunner implements RunningLeg {
     return this.leg;
   }
 
+  /** The leg's media statistics now (RTP, playout, RTCP). */
+  mediaStats(): SipMediaStats {
+    return sipMediaStats(this.deps.rtp, this.audio);
+  }
+
   /** Starts the machine: inbound legs ring and answer at once. */
   start(): void {
+    this.audio = this.deps.audio;
     if (this.deps.audio) this.bridge.addLeg(this.leg.id, this.deps.audio);
     this.actor.start();
   }
@@ -129,6 +137,7 @@ export class SipLegRunner implements RunningLeg {
       audio.close();
       return;
     }
+    this.audio = audio;
     this.bridge.addLeg(this.leg.id, audio);
   }
 

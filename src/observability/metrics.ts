@@ -1,5 +1,22 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** SIP legs' media, summed over the legs running now and those that ended. */
+export interface SipMediaTotals {
+  legsByCodec: Record<string, number>;
+  packetsIn: number;
+  packetsOut: number;
+  lost: number;
+  late: number;
+  concealedSeconds: number;
+  droppedWrongSource: number;
+  droppedProbation: number;
+  malformed: number;
+  unknownPayloadType: number;
+  rtcpIn: number;
+  rtcpOut: number;
+  maxJitterSeconds: number;
+}
+
 /** The gateway's Prometheus metrics, on a registry of its own (several apps can live in one test process). */
 export class Metrics {
   readonly registry = new Registry();
@@ -70,6 +87,68 @@ export class Metrics {
       this.webhookQueue.set({ state: 'failed' }, counts.failed);
     },
   });
+
+  private sipMediaSource: (() => SipMediaTotals) | undefined;
+  readonly sipLegs = this.sipGauge('legway_sip_legs', 'SIP legs running now, by codec', ['codec'], (t, g) => {
+    g.reset();
+    for (const [codec, count] of Object.entries(t.legsByCodec)) g.set({ codec }, count);
+  });
+  readonly sipRtpPackets = this.sipCounter('legway_sip_rtp_packets_total', 'RTP packets of SIP legs, by direction', ['direction'], (t, c) => {
+    c.inc({ direction: 'in' }, t.packetsIn);
+    c.inc({ direction: 'out' }, t.packetsOut);
+  });
+  readonly sipRtpLost = this.sipCounter('legway_sip_rtp_lost_packets_total', 'RTP packets of SIP legs lost on the way in (RFC 3550 cumulative loss)', [], (t, c) => c.inc(t.lost));
+  readonly sipRtpLate = this.sipCounter('legway_sip_rtp_late_packets_total', 'RTP packets of SIP legs that came after their time was played', [], (t, c) => c.inc(t.late));
+  readonly sipRtpConcealed = this.sipCounter('legway_sip_rtp_concealed_seconds_total', 'Audio of SIP legs made up for lost packets', [], (t, c) => c.inc(t.concealedSeconds));
+  readonly sipRtpDropped = this.sipCounter('legway_sip_rtp_dropped_packets_total', 'RTP datagrams of SIP legs dropped, by reason', ['reason'], (t, c) => {
+    c.inc({ reason: 'wrong_source' }, t.droppedWrongSource);
+    c.inc({ reason: 'probation' }, t.droppedProbation);
+    c.inc({ reason: 'malformed' }, t.malformed);
+    c.inc({ reason: 'unknown_payload_type' }, t.unknownPayloadType);
+  });
+  readonly sipRtcpReports = this.sipCounter('legway_sip_rtcp_reports_total', 'RTCP reports of SIP legs, by direction', ['direction'], (t, c) => {
+    c.inc({ direction: 'in' }, t.rtcpIn);
+    c.inc({ direction: 'out' }, t.rtcpOut);
+  });
+  readonly sipRtpJitter = this.sipGauge('legway_sip_rtp_jitter_max_seconds', 'Largest interarrival jitter among the SIP legs running now', [], (t, g) => g.set(t.maxJitterSeconds));
+
+  /** Tells the SIP media metrics where to read their totals (running legs and ended ones). */
+  countSipMediaWith(source: () => SipMediaTotals): void {
+    this.sipMediaSource = source;
+  }
+
+  /** A counter whose value is read from the SIP media totals when scraped. */
+  private sipCounter<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (t: SipMediaTotals, c: Counter<L>) => void): Counter<L> {
+    const source = (): SipMediaTotals | undefined => this.sipMediaSource?.();
+    const counter: Counter<L> = new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: () => {
+        const totals = source();
+        if (!totals) return;
+        counter.reset();
+        fill(totals, counter);
+      },
+    });
+    return counter;
+  }
+
+  private sipGauge<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (t: SipMediaTotals, g: Gauge<L>) => void): Gauge<L> {
+    const source = (): SipMediaTotals | undefined => this.sipMediaSource?.();
+    const gauge: Gauge<L> = new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect: () => {
+        const totals = source();
+        if (totals) fill(totals, gauge);
+      },
+    });
+    return gauge;
+  }
 
   /** Tells the queue-depth gauge where to read the outbox's counts. */
   countWebhookQueueWith(source: () => { pending: number; failed: number }): void {

@@ -6,6 +6,7 @@ import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
 import type { RunningLeg } from '../legs/runningLeg.js';
+import type { SipMediaStats } from '../legs/sipMediaStats.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
@@ -18,8 +19,8 @@ export interface OfferSink {
   readonly open: boolean;
 }
 
-/** A live leg as `leg:list` shows it: the stored leg, and whether its member is speaking now. */
-export type LiveLeg = Leg & { speaking: boolean };
+/** A live leg as `leg:list` shows it: the stored leg, whether its member is speaking now, and its media statistics (SIP). */
+export type LiveLeg = Leg & { speaking: boolean; stats?: SipMediaStats };
 
 export type LegAction = 'mute' | 'unmute' | 'earmuff' | 'unearmuff' | 'video-mute' | 'video-unmute' | 'hangup';
 
@@ -132,11 +133,15 @@ export class LegService implements LegTermination {
     return this.closing;
   }
 
-  get(legId: string, p: Principal): Leg {
+  /** A leg as stored, live state and media statistics (SIP) included while it runs. */
+  get(legId: string, p: Principal): Leg & { stats?: SipMediaStats } {
     const leg = this.ctx.store.legs.get(legId);
     if (!leg) throw fail('LegNotFound', `leg ${legId} not found`);
     this.access.readable(leg.conversation_id, p);
-    return this.runners.get(legId)?.state ?? leg;
+    const runner = this.runners.get(legId);
+    if (!runner) return leg;
+    const stats = runner.mediaStats?.();
+    return stats ? { ...runner.state, stats } : runner.state;
   }
 
   list(conversationId: string, p: Principal): Leg[] {
@@ -152,7 +157,8 @@ export class LegService implements LegTermination {
     for (const runner of this.runners.values()) {
       const leg = runner.state;
       if (leg.status !== 'ended' && (conversationId === undefined || leg.conversation_id === conversationId)) {
-        live.push({ ...leg, speaking: runner.isSpeaking });
+        const stats = runner.mediaStats?.();
+        live.push({ ...leg, speaking: runner.isSpeaking, ...(stats && { stats }) });
       }
     }
     return live;

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Grammar, type Core } from 'sip.js';
 import type { Principal } from '../auth/principal.js';
 import { LegwayError, toLegwayError } from '../domain/errors.js';
@@ -10,7 +11,10 @@ import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import { ringbackCadence } from '../media/audio/ringback.js';
 import { Player } from '../media/bridge/sources.js';
 import { RtpEndpoint, type RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
-import { answerDirection, negotiate, readRemoteAudio, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
+import { answerDirection, negotiate, offeredConfig, readRemoteAudio, remoteMedia, writeAnswer, writeOffer, type LocalAudio, type RemoteAudio } from '../sip/sdp/audioSdp.js';
+import type { SipCodecName } from '../media/codecs/sipCodecs.js';
+import { addStats, emptyTotals } from '../legs/sipMediaStats.js';
+import type { SipMediaTotals } from '../observability/metrics.js';
 import type { InboundInvite, SipServer } from '../sip/sipServer.js';
 import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
 import type { Access } from './access.js';
@@ -38,6 +42,10 @@ export interface SipLegOptions {
   answerDelayMs: number;
   /** SIP calls at once; more get 503. */
   maxCalls: number;
+  /** Codecs offered and accepted, in preference order. */
+  codecs: readonly SipCodecName[];
+  /** Mean interval of each leg's RTCP reports. */
+  rtcpIntervalMs: number;
 }
 
 /** `POST /v1/calls`: who to dial, into which conversation. */
@@ -70,6 +78,8 @@ export class SipLegService {
   private readonly sessionTimers = new Map<string, NodeJS.Timeout>();
   /** Ringback players, by the ringing leg. */
   private readonly ringbacks = new Map<string, Player>();
+  /** Media counters of the SIP legs that ended. */
+  private readonly ended: SipMediaTotals = emptyTotals();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -123,6 +133,9 @@ export class SipLegService {
       portRange: this.options.rtpPorts,
       logger: this.ctx.logger.child({ leg_id: legId }),
       inactivityTimeoutMs: this.options.rtpTimeoutMs,
+      rtcpIntervalMs: this.options.rtcpIntervalMs,
+      // The callee's host, when dialled by address: its media may come from there whatever its SDP says.
+      ...(isIP(target.host) !== 0 && { signallingSource: target.host }),
     });
     const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
     const leg = this.insertLeg(legId, conversation.id, member.id, 'outbound');
@@ -132,7 +145,7 @@ export class SipLegService {
       await rtp.close();
       throw new LegwayError('ValidationFailed', 'from must be a SIP user name');
     }
-    const message = server.core.makeOutgoingRequestMessage('INVITE', target, from, target, {}, [`Contact: ${server.contact}`], sdpBody(writeOffer(local)));
+    const message = server.core.makeOutgoingRequestMessage('INVITE', target, from, target, {}, [`Contact: ${server.contact}`], sdpBody(writeOffer(local, this.options.codecs)));
     const call: { runner?: SipLegRunner; session?: Core.Session; outgoing?: Core.OutgoingInviteRequest } = {};
     const signalling: SipSignalling = {
       ringing: () => undefined,
@@ -172,14 +185,14 @@ export class SipLegService {
         call.session = response.session;
         try {
           const remote = readRemoteAudio(response.message.body);
-          const codec = negotiate(remote);
+          const codec = negotiate(remote, this.options.codecs, true);
           rtp.configure(codec);
-          if (!remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+          if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
           this.media.set(legId, { rtp, telephoneEvents: codec.telephoneEventPt !== undefined });
           response.ack();
           response.session.delegate = this.dialog({ runnerOf: () => call.runner, rtp, local, sessionOf: () => call.session, settled: codec });
           this.members.admit(conversation.id, calleeName, 'application', { type: 'sip', to: target.user ?? target.host });
-          runner.attachAudio(new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
+          runner.attachAudio(new RtpLegAudio(rtp, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
           if (request.machineDetection) detectAnsweringMachine(this.legs.bridgeFor(conversation.id), runner, request.machineDetection, this.ctx.logger);
         } catch (err) {
@@ -209,6 +222,19 @@ export class SipLegService {
     return true;
   }
 
+  /** SIP media summed over the running legs and those that ended, for `/metrics`. */
+  mediaTotals(): SipMediaTotals {
+    const totals: SipMediaTotals = { ...this.ended, legsByCodec: {} };
+    for (const runner of this.calls) {
+      const stats = runner.mediaStats();
+      addStats(totals, stats);
+      const codec = stats.codec ?? 'none';
+      totals.legsByCodec[codec] = (totals.legsByCodec[codec] ?? 0) + 1;
+      totals.maxJitterSeconds = Math.max(totals.maxJitterSeconds, stats.jitter_ms / 1000);
+    }
+    return totals;
+  }
+
   /** Number of SIP legs running now. */
   get active(): number {
     return this.calls.size;
@@ -227,9 +253,9 @@ export class SipLegService {
       const type = (message.getHeader('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
       if (type !== 'application/sdp') throw new LegwayError('UnsupportedMediaType', `body of type ${type ?? 'none'} is not SDP`);
       remote = readRemoteAudio(message.body);
-      codec = negotiate(remote);
+      codec = negotiate(remote, this.options.codecs);
     } else {
-      codec = { payloadType: 0, codec: 'PCMU', ptime: 20, telephoneEventPt: 101 };
+      codec = offeredConfig(this.options.codecs);
     }
 
     const timer = readSessionTimer(message.getHeader('session-expires'), message.getHeaders('supported'));
@@ -251,6 +277,9 @@ export class SipLegService {
       portRange: this.options.rtpPorts,
       logger: this.ctx.logger.child({ leg_id: legId }),
       inactivityTimeoutMs: this.options.rtpTimeoutMs,
+      rtcpIntervalMs: this.options.rtcpIntervalMs,
+      // A NAT maps the caller's signalling and media to one public address: its media is expected from there.
+      signallingSource: invite.source.address,
     });
     if (cancelled(invite)) {
       await rtp.close();
@@ -260,9 +289,9 @@ export class SipLegService {
     const member = this.members.admit(conversation.id, `sip-${caller}`.slice(0, 200), 'sip', { type: 'sip', from: caller, to: dialled });
     try {
       rtp.configure(codec);
-      if (remote && !remote.nullAddress) rtp.setRemote({ address: remote.address, port: remote.port });
+      if (remote && !remote.nullAddress) rtp.setRemote(remoteMedia(remote));
       const local: LocalAudio = { address: this.options.advertisedAddress, port: rtp.port, sessionId: randomInt(1, 2 ** 47), version: 1 };
-      const ourSdp = remote ? writeAnswer(local, codec, answerDirection(remote.direction)) : writeOffer(local);
+      const ourSdp = remote ? writeAnswer(local, codec, answerDirection(remote.direction)) : writeOffer(local, this.options.codecs);
 
       const leg = this.insertLeg(legId, conversation.id, member.id, 'inbound');
 
@@ -290,7 +319,7 @@ export class SipLegService {
         bye: () => hangUp(session),
       };
       // Without the caller's offer, the codec is known only from the answer in its ACK: the audio joins then.
-      const audio = remote ? new RtpLegAudio(rtp, codec.codec, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined) : undefined;
+      const audio = remote ? new RtpLegAudio(rtp, codec.telephoneEventPt === undefined ? (press) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined) : undefined;
       const started: SipLegRunner = new SipLegRunner(leg, {
         store: this.ctx.store,
         log: this.ctx.log,
@@ -323,6 +352,7 @@ export class SipLegService {
   private dialog(call: Pick<DialogCall, 'runnerOf' | 'rtp' | 'local' | 'sessionOf' | 'settled'>): Core.SessionDelegate {
     return sipDialogDelegate({
       ...call,
+      codecs: this.options.codecs,
       logger: this.ctx.logger,
       onMediaSettled: (runner, telephoneEvents) => this.media.set(runner.id, { rtp: call.rtp, telephoneEvents }),
       onRefresh: (runner, interval) => this.armSessionTimer(runner, interval),
@@ -376,6 +406,7 @@ export class SipLegService {
     this.calls.add(runner);
     this.legs.adopt(runner);
     void runner.done.then(() => {
+      addStats(this.ended, runner.mediaStats());
       this.calls.delete(runner);
       this.media.delete(runner.id);
       clearTimeout(this.sessionTimers.get(runner.id));

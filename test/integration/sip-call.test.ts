@@ -7,7 +7,7 @@
  * How the SIP side's audio is observed. SIPp plays RTP (`play_pcap_audio`, from a pcap that
  * test/support/pcap.ts writes: 1 kHz as PCMU) but cannot keep or check what it receives, and its
  * `-rtp_echo` would send our audio back into the call. The gateway uses symmetric RTP with
- * latching (src/media/rtp/latch.ts): it sends to the address its SIP peer's RTP comes from, and
+ * source learning (src/media/rtp/sourceLearning.ts): it sends to the address its SIP peer's RTP comes from, and
  * before that to the SDP's. So the SDP's port and the pcap's source port must be one port, that
  * SIPp does not read and the test does. SIPp's pcap playback writes its UDP headers itself (a raw
  * socket, hence root or CAP_NET_RAW) with the source port of the SDP line its port keyword stands

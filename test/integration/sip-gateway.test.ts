@@ -495,7 +495,7 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     });
   });
   describe('media of SIP calls', () => {
-    it('an INVITE without SDP: the 200 offers PCMU, PCMA and telephone-event, the ACK answers; the call is answered and the gateway sends PCMU to the answer', async () => {
+    it('an INVITE without SDP: the 200 offers Opus, G.722, PCMU, PCMA and telephone-event, the ACK answers PCMU; the call is answered and the gateway sends PCMU to the answer', async () => {
       const g = await start();
       // The scenario checks the offer in the 200, and its ACK answers PCMU + telephone-event on the capture's port.
       const { sipp, capture } = await startPcapCall(g, 'uac-invite-no-sdp-answer-in-ack.xml', undefined, 5000);

@@ -1,14 +1,15 @@
 /**
  * A SIP leg's media: plain RTP on the gateway's own UDP sockets (not mediasoup, whose
  * PlainTransport producers need the sender's SSRC in advance, which SIP trunks do not signal).
- * G.711 out of the bridge's 48 kHz frames, RFC 4733 DTMF both ways; incoming audio is handed on as
- * RTP packets, for a `G711Input` to buffer, decode and upsample.
+ * Audio out of the bridge's 48 kHz frames in the negotiated codec and packet time
+ * (./audioSendStream.ts), RFC 4733 DTMF both ways; incoming audio is handed on as RTP packets, for
+ * a `SipAudioInput` to place by timestamp, decode and upsample.
  *
- * - Latching: see ./latch.ts for the policy (symmetric RTP).
- * - RTCP: port+1 is bound as well (SDP without a=rtcp implies it), so that the far end's reports
- *   reach an open socket; they are counted and ignored, as are RTCP packets multiplexed onto the
- *   RTP port. No reports are sent: liveness here is judged from RTP, and SIP trunks do not need
- *   our receiver reports to carry on.
+ * - Source learning: see ./sourceLearning.ts for the policy (symmetric RTP, strict learning).
+ * - RTCP (./rtcpSession.ts): port+1 is bound as well (SDP without a=rtcp implies it); sender or
+ *   receiver reports go to the far end every few seconds, and its reports (on port+1, or
+ *   multiplexed onto the RTP port) are read for its view of our stream. Only reports from the
+ *   learned source's IP are read.
  * - Every datagram is checked: short, not version 2, inconsistent lengths, unknown payload type,
  *   wrong source — each dropped and counted in `stats`, never thrown.
  */
@@ -20,13 +21,18 @@ import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
 import type { RtpPacket } from '../audio/rtp.js';
+import { SIP_CODECS, type SipCodecName } from '../codecs/sipCodecs.js';
+import { AudioSendStream, type DtmfTiming } from './audioSendStream.js';
 import { isDtmfDigit, type DtmfPress } from './dtmf.js';
-import { encodeG711, G711_FRAME_SAMPLES, type G711Codec } from './g711.js';
-import { isUnspecified, SourceLatch, type UdpAddress } from './latch.js';
-import { Downsampler } from './resampler.js';
-import { DtmfReceiver, DtmfSender, type DtmfSenderOptions } from './rfc4733.js';
-import { classifyDatagram, LossCounter, RtpSender } from './rtpStream.js';
+import { isUnspecified, normalizeIp, type UdpAddress } from './udpAddress.js';
+import { DtmfReceiver } from './rfc4733.js';
+import { RtcpSession } from './rtcpSession.js';
+import { classifyDatagram, RtpSender } from './rtpStream.js';
+import { SourceLearning, type SourceLearningOptions } from './sourceLearning.js';
 import { bindRtpPorts, type PortRange } from './udpPorts.js';
+import { emptyRtpStats, type RtpStats } from './rtpStats.js';
+
+export type { RtpStats } from './rtpStats.js';
 
 /** The SDP direction of the leg's media, from the gateway's side. */
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -34,10 +40,10 @@ export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 /** What offer/answer settled on for this leg. */
 export interface RtpCodecConfig {
   payloadType: number;
-  codec: G711Codec;
-  /** The telephone-event payload type (8000 Hz clock), when negotiated. */
+  codec: SipCodecName;
+  /** The telephone-event payload type (at the codec's clock rate), when negotiated. */
   telephoneEventPt?: number;
-  /** Packet time in ms from the SDP; 20 is the only one supported (and G.711's default). */
+  /** Packet time we send, in ms (the far end's preference, see `sendPtime`). */
   ptime: number;
 }
 
@@ -46,12 +52,17 @@ export interface RtpEndpointOptions {
   ip: string;
   portRange: PortRange;
   logger: Logger;
-  /** Also bind port+1 for RTCP (received and ignored); true by default. */
+  /** Also bind port+1 for RTCP; true by default. */
   rtcp?: boolean;
   /** `inactive` fires after this long without RTP while receiving; 30 s by default, 0 turns it off. */
   inactivityTimeoutMs?: number;
   /** Tone length, gap and volume of the DTMF we send. */
-  dtmf?: Pick<DtmfSenderOptions, 'toneMs' | 'gapMs' | 'volume'>;
+  dtmf?: DtmfTiming;
+  /** The IP the call's SIP signalling comes from: an expected media source. */
+  signallingSource?: string;
+  learning?: Partial<SourceLearningOptions>;
+  /** Mean interval of our RTCP reports (randomised ±50 %, RFC 3550 §6.2); 5 s by default. */
+  rtcpIntervalMs?: number;
 }
 
 /** A key press received as RFC 4733 events. */
@@ -61,36 +72,16 @@ export interface RtpDtmf extends DtmfPress {
 
 export interface RtpEndpointEvents {
   [event: string]: unknown[];
-  /** One audio packet (the negotiated payload type) from the latched source. */
+  /** One audio packet (the negotiated payload type) from the learned source. */
   rtp: [RtpPacket];
   dtmf: [RtpDtmf];
   /** No RTP for `inactivityTimeoutMs` while the leg should be receiving; once per silent spell. */
   inactive: [{ idleMs: number }];
   /** The source media is now taken from (and sent to). */
-  latched: [UdpAddress];
+  learned: [UdpAddress & { how: 'expected' | 'probation' }];
   /** Sockets closed; fires once. */
   closed: [];
 }
-
-/** Counters since open. */
-export interface RtpStats {
-  /** Accepted packets (audio and telephone-event) and their bytes, headers included. */
-  packetsIn: number;
-  bytesIn: number;
-  packetsOut: number;
-  bytesOut: number;
-  /** Gaps in the received sequence numbers (RFC 3550 cumulative loss). */
-  lost: number;
-  droppedWrongSource: number;
-  /** Received while the direction says we do not receive (still counted in `packetsIn`). */
-  droppedNotReceiving: number;
-  malformed: number;
-  unknownPayloadType: number;
-  rtcpIn: number;
-  sendErrors: number;
-}
-
-type Counters = Omit<RtpStats, 'lost'>;
 
 const sends = (d: MediaDirection): boolean => d === 'sendrecv' || d === 'sendonly';
 const receives = (d: MediaDirection): boolean => d === 'sendrecv' || d === 'recvonly';
@@ -103,37 +94,26 @@ function checkPayloadType(value: number, what: string): void {
 /** One SIP leg's RTP session on its own UDP port (and RTCP port). */
 export class RtpEndpoint {
   private readonly emitter: TypedEmitter<RtpEndpointEvents>;
-  private readonly latch = new SourceLatch();
+  private readonly learner: SourceLearning;
   private readonly sender = new RtpSender();
-  private readonly loss = new LossCounter();
-  private readonly downsampler = new Downsampler();
-  private readonly pcm8 = new Int16Array(G711_FRAME_SAMPLES);
-  private readonly encoded = Buffer.alloc(G711_FRAME_SAMPLES);
-  private readonly dtmfReceiver = new DtmfReceiver({ clockRate: 8000 });
-  private readonly dtmfSender: DtmfSender;
-  private readonly counters: Counters = {
-    packetsIn: 0,
-    bytesIn: 0,
-    packetsOut: 0,
-    bytesOut: 0,
-    droppedWrongSource: 0,
-    droppedNotReceiving: 0,
-    malformed: 0,
-    unknownPayloadType: 0,
-    rtcpIn: 0,
-    sendErrors: 0,
-  };
+  private readonly output: AudioSendStream;
+  private readonly rtcp: RtcpSession;
+  private dtmfReceiver = new DtmfReceiver({ clockRate: 8000 });
+  private readonly counters = emptyRtpStats();
   private config: RtpCodecConfig | undefined;
   private mediaDirection: MediaDirection = 'sendrecv';
-  /** The outgoing stream's clock: advances 160 per 20 ms tick, whether or not a packet goes out. */
-  private timestamp = randomInt(0x1_0000_0000);
-  /** The next audio packet starts a talkspurt (marker bit): first packet, after DTMF or a pause. */
-  private talkspurt = true;
+  /** The far end's media address from its SDP. */
+  private remoteSdp: UdpAddress | undefined;
+  /** The far end's RTCP port from its SDP (port+1 unless a=rtcp says otherwise). */
+  private remoteRtcpPort: number | undefined;
+  /** Where the far end's reports come from, once one has (symmetric RTCP). */
+  private rtcpSource: UdpAddress | undefined;
   private lastFrameAt = -Infinity;
   private dtmfClock: NodeJS.Timeout | undefined;
   private dtmfWaiters: (() => void)[] = [];
   private eventSsrc: number | undefined;
   private readonly watchdog: NodeJS.Timeout | undefined;
+  private rtcpTimer: NodeJS.Timeout | undefined;
   private idleSince = performance.now();
   private inactiveReported = false;
   private lastPacketEpoch: number | undefined;
@@ -146,17 +126,22 @@ export class RtpEndpoint {
     private readonly rtcpSocket: Socket | undefined,
     private readonly logger: Logger,
     private readonly inactivityTimeoutMs: number,
-    dtmf: RtpEndpointOptions['dtmf'],
+    private readonly rtcpIntervalMs: number,
+    options: RtpEndpointOptions,
   ) {
     this.emitter = new TypedEmitter<RtpEndpointEvents>((err, event) => logger.error({ err, event }, 'rtp endpoint listener failed'));
-    this.dtmfSender = new DtmfSender({ clockRate: 8000, packetMs: FRAME_MS, ...dtmf });
+    this.learner = new SourceLearning(options.learning);
+    if (options.signallingSource !== undefined) this.learner.setSignallingSource(options.signallingSource);
+    this.output = new AudioSendStream(randomInt(0x1_0000_0000), options.dtmf);
+    this.rtcp = new RtcpSession(this.sender.ssrc, `legway-${port}@${ip}`, 8000);
     rtpSocket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
-    rtcpSocket?.on('message', () => this.counters.rtcpIn++);
+    rtcpSocket?.on('message', (msg, rinfo) => this.receiveRtcp(msg, rinfo));
     for (const socket of [rtpSocket, rtcpSocket]) socket?.on('error', (err) => logger.warn({ err }, 'rtp socket error'));
     if (inactivityTimeoutMs > 0) {
       this.watchdog = setInterval(() => this.checkActivity(), Math.max(10, Math.min(1000, inactivityTimeoutMs / 4)));
       this.watchdog.unref();
     }
+    this.scheduleRtcp();
   }
 
   /** Binds a random free even port of the range (and the odd one above for RTCP); `Unavailable` if none is free. */
@@ -164,19 +149,36 @@ export class RtpEndpoint {
     const withRtcp = options.rtcp ?? true;
     const { port, rtp, rtcp } = await bindRtpPorts(options.ip, options.portRange, withRtcp);
     const logger = options.logger.child({ component: 'rtp', port });
-    return new RtpEndpoint(options.ip, port, rtp, rtcp, logger, options.inactivityTimeoutMs ?? 30_000, options.dtmf);
+    return new RtpEndpoint(options.ip, port, rtp, rtcp, logger, options.inactivityTimeoutMs ?? 30_000, options.rtcpIntervalMs ?? 5000, options);
   }
 
   on<E extends keyof RtpEndpointEvents>(event: E, listener: (...args: RtpEndpointEvents[E]) => void): () => void {
     return this.emitter.on(event, listener);
   }
 
+  /** Counters since open, with the receive statistics and the far end's reports. */
   get stats(): RtpStats {
-    return { ...this.counters, lost: this.loss.lost };
+    const receive = this.rtcp.receive;
+    const learned = this.learner.learned;
+    return {
+      ...this.counters,
+      ...this.learner.stats,
+      lost: receive.lost,
+      jitterMs: receive.jitterMs,
+      rtcpIn: this.counters.rtcpIn,
+      rtcpOut: this.rtcp.reportsSent,
+      learnedSource: learned && { address: learned.address, port: learned.port, how: learned.how },
+      remote: this.rtcp.remote,
+    };
   }
 
   get direction(): MediaDirection {
     return this.mediaDirection;
+  }
+
+  /** The negotiated codec, once configured. */
+  get codec(): RtpCodecConfig | undefined {
+    return this.config;
   }
 
   /** When the last accepted RTP packet arrived (epoch ms), if any has. */
@@ -184,60 +186,68 @@ export class RtpEndpoint {
     return this.lastPacketEpoch;
   }
 
-  /** The source media is taken from, once latched. */
-  get latched(): UdpAddress | undefined {
-    return this.latch.latched;
+  /** The source media is taken from, once learned. */
+  get learned(): UdpAddress | undefined {
+    return this.learner.learned;
   }
 
   get closed(): boolean {
     return this.closing !== undefined;
   }
 
-  /** Sets the far end's address and port from its SDP (again after a re-INVITE, which unlatches). */
-  setRemote(remote: UdpAddress): void {
+  /** Sets the far end's address and ports from its SDP (again after a re-INVITE, which re-learns). */
+  setRemote(remote: UdpAddress & { rtcpPort?: number | undefined }): void {
     const family = isIP(remote.address);
     if (family === 0) throw fail('BadRequest', `remote media address ${JSON.stringify(remote.address)} is not an IP address`);
     if (!Number.isInteger(remote.port) || remote.port < 0 || remote.port > 65535) throw fail('BadRequest', `remote media port ${remote.port} is not 0..65535`);
     if ((family === 6) !== isIPv6(this.ip) && !isUnspecified(remote.address)) {
       throw fail('BadRequest', `remote media address ${remote.address} is not of the local address's family`);
     }
-    this.latch.setRemote(remote);
+    // Only new SDP re-learns: a session refresh or hold with the same address keeps the learned source.
+    const same = this.remoteSdp?.address === normalizeIp(remote.address) && this.remoteSdp.port === remote.port;
+    this.remoteSdp = { address: normalizeIp(remote.address), port: remote.port };
+    if (!same) this.learner.setRemote(this.remoteSdp, performance.now());
+    this.remoteRtcpPort = remote.rtcpPort ?? (remote.port > 0 && remote.port < 65535 ? remote.port + 1 : undefined);
+    if (!same) this.rtcpSource = undefined;
     this.touchIdle();
   }
 
-  /** Applies the negotiated codec (again after a re-INVITE). */
+  /** Applies the negotiated codec and packet time (again after a re-INVITE). */
   configure(config: RtpCodecConfig): void {
     checkPayloadType(config.payloadType, 'payload type');
     if (config.telephoneEventPt !== undefined) {
       checkPayloadType(config.telephoneEventPt, 'telephone-event payload type');
       if (config.telephoneEventPt === config.payloadType) throw fail('BadRequest', 'telephone-event and audio share a payload type');
     }
-    if (config.ptime !== FRAME_MS) throw fail('BadRequest', `ptime ${config.ptime} is not supported (${FRAME_MS} only)`);
+    const info = SIP_CODECS[config.codec];
+    if (!info.sendPtimes.includes(config.ptime)) throw fail('BadRequest', `ptime ${config.ptime} is not one ${config.codec} is sent with`);
+    if (this.config?.codec !== config.codec) {
+      this.rtcp.setClockRate(info.clockRate);
+      this.dtmfReceiver = new DtmfReceiver({ clockRate: info.clockRate });
+    }
     this.config = { ...config };
-    // Keys queued for a telephone-event the new offer dropped cannot go out any more.
-    if (config.telephoneEventPt === undefined) this.dtmfSender.clear();
+    this.output.configure(this.config);
     this.touchIdle();
   }
 
   /** Sets what the leg may send and receive: nothing is sent unless sending, input dropped unless receiving. */
   hold(direction: MediaDirection): void {
     if (!DIRECTIONS.includes(direction)) throw fail('BadRequest', `unknown media direction ${JSON.stringify(direction)}`);
-    if (!sends(this.mediaDirection) && sends(direction)) this.talkspurt = true;
+    if (!sends(this.mediaDirection) && sends(direction)) this.output.restartTalkspurt();
     this.mediaDirection = direction;
     this.touchIdle();
   }
 
   /**
-   * Sends one 20 ms frame of the bridge's 48 kHz mix as G.711, one call per bridge tick. Nothing goes
-   * out before `configure`, while not sending, with no destination, or while a DTMF event is on the wire.
+   * Takes one 20 ms frame of the bridge's 48 kHz mix, one call per bridge tick. Nothing goes out
+   * before `configure`, while not sending, with no destination, or while a DTMF event is on the wire.
    */
   sendFrame(pcm48: Int16Array): void {
     if (pcm48.length !== FRAME_SAMPLES) throw new RangeError(`frame has ${pcm48.length} samples, expected ${FRAME_SAMPLES}`);
     if (this.closed || this.config === undefined) return;
     this.lastFrameAt = performance.now();
-    // Always through the filter, so its state stays continuous across pauses.
-    this.downsampler.process(pcm48, this.pcm8);
-    this.tick(this.pcm8);
+    this.output.tick(pcm48, this.sendPacket);
+    if (!this.output.dtmfPending) this.stopDtmfClock();
   }
 
   /**
@@ -250,20 +260,24 @@ export class RtpEndpoint {
     let valid = digits.length > 0;
     for (const d of digits) valid &&= isDtmfDigit(d);
     if (!valid) throw fail('BadRequest', `not a DTMF digit string: ${JSON.stringify(digits)}`);
-    this.dtmfSender.enqueue(digits);
+    this.output.enqueueDtmf(digits);
     const done = new Promise<void>((resolve) => this.dtmfWaiters.push(resolve));
     // Events are timed by the bridge's frames while they come; this clock stands in when they do not.
     this.dtmfClock ??= setInterval(() => {
-      if (performance.now() - this.lastFrameAt >= 1.5 * FRAME_MS) this.tick(undefined);
+      if (performance.now() - this.lastFrameAt < 1.5 * FRAME_MS) return;
+      this.output.tick(undefined, this.sendPacket);
+      if (!this.output.dtmfPending) this.stopDtmfClock();
     }, FRAME_MS);
     return done;
   }
 
-  /** Closes the sockets and stops the timers; harmless twice. */
+  /** Says goodbye over RTCP, closes the sockets and stops the timers; harmless twice. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     if (this.watchdog) clearInterval(this.watchdog);
+    clearTimeout(this.rtcpTimer);
     this.stopDtmfClock();
+    this.sendRtcp(this.rtcp.bye(Date.now()));
     const sockets = [this.rtpSocket, this.rtcpSocket].filter((s) => s !== undefined);
     this.closing = Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {
       this.emitter.emit('closed');
@@ -271,30 +285,14 @@ export class RtpEndpoint {
     return this.closing;
   }
 
-  /** One 20 ms step of the outgoing stream: a DTMF packet if one is due, else the audio, if any. */
-  private tick(pcm8: Int16Array | undefined): void {
-    const config = this.config;
-    if (config === undefined) return;
-    const ts = this.timestamp;
-    this.timestamp = (ts + G711_FRAME_SAMPLES) >>> 0;
-    const event = this.dtmfSender.tick(ts);
-    if (event !== undefined && config.telephoneEventPt !== undefined) {
-      this.talkspurt = true;
-      this.send(config.telephoneEventPt, event.timestamp, event.marker, event.payload);
-    } else if (pcm8 !== undefined && !this.dtmfSender.active) {
-      encodeG711(config.codec, pcm8, this.encoded);
-      if (this.send(config.payloadType, ts, this.talkspurt, this.encoded)) this.talkspurt = false;
-    }
-    if (!this.dtmfSender.pending) this.stopDtmfClock();
-  }
-
   /** Sends one packet to the destination; false when it may not (direction) or cannot (no address) go. */
-  private send(payloadType: number, timestamp: number, marker: boolean, payload: Uint8Array): boolean {
-    const destination = this.latch.destination;
+  private readonly sendPacket = (payloadType: number, timestamp: number, marker: boolean, payload: Uint8Array): boolean => {
+    const destination = this.learner.destination;
     if (!sends(this.mediaDirection) || destination === undefined || this.closed) return false;
     const packet = this.sender.packet({ payloadType, timestamp, marker }, payload);
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;
+    this.rtcp.sent(timestamp, payload.length, Date.now());
     this.rtpSocket.send(packet, destination.port, destination.address, (err) => {
       if (err) {
         this.counters.sendErrors++;
@@ -302,7 +300,7 @@ export class RtpEndpoint {
       }
     });
     return true;
-  }
+  };
 
   private receive(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closed) return;
@@ -317,33 +315,79 @@ export class RtpEndpoint {
 
   private accept(msg: Buffer, rinfo: RemoteInfo): void {
     const datagram = classifyDatagram(msg, this.config);
+    if (datagram.kind === 'rtcp') {
+      this.receiveRtcp(msg, rinfo);
+      return;
+    }
     if (datagram.kind !== 'audio' && datagram.kind !== 'event') {
-      this.counters[datagram.kind === 'rtcp' ? 'rtcpIn' : datagram.kind]++;
+      this.counters[datagram.kind]++;
       return;
     }
-    const verdict = this.latch.check({ address: rinfo.address, port: rinfo.port });
-    if (verdict === 'reject') {
-      this.counters.droppedWrongSource++;
-      return;
-    }
-    if (verdict === 'latch') {
-      const source = { address: rinfo.address, port: rinfo.port };
-      this.logger.info({ source }, 'rtp latched');
-      this.emitter.emit('latched', source);
+    const { packet } = datagram;
+    const now = performance.now();
+    const verdict = this.learner.check({ address: rinfo.address, port: rinfo.port }, packet.ssrc, packet.sequenceNumber, now);
+    if (verdict === 'reject' || verdict === 'probation') return;
+    if (verdict === 'learned') {
+      const learned = this.learner.learned;
+      if (learned) {
+        this.logger.info({ source: { address: learned.address, port: learned.port }, how: learned.how }, 'rtp source learned');
+        this.emitter.emit('learned', { address: learned.address, port: learned.port, how: learned.how });
+      }
     }
 
     this.counters.packetsIn++;
     this.counters.bytesIn += msg.length;
-    this.loss.update(datagram.packet.ssrc, datagram.packet.sequenceNumber);
     this.lastPacketEpoch = Date.now();
     this.touchIdle();
+    // Events share the audio's sequence numbers (so count for loss) but repeat their start timestamp (so not for jitter).
+    this.rtcp.receive.onPacket(packet.ssrc, packet.sequenceNumber, datagram.kind === 'event' ? undefined : packet.timestamp, this.lastPacketEpoch);
     if (!receives(this.mediaDirection)) {
       this.counters.droppedNotReceiving++;
       return;
     }
-    if (datagram.kind === 'event') this.receiveEvent(datagram.packet);
-    else this.emitter.emit('rtp', datagram.packet);
+    if (datagram.kind === 'event') this.receiveEvent(packet);
+    else this.emitter.emit('rtp', packet);
     this.pollDtmf();
+  }
+
+  private receiveRtcp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closed) return;
+    const learned = this.learner.learned;
+    // Reports only from the host we take media from: a stranger's reports would skew what we show.
+    if (learned === undefined || normalizeIp(rinfo.address) !== learned.address) {
+      this.counters.rtcpDropped++;
+      return;
+    }
+    if (!this.rtcp.receiveReport(msg, Date.now())) {
+      this.counters.rtcpDropped++;
+      return;
+    }
+    this.counters.rtcpIn++;
+    this.rtcpSource = { address: normalizeIp(rinfo.address), port: rinfo.port };
+  }
+
+  /** The next report in 0.5–1.5 × the interval (RFC 3550 §6.2's randomisation, without the bandwidth share). */
+  private scheduleRtcp(): void {
+    if (this.rtcpIntervalMs <= 0) return;
+    const delay = this.rtcpIntervalMs * (0.5 + Math.random());
+    this.rtcpTimer = setTimeout(() => {
+      if (this.closed) return;
+      // Nothing to say before media flows either way.
+      if (this.counters.packetsOut > 0 || this.counters.packetsIn > 0) this.sendRtcp(this.rtcp.report(Date.now()));
+      this.scheduleRtcp();
+    }, delay);
+    this.rtcpTimer.unref();
+  }
+
+  private sendRtcp(report: Buffer): void {
+    const socket = this.rtcpSocket ?? this.rtpSocket;
+    const media = this.learner.destination;
+    if (media === undefined || this.closed) return;
+    const to = this.rtcpSource ?? (this.remoteRtcpPort === undefined ? undefined : { address: media.address, port: this.remoteRtcpPort });
+    if (to === undefined) return;
+    socket.send(report, to.port, to.address, (err) => {
+      if (err) this.logger.debug({ err }, 'rtcp send failed');
+    });
   }
 
   private receiveEvent(packet: RtpPacket): void {
@@ -368,7 +412,7 @@ export class RtpEndpoint {
     if (this.closed) return;
     this.pollDtmf();
     // Armed once media is expected: codec and remote known, and receiving.
-    if (this.config === undefined || !this.latch.expectsMedia || !receives(this.mediaDirection)) {
+    if (this.config === undefined || !this.learner.expectsMedia || !receives(this.mediaDirection)) {
       this.touchIdle();
       return;
     }

@@ -1,30 +1,42 @@
 import * as sdpTransform from 'sdp-transform';
 import { fail } from '../../domain/errors.js';
-import type { G711Codec } from '../../media/rtp/g711.js';
+import { codecByRtpmap, sendPtime, SIP_CODECS, staticCodec, type SipCodecName } from '../../media/codecs/sipCodecs.js';
 import type { MediaDirection, RtpCodecConfig } from '../../media/rtp/rtpEndpoint.js';
 
 /**
- * SDP offer/answer for SIP legs (RFC 3264): one audio stream of PCMU or PCMA with RFC 4733
- * telephone-event, plain RTP/AVP, 20 ms packets. Hold is a direction (RFC 6337), or the old
- * `c=0.0.0.0` form, and is answered as RFC 3264 says: sendonly with recvonly, inactive with inactive.
+ * SDP offer/answer for SIP legs (RFC 3264): one audio stream of Opus (RFC 7587), G.722, PCMU or
+ * PCMA, with RFC 4733 telephone-event at the chosen codec's clock rate, plain RTP/AVP. The codec is
+ * picked by the gateway's preference order (`LEGWAY_SIP_CODECS`) among those offered; as offerer,
+ * the answer's choice stands. Our packet time follows the far end's `a=ptime`/`a=maxptime`. Hold
+ * is a direction (RFC 6337), or the old `c=0.0.0.0` form, and is answered as RFC 3264 says:
+ * sendonly with recvonly, inactive with inactive.
  */
 
 const MAX_SDP_BYTES = 16 * 1024;
-/** Static payload types (RFC 3551): offered without an rtpmap, still valid. */
-const STATIC: Record<number, G711Codec> = { 0: 'PCMU', 8: 'PCMA' };
-/** The dynamic payload type the gateway offers telephone-event with. */
-const OFFERED_TELEPHONE_EVENT = 101;
+/** The dynamic payload types the gateway offers telephone-event with, by clock rate. */
+const OFFERED_TELEPHONE_EVENT: ReadonlyMap<number, number> = new Map([
+  [8000, 101],
+  [48_000, 110],
+]);
+/** Largest packet time anyone may ask of us (RFC 7587 and G.711 both stop at 120 ms). */
+const MAX_PTIME_MS = 120;
 
 /** What the far end's SDP says about its audio. */
 export interface RemoteAudio {
-  /** Where to send RTP (before latching). */
+  /** Where to send RTP (before its source is learned). */
   address: string;
   port: number;
+  /** Its RTCP port when `a=rtcp` names one (RFC 3605); port+1 otherwise. */
+  rtcpPort: number | undefined;
   /** Its direction, from its side. */
   direction: MediaDirection;
-  /** Codecs it takes, in its order of preference, with their payload types. */
-  codecs: { codec: G711Codec; payloadType: number }[];
-  telephoneEventPt: number | undefined;
+  /** Codecs we carry that it takes, in its order of preference, with their payload types. */
+  codecs: { codec: SipCodecName; payloadType: number }[];
+  /** telephone-event payload types by clock rate. */
+  telephoneEvents: ReadonlyMap<number, number>;
+  /** `a=ptime` and `a=maxptime`: what it wishes to receive. */
+  ptime: number | undefined;
+  maxptime: number | undefined;
   /** The old way of holding: `c=IN IP4 0.0.0.0`. */
   nullAddress: boolean;
 }
@@ -35,6 +47,11 @@ export interface LocalAudio {
   port: number;
   sessionId: number;
   version: number;
+}
+
+function packetTime(value: unknown): number | undefined {
+  const ms = Number(value);
+  return Number.isFinite(ms) && ms > 0 && ms <= MAX_PTIME_MS ? ms : undefined;
 }
 
 /** Parses the far end's SDP (offer or answer); anything unusable is a `BadRequest` (SIP 488). */
@@ -57,16 +74,39 @@ export function readRemoteAudio(sdp: string): RemoteAudio {
     .map(Number)
     .filter((pt) => Number.isInteger(pt) && pt >= 0 && pt <= 127);
   const codecs: RemoteAudio['codecs'] = [];
-  let telephoneEventPt: number | undefined;
+  const telephoneEvents = new Map<number, number>();
   for (const pt of payloads) {
     const rtp = m.rtp.find((r) => r.payload === pt);
-    const name = rtp?.codec.toUpperCase();
-    if (name === 'TELEPHONE-EVENT' && rtp?.rate === 8000) telephoneEventPt ??= pt;
-    else if ((name === 'PCMU' || name === 'PCMA') && (rtp?.rate ?? 8000) === 8000) codecs.push({ codec: name, payloadType: pt });
-    else if (!rtp && STATIC[pt]) codecs.push({ codec: STATIC[pt], payloadType: pt });
+    if (rtp === undefined) {
+      const known = staticCodec(pt);
+      if (known) codecs.push({ codec: known.name, payloadType: pt });
+      continue;
+    }
+    const channels = rtp.encoding;
+    if (rtp.codec.toLowerCase() === 'telephone-event') {
+      if (!telephoneEvents.has(rtp.rate ?? 0)) telephoneEvents.set(rtp.rate ?? 0, pt);
+      continue;
+    }
+    const known = codecByRtpmap(rtp.codec, rtp.rate ?? 0, channels);
+    if (known) codecs.push({ codec: known.name, payloadType: pt });
   }
   const direction: MediaDirection = m.direction ?? session.direction ?? 'sendrecv';
-  return { address, port: m.port, direction, codecs, telephoneEventPt, nullAddress: address === '0.0.0.0' };
+  return {
+    address,
+    port: m.port,
+    rtcpPort: m.rtcp !== undefined && Number.isInteger(m.rtcp.port) && m.rtcp.port > 0 && m.rtcp.port <= 65535 ? m.rtcp.port : undefined,
+    direction,
+    codecs,
+    telephoneEvents,
+    ptime: packetTime(m.ptime),
+    maxptime: packetTime(m.maxptime),
+    nullAddress: address === '0.0.0.0',
+  };
+}
+
+/** Where the far end's media goes, for `RtpEndpoint.setRemote`. */
+export function remoteMedia(remote: RemoteAudio): { address: string; port: number; rtcpPort: number | undefined } {
+  return { address: remote.address, port: remote.port, rtcpPort: remote.rtcpPort };
 }
 
 /** Whether the far end's SDP puts the call on hold (it will not receive our audio). */
@@ -81,37 +121,63 @@ export function answerDirection(theirs: MediaDirection): MediaDirection {
   return theirs;
 }
 
-/** Picks the codec for an offer (its first G.711) and telephone-event; `BadRequest` (488) when there is none. */
-export function negotiate(remote: RemoteAudio): RtpCodecConfig {
-  const first = remote.codecs[0];
-  if (!first) throw fail('BadRequest', 'no common codec (PCMU or PCMA) offered');
-  return { payloadType: first.payloadType, codec: first.codec, ptime: 20, ...(remote.telephoneEventPt !== undefined && { telephoneEventPt: remote.telephoneEventPt }) };
+/**
+ * Settles the codec with the far end's SDP: answering its offer, the first of `preference` it
+ * offers; reading the answer to our offer (`asOfferer`), the first codec of the answer we offered.
+ * `BadRequest` (488) when there is none in common.
+ */
+export function negotiate(remote: RemoteAudio, preference: readonly SipCodecName[], asOfferer = false): RtpCodecConfig {
+  const chosen = asOfferer
+    ? remote.codecs.find((c) => preference.includes(c.codec))
+    : preference.map((name) => remote.codecs.find((c) => c.codec === name)).find((c) => c !== undefined);
+  if (!chosen) throw fail('BadRequest', `no common codec (${preference.join(', ')}) offered`);
+  const info = SIP_CODECS[chosen.codec];
+  const telephoneEventPt = remote.telephoneEvents.get(info.clockRate);
+  return {
+    payloadType: chosen.payloadType,
+    codec: chosen.codec,
+    ptime: sendPtime(info, remote.ptime, remote.maxptime),
+    ...(telephoneEventPt !== undefined && { telephoneEventPt }),
+  };
 }
 
 /** Writes our answer: the chosen codec (and telephone-event), in the direction RFC 3264 asks. */
 export function writeAnswer(local: LocalAudio, config: RtpCodecConfig, direction: MediaDirection): string {
-  return write(local, [{ pt: config.payloadType, codec: config.codec }], config.telephoneEventPt, direction);
+  const telephoneEvents = config.telephoneEventPt === undefined ? [] : [{ pt: config.telephoneEventPt, rate: SIP_CODECS[config.codec].clockRate }];
+  return write(local, [{ pt: config.payloadType, codec: config.codec }], telephoneEvents, direction);
 }
 
-/** Writes our offer (outbound calls, INVITEs without SDP): PCMU, PCMA and telephone-event. */
-export function writeOffer(local: LocalAudio, direction: MediaDirection = 'sendrecv'): string {
+/** Writes our offer (outbound calls, INVITEs without SDP): `codecs` in preference order, with telephone-event at each of their clock rates. */
+export function writeOffer(local: LocalAudio, codecs: readonly SipCodecName[], direction: MediaDirection = 'sendrecv'): string {
+  const rates = new Set(codecs.map((c) => SIP_CODECS[c].clockRate));
+  const telephoneEvents = [...OFFERED_TELEPHONE_EVENT].filter(([rate]) => rates.has(rate)).map(([rate, pt]) => ({ pt, rate }));
   return write(
     local,
-    [
-      { pt: 0, codec: 'PCMU' },
-      { pt: 8, codec: 'PCMA' },
-    ],
-    OFFERED_TELEPHONE_EVENT,
+    codecs.map((codec) => ({ pt: SIP_CODECS[codec].offeredPayloadType, codec })),
+    telephoneEvents,
     direction,
   );
 }
 
-function write(local: LocalAudio, codecs: { pt: number; codec: G711Codec }[], telephoneEventPt: number | undefined, direction: MediaDirection): string {
-  const rtp: { payload: number; codec: string; rate: number }[] = codecs.map(({ pt, codec }) => ({ payload: pt, codec, rate: 8000 }));
+/** The codec settings we assume for our own offer until the answer settles them (INVITE without SDP). */
+export function offeredConfig(codecs: readonly SipCodecName[]): RtpCodecConfig {
+  const first = codecs[0] ?? 'PCMU';
+  const info = SIP_CODECS[first];
+  const telephoneEventPt = OFFERED_TELEPHONE_EVENT.get(info.clockRate);
+  return { payloadType: info.offeredPayloadType, codec: first, ptime: 20, ...(telephoneEventPt !== undefined && { telephoneEventPt }) };
+}
+
+function write(local: LocalAudio, codecs: { pt: number; codec: SipCodecName }[], telephoneEvents: { pt: number; rate: number }[], direction: MediaDirection): string {
+  const rtp: { payload: number; codec: string; rate: number; encoding?: number }[] = [];
   const fmtp: { payload: number; config: string }[] = [];
-  if (telephoneEventPt !== undefined) {
-    rtp.push({ payload: telephoneEventPt, codec: 'telephone-event', rate: 8000 });
-    fmtp.push({ payload: telephoneEventPt, config: '0-16' });
+  for (const { pt, codec } of codecs) {
+    const info = SIP_CODECS[codec];
+    rtp.push({ payload: pt, codec: info.encodingName, rate: info.clockRate, ...(info.channels !== undefined && { encoding: info.channels }) });
+    if (info.fmtp !== undefined) fmtp.push({ payload: pt, config: info.fmtp });
+  }
+  for (const { pt, rate } of telephoneEvents) {
+    rtp.push({ payload: pt, codec: 'telephone-event', rate });
+    fmtp.push({ payload: pt, config: '0-16' });
   }
   const ipVer = local.address.includes(':') ? 6 : 4;
   return sdpTransform.write({
@@ -129,6 +195,7 @@ function write(local: LocalAudio, codecs: { pt: number; codec: G711Codec }[], te
         rtp,
         fmtp,
         ptime: 20,
+        maxptime: MAX_PTIME_MS,
         direction,
       },
     ],

@@ -76,3 +76,25 @@ describe('Upsampler (8 → 48 kHz)', () => {
     expect(Math.abs(db(toneLevel(out.subarray(320), 1000, 8000) / 10000))).toBeLessThan(0.2);
   });
 });
+
+describe('wide band (16 ↔ 48 kHz, ratio 3, for G.722)', () => {
+  it('passes 6 kHz, which narrow band would cut, at its level both ways', () => {
+    const down = new Downsampler(3);
+    const out = inFrames(sine(6000, 10000, 960 * 10), 960, (f) => down.process(f));
+    expect(out).toHaveLength(3200);
+    expect(Math.abs(db(toneLevel(out.subarray(320), 6000, 16_000) / 10000))).toBeLessThan(0.3);
+    const up = new Upsampler(3);
+    const back = inFrames(out, 320, (f) => up.process(f));
+    expect(Math.abs(db(toneLevel(back.subarray(1920), 6000) / 10000))).toBeLessThan(0.5);
+  });
+
+  it('removes a 10 kHz tone instead of folding it to 6 kHz, and leaves no image at 42 kHz − f', () => {
+    const down = new Downsampler(3);
+    const out = inFrames(sine(10_000, 10000, 960 * 10), 960, (f) => down.process(f));
+    expect(db(toneLevel(out.subarray(320), 6000, 16_000) / 10000)).toBeLessThan(-30);
+    const up = new Upsampler(3);
+    const high = inFrames(sine(1000, 10000, 320 * 10, 16_000), 320, (f) => up.process(f));
+    // The first image of 1 kHz at 16 kHz is at 15 kHz.
+    expect(db(toneLevel(high.subarray(1920), 15_000) / 10000)).toBeLessThan(-50);
+  });
+});

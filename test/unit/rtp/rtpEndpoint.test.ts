@@ -6,7 +6,8 @@ import { LegwayError } from '../../../src/domain/errors.js';
 import { FRAME_SAMPLES } from '../../../src/media/audio/frame.js';
 import { parseRtp, type RtpPacket } from '../../../src/media/audio/rtp.js';
 import type { G711Codec } from '../../../src/media/rtp/g711.js';
-import { G711Input } from '../../../src/media/rtp/g711Input.js';
+import { parseCompound } from '../../../src/media/rtp/rtcp.js';
+import { SipAudioInput } from '../../../src/media/rtp/sipAudioInput.js';
 import { RtpEndpoint, type RtpDtmf, type RtpEndpointOptions } from '../../../src/media/rtp/rtpEndpoint.js';
 import { sine, toneLevel } from '../../support/tone.js';
 
@@ -83,7 +84,7 @@ afterEach(async () => {
 describe('RtpEndpoint', () => {
   it.each(['PCMU', 'PCMA'] as const)('%s: a 1 kHz tone sent as 48 kHz frames is heard at 1 kHz and its level on the other side', async (codec) => {
     const [a, b] = await pair(codec);
-    const input = new G711Input({ codec });
+    const input = new SipAudioInput({ codec });
     const packets = collect(b);
     const frames: Int16Array[] = [];
     // Each packet is played as it arrives, as the bridge's ticks would.
@@ -145,12 +146,13 @@ describe('RtpEndpoint', () => {
     expect(all[8]!.marker).toBe(false);
   });
 
-  it('latches to the first source and then drops packets from another port, counting them', async () => {
+  it('learns the first source at the SDP address and then drops packets from another port, counting them', async () => {
     const [a, b] = await pair('PCMU');
     const packets = collect(b);
     sendTone(a, 3);
     await vi.waitFor(() => expect(packets).toHaveLength(3));
-    expect(b.latched).toEqual({ address: '127.0.0.1', port: a.port });
+    expect(b.learned).toMatchObject({ address: '127.0.0.1', port: a.port });
+    expect(b.stats.learnedSource).toEqual({ address: '127.0.0.1', port: a.port, how: 'expected' });
 
     const intruder = await rawSocket();
     for (let i = 0; i < 5; i++) await send(intruder, rtpBytes(PT.PCMU, 1000 + i), b.port);
@@ -161,7 +163,7 @@ describe('RtpEndpoint', () => {
     expect(b.stats.packetsIn).toBe(5);
   });
 
-  it('counts and ignores garbage, short packets, wrong versions, unknown payload types and RTCP', async () => {
+  it('counts and ignores garbage, short packets, wrong versions, unknown payload types and RTCP from a source not learned', async () => {
     const [a, b] = await pair('PCMU');
     const packets = collect(b);
     const raw = await rawSocket();
@@ -175,13 +177,14 @@ describe('RtpEndpoint', () => {
     await send(raw, rtcpReceiverReport, b.port);
     await send(raw, rtcpReceiverReport, b.port + 1);
     // The five, and the telephone-event too short to hold an event.
-    await vi.waitFor(() => expect(b.stats).toMatchObject({ malformed: 6, unknownPayloadType: 1, rtcpIn: 2 }));
+    await vi.waitFor(() => expect(b.stats).toMatchObject({ malformed: 6, unknownPayloadType: 1, rtcpDropped: 2 }));
     expect(b.stats.packetsIn).toBe(0);
-    expect(b.latched).toBeUndefined();
+    expect(b.stats.rtcpIn).toBe(0);
+    expect(b.learned).toBeUndefined();
 
     sendTone(a, 3);
     await vi.waitFor(() => expect(packets).toHaveLength(3));
-    expect(b.latched?.port).toBe(a.port);
+    expect(b.learned?.port).toBe(a.port);
   });
 
   it('sends nothing while on hold (inactive), drops input while not receiving, and resumes with a marker', async () => {
@@ -219,7 +222,8 @@ describe('RtpEndpoint', () => {
     e.configure({ payloadType: 0, codec: 'PCMU', ptime: 20 });
     expect(() => e.sendDtmf('1')).toThrow(expect.objectContaining({ code: 'InvalidState' }));
     expect(() => e.configure({ payloadType: 0, codec: 'PCMU', telephoneEventPt: 0, ptime: 20 })).toThrow(expect.objectContaining({ code: 'BadRequest' }));
-    expect(() => e.configure({ payloadType: 0, codec: 'PCMU', ptime: 30 })).toThrow(expect.objectContaining({ code: 'BadRequest' }));
+    expect(() => e.configure({ payloadType: 0, codec: 'PCMU', ptime: 25 })).toThrow(expect.objectContaining({ code: 'BadRequest' }));
+    expect(() => e.configure({ payloadType: 111, codec: 'opus', ptime: 30 })).toThrow(expect.objectContaining({ code: 'BadRequest' }));
     e.configure({ payloadType: 8, codec: 'PCMA', telephoneEventPt: 101, ptime: 20 });
     expect(() => e.sendDtmf('12x')).toThrow(expect.objectContaining({ code: 'BadRequest' }));
     expect(() => e.setRemote({ address: 'example.com', port: 5000 })).toThrow(expect.objectContaining({ code: 'BadRequest' }));
@@ -248,5 +252,81 @@ describe('RtpEndpoint', () => {
     await expect(open({ portRange: { min: e.port, max: e.port + 1 } })).rejects.toMatchObject({ code: 'Unavailable' });
     const other = await open({ portRange: { min: e.port, max: e.port + 3 } });
     expect(other.port).toBe(e.port + 2);
+  });
+
+  it.each(['G722', 'opus'] as const)('%s: a tone sent as 48 kHz frames is heard at its level on the other side', async (codec) => {
+    const a = await open();
+    const b = await open();
+    const pt = codec === 'G722' ? 9 : 111;
+    for (const [self, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      self.configure({ payloadType: pt, codec, ptime: 20 });
+      self.setRemote({ address: '127.0.0.1', port: other.port });
+    }
+    const input = new SipAudioInput({ codec });
+    const packets = collect(b);
+    const frames: Int16Array[] = [];
+    // Each packet is played as it arrives, as the bridge's ticks would.
+    b.on('rtp', (p) => {
+      input.push(p);
+      const f = input.nextFrame();
+      if (f) frames.push(Int16Array.from(f));
+    });
+    sendTone(a, 30);
+    await vi.waitFor(() => expect(packets).toHaveLength(30));
+    expect(frames.length).toBeGreaterThan(20);
+    for (const frame of frames.slice(5, 20)) expect(Math.abs(20 * Math.log10(toneLevel(frame, 1000) / AMPLITUDE))).toBeLessThan(1.5);
+  });
+
+  it('sends 30 ms packets when the far end asks for them', async () => {
+    const [a] = await pair('PCMA');
+    const raw = await rawSocket();
+    const all: RtpPacket[] = [];
+    a.configure({ payloadType: PT.PCMA, codec: 'PCMA', telephoneEventPt: EVENT_PT, ptime: 30 });
+    a.setRemote({ address: '127.0.0.1', port: raw.address().port });
+    raw.on('message', (m) => all.push(parseRtp(m)!));
+    sendTone(a, 30);
+    await vi.waitFor(() => expect(all).toHaveLength(20));
+    expect(all.every((p, i) => p.payload.length === 240 && p.timestamp === (all[0]!.timestamp + i * 240) >>> 0)).toBe(true);
+  });
+
+  it('exchanges RTCP reports: each side reads the other\'s sender report and its report block about its own stream', async () => {
+    const [a, b] = await pair('PCMU', { rtcpIntervalMs: 100 });
+    const tone = setInterval(() => {
+      sendTone(a, 1);
+      sendTone(b, 1);
+    }, 20);
+    try {
+      await vi.waitFor(() => {
+        expect(a.stats.rtcpIn).toBeGreaterThanOrEqual(2);
+        expect(b.stats.rtcpIn).toBeGreaterThanOrEqual(2);
+      }, { timeout: 5000 });
+    } finally {
+      clearInterval(tone);
+    }
+    // Each has heard the other's block about its stream: nothing lost on loopback.
+    expect(a.stats.remote).toMatchObject({ fractionLost: 0, cumulativeLost: 0 });
+    expect(b.stats.remote?.rttMs).toBeGreaterThanOrEqual(0);
+    expect(a.stats.rtcpOut).toBeGreaterThanOrEqual(2);
+  });
+
+  it('sends an RTCP report built to RFC 3550 to port+1 of the SDP address, with loss it saw', async () => {
+    const a = await open({ rtcpIntervalMs: 100 });
+    const phone = await rawSocket();
+    const phoneRtcp = await rawSocket(phone.address().port + 1).catch(() => undefined);
+    if (!phoneRtcp) return; // port+1 taken by chance: nothing to check this run
+    a.configure({ payloadType: 0, codec: 'PCMU', ptime: 20 });
+    a.setRemote({ address: '127.0.0.1', port: phone.address().port });
+    const reports: Buffer[] = [];
+    phoneRtcp.on('message', (m) => reports.push(m));
+    // Ten packets with two missing.
+    for (const seq of [1, 2, 3, 5, 6, 7, 9, 10, 11, 12]) await send(phone, rtpBytes(0, seq), a.port);
+    await vi.waitFor(() => expect(reports.length).toBeGreaterThan(0), { timeout: 5000 });
+    const parsed = parseCompound(reports[0]!);
+    const block = [...(parsed?.senderReports ?? []), ...(parsed?.receiverReports ?? [])].flatMap((r) => r.blocks).find((bl) => bl.ssrc === 0xbad);
+    expect(block).toMatchObject({ cumulativeLost: 2, extendedHighestSequence: 12 });
+    expect(a.stats.lost).toBe(2);
   });
 });

@@ -1,10 +1,12 @@
 import * as sdpTransform from 'sdp-transform';
 import { describe, expect, it } from 'vitest';
 import { LegwayError } from '../../../src/domain/errors.js';
-import { answerDirection, isHold, negotiate, readRemoteAudio, writeAnswer, writeOffer } from '../../../src/sip/sdp/audioSdp.js';
+import { DEFAULT_SIP_CODECS } from '../../../src/media/codecs/sipCodecs.js';
+import { answerDirection, isHold, negotiate, offeredConfig, readRemoteAudio, writeAnswer, writeOffer } from '../../../src/sip/sdp/audioSdp.js';
 
 const offer = (lines: string[]) => ['v=0', 'o=- 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0', ...lines, ''].join('\r\n');
 const local = { address: '127.0.0.1', port: 20_000, sessionId: 42, version: 1 };
+const G711 = ['PCMU', 'PCMA'] as const;
 const code = (fn: () => unknown): string | undefined => {
   try {
     fn();
@@ -15,31 +17,78 @@ const code = (fn: () => unknown): string | undefined => {
 };
 
 describe('SIP audio SDP', () => {
-  it("reads a trunk's offer: address, port, G.711 in its order, telephone-event, static types without rtpmap", () => {
+  it("reads a trunk's offer: address, port, codecs in its order, telephone-event, static types without rtpmap", () => {
     const remote = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 8 0 18 101', 'a=rtpmap:18 G729/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv']));
     expect(remote).toEqual({
       address: '192.0.2.10',
       port: 40_000,
+      rtcpPort: undefined,
       direction: 'sendrecv',
       codecs: [
         { codec: 'PCMA', payloadType: 8 },
         { codec: 'PCMU', payloadType: 0 },
       ],
-      telephoneEventPt: 101,
+      telephoneEvents: new Map([[8000, 101]]),
+      ptime: 20,
+      maxptime: undefined,
       nullAddress: false,
     });
-    expect(negotiate(remote)).toEqual({ payloadType: 8, codec: 'PCMA', ptime: 20, telephoneEventPt: 101 });
+    // Our preference decides among what is offered.
+    expect(negotiate(remote, G711)).toEqual({ payloadType: 0, codec: 'PCMU', ptime: 20, telephoneEventPt: 101 });
+    expect(negotiate(remote, ['PCMA', 'PCMU'])).toEqual({ payloadType: 8, codec: 'PCMA', ptime: 20, telephoneEventPt: 101 });
+  });
+
+  it('picks Opus, then G.722, by the default preference, with telephone-event at the matching clock rate', () => {
+    const phone = readRemoteAudio(
+      offer([
+        'm=audio 40000 RTP/AVP 0 9 96 101 102',
+        'a=rtpmap:96 opus/48000/2',
+        'a=fmtp:96 useinbandfec=1',
+        'a=rtpmap:101 telephone-event/8000',
+        'a=rtpmap:102 telephone-event/48000',
+        'a=rtcp:40011',
+      ]),
+    );
+    expect(phone.rtcpPort).toBe(40_011);
+    expect(negotiate(phone, DEFAULT_SIP_CODECS)).toEqual({ payloadType: 96, codec: 'opus', ptime: 20, telephoneEventPt: 102 });
+    expect(negotiate(phone, ['G722', 'PCMU'])).toEqual({ payloadType: 9, codec: 'G722', ptime: 20, telephoneEventPt: 101 });
+    // Opus with only 8 kHz events: no telephone-event (their clock would not be the audio's); DTMF goes in band.
+    const noWideEvents = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 96 101', 'a=rtpmap:96 opus/48000/2', 'a=rtpmap:101 telephone-event/8000']));
+    expect(negotiate(noWideEvents, DEFAULT_SIP_CODECS)).toEqual({ payloadType: 96, codec: 'opus', ptime: 20 });
+  });
+
+  it('opus must be signalled as opus/48000/2, G.722 at its 8000 Hz RTP clock', () => {
+    const odd = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 96 97', 'a=rtpmap:96 opus/48000', 'a=rtpmap:97 G722/16000']));
+    expect(odd.codecs).toEqual([]);
+  });
+
+  it.each([
+    [undefined, undefined, 20],
+    [30, undefined, 30],
+    [60, undefined, 60],
+    [30, 20, 20],
+    [25, undefined, 20],
+    [120, undefined, 60],
+  ])('their a=ptime %s, a=maxptime %s: we send %s ms of G.711', (ptime, maxptime, expected) => {
+    const lines = ['m=audio 40000 RTP/AVP 0', ...(ptime ? [`a=ptime:${ptime}`] : []), ...(maxptime ? [`a=maxptime:${maxptime}`] : [])];
+    expect(negotiate(readRemoteAudio(offer(lines)), G711).ptime).toBe(expected);
+  });
+
+  it('as offerer, the first codec of the answer stands', () => {
+    const answer = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 8 0']));
+    expect(negotiate(answer, G711, true).codec).toBe('PCMA');
   });
 
   it('a lone payload type and a media-level address are read too', () => {
     const remote = readRemoteAudio(offer(['m=audio 40002 RTP/AVP 0', 'c=IN IP4 198.51.100.7']));
-    expect(remote).toMatchObject({ address: '198.51.100.7', port: 40_002, codecs: [{ codec: 'PCMU', payloadType: 0 }], telephoneEventPt: undefined });
+    expect(remote).toMatchObject({ address: '198.51.100.7', port: 40_002, codecs: [{ codec: 'PCMU', payloadType: 0 }] });
+    expect(remote.telephoneEvents.size).toBe(0);
   });
 
-  it('answers with the chosen codec and telephone-event, 20 ms, in the direction RFC 3264 asks', () => {
+  it('answers with the chosen codec and telephone-event, in the direction RFC 3264 asks', () => {
     const remote = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 0 101', 'a=rtpmap:101 telephone-event/8000', 'a=sendonly']));
     expect(isHold(remote)).toBe(true);
-    const answer = sdpTransform.parse(writeAnswer(local, negotiate(remote), answerDirection(remote.direction)));
+    const answer = sdpTransform.parse(writeAnswer(local, negotiate(remote, G711), answerDirection(remote.direction)));
     const m = answer.media[0]!;
     expect(m).toMatchObject({ type: 'audio', port: 20_000, protocol: 'RTP/AVP', direction: 'recvonly', ptime: 20 });
     expect(String(m.payloads)).toBe('0 101');
@@ -48,6 +97,16 @@ describe('SIP audio SDP', () => {
       { payload: 101, codec: 'telephone-event', rate: 8000 },
     ]);
     expect(answer.connection?.ip).toBe('127.0.0.1');
+  });
+
+  it('answers Opus as opus/48000/2 with its fmtp and 48 kHz telephone-event, with the offer’s payload types', () => {
+    const remote = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 107 108', 'a=rtpmap:107 opus/48000/2', 'a=rtpmap:108 telephone-event/48000']));
+    const m = sdpTransform.parse(writeAnswer(local, negotiate(remote, DEFAULT_SIP_CODECS), 'sendrecv')).media[0]!;
+    expect(m.rtp).toEqual([
+      { payload: 107, codec: 'opus', rate: 48_000, encoding: 2 },
+      { payload: 108, codec: 'telephone-event', rate: 48_000 },
+    ]);
+    expect(m.fmtp.find((f) => f.payload === 107)?.config).toContain('useinbandfec=1');
   });
 
   it.each([
@@ -66,11 +125,15 @@ describe('SIP audio SDP', () => {
     expect(isHold(remote)).toBe(true);
   });
 
-  it('offers PCMU, PCMA and telephone-event', () => {
-    const parsed = sdpTransform.parse(writeOffer(local));
-    expect(String(parsed.media[0]!.payloads)).toBe('0 8 101');
-    expect(parsed.media[0]!.fmtp).toEqual([{ payload: 101, config: '0-16' }]);
-    expect(negotiate(readRemoteAudio(writeOffer(local)))).toMatchObject({ codec: 'PCMU', telephoneEventPt: 101 });
+  it('offers the configured codecs in order, with telephone-event at each clock rate they use', () => {
+    const parsed = sdpTransform.parse(writeOffer(local, DEFAULT_SIP_CODECS));
+    expect(String(parsed.media[0]!.payloads)).toBe('111 9 0 8 101 110');
+    expect(parsed.media[0]!.rtp).toContainEqual({ payload: 110, codec: 'telephone-event', rate: 48_000 });
+    expect(negotiate(readRemoteAudio(writeOffer(local, DEFAULT_SIP_CODECS)), DEFAULT_SIP_CODECS)).toMatchObject({ codec: 'opus', telephoneEventPt: 110 });
+    const narrow = sdpTransform.parse(writeOffer(local, G711));
+    expect(String(narrow.media[0]!.payloads)).toBe('0 8 101');
+    expect(narrow.media[0]!.fmtp).toEqual([{ payload: 101, config: '0-16' }]);
+    expect(offeredConfig(G711)).toEqual({ payloadType: 0, codec: 'PCMU', ptime: 20, telephoneEventPt: 101 });
   });
 
   it.each([
@@ -84,7 +147,7 @@ describe('SIP audio SDP', () => {
     expect(code(() => readRemoteAudio(sdp))).toBe('BadRequest');
   });
 
-  it('refuses to negotiate without G.711 (the call gets 488)', () => {
-    expect(code(() => negotiate(readRemoteAudio(offer(['m=audio 40000 RTP/AVP 18 9', 'a=rtpmap:18 G729/8000']))))).toBe('BadRequest');
+  it('refuses to negotiate without a codec in common (the call gets 488)', () => {
+    expect(code(() => negotiate(readRemoteAudio(offer(['m=audio 40000 RTP/AVP 18 9', 'a=rtpmap:18 G729/8000'])), G711))).toBe('BadRequest');
   });
 });
