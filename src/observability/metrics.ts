@@ -93,23 +93,23 @@ export class Metrics {
     g.reset();
     for (const [codec, count] of Object.entries(t.legsByCodec)) g.set({ codec }, count);
   });
-  readonly sipRtpPackets = this.sipCounter('legway_sip_rtp_packets_total', 'RTP packets of SIP legs, by direction', ['direction'], (t, c) => {
-    c.inc({ direction: 'in' }, t.packetsIn);
-    c.inc({ direction: 'out' }, t.packetsOut);
-  });
-  readonly sipRtpLost = this.sipCounter('legway_sip_rtp_lost_packets_total', 'RTP packets of SIP legs lost on the way in (RFC 3550 cumulative loss)', [], (t, c) => c.inc(t.lost));
-  readonly sipRtpLate = this.sipCounter('legway_sip_rtp_late_packets_total', 'RTP packets of SIP legs that came after their time was played', [], (t, c) => c.inc(t.late));
-  readonly sipRtpConcealed = this.sipCounter('legway_sip_rtp_concealed_seconds_total', 'Audio of SIP legs made up for lost packets', [], (t, c) => c.inc(t.concealedSeconds));
-  readonly sipRtpDropped = this.sipCounter('legway_sip_rtp_dropped_packets_total', 'RTP datagrams of SIP legs dropped, by reason', ['reason'], (t, c) => {
-    c.inc({ reason: 'wrong_source' }, t.droppedWrongSource);
-    c.inc({ reason: 'probation' }, t.droppedProbation);
-    c.inc({ reason: 'malformed' }, t.malformed);
-    c.inc({ reason: 'unknown_payload_type' }, t.unknownPayloadType);
-  });
-  readonly sipRtcpReports = this.sipCounter('legway_sip_rtcp_reports_total', 'RTCP reports of SIP legs, by direction', ['direction'], (t, c) => {
-    c.inc({ direction: 'in' }, t.rtcpIn);
-    c.inc({ direction: 'out' }, t.rtcpOut);
-  });
+  readonly sipRtpPackets = this.sipCounter('legway_sip_rtp_packets_total', 'RTP packets of SIP legs, by direction', ['direction'], (t) => [
+    [{ direction: 'in' }, t.packetsIn],
+    [{ direction: 'out' }, t.packetsOut],
+  ]);
+  readonly sipRtpLost = this.sipCounter('legway_sip_rtp_lost_packets_total', 'RTP packets of SIP legs lost on the way in (RFC 3550 cumulative loss)', [], (t) => [[{}, t.lost]]);
+  readonly sipRtpLate = this.sipCounter('legway_sip_rtp_late_packets_total', 'RTP packets of SIP legs that came after their time was played', [], (t) => [[{}, t.late]]);
+  readonly sipRtpConcealed = this.sipCounter('legway_sip_rtp_concealed_seconds_total', 'Audio of SIP legs made up for lost packets', [], (t) => [[{}, t.concealedSeconds]]);
+  readonly sipRtpDropped = this.sipCounter('legway_sip_rtp_dropped_packets_total', 'RTP datagrams of SIP legs dropped, by reason', ['reason'], (t) => [
+    [{ reason: 'wrong_source' }, t.droppedWrongSource],
+    [{ reason: 'probation' }, t.droppedProbation],
+    [{ reason: 'malformed' }, t.malformed],
+    [{ reason: 'unknown_payload_type' }, t.unknownPayloadType],
+  ]);
+  readonly sipRtcpReports = this.sipCounter('legway_sip_rtcp_reports_total', 'RTCP reports of SIP legs, by direction', ['direction'], (t) => [
+    [{ direction: 'in' }, t.rtcpIn],
+    [{ direction: 'out' }, t.rtcpOut],
+  ]);
   readonly sipRtpJitter = this.sipGauge('legway_sip_rtp_jitter_max_seconds', 'Largest interarrival jitter among the SIP legs running now', [], (t, g) => g.set(t.maxJitterSeconds));
 
   /** Tells the SIP media metrics where to read their totals (running legs and ended ones). */
@@ -117,9 +117,19 @@ export class Metrics {
     this.sipMediaSource = source;
   }
 
-  /** A counter whose value is read from the SIP media totals when scraped. */
-  private sipCounter<L extends string>(name: string, help: string, labelNames: readonly L[], fill: (t: SipMediaTotals, c: Counter<L>) => void): Counter<L> {
+  /**
+   * A counter whose value is read from the SIP media totals when scraped. It never goes back: RFC
+   * 3550's cumulative loss, for one, shrinks when a late packet turns up, which Prometheus would
+   * take for a restart.
+   */
+  private sipCounter<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    values: (t: SipMediaTotals) => [Partial<Record<L, string>>, number][],
+  ): Counter<L> {
     const source = (): SipMediaTotals | undefined => this.sipMediaSource?.();
+    const shown = new Map<string, number>();
     const counter: Counter<L> = new Counter<L>({
       name,
       help,
@@ -128,8 +138,13 @@ export class Metrics {
       collect: () => {
         const totals = source();
         if (!totals) return;
-        counter.reset();
-        fill(totals, counter);
+        for (const [labels, value] of values(totals)) {
+          const key = JSON.stringify(labels);
+          const before = shown.get(key) ?? 0;
+          if (value <= before) continue;
+          shown.set(key, value);
+          counter.inc(labels, value - before);
+        }
       },
     });
     return counter;

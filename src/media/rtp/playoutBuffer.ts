@@ -10,8 +10,8 @@
  *   its turn (stateful decoders see every packet in order) and trimmed: only its unplayed samples
  *   play. Every timeline position is handed out at most once, so nothing is ever repeated.
  * - Loss or pause: a gap before the next packet is a pause (silence, `silenceSamples`) when that
- *   packet's sequence number follows the last decoded one, and a loss (concealment) otherwise; the
- *   marker bit is not needed for this.
+ *   packet's sequence number follows the last decoded one or it has the marker bit (a new talkspurt,
+ *   as after telephone-events), and a loss (concealment) otherwise.
  * - Running dry: nothing held cannot be told from a late packet, a loss or a pause. The buffer
  *   conceals without moving the playhead, so that a late packet (the first of a bigger packetisation
  *   arrives later than its predecessors would have) still plays whole and the delay grows instead;
@@ -122,6 +122,8 @@ export class PlayoutBuffer {
   /** Samples concealed while dry, the playhead held: owed back by the next gap, if there is one. */
   private stretched = 0;
   private resetPending = false;
+  /** Set by `pause()` until the next packet. */
+  private pausing = false;
   /** Sequence number and start of the last packet decoded. */
   private prevSeq: number | undefined;
   private prevStart = -Infinity;
@@ -160,9 +162,18 @@ export class PlayoutBuffer {
     return this.chunkEnd - this.chunkPos + this.held.samples;
   }
 
+  /**
+   * The sender paused its audio on purpose (RFC 4733 events take its place): running dry until its
+   * next audio packet is a pause, played as silence, not a loss to conceal.
+   */
+  pause(): void {
+    this.pausing = true;
+  }
+
   /** Adds one received packet; never throws, whatever the packet. */
   push(packet: PlayoutPacket): void {
     this.stats.packets++;
+    this.pausing = false;
     const length = this.lengthOf(packet.payload);
     if (length === undefined) {
       this.stats.undecodable++;
@@ -184,7 +195,7 @@ export class PlayoutBuffer {
       this.stats.late++;
       return;
     }
-    if (!this.held.insert(start, start + length, timeline.seq, packet.payload, location === 'new')) {
+    if (!this.held.insert(start, start + length, timeline.seq, packet.payload, location === 'new', packet.marker)) {
       this.stats.duplicate++;
       return;
     }
@@ -219,7 +230,7 @@ export class PlayoutBuffer {
         continue;
       }
       if (head === undefined) {
-        const count = Math.min(n - filled, this.concealer.remaining);
+        const count = this.pausing ? 0 : Math.min(n - filled, this.concealer.remaining);
         if (count === 0) {
           // Dry for as long as concealment covers: stop, and buffer the target again before playing.
           this.drain();
@@ -241,7 +252,9 @@ export class PlayoutBuffer {
         this.playPos += count;
         continue;
       }
-      let loss = this.prevSeq === undefined || head.seq !== this.prevSeq + 1;
+      // A talkspurt's first packet (marker) follows a pause whatever its sequence number says: a
+      // sender's RFC 4733 events use up sequence numbers between two spurts of audio.
+      let loss = !head.marker && (this.prevSeq === undefined || head.seq !== this.prevSeq + 1);
       if (this.playPos < this.lossUntil) {
         count = Math.min(count, this.lossUntil - this.playPos);
         loss = true;

@@ -114,6 +114,8 @@ export interface HeldPacket {
   payload: Uint8Array;
   /** First packet of a new stream: the decoder is reset before it. */
   reset: boolean;
+  /** The marker bit: the first packet of a talkspurt, so a gap before it is a pause (RFC 3551 §4.1). */
+  marker: boolean;
 }
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
@@ -142,7 +144,7 @@ export class HeldPackets {
   }
 
   /** Inserts a packet in start order; false if one with the same start is held already. */
-  insert(start: number, end: number, seq: number, payload: Uint8Array, reset: boolean): boolean {
+  insert(start: number, end: number, seq: number, payload: Uint8Array, reset: boolean, marker = false): boolean {
     let i = this.list.length;
     // Packets mostly arrive in order, so search from the newest end.
     while (i > 0) {
@@ -151,7 +153,8 @@ export class HeldPackets {
       if (prev.start === start) return false;
       i--;
     }
-    const packet = this.pool.pop() ?? { start, end, seq, payload, reset };
+    const packet = this.pool.pop() ?? { start, end, seq, payload, reset, marker };
+    packet.marker = marker;
     packet.start = start;
     packet.end = end;
     packet.seq = seq;

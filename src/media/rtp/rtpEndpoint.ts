@@ -75,6 +75,8 @@ export interface RtpEndpointEvents {
   /** One audio packet (the negotiated payload type) from the learned source. */
   rtp: [RtpPacket];
   dtmf: [RtpDtmf];
+  /** Each RFC 4733 packet from the learned source (the sender's audio pauses meanwhile). */
+  telephoneEvent: [RtpPacket];
   /** No RTP for `inactivityTimeoutMs` while the leg should be receiving; once per silent spell. */
   inactive: [{ idleMs: number }];
   /** The source media is now taken from (and sent to). */
@@ -329,6 +331,9 @@ export class RtpEndpoint {
     if (verdict === 'reject' || verdict === 'probation') return;
     if (verdict === 'learned') {
       const learned = this.learner.learned;
+      // A press the old source was in the middle of never finished: it must not be reported.
+      this.dtmfReceiver.reset();
+      this.eventSsrc = undefined;
       if (learned) {
         this.logger.info({ source: { address: learned.address, port: learned.port }, how: learned.how }, 'rtp source learned');
         this.emitter.emit('learned', { address: learned.address, port: learned.port, how: learned.how });
@@ -340,7 +345,7 @@ export class RtpEndpoint {
     this.lastPacketEpoch = Date.now();
     this.touchIdle();
     // Events share the audio's sequence numbers (so count for loss) but repeat their start timestamp (so not for jitter).
-    this.rtcp.receive.onPacket(packet.ssrc, packet.sequenceNumber, datagram.kind === 'event' ? undefined : packet.timestamp, this.lastPacketEpoch);
+    this.rtcp.receive.onPacket(packet.ssrc, packet.sequenceNumber, datagram.kind === 'event' ? undefined : packet.timestamp, now);
     if (!receives(this.mediaDirection)) {
       this.counters.droppedNotReceiving++;
       return;
@@ -394,6 +399,7 @@ export class RtpEndpoint {
     // A new SSRC is a restarted stream whose timestamps have nothing to do with the old ones.
     if (this.eventSsrc !== undefined && this.eventSsrc !== packet.ssrc) this.dtmfReceiver.reset();
     this.eventSsrc = packet.ssrc;
+    this.emitter.emit('telephoneEvent', packet);
     for (const press of this.dtmfReceiver.push(packet)) this.emitter.emit('dtmf', { ...press, method: 'rfc4733' });
   }
 

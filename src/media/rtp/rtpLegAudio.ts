@@ -14,6 +14,7 @@ export class RtpLegAudio implements LegAudio {
   private input: SipAudioInput | undefined;
   private readonly silence = new Int16Array(FRAME_SAMPLES);
   private readonly unsubscribe: () => void;
+  private readonly unsubscribeEvents: () => void;
   /** Playout counters of inputs replaced by a codec change, so the leg's totals never go back. */
   private readonly earlier = { late: 0, duplicate: 0, concealedSamples: 0 };
 
@@ -23,6 +24,7 @@ export class RtpLegAudio implements LegAudio {
     private readonly onInbandDtmf?: (press: DtmfPress) => void,
   ) {
     this.unsubscribe = endpoint.on('rtp', (packet) => this.inputFor()?.push(packet));
+    this.unsubscribeEvents = endpoint.on('telephoneEvent', () => this.input?.pause());
   }
 
   /** The playout counters of the current input (undefined before any audio arrived). */
@@ -54,6 +56,7 @@ export class RtpLegAudio implements LegAudio {
 
   close(): void {
     this.unsubscribe();
+    this.unsubscribeEvents();
     this.input?.close();
   }
 

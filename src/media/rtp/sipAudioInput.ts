@@ -63,6 +63,11 @@ export class SipAudioInput {
     return this.playout.stats;
   }
 
+  /** The sender is sending telephone-events instead of audio: what runs dry now is a pause. */
+  pause(): void {
+    this.playout.pause();
+  }
+
   /** Adds one received packet; ignored after close. */
   push(packet: RtpPacket): void {
     if (this.closed) return;

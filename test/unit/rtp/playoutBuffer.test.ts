@@ -204,6 +204,38 @@ describe('PlayoutBuffer (PCM16 ramp)', () => {
     expect(Math.max(...concealed)).toBeLessThanOrEqual(ramp(10 * 240));
   });
 
+  it('plays the pause around RFC 4733 events (sequence numbers used up, audio resumed with the marker) as silence, not loss', () => {
+    {
+      const buffer = newBuffer();
+      const sender = new Sender(pcm16);
+      sender.sendUntil(10 * TICK, [TICK]);
+      const lastAudioTick = sender.sent.at(-1)!.tick;
+      // A key: 7 event packets take sequence numbers and 140 ms of the clock; no audio is captured meanwhile.
+      sender.seq += 7;
+      sender.clock += 7 * TICK;
+      sender.send(TICK, true);
+      sender.sendUntil(40 * TICK, [TICK]);
+      // Delivered in real time: the events (pause()) tell the buffer that its running dry is a pause.
+      const out = new Int16Array(50 * TICK);
+      const queue = [...sender.sent].sort((a, b) => a.tick - b.tick);
+      let next = 0;
+      for (let t = 0; t < 50; t++) {
+        while (queue[next] !== undefined && queue[next]!.tick <= t) buffer.push(queue[next++]!.packet);
+        if (t > lastAudioTick && t <= lastAudioTick + 7) buffer.pause();
+        const pcm = buffer.nextFrame();
+        if (pcm) out.set(pcm, t * TICK);
+      }
+      const at = firstPlayed(out);
+      expectRun(out, at, ramp, 0, 10 * TICK);
+      // Only the fade after the stream's last packet (60 ms) is concealment; the pause is not.
+      expect(buffer.stats.concealedSamples).toBe(3 * TICK);
+      // The audio after the key is all there, in order, once.
+      const resumed = out.findIndex((s, i) => i >= at + 10 * TICK && [0, 1, 2, 3].every((k) => out[i + k] === ramp(10 * TICK + k)));
+      expect(resumed).toBeGreaterThanOrEqual(at + 17 * TICK);
+      expectRun(out, resumed, ramp, 10 * TICK, 20 * TICK);
+    }
+  });
+
   it('conceals an undecodable packet’s span and carries on', () => {
     const decoder = new Pcm16Decoder(1, ramp(10 * TICK));
     const buffer = newBuffer(decoder);
