@@ -9,6 +9,8 @@ export interface SipLegInput {
   answerTimeoutMs: number;
   /** Inbound: how long to ring before answering (0: answer at once); the caller may cancel meanwhile. */
   answerDelayMs?: number;
+  /** The route asked for the caller to join muted (NCCO `mute`): applied as the media comes up. */
+  initialMute?: boolean;
 }
 
 export interface SipLegContext extends SipLegInput {
@@ -138,8 +140,9 @@ export const sipLegMachine = setup({
     emitMediaUp: emit(({ context }) => memberMedia(context, true)),
     emitMediaDown: emit(({ context }) => memberMedia(context, false)),
     emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
-      assertEvent(event, ['MUTE', 'EARMUFF']);
-      const body = event.initiator === undefined ? { leg_id: context.legId } : { leg_id: context.legId, initiator: event.initiator };
+      // A toggle the leg starts with (the route's mute) has no initiator of its own.
+      const initiator = event.type === 'MUTE' || event.type === 'EARMUFF' ? event.initiator : undefined;
+      const body = initiator === undefined ? { leg_id: context.legId } : { leg_id: context.legId, initiator };
       return { type: params.type, body };
     }),
     emitSpeaking: emit(({ context }, params: { on: boolean }) => ({
@@ -280,8 +283,19 @@ export const sipLegMachine = setup({
       },
       states: {
         audio: {
-          initial: 'unmuted',
+          initial: 'joining',
           states: {
+            // The route's mute, applied once media is up: before that the bridge has nothing to mute.
+            joining: {
+              always: [
+                {
+                  guard: ({ context }) => context.initialMute === true,
+                  target: 'muted',
+                  actions: [{ type: 'applyMute', params: { on: true } }, assign({ muted: true }), { type: 'emitToggle', params: { type: 'audio:mute:on' } }, 'emitMediaUp'],
+                },
+                { target: 'unmuted' },
+              ],
+            },
             unmuted: {
               on: {
                 MUTE: [

@@ -210,6 +210,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         // Recordings first: their files are finished while the store is still open.
         await recorder.close();
         playback.close();
+        // Set-ups in flight first (no new legs from them), then every running leg.
+        await sipLegs.close();
         await legs.close();
         await sip?.close();
         io.disconnectSockets(true);
@@ -229,12 +231,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
 }
 
 /** POSTs JSON to the application's `answer_url` and reads its JSON answer (5 s, 64 KiB at most). */
-async function askJson(url: string, body: object): Promise<unknown> {
+async function askJson(url: string, body: object, signal: AbortSignal): Promise<unknown> {
   const res = await request(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
+    // Given up after 5 s, or at once when the gateway shuts down.
+    signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]),
   });
   if (res.statusCode < 200 || res.statusCode > 299) {
     await res.body.dump();

@@ -17,8 +17,14 @@ export async function serve(flags: Partial<Record<ConfigKey, string>>, file: str
   const port = await app.listen();
   logger.info({ host: config.host, port, data_dir: config.dataDir, application_id: config.applicationId }, `legway listening on ${config.host}:${port}`);
 
-  return new Promise<number>((resolve) => {
+  return new Promise<number>((settle) => {
     let stopping = false;
+    const resolve = (code: number): void => {
+      settle(code);
+      // Whatever outlived the close (a peer's half-open socket, a stray timer) must not keep a
+      // stopped gateway running: if the event loop has not emptied shortly, exit anyway.
+      setTimeout(() => process.exit(code), 250).unref();
+    };
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;

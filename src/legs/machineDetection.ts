@@ -2,13 +2,14 @@ import type { Logger } from 'pino';
 import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
 import { Tap } from '../media/bridge/sources.js';
+import type { SipCall } from './sipCall.js';
 import type { SipLegRunner } from './sipLegRunner.js';
 
 /**
  * Listens to the callee's first seconds (a tap on its own audio) for answering-machine
  * detection; the verdict is logged as `sip:machine`, and with `hangup` a machine is hung up on.
  */
-export function detectAnsweringMachine(bridge: AudioBridge, runner: SipLegRunner, mode: 'continue' | 'hangup', logger: Logger): void {
+export function detectAnsweringMachine(call: SipCall, bridge: AudioBridge, runner: SipLegRunner, mode: 'continue' | 'hangup', logger: Logger): void {
   const detector = new AnsweringMachineDetector();
   const tap: Tap = new Tap(
     `amd-${runner.id}`,
@@ -26,5 +27,6 @@ export function detectAnsweringMachine(bridge: AudioBridge, runner: SipLegRunner
     },
     () => undefined,
   );
-  bridge.tap(tap);
+  // The call owns the tap: it ends with the call, whatever the verdict.
+  call.attachTap(bridge, tap);
 }

@@ -3,20 +3,24 @@ import type { Core } from 'sip.js';
 import { toLegwayError } from '../domain/errors.js';
 import type { DtmfPress } from '../media/rtp/dtmf.js';
 import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
-import type { RtpCodecConfig, RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
+import type { RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { dtmfFromInfo } from '../sip/infoDtmf.js';
-import { answerDirection, isHold, negotiate, readRemoteAudio, remoteMedia, writeAnswer, type LocalAudio } from '../sip/sdp/audioSdp.js';
+import { answerDirection, isHold, negotiate, readRemoteAudio, remoteMedia, writeAnswer } from '../sip/sdp/audioSdp.js';
 import type { SipCodecName } from '../media/codecs/sipCodecs.js';
 import { MIN_SE, readSessionTimer, sessionTimerHeaders } from '../sip/sessionTimer.js';
+import type { SipCall } from './sipCall.js';
 import type { SipLegRunner } from './sipLegRunner.js';
 
-export /** A SIP answer to a failure: the code that tells the caller why, never a hang. */
-function sipCodeOf(err: unknown): number {
+/** A SIP answer to a failure: the code that tells the caller why, never a hang. */
+export function sipCodeOf(err: unknown): number {
   const e = toLegwayError(err);
   switch (e.code) {
+    // SDP that cannot be used (no codec in common, no address).
     case 'BadRequest':
-    case 'ValidationFailed':
       return 488;
+    // The request itself: an unusable caller or dialled name.
+    case 'ValidationFailed':
+      return 400;
     case 'UnsupportedMediaType':
       return 415;
     case 'ConversationNotFound':
@@ -29,42 +33,37 @@ function sipCodeOf(err: unknown): number {
   }
 }
 
-/** What a call's in-dialog handling needs from the call and from the SIP leg service. */
-export interface DialogCall {
-  runnerOf: () => SipLegRunner | undefined;
-  rtp: RtpEndpoint;
-  local: LocalAudio;
-  sessionOf: () => Core.Session | undefined;
+/** What a call's in-dialog handling needs beyond the call itself. */
+export interface DialogOptions {
   /** The codec the call settled on, offered again in a refresh without SDP. */
   settled: RtpCodecConfig;
   /** Codecs the gateway takes, in preference order. */
   codecs: readonly SipCodecName[];
   logger: Logger;
-  /** The answer in an ACK settled the codec: whether telephone-event came with it. */
-  onMediaSettled: (runner: SipLegRunner, telephoneEvents: boolean) => void;
   /** A (re-)INVITE asked for session timers with this interval. */
   onRefresh: (runner: SipLegRunner, interval: number) => void;
 }
 
 /** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold, refresh), INFO (DTMF). */
-export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
-  const { runnerOf, rtp, local, sessionOf, settled } = call;
+export function sipDialogDelegate(call: SipCall, options: DialogOptions): Core.SessionDelegate {
+  const { rtp, local } = call;
   return {
     onAck: (ack) => {
-      const runner = runnerOf();
+      const runner = call.runner;
+      call.ackReceived();
       // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
       if (runner && ack.message.body.length > 0) {
         try {
           const remote = readRemoteAudio(ack.message.body);
           // The ACK answers our offer: its first codec is the choice.
-          const codec = negotiate(remote, call.codecs, true);
+          const codec = negotiate(remote, options.codecs, true);
           rtp.configure(codec);
           if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
-          call.onMediaSettled(runner, codec.telephoneEventPt !== undefined);
+          call.telephoneEvents = codec.telephoneEventPt !== undefined;
           const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
           runner.attachAudio(new RtpLegAudio(rtp, inband));
         } catch (err) {
-          call.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
+          options.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
           runner.send({ type: 'ANSWERED' });
           runner.hangup('gateway', 'no usable answer in the ACK');
           return;
@@ -74,8 +73,8 @@ export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
     },
     onBye: (bye) => {
       bye.accept();
-      sessionOf()?.dispose();
-      runnerOf()?.send({ type: 'REMOTE_HANGUP' });
+      call.session?.dispose();
+      call.runner?.send({ type: 'REMOTE_HANGUP' });
     },
     onInfo: (info) => {
       const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
@@ -84,31 +83,31 @@ export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
         return;
       }
       info.accept();
-      runnerOf()?.dtmf(digit.digit, digit.durationMs, 'sip-info');
+      call.runner?.dtmf(digit.digit, digit.durationMs, 'sip-info');
     },
     onInvite: (reInvite) => {
       try {
-        const runner = runnerOf();
+        const runner = call.runner;
         const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
         if (timer.kind === 'too-small') {
           reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
           return;
         }
         // A refresh (any re-INVITE) restarts the session timer.
-        if (runner && timer.kind === 'timer') call.onRefresh(runner, timer.interval);
+        if (runner && timer.kind === 'timer') options.onRefresh(runner, timer.interval);
         const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
         if (reInvite.message.body.length === 0) {
           // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
-          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, rtp.codec ?? settled, 'sendrecv')), extraHeaders: timerHeaders });
+          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, rtp.codec ?? options.settled, 'sendrecv')), extraHeaders: timerHeaders });
           return;
         }
         const remote = readRemoteAudio(reInvite.message.body);
         const ours = answerDirection(remote.direction);
         // Settled before anything changes: an offer with nothing in common is refused (488) and changes nothing.
-        const codec = negotiate(remote, call.codecs);
+        const codec = negotiate(remote, options.codecs);
         if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
         rtp.configure(codec);
-        if (runner) call.onMediaSettled(runner, codec.telephoneEventPt !== undefined);
+        call.telephoneEvents = codec.telephoneEventPt !== undefined;
         rtp.hold(remote.nullAddress ? 'inactive' : ours);
         local.version++;
         reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
@@ -118,12 +117,6 @@ export function sipDialogDelegate(call: DialogCall): Core.SessionDelegate {
       }
     },
   };
-}
-
-/** Sends BYE in an established dialog, and forgets the dialog once it is answered. */
-export function hangUp(session: Core.Session | undefined): void {
-  if (!session) return;
-  session.bye({ onAccept: () => session.dispose(), onReject: () => session.dispose() });
 }
 
 /** An SDP body for sip.js. */

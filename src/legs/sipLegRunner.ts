@@ -43,6 +43,10 @@ export interface SipRunnerDeps {
   answerDelayMs?: number;
   /** Told of each status change (the service plays ringback while an outbound leg rings). */
   onStatus?: (status: LegStatus) => void;
+  /** The route's mute (NCCO `mute`), applied as the media comes up. */
+  initialMute?: boolean;
+  /** The route's audience (NCCO `canHear`/`canSpeak`), applied whenever the leg's audio joins the bridge. */
+  audience?: { canHear?: string[] | undefined; canSpeak?: string[] | undefined } | undefined;
 }
 
 function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
@@ -96,6 +100,7 @@ export class SipLegRunner implements RunningLeg {
         direction: deps.direction,
         answerTimeoutMs: deps.answerTimeoutMs,
         ...(deps.answerDelayMs !== undefined && { answerDelayMs: deps.answerDelayMs }),
+        ...(deps.initialMute === true && { initialMute: true }),
       },
     });
     this.actor.on('*', (emitted) => this.record(emitted));
@@ -126,8 +131,7 @@ export class SipLegRunner implements RunningLeg {
 
   /** Starts the machine: inbound legs ring and answer at once. */
   start(): void {
-    this.audio = this.deps.audio;
-    if (this.deps.audio) this.bridge.addLeg(this.leg.id, this.deps.audio);
+    if (this.deps.audio) this.join(this.deps.audio);
     this.actor.start();
   }
 
@@ -137,8 +141,15 @@ export class SipLegRunner implements RunningLeg {
       audio.close();
       return;
     }
+    this.join(audio);
+  }
+
+  /** Puts the leg's audio in the bridge, with the route's audience if it has one. */
+  private join(audio: RtpLegAudio): void {
     this.audio = audio;
     this.bridge.addLeg(this.leg.id, audio);
+    const audience = this.deps.audience;
+    if (audience && (audience.canHear ?? audience.canSpeak)) this.bridge.setAudience(this.leg.id, audience);
   }
 
   send(event: SipLegEvent): void {

@@ -33,18 +33,18 @@ export class SipRouter {
     private readonly options: {
       routes: readonly { user: string; conversation: string }[];
       answerUrl: string | undefined;
-      askAnswerUrl: (url: string, body: object) => Promise<unknown>;
+      askAnswerUrl: (url: string, body: object, signal: AbortSignal) => Promise<unknown>;
     },
   ) {}
 
   /** Static routes first (the dialled user, then `*`), then `answer_url`; no route is a 404. */
-  async route(dialled: string, details: { from: string; to: string; call_id: string; leg_id: string }): Promise<Route> {
+  async route(dialled: string, details: { from: string; to: string; call_id: string; leg_id: string }, signal: AbortSignal): Promise<Route> {
     const match = this.options.routes.find((r) => r.user === dialled) ?? this.options.routes.find((r) => r.user === '*');
     if (match) return { conversation: match.conversation, mute: false };
     if (this.options.answerUrl === undefined) throw new LegwayError('NotFound', `no route for ${dialled}`);
     let answer: unknown;
     try {
-      answer = await this.options.askAnswerUrl(this.options.answerUrl, details);
+      answer = await this.options.askAnswerUrl(this.options.answerUrl, details, signal);
     } catch {
       throw new LegwayError('Unavailable', 'answer_url did not answer');
     }
