@@ -93,6 +93,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
   const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs, disconnectGraceMs: config.rtc.disconnectGraceMs });
   const members = new MemberService(ctx, access, legs);
+  // A SIP member is its call: one whose call the last stop cut off leaves with it.
+  for (const lost of legs.recoverLostLegs()) {
+    if (lost.type === 'sip' && !legs.memberHasLegs(lost.member_id)) members.leaveMember(lost.member_id, 'sip', 'gateway restarted');
+  }
   const conversations = new ConversationService(ctx, access, members, legs);
   const decoder = new DecodePool();
   const loader = new MediaLoader({

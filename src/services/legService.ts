@@ -65,8 +65,6 @@ export class LegService implements LegTermination {
     private readonly engine: MediaEngine | undefined,
     private readonly options: LegServiceOptions,
   ) {
-    // Legs that were up when the gateway last stopped cannot have survived it.
-    for (const leg of ctx.store.legs.listUnfinished()) this.recordLost(leg);
   }
 
   /**
@@ -347,15 +345,30 @@ export class LegService implements LegTermination {
     }
   }
 
+  /**
+   * Ends the legs that were up when the gateway last stopped (they cannot have survived it), each
+   * with its kind's terminal event: `sip:hangup` for SIP legs, `rtc:terminate` for WebRTC ones.
+   * Returns them, so that their members can leave.
+   */
+  recoverLostLegs(): Leg[] {
+    const lost = this.ctx.store.legs.listUnfinished();
+    for (const leg of lost) this.recordLost(leg);
+    return lost;
+  }
+
   private recordLost(leg: Leg): void {
     const { store, log, clock } = this.ctx;
     const now = clock.now().toISOString();
+    const reason = 'gateway restarted';
     try {
       store.transaction(() => {
-        store.legs.update({ ...leg, status: 'ended', end_reason: 'gateway restarted', timestamp: { ...leg.timestamp, ended: now } }, now);
+        store.legs.update({ ...leg, status: 'ended', end_reason: reason, timestamp: { ...leg.timestamp, ended: now } }, now);
         const conversation = store.conversations.get(leg.conversation_id);
-        if (conversation?.state === 'active') {
-          log.append({ conversation_id: leg.conversation_id, type: 'rtc:terminate', from: leg.member_id, body: { leg_id: leg.id, reason: 'gateway restarted' } });
+        if (conversation?.state !== 'active') return;
+        if (leg.type === 'sip') {
+          log.append({ conversation_id: leg.conversation_id, type: 'sip:hangup', from: leg.member_id, body: { leg_id: leg.id, cause: reason, by: 'system' } });
+        } else {
+          log.append({ conversation_id: leg.conversation_id, type: 'rtc:terminate', from: leg.member_id, body: { leg_id: leg.id, reason } });
         }
       });
     } catch (err) {
