@@ -180,6 +180,8 @@ export class SipLegRunner implements RunningLeg {
   transfer(to: TransferTarget): void {
     const event = { type: 'TRANSFER' as const, memberId: to.memberId, fromConversationId: this.leg.conversation_id, toConversationId: to.conversationId };
     if (!this.actor.getSnapshot().can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);
+    // Speaking ends where it began: the old conversation hears audio:speaking:off, the new one its own on.
+    if (this.isSpeaking) this.speaking(false);
     if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', "leg is not in its conversation's audio bridge");
     this.bridge = to.bridge;
     const now = this.deps.clock.now().toISOString();
