@@ -118,7 +118,12 @@ export const webrtcLegMachine = setup({
         },
         onError: {
           target: 'ending',
-          actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: `answer failed: ${messageOf(event.error)}` }) }, 'emitTerminate'],
+          actions: [
+            // The error itself is kept, code and all, for whoever waits for the answer.
+            assign({ endError: ({ event }) => event.error }),
+            { type: 'endByGateway', params: ({ event }) => ({ reason: `answer failed: ${messageOf(event.error)}` }) },
+            'emitTerminate',
+          ],
         },
       },
       on: {

@@ -23,6 +23,8 @@ export interface WebRtcLegContext extends WebRtcLegInput {
   speaking: boolean;
   endReason?: string;
   endedBy?: 'client' | 'gateway';
+  /** What made the endpoint fail, as thrown (its code kept for the edge that answers the offer). */
+  endError?: unknown;
 }
 
 /** Commands and reports a WebRTC leg accepts; the service checks `snapshot.can(event)` before sending a command. */

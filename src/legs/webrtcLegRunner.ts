@@ -10,7 +10,7 @@ import { recordLegEvent } from './legEvents.js';
 import type { RunningLeg, ToggleKind, TransferTarget } from './runningLeg.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
-import { fail } from '../domain/errors.js';
+import { fail, LegwayError } from '../domain/errors.js';
 
 export interface RunnerDeps {
   store: Store;
@@ -139,7 +139,9 @@ export class WebRtcLegRunner implements RunningLeg {
           resolve(snapshot.context.answerSdp);
         } else if (snapshot.status === 'done' || snapshot.matches('ending')) {
           sub.unsubscribe();
-          reject(new Error(snapshot.context.endReason ?? 'leg ended'));
+          const { endError, endReason } = snapshot.context;
+          // The endpoint's own coded error (a bad offer is BadRequest) crosses the machine intact.
+          reject(endError instanceof LegwayError ? endError : fail('Unavailable', endReason ?? 'leg ended', { cause: endError }));
         }
       });
       this.actor.start();

@@ -10,7 +10,8 @@ type Listener<A extends unknown[]> = (...args: A) => void;
 export class TypedEmitter<M extends EventMap> {
   private readonly listeners = new Map<keyof M, Set<Listener<unknown[]>>>();
 
-  constructor(private readonly onError: (err: unknown, event: keyof M) => void = () => undefined) {}
+  /** `onError` is required: a listener's failure is always reported somewhere, never swallowed. */
+  constructor(private readonly onError: (err: unknown, event: keyof M) => void) {}
 
   on<K extends keyof M>(event: K, listener: Listener<M[K]>): () => void {
     let set = this.listeners.get(event);

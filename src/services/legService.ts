@@ -103,13 +103,9 @@ export class LegService implements LegTermination {
       onEnded: (ended) => this.forget(ended),
     });
     this.runners.set(leg.id, runner);
-    try {
-      const sdp = await runner.start();
-      return { leg_id: leg.id, answer: { type: 'answer', sdp } };
-    } catch (err) {
-      const message = err instanceof Error ? err.message : 'leg ended';
-      throw fail(message.includes('offer') || message.includes('SDP') ? 'BadRequest' : 'Unavailable', message);
-    }
+    // The runner rejects with a coded error (the endpoint's own, or Unavailable): no guessing from text.
+    const sdp = await runner.start();
+    return { leg_id: leg.id, answer: { type: 'answer', sdp } };
   }
 
   /**

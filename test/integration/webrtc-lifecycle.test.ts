@@ -308,6 +308,21 @@ describe('WebRTC leg lifecycle over the socket API', () => {
     await expectFreed({ udp: udpBefore, timers: timersBefore });
   });
 
+  it('an offer the engine cannot use is refused BadRequest, its code kept across the leg machine, and nothing keeps running', async () => {
+    const cid = await conversation('bad-offer');
+    const a = await member(cid, 'alice');
+    const peer = new TestPeer(a.socket);
+    peers.push(peer);
+    const offer = await peer.offer();
+    // Plain RTP audio: the SDP parses, but a browser leg must be DTLS-SRTP.
+    const plain = { ...offer, sdp: offer.sdp.replace(/m=audio (\d+) UDP\/TLS\/RTP\/SAVPF/, 'm=audio $1 RTP/AVP') };
+    expect(plain.sdp).not.toBe(offer.sdp);
+    const rtc = await request(a.socket, 'rtc:new', { conversation_id: cid, offer: plain });
+    expect(rtc).toMatchObject({ ok: false, error: { code: 'BadRequest' } });
+    expect(rtc.error.message).toMatch(/SAVPF/);
+    await waitUntil(() => gw.app.legs.active === 0, { timeoutMs: 10_000 });
+  });
+
   /** Polls until no leg runs and the worker's UDP sockets and this process's timers are back to the baseline, then asserts it. */
   async function expectFreed(baseline: { udp: number; timers: number }): Promise<void> {
     const measure = () => ({ udp: workerUdpSockets(), timers: activeTimers(), legs: gw.app.legs.active });

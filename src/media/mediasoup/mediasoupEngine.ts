@@ -44,7 +44,9 @@ export class MediasoupEngine implements MediaEngine {
       },
     });
     const unspecified = options.listenIp === '0.0.0.0' || options.listenIp === '::';
-    const network = {
+    const endpointLogger = options.logger.child({ component: 'webrtc-endpoint' });
+    const network: EndpointNetwork = {
+      onListenerError: (err, event) => endpointLogger.error({ err, event }, 'endpoint listener failed'),
       listenIp: options.listenIp,
       announcedAddress: options.announcedAddress ?? (unspecified ? defaultAnnouncedAddress() : undefined),
       portRange: options.rtpPorts,

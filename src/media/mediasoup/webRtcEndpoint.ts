@@ -13,6 +13,8 @@ export interface EndpointNetwork {
   listenIp: string;
   announcedAddress: string | undefined;
   portRange: { min: number; max: number };
+  /** Told of a listener of an endpoint's events that threw (the others still run). */
+  onListenerError: (err: unknown, event: string) => void;
 }
 
 const SECURE_PROFILE = 'UDP/TLS/RTP/SAVPF';
@@ -66,7 +68,7 @@ interface Parts {
  * video published on the router, and other legs' video piped in from their routers.
  */
 export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
-  private readonly emitter = new TypedEmitter<EndpointEvents>();
+  private readonly emitter: TypedEmitter<EndpointEvents>;
   private readonly forwarded = new Map<string, Forwarded>();
   private readonly adding = new Set<string>();
   private closedReason: string | undefined;
@@ -78,7 +80,9 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     readonly id: string,
     readonly router: ms.Router,
     private readonly parts: Parts,
-  ) {}
+  ) {
+    this.emitter = new TypedEmitter<EndpointEvents>((err, event) => parts.network.onListenerError(err, String(event)));
+  }
 
   /** Builds the endpoint from the peer's offer; on any failure everything created is closed again. */
   static async create(
