@@ -1,4 +1,5 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
+import { toggleRegion, toggleRegionJoining } from './toggleRegion.js';
 
 /** What a SIP leg starts from. Inbound legs start once routed (the conversation is known); outbound ones when dialled. */
 export interface SipLegInput {
@@ -93,6 +94,9 @@ function toggleNotProvided(name: string) {
   };
 }
 
+const MUTE = { event: 'MUTE', apply: 'applyMute', flag: 'muted', emits: { on: 'audio:mute:on', off: 'audio:mute:off' }, states: { off: 'unmuted', on: 'muted' } } as const;
+const EARMUFF = { event: 'EARMUFF', apply: 'applyEarmuff', flag: 'earmuffed', emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' }, states: { off: 'off', on: 'on' } } as const;
+
 /** A short text that fits the catalogue's `cause`. */
 function fitCause(cause: string): string {
   return cause.slice(0, 100) || 'unknown';
@@ -139,6 +143,7 @@ export const sipLegMachine = setup({
     emitAnswered: emit(({ context }) => ({ type: 'sip:answered' as const, body: { leg_id: context.legId, direction: context.direction } })),
     emitMediaUp: emit(({ context }) => memberMedia(context, true)),
     emitMediaDown: emit(({ context }) => memberMedia(context, false)),
+    setFlag: assign((_, params: { flag: 'muted' | 'earmuffed'; on: boolean }) => (params.flag === 'muted' ? { muted: params.on } : { earmuffed: params.on })),
     emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
       // A toggle the leg starts with (the route's mute) has no initiator of its own.
       const initiator = event.type === 'MUTE' || event.type === 'EARMUFF' ? event.initiator : undefined;
@@ -173,6 +178,7 @@ export const sipLegMachine = setup({
   guards: {
     inbound: ({ context }) => context.direction === 'inbound',
     answersAtOnce: ({ context }) => (context.answerDelayMs ?? 0) <= 0,
+    joinsMuted: ({ context }) => context.initialMute === true,
     turnsOn: ({ event }) => 'on' in event && event.on,
     turnsOff: ({ event }) => 'on' in event && !event.on,
   },
@@ -282,76 +288,8 @@ export const sipLegMachine = setup({
         },
       },
       states: {
-        audio: {
-          initial: 'joining',
-          states: {
-            // The route's mute, applied once media is up: before that the bridge has nothing to mute.
-            joining: {
-              always: [
-                {
-                  guard: ({ context }) => context.initialMute === true,
-                  target: 'muted',
-                  actions: [{ type: 'applyMute', params: { on: true } }, assign({ muted: true }), { type: 'emitToggle', params: { type: 'audio:mute:on' } }, 'emitMediaUp'],
-                },
-                { target: 'unmuted' },
-              ],
-            },
-            unmuted: {
-              on: {
-                MUTE: [
-                  {
-                    guard: 'turnsOn',
-                    target: 'muted',
-                    actions: [{ type: 'applyMute', params: { on: true } }, assign({ muted: true }), { type: 'emitToggle', params: { type: 'audio:mute:on' } }, 'emitMediaUp'],
-                  },
-                  { target: 'unmuted' },
-                ],
-              },
-            },
-            muted: {
-              on: {
-                MUTE: [
-                  {
-                    guard: 'turnsOff',
-                    target: 'unmuted',
-                    actions: [{ type: 'applyMute', params: { on: false } }, assign({ muted: false }), { type: 'emitToggle', params: { type: 'audio:mute:off' } }, 'emitMediaUp'],
-                  },
-                  { target: 'muted' },
-                ],
-              },
-            },
-          },
-        },
-        earmuff: {
-          initial: 'off',
-          states: {
-            off: {
-              on: {
-                EARMUFF: [
-                  {
-                    guard: 'turnsOn',
-                    target: 'on',
-                    actions: [{ type: 'applyEarmuff', params: { on: true } }, assign({ earmuffed: true }), { type: 'emitToggle', params: { type: 'audio:earmuff:on' } }, 'emitMediaUp'],
-                  },
-                  { target: 'off' },
-                ],
-              },
-            },
-            on: {
-              on: {
-                EARMUFF: [
-                  {
-                    guard: 'turnsOff',
-                    target: 'off',
-                    actions: [{ type: 'applyEarmuff', params: { on: false } }, assign({ earmuffed: false }), { type: 'emitToggle', params: { type: 'audio:earmuff:off' } }, 'emitMediaUp'],
-                  },
-                  { target: 'on' },
-                ],
-              },
-            },
-          },
-        },
-        // Hold is the far end's: its audio leaves the mix and it hears nothing until it resumes.
+        audio: toggleRegionJoining(MUTE, 'joinsMuted'),
+        earmuff: toggleRegion(EARMUFF),
         hold: {
           initial: 'active',
           states: {

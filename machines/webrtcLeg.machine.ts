@@ -1,5 +1,10 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
+import { toggleRegion } from './toggleRegion.js';
 import type { ToggleType, WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput } from './webrtcLeg.types.js';
+
+const MUTE = { event: 'MUTE', apply: 'applyMute', flag: 'muted', emits: { on: 'audio:mute:on', off: 'audio:mute:off' }, states: { off: 'unmuted', on: 'muted' } } as const;
+const EARMUFF = { event: 'EARMUFF', apply: 'applyEarmuff', flag: 'earmuffed', emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' }, states: { off: 'off', on: 'on' } } as const;
+const VIDEO_MUTE = { event: 'VIDEO_MUTE', apply: 'applyVideoMute', flag: 'videoMuted', emits: { on: 'video:mute:on', off: 'video:mute:off' }, states: { off: 'unmuted', on: 'muted' } } as const;
 
 export type { WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput };
 
@@ -67,6 +72,7 @@ export const webrtcLegMachine = setup({
       return { type: 'rtc:status' as const, body: { leg_id: context.legId, status: event.state, kind: event.kind } };
     }),
     /** The toggle event for a change that has already been applied and recorded; initiator only when given. */
+    setFlag: assign((_, params: { flag: 'muted' | 'earmuffed' | 'videoMuted'; on: boolean }) => ({ [params.flag]: params.on })),
     emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
       assertEvent(event, ['MUTE', 'EARMUFF', 'VIDEO_MUTE']);
       const body = event.initiator === undefined ? { leg_id: context.legId } : { leg_id: context.legId, initiator: event.initiator };
@@ -186,128 +192,10 @@ export const webrtcLegMachine = setup({
           actions: [{ type: 'endByGateway', params: ({ event }) => ({ reason: event.reason }) }, 'emitTerminate', 'emitMediaDown'],
         },
       },
-      // The second, self-targeted branch of each command accepts a no-op (muting a muted leg), so that
-      // `snapshot.can()` holds for it and the service answers success without emitting anything.
       states: {
-        audio: {
-          initial: 'unmuted',
-          states: {
-            unmuted: {
-              on: {
-                MUTE: [
-                  {
-                    guard: 'turnsOn',
-                    target: 'muted',
-                    actions: [
-                      { type: 'applyMute', params: { on: true } },
-                      assign({ muted: true }),
-                      { type: 'emitToggle', params: { type: 'audio:mute:on' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'unmuted' },
-                ],
-              },
-            },
-            muted: {
-              on: {
-                MUTE: [
-                  {
-                    guard: 'turnsOff',
-                    target: 'unmuted',
-                    actions: [
-                      { type: 'applyMute', params: { on: false } },
-                      assign({ muted: false }),
-                      { type: 'emitToggle', params: { type: 'audio:mute:off' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'muted' },
-                ],
-              },
-            },
-          },
-        },
-        earmuff: {
-          initial: 'off',
-          states: {
-            off: {
-              on: {
-                EARMUFF: [
-                  {
-                    guard: 'turnsOn',
-                    target: 'on',
-                    actions: [
-                      { type: 'applyEarmuff', params: { on: true } },
-                      assign({ earmuffed: true }),
-                      { type: 'emitToggle', params: { type: 'audio:earmuff:on' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'off' },
-                ],
-              },
-            },
-            on: {
-              on: {
-                EARMUFF: [
-                  {
-                    guard: 'turnsOff',
-                    target: 'off',
-                    actions: [
-                      { type: 'applyEarmuff', params: { on: false } },
-                      assign({ earmuffed: false }),
-                      { type: 'emitToggle', params: { type: 'audio:earmuff:off' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'on' },
-                ],
-              },
-            },
-          },
-        },
-        video: {
-          initial: 'unmuted',
-          states: {
-            unmuted: {
-              on: {
-                VIDEO_MUTE: [
-                  {
-                    guard: 'turnsOn',
-                    target: 'muted',
-                    actions: [
-                      { type: 'applyVideoMute', params: { on: true } },
-                      assign({ videoMuted: true }),
-                      { type: 'emitToggle', params: { type: 'video:mute:on' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'unmuted' },
-                ],
-              },
-            },
-            muted: {
-              on: {
-                VIDEO_MUTE: [
-                  {
-                    guard: 'turnsOff',
-                    target: 'unmuted',
-                    actions: [
-                      { type: 'applyVideoMute', params: { on: false } },
-                      assign({ videoMuted: false }),
-                      { type: 'emitToggle', params: { type: 'video:mute:off' } },
-                      'emitMediaUp',
-                    ],
-                  },
-                  { target: 'muted' },
-                ],
-              },
-            },
-          },
-        },
-        // The gateway's own offers (video added or removed), one at a time: a change while an offer is
-        // out is offered after the answer. The client's answers are acked, so ANSWER when stable is refused.
+        audio: toggleRegion(MUTE),
+        earmuff: toggleRegion(EARMUFF),
+        video: toggleRegion(VIDEO_MUTE),
         signaling: {
           initial: 'stable',
           states: {

@@ -57,6 +57,20 @@ describe('sipLeg machine: inbound', () => {
     expectCatalogued(emitted);
   });
 
+  it("the route's mute (initialMute) is applied as the media comes up: muted at once, audio:mute:on, then unmute works", () => {
+    const [awaiting] = start({ ...inbound, initialMute: true });
+    const [connected, emitted, done] = run(awaiting, { type: 'ANSWERED' });
+    expect((connected.value as Record<string, Record<string, string>>)['connected']!['audio']).toBe('muted');
+    expect(connected.context.muted).toBe(true);
+    expect(done).toContain('applyMute');
+    expect(types(emitted)).toEqual(['sip:answered', 'member:media', 'audio:mute:on', 'member:media']);
+    expect(emitted.at(-1)).toEqual(media(true, true));
+    expectCatalogued(emitted);
+    const [unmuted, after] = run(connected, { type: 'MUTE', on: false, initiator: 'operator' });
+    expect(unmuted.context.muted).toBe(false);
+    expect(types(after)).toEqual(['audio:mute:off', 'member:media']);
+  });
+
   it('the ACK connects it: sip:answered and media up', () => {
     const [snapshot, emitted] = run(start(inbound)[0], { type: 'ANSWERED' });
     expect(snapshot.matches('connected')).toBe(true);

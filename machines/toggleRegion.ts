@@ -1,0 +1,58 @@
+/**
+ * The media toggles both leg machines share (mute, earmuff, video mute): a two-state region per
+ * toggle, built in one place instead of one copy per machine and per toggle. Each turn applies the
+ * effect (`apply…`, supplied by `src/`), sets the context flag (`setFlag`), emits the catalogue
+ * event and the member's media state. The second, self-targeted branch accepts a no-op (muting a
+ * muted leg), so that `snapshot.can()` holds for it and the service answers success without
+ * emitting anything.
+ */
+
+/** The catalogue events a toggle emits. */
+export type ToggleEventType = 'audio:mute:on' | 'audio:mute:off' | 'audio:earmuff:on' | 'audio:earmuff:off' | 'video:mute:on' | 'video:mute:off';
+
+/** The context flags toggles keep. */
+export type ToggleFlag = 'muted' | 'earmuffed' | 'videoMuted';
+
+/** One toggle: the command that turns it, the effect, the flag, the events, and its states' names. */
+export interface ToggleSpec<E extends string, A extends string, F extends ToggleFlag, T extends ToggleEventType, Off extends string, On extends string> {
+  event: E;
+  apply: A;
+  flag: F;
+  emits: { on: T; off: T };
+  states: { off: Off; on: On };
+}
+
+function turn<A extends string, F extends ToggleFlag, T extends ToggleEventType, S extends string>(apply: A, flag: F, type: T, on: boolean, target: S) {
+  return {
+    guard: on ? ('turnsOn' as const) : ('turnsOff' as const),
+    target,
+    actions: [{ type: apply, params: { on } }, { type: 'setFlag' as const, params: { flag, on } }, { type: 'emitToggle' as const, params: { type } }, 'emitMediaUp' as const],
+  };
+}
+
+/** The region for one toggle, starting off. */
+export function toggleRegion<E extends string, A extends string, F extends ToggleFlag, T extends ToggleEventType, Off extends string, On extends string>(
+  spec: ToggleSpec<E, A, F, T, Off, On>,
+) {
+  const { event, apply, flag, emits, states } = spec;
+  return {
+    initial: states.off,
+    states: {
+      [states.off]: { on: { [event]: [turn(apply, flag, emits.on, true, states.on), { target: states.off }] } },
+      [states.on]: { on: { [event]: [turn(apply, flag, emits.off, false, states.off), { target: states.on }] } },
+    } as Record<Off | On, { on: Record<E, [ReturnType<typeof turn<A, F, T, Off | On>>, { target: Off | On }]> }>,
+  };
+}
+
+/**
+ * Like `toggleRegion`, with a transient first state `joining` that goes straight to on (applying
+ * it) when `guard` holds: a route's mute, applied as the media comes up.
+ */
+export function toggleRegionJoining<E extends string, A extends string, F extends ToggleFlag, T extends ToggleEventType, Off extends string, On extends string, G extends string>(
+  spec: ToggleSpec<E, A, F, T, Off, On>,
+  guard: G,
+) {
+  const region = toggleRegion(spec);
+  const start = { ...turn(spec.apply, spec.flag, spec.emits.on, true, spec.states.on), guard };
+  return { initial: 'joining' as const, states: { ...region.states, joining: { always: [start, { target: spec.states.off }] } } };
+}
