@@ -8,13 +8,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { peerMissing } from '../support/requiredPeers.js';
 
 const SCENARIOS = new URL('.', import.meta.url).pathname;
 
 /** Why SIPp tests cannot run here, or undefined when `sipp` is on the PATH. */
 export function sippMissing(): string | undefined {
   const probe = spawnSync('sipp', ['-v'], { encoding: 'utf8' });
-  return probe.error ? `sipp not found (${probe.error.message}); install the Debian package sip-tester` : undefined;
+  return peerMissing(probe.error ? `sipp not found (${probe.error.message}); install the Debian package sip-tester` : undefined);
 }
 
 /** A port free for both UDP and TCP on 127.0.0.1 right now (SIPp needs a fixed one: `-p 0` means 5060). */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import wavefile from 'wavefile';
 import { sine } from './tone.js';
+import { peerMissing } from './requiredPeers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -17,7 +18,7 @@ export function chromiumMissing(): string | undefined {
     accessSync(CHROMIUM, constants.X_OK);
     return undefined;
   } catch {
-    return `${CHROMIUM} not found (Debian package chromium; .ci/run installs it)`;
+    return peerMissing(`${CHROMIUM} not found (Debian package chromium; .ci/run installs it)`);
   }
 }
 
