@@ -6,10 +6,7 @@
  * a `SipAudioInput` to place by timestamp, decode and upsample.
  *
  * - Source learning: see ./sourceLearning.ts for the policy (symmetric RTP, strict learning).
- * - RTCP (./rtcpSession.ts): port+1 is bound as well (SDP without a=rtcp implies it); sender or
- *   receiver reports go to the far end every few seconds, and its reports (on port+1, or
- *   multiplexed onto the RTP port) are read for its view of our stream. Only reports from the
- *   learned source's IP are read.
+ * - RTCP: ./rtcpSession.ts (reports) and ./rtcpChannel.ts (where they go, which are read).
  * - Every datagram is checked: short, not version 2, inconsistent lengths, unknown payload type,
  *   wrong source — each dropped and counted in `stats`, never thrown.
  */
@@ -26,6 +23,7 @@ import { AudioSendStream, type DtmfTiming } from './audioSendStream.js';
 import { isDtmfDigit, type DtmfPress } from './dtmf.js';
 import { isUnspecified, normalizeIp, type UdpAddress } from './udpAddress.js';
 import { DtmfReceiver } from './rfc4733.js';
+import { RtcpChannel } from './rtcpChannel.js';
 import { RtcpSession } from './rtcpSession.js';
 import { classifyDatagram, RtpSender } from './rtpStream.js';
 import { SourceLearning, type SourceLearningOptions } from './sourceLearning.js';
@@ -106,16 +104,12 @@ export class RtpEndpoint {
   private mediaDirection: MediaDirection = 'sendrecv';
   /** The far end's media address from its SDP. */
   private remoteSdp: UdpAddress | undefined;
-  /** The far end's RTCP port from its SDP (port+1 unless a=rtcp says otherwise). */
-  private remoteRtcpPort: number | undefined;
-  /** Where the far end's reports come from, once one has (symmetric RTCP). */
-  private rtcpSource: UdpAddress | undefined;
   private lastFrameAt = -Infinity;
   private dtmfClock: NodeJS.Timeout | undefined;
   private dtmfWaiters: (() => void)[] = [];
   private eventSsrc: number | undefined;
   private readonly watchdog: NodeJS.Timeout | undefined;
-  private rtcpTimer: NodeJS.Timeout | undefined;
+  private readonly rtcpChannel: RtcpChannel;
   private idleSince = performance.now();
   private inactiveReported = false;
   private lastPacketEpoch: number | undefined;
@@ -128,7 +122,7 @@ export class RtpEndpoint {
     private readonly rtcpSocket: Socket | undefined,
     private readonly logger: Logger,
     private readonly inactivityTimeoutMs: number,
-    private readonly rtcpIntervalMs: number,
+    rtcpIntervalMs: number,
     options: RtpEndpointOptions,
   ) {
     this.emitter = new TypedEmitter<RtpEndpointEvents>((err, event) => logger.error({ err, event }, 'rtp endpoint listener failed'));
@@ -137,13 +131,21 @@ export class RtpEndpoint {
     this.output = new AudioSendStream(randomInt(0x1_0000_0000), options.dtmf);
     this.rtcp = new RtcpSession(this.sender.ssrc, `legway-${port}@${ip}`, 8000);
     rtpSocket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
-    rtcpSocket?.on('message', (msg, rinfo) => this.receiveRtcp(msg, rinfo));
+    this.rtcpChannel = new RtcpChannel({
+      session: this.rtcp,
+      socket: rtcpSocket ?? rtpSocket,
+      intervalMs: rtcpIntervalMs,
+      logger,
+      counters: this.counters,
+      mediaDestination: () => this.learner.destination,
+      learnedIp: () => this.learner.learned?.address,
+    });
+    rtcpSocket?.on('message', (msg, rinfo) => this.rtcpChannel.receive(msg, rinfo));
     for (const socket of [rtpSocket, rtcpSocket]) socket?.on('error', (err) => logger.warn({ err }, 'rtp socket error'));
     if (inactivityTimeoutMs > 0) {
       this.watchdog = setInterval(() => this.checkActivity(), Math.max(10, Math.min(1000, inactivityTimeoutMs / 4)));
       this.watchdog.unref();
     }
-    this.scheduleRtcp();
   }
 
   /** Binds a random free even port of the range (and the odd one above for RTCP); `Unavailable` if none is free. */
@@ -209,8 +211,7 @@ export class RtpEndpoint {
     const same = this.remoteSdp?.address === normalizeIp(remote.address) && this.remoteSdp.port === remote.port;
     this.remoteSdp = { address: normalizeIp(remote.address), port: remote.port };
     if (!same) this.learner.setRemote(this.remoteSdp, performance.now());
-    this.remoteRtcpPort = remote.rtcpPort ?? (remote.port > 0 && remote.port < 65535 ? remote.port + 1 : undefined);
-    if (!same) this.rtcpSource = undefined;
+    this.rtcpChannel.setRemote(remote.port, remote.rtcpPort, !same);
     this.touchIdle();
   }
 
@@ -277,9 +278,8 @@ export class RtpEndpoint {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     if (this.watchdog) clearInterval(this.watchdog);
-    clearTimeout(this.rtcpTimer);
     this.stopDtmfClock();
-    this.sendRtcp(this.rtcp.bye(Date.now()));
+    this.rtcpChannel.close();
     const sockets = [this.rtpSocket, this.rtcpSocket].filter((s) => s !== undefined);
     this.closing = Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {
       this.emitter.emit('closed');
@@ -318,7 +318,7 @@ export class RtpEndpoint {
   private accept(msg: Buffer, rinfo: RemoteInfo): void {
     const datagram = classifyDatagram(msg, this.config);
     if (datagram.kind === 'rtcp') {
-      this.receiveRtcp(msg, rinfo);
+      this.rtcpChannel.receive(msg, rinfo);
       return;
     }
     if (datagram.kind !== 'audio' && datagram.kind !== 'event') {
@@ -353,46 +353,6 @@ export class RtpEndpoint {
     if (datagram.kind === 'event') this.receiveEvent(packet);
     else this.emitter.emit('rtp', packet);
     this.pollDtmf();
-  }
-
-  private receiveRtcp(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.closed) return;
-    const learned = this.learner.learned;
-    // Reports only from the host we take media from: a stranger's reports would skew what we show.
-    if (learned === undefined || normalizeIp(rinfo.address) !== learned.address) {
-      this.counters.rtcpDropped++;
-      return;
-    }
-    if (!this.rtcp.receiveReport(msg, Date.now())) {
-      this.counters.rtcpDropped++;
-      return;
-    }
-    this.counters.rtcpIn++;
-    this.rtcpSource = { address: normalizeIp(rinfo.address), port: rinfo.port };
-  }
-
-  /** The next report in 0.5–1.5 × the interval (RFC 3550 §6.2's randomisation, without the bandwidth share). */
-  private scheduleRtcp(): void {
-    if (this.rtcpIntervalMs <= 0) return;
-    const delay = this.rtcpIntervalMs * (0.5 + Math.random());
-    this.rtcpTimer = setTimeout(() => {
-      if (this.closed) return;
-      // Nothing to say before media flows either way.
-      if (this.counters.packetsOut > 0 || this.counters.packetsIn > 0) this.sendRtcp(this.rtcp.report(Date.now()));
-      this.scheduleRtcp();
-    }, delay);
-    this.rtcpTimer.unref();
-  }
-
-  private sendRtcp(report: Buffer): void {
-    const socket = this.rtcpSocket ?? this.rtpSocket;
-    const media = this.learner.destination;
-    if (media === undefined || this.closed) return;
-    const to = this.rtcpSource ?? (this.remoteRtcpPort === undefined ? undefined : { address: media.address, port: this.remoteRtcpPort });
-    if (to === undefined) return;
-    socket.send(report, to.port, to.address, (err) => {
-      if (err) this.logger.debug({ err }, 'rtcp send failed');
-    });
   }
 
   private receiveEvent(packet: RtpPacket): void {
