@@ -219,6 +219,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await legs.close();
         await sip?.close();
         io.disconnectSockets(true);
+        // Closing the server discards what the clients have not been sent yet (the legs' last
+        // events): give each connection a moment to flush first.
+        await flushed(io, 1000);
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
         });
@@ -250,4 +253,14 @@ async function askJson(url: string, body: object, signal: AbortSignal): Promise<
   const text = await res.body.text();
   if (text.length > 64 * 1024) throw new Error('answer_url answer too large');
   return JSON.parse(text) as unknown;
+}
+
+/** Resolves once no client connection has messages waiting to be written, or after `limitMs`. */
+async function flushed(io: LegwayIo, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  const pending = (): boolean => {
+    const clients = (io.engine as unknown as { clients: Record<string, { writeBuffer?: unknown[] }> }).clients;
+    return Object.values(clients).some((c) => (c.writeBuffer?.length ?? 0) > 0);
+  };
+  while (pending() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }

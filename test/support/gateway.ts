@@ -7,6 +7,7 @@ import type { Role } from '../../src/auth/principal.js';
 import { mintToken } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Clock } from '../../src/lib/clock.js';
+import type { MediaEngine } from '../../src/media/engine.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   /** Kept after close; give the same one (and `port`) to restart a gateway on its data. */
   dataDir?: string;
   media?: boolean;
+  /** The media engine to run legs on (e.g. test/support/fakeEngine.ts); takes the place of `media`. */
+  engine?: MediaEngine;
   /** No LEGWAY_SECRET: the gateway generates its development secret in the data folder (and dev login is on). */
   devSecret?: boolean;
   /** LEGWAY_HTTP_PORT; 0 (any free port) by default. */
@@ -69,10 +72,11 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     cwd: dataDir,
   });
   // Media (mediasoup workers) only for the tests that need it: the control-plane tests stay light.
+  // A given engine (a fake) is used as it is.
   const app = await createApp(config, {
     logger: createLogger(config.logLevel),
     ...(options.clock && { clock: options.clock }),
-    ...(!options.media && { engine: null }),
+    ...(options.engine ? { engine: options.engine } : !options.media && { engine: null }),
   });
   await options.beforeListen?.(app);
   const port = await app.listen();
