@@ -105,7 +105,7 @@ export const configInputSchema = z.strictObject({
   sip_callers: z
     .string()
     .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
-    .pipe(z.array(z.string().regex(/^[^:\s]{1,64}:\S{1,256}$/, 'expected USER:PASSWORD')))
+    .pipe(z.array(z.string().regex(/^[^:\s]{1,64}:\S{8,256}$/, 'expected USER:PASSWORD, the password of 8 characters or more')))
     .default([]),
   sip_realm: z.string().min(1).max(100).regex(/^[^"\\]+$/, 'must not contain quotes or backslashes').default('legway'),
   /** Digest credentials for trunks that challenge our outbound calls. */

@@ -5,16 +5,20 @@ import { Core, URI } from 'sip.js';
 import type { Config } from '../config/schema.js';
 import { ACCEPT_HEADER, ALLOW_HEADER, methodSupport, SUPPORTED_OPTION_TAGS, unsupportedRequirements } from './methods.js';
 import { callIdHash, sipjsLoggerFactory } from './sipjsLogger.js';
+import { CallerScreen } from './callerScreen.js';
+import { DialogPeers } from './dialogPeers.js';
+import { DigestChallenger, type DigestUsers } from './digestChallenge.js';
+import { outgoingHeaderRewriter } from './outgoingHeaders.js';
 import { SipTransport, type SipTransportOptions } from './transport/sipTransport.js';
 import type { SipSource } from './transport/types.js';
 import { hostForHeader } from './transport/via.js';
 import { trustedSourceCheck } from './trustedSource.js';
-import { DigestChallenger, type DigestUsers } from './digestChallenge.js';
 
 /**
  * The SIP signalling endpoint: sip.js's `UserAgentCore` (transactions, dialogs, UAS/UAC rules) over
  * the gateway's UDP/TCP transport. In front of the core it applies what the core leaves to its
- * user: the trunk allowlist (403), method support (405/501), Require (420) and OPTIONS; INVITEs go
+ * user: requests inside a transaction or dialog only from its peer (403), the trunk allowlist and
+ * digest authentication (403/401), method support (405/501), Require (420) and OPTIONS; INVITEs go
  * to the owner's handler, which answers through sip.js's `IncomingInviteRequest`.
  */
 
@@ -55,13 +59,19 @@ export interface SipServerOptions {
   /** Receives INVITEs; by default every INVITE is answered 486 Busy Here. */
   readonly onInvite?: InviteHandler;
   /** Transport tuning (message size limit, TCP idle timeout, retransmission timing). */
-  readonly transport?: Pick<SipTransportOptions, 'maxMessageBytes' | 'tcpIdleTimeoutMs' | 'tcpConnectTimeoutMs' | 'maxTcpConnections' | 'retransmitTiming'>;
+  readonly transport?: Pick<
+    SipTransportOptions,
+    'maxMessageBytes' | 'tcpIdleTimeoutMs' | 'tcpConnectTimeoutMs' | 'maxTcpConnections' | 'maxTcpConnectionsPerIp' | 'maxOutboundTcpConnections' | 'tcpMessageDeadlineMs' | 'retransmitTiming'
+  >;
 }
 
 /** Server options from the configuration (`LEGWAY_SIP_HOST`, `LEGWAY_SIP_PORT`, `LEGWAY_SIP_TRUNKS`). */
 export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials' | 'sipCallers'>, logger: Logger): SipServerOptions {
   return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials, callers: config.sipCallers };
 }
+
+/** How often the peers of ended dialogs are forgotten. */
+const PEER_SWEEP_MS = 30_000;
 
 /** The owner used until one is set: every call is busy. */
 export const busyEverywhere: InviteHandler = ({ request }) => {
@@ -75,10 +85,12 @@ export class SipServer {
   readonly contact: string;
   private inviteHandler: InviteHandler;
   private readonly log: Logger;
-  private readonly isTrusted: (address: string) => boolean;
-  private readonly digest: DigestChallenger | undefined;
+  private readonly screen: CallerScreen;
   /** The core accepts a request only for its AOR's user; see `dispatch`. */
   private readonly aor: URI;
+  /** Who each dialog's other end is: requests inside it come from there only. */
+  private readonly peers = new DialogPeers();
+  private readonly sweeper: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -89,8 +101,7 @@ export class SipServer {
     isTrusted: (address: string) => boolean,
   ) {
     this.log = log;
-    this.isTrusted = isTrusted;
-    this.digest = options.callers && options.callers.users.size > 0 ? new DigestChallenger(options.callers) : undefined;
+    this.screen = new CallerScreen(isTrusted, options.callers && options.callers.users.size > 0 ? new DigestChallenger(options.callers) : undefined);
     this.inviteHandler = options.onInvite ?? busyEverywhere;
     const host = options.advertisedHost ?? advertisedHostFor(options.host);
     const contactUri = new URI('sip', '', hostForHeader(host), transport.port);
@@ -111,7 +122,9 @@ export class SipServer {
         hackViaTcp: false,
         routeSet: [],
         sipjsId: randomBytes(4).toString('hex'),
-        supportedOptionTags: [...SUPPORTED_OPTION_TAGS],
+        // The gateway never refreshes a session itself (it lets callers do it, `sessionTimer.ts`): its
+        // requests must not say `Supported: timer`, or a callee could make it the refresher (RFC 4028 §7).
+        supportedOptionTags: [],
         supportedOptionTagsResponse: [...SUPPORTED_OPTION_TAGS],
         userAgentHeaderFieldValue: options.userAgent ?? 'legway',
         viaForceRport: true,
@@ -123,9 +136,15 @@ export class SipServer {
       },
       { onInvite: (request) => this.handleInvite(request) },
     );
-    transport.isServerTransaction = (branch) => this.core.userAgentServers.get(branch)?.transaction.state === Core.TransactionState.Completed;
+    transport.isServerTransaction = (id) => this.core.userAgentServers.get(id)?.transaction.state === Core.TransactionState.Completed;
+    transport.rewriteOutgoing = outgoingHeaderRewriter(contactUri.toString());
     transport.on('request', (message, source) => this.onRequest(message, source));
-    transport.on('response', (message) => this.onResponse(message));
+    transport.on('response', (message, source) => this.onResponse(message, source));
+    transport.on('requestSent', (callId, method, destination) => {
+      if (method === 'INVITE') this.peers.noteSent(callId, destination.address);
+    });
+    this.sweeper = setInterval(() => this.peers.sweep((id) => this.core.dialogs.has(id)), PEER_SWEEP_MS);
+    this.sweeper.unref();
   }
 
   /** Starts listening on UDP and TCP. */
@@ -152,8 +171,10 @@ export class SipServer {
   /** Stops listening, closes TCP connections, ends sip.js's transactions and dialogs; idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.sweeper);
       await this.transport.close();
       this.core.dispose();
+      this.peers.clear();
       this.log.info('SIP stopped');
     })();
     return this.closing;
@@ -164,9 +185,28 @@ export class SipServer {
     const method = message.method;
     const logFields = { method, callIdHash: callIdHash(message.callId), protocol: source.protocol };
     try {
+      const belongs = this.peerVerdict(message, source);
+      if (belongs === 'stranger') {
+        // Call-ID and tags are no secret: inside a transaction or dialog only its peer is heard.
+        this.log.info({ ...logFields, address: source.address }, 'SIP request from outside its dialog refused');
+        if (method !== 'ACK') this.replyStateless(message, 403);
+        return;
+      }
+      // A retransmission, a CANCEL, the ACK of a rejection: the transaction's business, screened when it began.
+      if (belongs === 'transaction') {
+        this.dispatch(message);
+        return;
+      }
       // Requests inside a dialog the gateway is in (a call it placed to a host outside the trunks,
       // say) belong to that call; only requests that would start something are screened.
-      if (!this.inKnownDialog(message) && !this.isTrusted(source.address) && !this.admitsCaller(message, source)) return;
+      const refusal = belongs === 'none' ? this.screen.refusal(message, source) : undefined;
+      if (refusal) {
+        // Failed credentials are worth an operator's notice; the rest is routine.
+        const level = refusal.reason === 'wrong' || refusal.reason === 'replayed' ? 'info' : 'debug';
+        this.log[level]({ ...logFields, address: source.address, reason: refusal.reason }, 'SIP request refused');
+        if (method !== 'ACK') this.replyStateless(message, refusal.status, [...refusal.headers]);
+        return;
+      }
       const support = methodSupport(method);
       if (support !== 'allowed') {
         this.log.debug({ ...logFields, support }, 'SIP method refused');
@@ -193,34 +233,20 @@ export class SipServer {
   }
 
   /**
-   * A request from outside the trunks: admitted when it passes digest authentication (if callers
-   * are configured), else answered 401 with a challenge, or 403 (no callers, or wrong credentials).
+   * Whether a request belongs to something under way, and comes from its peer: a server
+   * transaction (retransmission, CANCEL, ACK of a non-2xx) from where the transaction's request
+   * came; a dialog (RFC 3261 §12.2.2) from the dialog's peer. `none`: it starts something new.
    */
-  private admitsCaller(message: Core.IncomingRequestMessage, source: SipSource): boolean {
-    const method = message.method;
-    const digest = this.digest;
-    if (!digest) {
-      this.log.debug({ method, address: source.address }, 'SIP request from an untrusted source refused');
-      if (method !== 'ACK') this.replyStateless(message, 403);
-      return false;
-    }
-    // ACK and CANCEL are never challenged (RFC 3261 22.1): they go with an INVITE that was.
-    if (method === 'ACK' || method === 'CANCEL') return true;
-    const authorization = message.getHeader('authorization');
-    const verdict = digest.check(method, authorization);
-    if (verdict === 'ok') return true;
-    if (verdict === 'wrong' && authorization !== undefined) {
-      this.log.info({ method, address: source.address }, 'SIP caller failed digest authentication');
-      this.replyStateless(message, 403);
-      return false;
-    }
-    this.replyStateless(message, 401, [`WWW-Authenticate: ${digest.challenge(verdict === 'stale')}`]);
-    return false;
+  private peerVerdict(message: Core.IncomingRequestMessage, source: SipSource): 'transaction' | 'dialog' | 'stranger' | 'none' {
+    const uas = this.core.userAgentServers.get(message.viaBranch);
+    if (uas) return this.transport.sourceOf(uas.transaction.request)?.address === source.address ? 'transaction' : 'stranger';
+    if (this.inKnownDialog(message)) return this.peers.allows(dialogIdOf(message), source.address) ? 'dialog' : 'stranger';
+    return 'none';
   }
 
   /** Whether a request carries the id of a dialog the core holds (RFC 3261 §12.2.2). */
   private inKnownDialog(message: Core.IncomingRequestMessage): boolean {
-    return Boolean(message.toTag) && this.core.dialogs.has(message.callId + message.toTag + message.fromTag);
+    return Boolean(message.toTag) && this.core.dialogs.has(dialogIdOf(message));
   }
 
   /** Hands a request to sip.js's core. */
@@ -232,10 +258,13 @@ export class SipServer {
     this.core.receiveIncomingRequestFromTransport(message);
   }
 
-  private onResponse(message: Core.IncomingResponseMessage): void {
+  private onResponse(message: Core.IncomingResponseMessage, source: SipSource): void {
     if (this.closing) return;
     try {
       this.core.receiveIncomingResponseFromTransport(message);
+      // A response to our INVITE that made (or belongs to) a dialog: the dialog's peer includes where it came from.
+      const id = message.callId + message.fromTag + message.toTag;
+      if (message.method === 'INVITE' && message.toTag && this.core.dialogs.has(id)) this.peers.learnPlaced(id, message.callId, source.address);
     } catch (err) {
       this.log.warn({ status: message.statusCode, err: (err as Error).message }, 'SIP response handling failed');
     }
@@ -256,6 +285,7 @@ export class SipServer {
     const hash = callIdHash(message.callId);
     const source = this.transport.sourceOf(message) ?? { protocol: 'UDP', address: '', port: 0 };
     const controller = new AbortController();
+    this.learnPeerOnAnswer(request, source);
     request.delegate = {
       onCancel: () => {
         this.log.debug({ callIdHash: hash }, 'SIP INVITE cancelled');
@@ -286,6 +316,25 @@ export class SipServer {
     }
   }
 
+  /**
+   * The dialog an INVITE makes (with its first 1xx with a tag, or its 2xx) has as peer the address
+   * the INVITE came from: learned as the owner answers, before anything can arrive inside it.
+   */
+  private learnPeerOnAnswer(request: Core.IncomingInviteRequest, source: SipSource): void {
+    const progress = request.progress.bind(request);
+    const accept = request.accept.bind(request);
+    request.progress = (options) => {
+      const response = progress(options);
+      this.peers.learn(response.session.id, source.address);
+      return response;
+    };
+    request.accept = (options) => {
+      const response = accept(options);
+      this.peers.learn(response.session.id, source.address);
+      return response;
+    };
+  }
+
   private replyStateless(message: Core.IncomingRequestMessage, statusCode: number, extraHeaders: string[] = []): void {
     this.log.debug({ method: message.method, status: statusCode, callIdHash: callIdHash(message.callId) }, 'SIP stateless reply');
     this.core.replyStateless(message, { statusCode, extraHeaders });
@@ -298,6 +347,11 @@ export class SipServer {
       // Nothing more can be said to this request.
     }
   }
+}
+
+/** The id of the dialog a request names, as sip.js keys its dialogs (Call-ID, our tag, theirs). */
+function dialogIdOf(message: Core.IncomingRequestMessage): string {
+  return message.callId + message.toTag + message.fromTag;
 }
 
 /** The address peers should reach: the bind address, or for a wildcard bind the first external IPv4 (loopback if none). */

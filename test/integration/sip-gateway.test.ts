@@ -198,7 +198,7 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
 
     it('is challenged with 401; with the right password the call is answered', async () => {
       const g = await start(env);
-      const run = await runSipp({ scenario: 'uac-invite-auth-expect-200-bye.xml', transport: 'u1', target: target(g), extra: ['-au', 'alice', '-ap', 'wonderland-42'] });
+      const run = await runSipp({ scenario: 'uac-invite-auth-expect-200-bye.xml', transport: 'u1', target: target(g), extra: ['-au', 'alice', '-ap', 'wonderland-42', '-auth_uri', `service@${target(g)}`] });
       expect(run.code, run.trace).toBe(0);
       const cid = await conversationNamed(g, ROOM);
       expect(cid).toBeDefined();

@@ -3,110 +3,16 @@
  * oversized messages, unsupported methods and extensions, stream framing, Via-based response
  * routing, and the UDP retransmissions sip.js leaves to the transport.
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { URI } from 'sip.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SipServer, type SipServerOptions } from '../../src/sip/sipServer.js';
 import { waitUntil } from '../support/resources.js';
-
-let sequence = 0;
-
-/** A request with the header fields every request needs; `headers` replace or add lines. */
-function request(method: string, options: { via?: string; headers?: Record<string, string>; body?: string; requestUri?: string } = {}): string {
-  sequence++;
-  const body = options.body ?? '';
-  const headers: Record<string, string> = {
-    Via: options.via ?? `SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-raw-${sequence};rport`,
-    From: `<sip:tester@127.0.0.1>;tag=raw${sequence}`,
-    To: '<sip:gateway@127.0.0.1>',
-    'Call-ID': `raw-${sequence}@test`,
-    CSeq: `1 ${method}`,
-    'Max-Forwards': '70',
-    ...(method === 'INVITE' ? { Contact: '<sip:tester@127.0.0.1:5999>' } : {}),
-    'Content-Length': String(Buffer.byteLength(body)),
-    ...options.headers,
-  };
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
-  return `${method} ${options.requestUri ?? 'sip:gateway@127.0.0.1'} SIP/2.0\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
-}
-
-/** A UDP peer that records what it receives. */
-class UdpPeer {
-  readonly received: string[] = [];
-  private constructor(readonly socket: UdpSocket) {
-    socket.on('message', (data) => this.received.push(data.toString('utf8')));
-  }
-
-  static async open(): Promise<UdpPeer> {
-    const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind({ address: '127.0.0.1', port: 0 }, () => resolve()));
-    return new UdpPeer(socket);
-  }
-
-  get port(): number {
-    return this.socket.address().port;
-  }
-
-  send(port: number, text: string | Buffer): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.send(text, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
-  }
-
-  async next(count = 1, timeoutMs = 2000): Promise<string[]> {
-    await waitUntil(() => this.received.length >= count, { timeoutMs, intervalMs: 10, what: `${count} UDP message(s)` });
-    return this.received.slice(0, count);
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()));
-  }
-}
-
-/** A TCP client that records the bytes it receives and whether the server closed. */
-class TcpPeer {
-  data = '';
-  closed = false;
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => (this.data += chunk.toString('utf8')));
-    socket.on('close', () => (this.closed = true));
-    socket.on('error', () => undefined);
-  }
-
-  static async open(port: number): Promise<TcpPeer> {
-    const socket = connect({ host: '127.0.0.1', port });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('error', reject);
-    });
-    return new TcpPeer(socket);
-  }
-
-  get localPort(): number {
-    return this.socket.localPort ?? 0;
-  }
-
-  /** Status lines received so far. */
-  get statuses(): string[] {
-    return this.data.split('\r\n').filter((line) => line.startsWith('SIP/2.0 '));
-  }
-
-  write(data: string | Buffer): Promise<void> {
-    return new Promise((resolve, reject) => this.socket.write(data, (err) => (err ? reject(err) : resolve())));
-  }
-}
-
-function statusLine(message: string | undefined): string {
-  return message?.split('\r\n')[0] ?? '';
-}
-
-function header(message: string | undefined, name: string): string | undefined {
-  const line = message?.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
-  return line?.slice(line.indexOf(':') + 1).trim();
-}
-
-const quietly = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { header, quietly, request, statusLine, TcpPeer, UdpPeer } from '../support/sipPeers.js';
+import { freePort } from '../sipp/sipp.js';
 
 describe('SIP server against raw packets', () => {
   let server: SipServer | undefined;
@@ -369,6 +275,79 @@ describe('SIP server against raw packets', () => {
       const peer = await tcpPeer(s.port);
       await waitUntil(() => s.transport.tcpConnectionCount === 1, { what: 'the connection to be taken in' });
       await waitUntil(() => peer.closed && s.transport.tcpConnectionCount === 0, { what: 'the idle connection to close' });
+    });
+  });
+  describe('responses go back the way their request came (RFC 3261 §18.2.2), never on a connection a Via asks for', () => {
+    /** A TCP listener counting connections, and a UDP socket on the same port number: a host a Via may name. */
+    async function namedHost(): Promise<{ port: number; connections: Socket[]; udp: UdpPeer; close: () => Promise<void> }> {
+      const port = await freePort();
+      const connections: Socket[] = [];
+      const listener = createServer((socket) => connections.push(socket));
+      await new Promise<void>((resolve) => listener.listen({ host: '127.0.0.1', port }, () => resolve()));
+      const udp = await UdpPeer.open('127.0.0.1', port);
+      const close = async (): Promise<void> => {
+        for (const socket of connections) socket.destroy();
+        await new Promise<void>((resolve) => listener.close(() => resolve()));
+        await udp.close();
+      };
+      return { port, connections, udp, close };
+    }
+
+    it('answers UDP requests whose Via says TCP with datagrams, stateless or not, and connects nowhere', async () => {
+      const s = await start();
+      const peer = await udpPeer();
+      const named = await namedHost();
+      try {
+        const via = (n: number, rport = ''): string => `SIP/2.0/TCP 127.0.0.1:${named.port};branch=z9hG4bK-udp-tcp-${n}${rport}`;
+        await peer.send(s.port, request('OPTIONS', { via: via(1) }));
+        await peer.send(s.port, request('FROBNICATE', { via: via(2) }));
+        await peer.send(s.port, request('INVITE', { via: via(3) }));
+        // Without rport: to the source address and the sent-by port, as datagrams.
+        await named.udp.waitFor((m) => statusLine(m) === 'SIP/2.0 486 Busy Here', 'the 486 by UDP');
+        expect(named.udp.received.map(statusLine).filter((l) => l !== 'SIP/2.0 100 Trying').sort()).toEqual(
+          ['SIP/2.0 200 OK', 'SIP/2.0 486 Busy Here', 'SIP/2.0 501 Not Implemented'].sort(),
+        );
+        // With rport: to the source port.
+        await peer.send(s.port, request('OPTIONS', { via: via(4, ';rport') }));
+        expect(statusLine((await peer.next())[0])).toBe('SIP/2.0 200 OK');
+        await quietly(200);
+        expect(named.connections).toHaveLength(0);
+      } finally {
+        await named.close();
+      }
+    });
+
+    it('does not connect back to a TCP request whose connection closed before the answer', async () => {
+      const s = await start({ onInvite: ({ request: invite }) => setTimeout(() => invite.reject({ statusCode: 486 }), 150) });
+      const named = await namedHost();
+      try {
+        const peer = await tcpPeer(s.port);
+        await peer.write(request('INVITE', { via: `SIP/2.0/TCP 127.0.0.1:${named.port};branch=z9hG4bK-gone` }));
+        await waitUntil(() => peer.statuses.includes('SIP/2.0 100 Trying'), { what: 'the 100' });
+        peer.socket.destroy();
+        await waitUntil(() => s.transport.counters.sendFailures > 0, { what: 'the 486 to find no way back' });
+        await quietly(200);
+        expect(named.connections).toHaveLength(0);
+        expect(named.udp.received).toEqual([]);
+      } finally {
+        await named.close();
+      }
+    });
+
+    it('opens at most its limit of outbound TCP connections, for its own requests only', async () => {
+      const s = await start({ transport: { maxOutboundTcpConnections: 1 } });
+      const [a, b] = [await namedHost(), await namedHost()];
+      try {
+        const options = (port: number): string =>
+          `OPTIONS sip:x@127.0.0.1:${port};transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${s.port};branch=z9hG4bK-out-${port}\r\nCall-ID: out-${port}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+        await s.transport.send(options(a.port));
+        await expect(s.transport.send(options(b.port))).rejects.toThrow(/too many outbound TCP connections/);
+        await waitUntil(() => a.connections.length === 1, { what: 'the first connection' });
+        expect(b.connections).toHaveLength(0);
+      } finally {
+        await a.close();
+        await b.close();
+      }
     });
   });
 });

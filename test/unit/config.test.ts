@@ -115,6 +115,24 @@ describe('configuration', () => {
     }
   });
 
+  it('reads LEGWAY_SIP_CALLERS and refuses a caller password shorter than 8 characters, without showing it', () => {
+    const c = loadConfig({ env: { LEGWAY_SIP_CALLERS: 'alice:wonderland-42, bob:12345678' }, cwd: dir });
+    expect([...c.sipCallers.users]).toEqual([
+      ['alice', 'wonderland-42'],
+      ['bob', '12345678'],
+    ]);
+    let error: unknown;
+    try {
+      loadConfig({ env: { LEGWAY_SIP_CALLERS: 'alice:wonderland-42,bob:1234567' }, cwd: dir });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/LEGWAY_SIP_CALLERS.*8 characters or more/);
+    expect(problems).not.toContain('1234567');
+  });
+
   it('refuses to start in production without a configured secret, and never writes one there', () => {
     expect(() => loadConfig({ env: { NODE_ENV: 'production' }, cwd: dir })).toThrow(/LEGWAY_SECRET is required when NODE_ENV=production/);
     expect(() => readFileSync(join(dir, 'data', 'secret'))).toThrow();

@@ -1,18 +1,23 @@
 import { Core } from 'sip.js';
+import { headOf, parseHead } from './sipText.js';
+import { headerProblem, requestLineProblem, unfoldHead } from './strictSyntax.js';
+import { serverTransactionId } from './transactionId.js';
 import { DEFAULT_SIP_PORT, type SipSource } from './types.js';
 import { formatVia, parseVia, splitViaValues, stampVia, viaBranch, type Via } from './via.js';
 
 /**
- * From message text to a message sip.js's core can take: parsed by sip.js's parser, checked for the
- * header fields every message needs (RFC 3261 §8.1.1), its Vias one per entry (sip.js's grammar
- * reads the last of comma-joined values and would take the wrong branch), and, for a request, the
- * top Via stamped with `received`/`rport` (§18.2.1, RFC 3581) so that responses find their way back.
+ * From message text to a message sip.js's core can take: header lines unfolded, checked where
+ * sip.js's parser is lenient (`strictSyntax.ts`), parsed by sip.js's parser, checked for the header
+ * fields every message needs (RFC 3261 §8.1.1), its Vias one per entry (sip.js's grammar reads the
+ * last of comma-joined values and would take the wrong branch), and, for a request, the top Via
+ * stamped with `received`/`rport` (§18.2.1, RFC 3581) so that responses find their way back, and
+ * its server transaction id set (`transactionId.ts`).
  */
 export type IncomingOutcome =
   | { readonly kind: 'request'; readonly message: Core.IncomingRequestMessage; readonly topVia: Via }
   | { readonly kind: 'response'; readonly message: Core.IncomingResponseMessage; readonly topVia: Via }
-  /** A request (or something that may be one) to answer 400, if it can be addressed. */
-  | { readonly kind: 'refuse'; readonly reason: string }
+  /** A request (or something that may be one) to answer with `status`, if it can be addressed. */
+  | { readonly kind: 'refuse'; readonly status: 400 | 505; readonly reason: string }
   /** A response, or a request that can get no answer: dropped. */
   | { readonly kind: 'drop'; readonly reason: string };
 
@@ -26,12 +31,21 @@ function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage |
   }
 }
 
-/** Reads one framed message; never throws. */
-export function normalizeIncoming(text: string, source: SipSource, logger: Core.Logger): IncomingOutcome {
+/**
+ * Reads one framed message; never throws. `awaitsAck(id)` tells whether the INVITE server
+ * transaction of an id waits for the ACK of a non-2xx (to match RFC 2543 ACKs).
+ */
+export function normalizeIncoming(raw: string, source: SipSource, logger: Core.Logger, awaitsAck: (id: string) => boolean = () => false): IncomingOutcome {
+  const text = unfoldHead(raw);
+  const head = parseHead(headOf(text));
+  const looksLikeRequest = head !== undefined && !head.startLine.startsWith('SIP/');
+  const problem = head && ((looksLikeRequest ? requestLineProblem(head.startLine) : undefined) ?? headerProblem(head));
+  if (problem) return looksLikeRequest ? { kind: 'refuse', ...problem } : { kind: 'drop', reason: problem.reason };
+
   const message = parse(text, logger);
-  if (!message) return { kind: 'refuse', reason: 'Malformed Message' };
+  if (!message) return { kind: 'refuse', status: 400, reason: 'Malformed Message' };
   const isRequest = message instanceof Core.IncomingRequestMessage;
-  const refuse = (reason: string): IncomingOutcome => (isRequest ? { kind: 'refuse', reason } : { kind: 'drop', reason });
+  const refuse = (reason: string): IncomingOutcome => (isRequest ? { kind: 'refuse', status: 400, reason } : { kind: 'drop', reason });
 
   for (const name of MANDATORY) {
     if (!message.hasHeader(name)) return refuse(`Missing ${name} header`);
@@ -42,15 +56,16 @@ export function normalizeIncoming(text: string, source: SipSource, logger: Core.
   const vias = message.getHeaders('via').flatMap(splitViaValues);
   const top = vias[0] === undefined ? undefined : parseVia(vias[0]);
   if (!top) return refuse('Malformed Via');
-  const branch = viaBranch(top);
 
   if (isRequest) {
     if (cseq.method !== message.method) return refuse('CSeq method does not match');
-    // RFC 2543 requests without a branch cannot be matched to transactions by sip.js.
-    if (branch === undefined || branch === '') return refuse('Via without branch');
     if (!message.ruri) return refuse('Malformed Request-URI');
     const stamped = stampVia(top, source);
     setVias(message, [formatVia(stamped), ...vias.slice(1)], stamped);
+    message.viaBranch = serverTransactionId(
+      { method: message.method, topVia: top, requestUri: message.ruri.toString(), callId: message.callId, cseq: message.cseq, fromTag: message.fromTag, toTag: message.toTag },
+      awaitsAck,
+    );
     return { kind: 'request', message, topVia: stamped };
   }
   setVias(message, vias, top);

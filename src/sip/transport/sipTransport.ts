@@ -3,31 +3,34 @@ import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
+import { arrivalKey, Arrivals, responseArrivalKey, udpResponseTarget, type Arrival } from './arrivals.js';
 import { frameDatagram, type Frame } from './framing.js';
 import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
 import { rawErrorResponse } from './rawResponse.js';
-import { cseqMethod, headerValues, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
+import { cseqMethod, headerValue, headerValues, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
 import { bindUdpAndTcp, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
-import type { SipSource } from './types.js';
+import type { SipDestination, SipProtocol, SipSource } from './types.js';
 import { normalizeAddress, parseVia, responseRoute, splitViaValues, viaBranch, type Via } from './via.js';
 
 /**
  * SIP over UDP and TCP on one port number, adapted to sip.js's `Transport` interface.
  *
  * sip.js's core calls `send(text)` with a finished message and no destination (its transports are
- * one WebSocket each). This transport reads the destination back out of the text: a response goes
- * where its top Via says (RFC 3261 §18.2.2, RFC 3581: `received`, `rport`, sent-by; over TCP the
- * connection the request came on while it is open), a request to its first Route or Request-URI
- * (§18.1.1; `transport=tcp` selects TCP). sip.js writes `SIP/2.0/UDP` into the Via of every request
- * it makes (from `protocol`); a request routed over TCP has that token rewritten before it leaves.
+ * one WebSocket each). This transport reads the destination back out of the text. A response goes
+ * back the way its request came (RFC 3261 §18.2.2; `arrivals.ts`): on the request's TCP connection
+ * while it is open, as a UDP datagram to `received`/`rport`/sent-by port for a UDP request —
+ * whatever transport the Via names, and never on a connection opened for it. A request of ours goes
+ * to its first Route or Request-URI (§18.1.1; `transport=tcp` selects TCP); sip.js writes
+ * `SIP/2.0/UDP` into the Via of every request it makes (from `protocol`), and a request routed over
+ * TCP has that token rewritten before it leaves. Outgoing text passes `rewriteOutgoing` last.
  *
- * Incoming, every datagram or framed stream message is parsed with sip.js's parser, checked, its Vias
- * split one per entry, its top Via stamped with `received`/`rport` and its source recorded, then
- * handed to the listener. Anything unreadable is counted and dropped, or answered 400/513 when it is
- * a request readable enough to address a response; nothing here throws into the socket handlers.
+ * Incoming, every datagram or framed stream message is read by `normalizeIncoming`, its source and
+ * arrival recorded, then handed to the listener. Anything unreadable is counted and dropped, or
+ * answered 400/505/513 when it is a request readable enough to address a response; nothing here
+ * throws into the socket handlers.
  */
 
 export interface SipTransportOptions {
@@ -43,45 +46,58 @@ export interface SipTransportOptions {
   /** A TCP connection without traffic for this long is closed (default 120 s). */
   readonly tcpIdleTimeoutMs?: number;
   readonly tcpConnectTimeoutMs?: number;
+  /** TCP connections accepted at once, in all (default 1024). */
   readonly maxTcpConnections?: number;
+  /** TCP connections one remote IP may hold at once (default 32). */
+  readonly maxTcpConnectionsPerIp?: number;
+  /** TCP connections we open ourselves at once, for our requests (default 256). */
+  readonly maxOutboundTcpConnections?: number;
+  /** How long a TCP message may take to arrive whole, from its first byte or the connection (default 10 s). */
+  readonly tcpMessageDeadlineMs?: number;
   readonly retransmitTiming?: RetransmitTiming;
 }
 
 export interface SipTransportEvents extends Record<string, unknown[]> {
   request: [message: Core.IncomingRequestMessage, source: SipSource];
   response: [message: Core.IncomingResponseMessage, source: SipSource];
+  /** A request of ours left for a destination (its Call-ID, to know who a dialog's peer is). */
+  requestSent: [callId: string, method: string, destination: SipDestination];
 }
 
 /** What the transport saw go wrong, for metrics and tests. */
 export interface SipTransportCounters {
   received: number;
   sent: number;
-  /** Unparseable or incomplete messages. */
+  /** Unparseable, invalid or incomplete messages. */
   malformed: number;
   /** Messages over the size limit. */
   oversized: number;
-  /** 400/513 answers the transport gave itself. */
+  /** 400/505/513 answers the transport gave itself. */
   refused: number;
   /** Sends that failed (no route, DNS, connection, socket). */
   sendFailures: number;
+  /** TCP connections refused (over their IP's limit) or closed for a message that did not arrive in time. */
+  tcpRefused: number;
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 65_535;
-/** How long a TCP request's connection is remembered for its responses: an INVITE may ring for minutes (a proxy's Timer C is 3 min). */
-const RESPONSE_CONNECTION_TTL_MS = 5 * 60_000;
-/** At most this many remembered request connections (oldest forgotten first; their responses then go by Via). */
-const RESPONSE_CONNECTION_LIMIT = 100_000;
+/** How long a request's arrival is remembered for its responses: an INVITE may ring for minutes (a proxy's Timer C is 3 min). */
+const ARRIVAL_TTL_MS = 5 * 60_000;
+/** At most this many remembered arrivals (oldest forgotten first; their responses then go only where an open path leads). */
+const ARRIVAL_LIMIT = 100_000;
 
 export class SipTransport implements Core.Transport {
   /** The Via transport token sip.js writes into the requests it builds; TCP-routed requests get theirs rewritten. */
   readonly protocol = 'UDP';
-  readonly counters: SipTransportCounters = { received: 0, sent: 0, malformed: 0, oversized: 0, refused: 0, sendFailures: 0 };
-  /** Whether a branch names an INVITE server transaction waiting for the ACK to its rejection: only those rejections are resent on Timer G (not stateless answers). */
-  isServerTransaction: (branch: string) => boolean = () => false;
+  readonly counters: SipTransportCounters = { received: 0, sent: 0, malformed: 0, oversized: 0, refused: 0, sendFailures: 0, tcpRefused: 0 };
+  /** Whether a transaction id names an INVITE server transaction waiting for the ACK to its rejection: only those rejections are resent on Timer G (not stateless answers). */
+  isServerTransaction: (transactionId: string) => boolean = () => false;
+  /** The last change to every message that leaves, knowing the transport it leaves on (the server's Contact and Allow). */
+  rewriteOutgoing: (text: string, protocol: SipProtocol) => string = (text) => text;
 
   private readonly events: TypedEmitter<SipTransportEvents>;
   private readonly sources = new WeakMap<object, SipSource>();
-  private readonly responseConnections = new Map<string, { connection: TcpConnection; at: number }>();
+  private readonly arrivals = new Arrivals(ARRIVAL_TTL_MS, ARRIVAL_LIMIT);
   private readonly connections: TcpConnections;
   private readonly retransmitter: UdpRetransmitter;
   private readonly maxMessageBytes: number;
@@ -110,8 +126,15 @@ export class SipTransport implements Core.Transport {
       maxMessageBytes: this.maxMessageBytes,
       idleTimeoutMs: options.tcpIdleTimeoutMs ?? 120_000,
       connectTimeoutMs: options.tcpConnectTimeoutMs ?? 5000,
+      ...(options.maxTcpConnectionsPerIp !== undefined && { maxConnectionsPerIp: options.maxTcpConnectionsPerIp }),
+      ...(options.maxOutboundTcpConnections !== undefined && { maxOutboundConnections: options.maxOutboundTcpConnections }),
+      ...(options.tcpMessageDeadlineMs !== undefined && { messageDeadlineMs: options.tcpMessageDeadlineMs }),
       onFrame: (frame, connection) => this.onFrame(frame, { protocol: 'TCP', address: connection.remoteAddress, port: connection.remotePort }, connection),
       onError: (err) => logger.debug({ err: err.message }, 'SIP TCP connection error'),
+      onRefused: (reason) => {
+        this.counters.tcpRefused++;
+        logger.debug({ reason }, 'SIP TCP connection refused or closed');
+      },
     });
     udp.on('message', (data: Buffer, remote: RemoteInfo) => this.onDatagram(data, remote));
     udp.on('error', (err) => logger.warn({ err: err.message }, 'SIP UDP socket error'));
@@ -166,7 +189,7 @@ export class SipTransport implements Core.Transport {
     this.closing ??= (async () => {
       this.retransmitter.clear();
       this.connections.closeAll();
-      this.responseConnections.clear();
+      this.arrivals.clear();
       await Promise.all([
         new Promise<void>((resolve) => this.tcp.close(() => resolve())),
         new Promise<void>((resolve) => {
@@ -225,10 +248,10 @@ export class SipTransport implements Core.Transport {
   private receive(data: Buffer, source: SipSource, connection: TcpConnection | undefined): void {
     this.counters.received++;
     const text = data.toString('utf8');
-    const outcome = normalizeIncoming(text, source, this.parserLogger);
+    const outcome = normalizeIncoming(text, source, this.parserLogger, (id) => this.isServerTransaction(id));
     if (outcome.kind === 'refuse') {
       this.counters.malformed++;
-      this.refuse(headOf(text), 400, source, connection, outcome.reason);
+      this.refuse(headOf(text), outcome.status, source, connection, outcome.reason);
       return;
     }
     if (outcome.kind === 'drop') {
@@ -238,41 +261,36 @@ export class SipTransport implements Core.Transport {
     }
     const { message, topVia } = outcome;
     this.sources.set(message, source);
-    const branch = viaBranch(topVia) ?? '';
     if (outcome.kind === 'request') {
-      if (connection) this.rememberConnection(branch, topVia, connection);
-      if (message.method === 'ACK') this.retransmitter.ackReceived(branch);
-      this.events.emit('request', outcome.message, source);
+      const request = outcome.message;
+      if (request.method === 'ACK') {
+        // Timer G stops only for an ACK from where its INVITE came.
+        const invite = this.arrivals.find(arrivalKey(topVia, request.callId, request.cseq, 'INVITE'));
+        if (invite?.source.address === source.address) this.retransmitter.ackReceived(request.viaBranch);
+      } else {
+        this.arrivals.remember(arrivalKey(topVia, request.callId, request.cseq, request.method), { source, connection, transactionId: request.viaBranch });
+      }
+      this.events.emit('request', request, source);
     } else {
       const status = outcome.message.statusCode;
-      if (status !== undefined) this.retransmitter.responseReceived(branch, outcome.message.method, status);
+      if (status !== undefined) this.retransmitter.responseReceived(viaBranch(topVia) ?? '', outcome.message.method, status);
       this.events.emit('response', outcome.message, source);
     }
   }
 
-  /** Answers a request sip.js will never see (400, 513), when its head is readable enough to address one. */
+  /** Answers a request sip.js will never see (400, 505, 513), when its head is readable enough to address one. */
   private refuse(headText: string, status: number, source: SipSource, connection: TcpConnection | undefined, reason?: string): void {
-    const response = rawErrorResponse(headText, status, source, reason);
-    if (!response) {
+    const response = rawErrorResponse(headText, status, source, reason, { onConnection: connection !== undefined });
+    const target = response && !connection && response.topVia ? udpResponseTarget(response.topVia) : undefined;
+    if (!response || (!connection && !target)) {
       this.options.logger.debug({ status, protocol: source.protocol }, 'SIP garbage dropped');
       return;
     }
     this.counters.refused++;
     this.options.logger.debug({ status, protocol: source.protocol }, 'SIP request refused by transport');
-    const bytes = Buffer.from(response.text, 'utf8');
-    const sent = connection ? connection.write(bytes) : this.sendByVia(response.topVia, bytes);
+    const bytes = Buffer.from(this.finish(response.text, source.protocol), 'utf8');
+    const sent = connection ? connection.write(bytes) : target ? this.udpSend(bytes, target.address, target.port) : Promise.resolve();
     sent.catch((err: unknown) => this.options.logger.debug({ err: (err as Error).message }, 'SIP refusal not sent'));
-  }
-
-  private rememberConnection(branch: string, via: Via, connection: TcpConnection): void {
-    const now = Date.now();
-    for (const [key, entry] of this.responseConnections) {
-      if (now - entry.at < RESPONSE_CONNECTION_TTL_MS && this.responseConnections.size < RESPONSE_CONNECTION_LIMIT) break;
-      this.responseConnections.delete(key);
-    }
-    const key = responseConnectionKey(branch, via);
-    this.responseConnections.delete(key);
-    this.responseConnections.set(key, { connection, at: now });
   }
 
   // ---- outgoing ----
@@ -282,39 +300,34 @@ export class SipTransport implements Core.Transport {
     const status = parseStatusLine(head.startLine)?.status;
     const via = topVia(head);
     if (status === undefined || !via) throw new Error('response without a readable status line or Via');
-    const bytes = Buffer.from(text, 'utf8');
-    const branch = viaBranch(via);
-    if (via.transport === 'TCP') {
-      // RFC 3261 §18.2.2: on the connection the request came on, while it is open.
-      const remembered = this.responseConnections.get(responseConnectionKey(branch ?? '', via))?.connection;
-      if (remembered?.open) {
-        await remembered.write(bytes);
-        return;
-      }
-    }
-    const resendUntilAck = via.transport === 'UDP' && status >= 300 && branch !== undefined && cseqMethod(headerValues(head, 'cseq')[0]) === 'INVITE' && this.isServerTransaction(branch);
-    await this.sendByVia(via, bytes, (destination) => {
-      // Armed before the packet leaves, so that even an immediate ACK finds it to stop.
-      if (resendUntilAck) this.retransmitter.inviteRejectionSent(branch, () => this.udpSendQuietly(bytes, destination));
-    });
-  }
-
-  /**
-   * Sends a response where its top Via says: over UDP to `received`/`rport`/sent-by, over TCP on the
-   * connection `received`/`rport` name, else on a new one to `received` (or sent-by) and the sent-by port.
-   */
-  private async sendByVia(via: Via, bytes: Buffer, beforeUdpSend?: (destination: { address: string; port: number }) => void): Promise<void> {
-    if (via.transport !== 'UDP' && via.transport !== 'TCP') throw new Error(`unsupported Via transport ${via.transport}`);
-    const route = responseRoute(via);
-    if (via.transport === 'TCP') {
-      const open = route.connection ? this.connections.get(route.connection.address, route.connection.port) : undefined;
-      const connection = open ?? (await this.connections.connectTo(await this.resolve(route.host), route.port));
-      await connection.write(bytes);
+    const key = responseArrivalKey(head);
+    const arrival = key === undefined ? undefined : this.arrivals.find(key);
+    if (arrival ? arrival.source.protocol === 'TCP' : via.transport === 'TCP') {
+      await this.sendOnConnection(text, arrival, via);
       return;
     }
-    const destination = { address: await this.resolve(route.host), port: route.port };
-    beforeUdpSend?.(destination);
-    await this.udpSend(bytes, destination.address, destination.port);
+    if (!arrival && via.transport !== 'UDP') throw new Error(`unsupported Via transport ${via.transport}`);
+    // A UDP request's responses are datagrams, whatever transport its Via names.
+    const target = udpResponseTarget(via);
+    if (!target) throw new Error('no address for a UDP response');
+    const bytes = Buffer.from(this.finish(text, 'UDP'), 'utf8');
+    const id = arrival?.transactionId;
+    if (status >= 300 && id !== undefined && cseqMethod(headerValue(head, 'cseq')) === 'INVITE' && this.isServerTransaction(id)) {
+      // Armed before the packet leaves, so that even an immediate ACK finds it to stop.
+      this.retransmitter.inviteRejectionSent(id, () => this.udpSendQuietly(bytes, target));
+    }
+    await this.udpSend(bytes, target.address, target.port);
+  }
+
+  /** A response to a TCP request: on its connection while open (or the one `received`/`rport` name), never on a new one. */
+  private async sendOnConnection(text: string, arrival: Arrival | undefined, via: Via): Promise<void> {
+    let connection = arrival?.connection;
+    if (!arrival) {
+      const named = responseRoute(via).connection;
+      connection = named ? this.connections.get(named.address, named.port) : undefined;
+    }
+    if (!connection?.open) throw new Error("the request's connection is closed");
+    await connection.write(Buffer.from(this.finish(text, 'TCP'), 'utf8'));
   }
 
   private async sendRequest(text: string): Promise<void> {
@@ -324,17 +337,23 @@ export class SipTransport implements Core.Transport {
     const hop = requestHop(head, requestLine.uri);
     if ('error' in hop) throw new Error(hop.error);
     const address = await this.resolve(hop.host);
+    const callId = headerValue(head, 'call-id');
+    if (callId !== undefined) this.events.emit('requestSent', callId, requestLine.method, { protocol: hop.protocol, address: normalizeAddress(address), port: hop.port });
     if (hop.protocol === 'TCP') {
       const connection = await this.connections.connectTo(address, hop.port);
-      await connection.write(Buffer.from(rewriteTopViaTransport(text, 'TCP'), 'utf8'));
+      await connection.write(Buffer.from(this.finish(rewriteTopViaTransport(text, 'TCP'), 'TCP'), 'utf8'));
       return;
     }
-    const bytes = Buffer.from(text, 'utf8');
+    const bytes = Buffer.from(this.finish(text, 'UDP'), 'utf8');
     const via = topVia(head);
     const branch = via ? viaBranch(via) : undefined;
     // Armed before the packet leaves, so that even an immediate response finds it to stop.
     if (branch !== undefined) this.retransmitter.requestSent(branch, requestLine.method, () => this.udpSendQuietly(bytes, { address, port: hop.port }));
     await this.udpSend(bytes, address, hop.port);
+  }
+
+  private finish(text: string, protocol: SipProtocol): string {
+    return this.rewriteOutgoing(text, protocol);
   }
 
   private resolve(host: string): Promise<string> {
@@ -359,8 +378,4 @@ export class SipTransport implements Core.Transport {
 function topVia(head: MessageHead): Via | undefined {
   const text = headerValues(head, 'via').flatMap(splitViaValues)[0];
   return text === undefined ? undefined : parseVia(text);
-}
-
-function responseConnectionKey(branch: string, via: Via): string {
-  return `${branch}|${via.host.toLowerCase()}|${via.port ?? ''}`;
 }

@@ -1,5 +1,8 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { sipjsLoggerFactory } from '../../../src/sip/sipjsLogger.js';
 import { frameDatagram, StreamFramer, type Frame } from '../../../src/sip/transport/framing.js';
+import { normalizeIncoming } from '../../../src/sip/transport/incoming.js';
 
 function message(body = '', extra = ''): string {
   return `OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1\r\nCall-ID: a\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -67,6 +70,68 @@ describe('StreamFramer (TCP)', () => {
     const framer = new StreamFramer(65_535);
     const a = message();
     expect(texts(framer.push(Buffer.from(`garbage without colon\r\n\r\n${a}`)))).toEqual(['garbage without colon\r\n\r\n', a]);
+  });
+});
+
+describe('StreamFramer fed a byte at a time', () => {
+  /** An INVITE of about 60 KB: many header lines and an SDP body. */
+  function largeInvite(): string {
+    const lines = Array.from({ length: 700 }, (_, i) => `X-Filler-${i}: ${'f'.repeat(70)}`);
+    const body = `v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n${'a=x-pad:'.padEnd(60, 'p')}\r\n`.repeat(20);
+    const head = [
+      'INVITE sip:room@192.0.2.9 SIP/2.0',
+      'Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-large',
+      'From: <sip:caller@192.0.2.1>;tag=big',
+      'To: <sip:room@192.0.2.9>',
+      'Call-ID: large@192.0.2.1',
+      'CSeq: 1 INVITE',
+      'Contact: <sip:caller@192.0.2.1;transport=tcp>',
+      'Max-Forwards: 70',
+      ...lines,
+      'Content-Type: application/sdp',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+    ];
+    return `${head.join('\r\n')}\r\n\r\n${body}`;
+  }
+
+  it('frames a large message sent byte by byte, examining each byte a bounded number of times, and it parses', () => {
+    const whole = Buffer.from(largeInvite());
+    expect(whole.length).toBeGreaterThan(55_000);
+    const framer = new StreamFramer(65_535);
+    const frames: Frame[] = [];
+    for (let i = 0; i < whole.length; i++) frames.push(...framer.push(whole.subarray(i, i + 1)));
+    expect(frames).toHaveLength(1);
+    const [frame] = frames;
+    expect(frame?.kind === 'message' && frame.data.equals(whole)).toBe(true);
+    expect(framer.pendingBytes).toBe(0);
+    // The search for the empty line resumes where it stopped: a few looks per byte, not one pass per chunk.
+    expect(framer.bytesScanned).toBeLessThan(4 * whole.length);
+    const parsed = normalizeIncoming(whole.toString('utf8'), { protocol: 'TCP', address: '192.0.2.1', port: 5060 }, sipjsLoggerFactory(pino({ level: 'silent' })).getLogger('test'));
+    expect(parsed.kind).toBe('request');
+    expect(parsed.kind === 'request' && parsed.message.getHeader('x-filler-699')).toBe('f'.repeat(70));
+  });
+
+  it('finds the empty line however the chunks cut it, and frames what follows in step', () => {
+    const a = message('v=0\r\n');
+    const b = message('', 'X-Second: yes\r\n');
+    const stream = Buffer.from(`\r\n${a}\r\n\r\n${b}`);
+    for (const size of [1, 2, 3, 5, 7, 13]) {
+      const framer = new StreamFramer(65_535);
+      const frames: Frame[] = [];
+      for (let i = 0; i < stream.length; i += size) frames.push(...framer.push(stream.subarray(i, i + size)));
+      expect(texts(frames), `chunks of ${size}`).toEqual([a, b]);
+      expect(framer.inMessage).toBe(false);
+    }
+  });
+
+  it('says when part of a message is held, and not for keep-alives', () => {
+    const framer = new StreamFramer(65_535);
+    framer.push(Buffer.from('\r\n\r\n'));
+    expect(framer.inMessage).toBe(false);
+    framer.push(Buffer.from('OPTIONS sip:gw SIP/2.0\r\n'));
+    expect(framer.inMessage).toBe(true);
+    framer.push(Buffer.from('Content-Length: 0\r\n\r\n'));
+    expect(framer.inMessage).toBe(false);
   });
 });
 

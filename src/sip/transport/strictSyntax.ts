@@ -1,0 +1,67 @@
+import { headerValues, type MessageHead } from './sipText.js';
+
+/**
+ * What RFC 3261's grammar forbids and sip.js's parser lets through — the invalid messages of
+ * RFC 4475 §3.1.2 it would otherwise act on — and the unfolding of header lines (§7.3.1: a line
+ * that starts with white space continues the previous one, and the fold is one SP), so that what
+ * sip.js reads, and what responses copy back, is one line per header field.
+ */
+
+export type SyntaxProblem = { readonly status: 400 | 505; readonly reason: string };
+
+const TOKEN = "[A-Za-z0-9!%*_+`'~.-]+";
+const REQUEST_LINE = new RegExp(`^(${TOKEN}) (\\S+) ([A-Za-z]+)/(\\d+)\\.(\\d+)$`);
+const CSEQ = new RegExp(`^(\\d{1,10})\\s+${TOKEN}$`);
+const RFC1123_GMT = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+/** CSeq numbers are below 2**31 (§8.1.1.5); Expires and Retry-After fit in 32 bits (§20.19, §20.33). */
+const CSEQ_LIMIT = 2 ** 31;
+const DELTA_SECONDS_LIMIT = 2 ** 32 - 1;
+
+/** The message with its header lines unfolded (the body is left as it is). */
+export function unfoldHead(text: string): string {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end < 0 ? text : text.slice(0, end);
+  if (!/\r\n[ \t]/.test(head)) return text;
+  const unfolded = head.replace(/[ \t]*\r\n[ \t]+/g, ' ');
+  return end < 0 ? unfolded : unfolded + text.slice(end);
+}
+
+/**
+ * A request line must be `Method SP Request-URI SP SIP/2.0`, single spaces and nothing after
+ * (§7.1; RFC 4475 lwsstart, trws, lwsruri, ltgtruri); another version gets 505 (badvers). A SIP
+ * Request-URI carries no headers (§19.1.1's table; escruri).
+ */
+export function requestLineProblem(startLine: string): SyntaxProblem | undefined {
+  const match = REQUEST_LINE.exec(startLine);
+  if (!match) return { status: 400, reason: 'Malformed Request-Line' };
+  const [, , uri = '', protocol = '', major = '', minor = ''] = match;
+  if (protocol.toUpperCase() !== 'SIP' || Number(major) !== 2 || Number(minor) !== 0) return { status: 505, reason: 'Version Not Supported' };
+  if (/[<>]/.test(uri)) return { status: 400, reason: 'Malformed Request-URI' };
+  // `?` may appear in the user part (user-unreserved); headers come after the host, and no raw `@` can follow them.
+  if (/^sips?:/i.test(uri) && uri.slice(uri.indexOf('@') + 1).includes('?')) return { status: 400, reason: 'Headers in Request-URI' };
+  return undefined;
+}
+
+/** Scalar header fields within their ranges (RFC 4475 scalar02, scalarlg) and a Date in GMT (baddate). */
+export function headerProblem(head: MessageHead): SyntaxProblem | undefined {
+  for (const cseq of headerValues(head, 'cseq')) {
+    const number = CSEQ.exec(cseq)?.[1];
+    if (number === undefined || Number(number) >= CSEQ_LIMIT) return { status: 400, reason: 'Malformed CSeq' };
+  }
+  for (const value of headerValues(head, 'max-forwards')) {
+    if (!/^\d{1,10}$/.test(value) || Number(value) > 255) return { status: 400, reason: 'Malformed Max-Forwards' };
+  }
+  for (const name of ['expires', 'min-expires']) {
+    for (const value of headerValues(head, name)) {
+      if (!/^\d{1,10}$/.test(value) || Number(value) > DELTA_SECONDS_LIMIT) return { status: 400, reason: `Malformed ${name === 'expires' ? 'Expires' : 'Min-Expires'}` };
+    }
+  }
+  for (const value of headerValues(head, 'retry-after')) {
+    const seconds = /^(\d+)/.exec(value)?.[1];
+    if (seconds === undefined || seconds.length > 10 || Number(seconds) > DELTA_SECONDS_LIMIT) return { status: 400, reason: 'Malformed Retry-After' };
+  }
+  for (const value of headerValues(head, 'date')) {
+    if (!RFC1123_GMT.test(value)) return { status: 400, reason: 'Malformed Date' };
+  }
+  return undefined;
+}
