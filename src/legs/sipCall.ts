@@ -35,6 +35,8 @@ export class SipCall {
   /** The codec settled on telephone-event: DTMF to this call goes as RFC 4733. */
   telephoneEvents = false;
   private acked = false;
+  /** When our 200 went out (inbound), from which the wait for its ACK is counted. */
+  private answeredAt = 0;
   private byePending = false;
   private byeTimer: NodeJS.Timeout | undefined;
   private sessionTimer: NodeJS.Timeout | undefined;
@@ -63,6 +65,12 @@ export class SipCall {
     return this.closing !== undefined;
   }
 
+  /** Inbound: our 200 went out and made this dialog. */
+  answered(session: Core.Session): void {
+    this.session = session;
+    this.answeredAt = Date.now();
+  }
+
   /** Inbound: the caller's ACK to our 200 came; a BYE that waited for it goes now. */
   ackReceived(): void {
     this.acked = true;
@@ -77,7 +85,10 @@ export class SipCall {
     if (this.session === undefined || this.byePending) return;
     if (this.direction === 'inbound' && !this.acked) {
       this.byePending = true;
-      this.byeTimer = setTimeout(() => this.sendBye(), this.ackTimeoutMs);
+      // Until the ACK can no longer come: 64·T1 after our 200 (a little after, so that sip.js's own
+      // transaction has ended and lets the BYE go).
+      const wait = Math.max(0, this.answeredAt + this.ackTimeoutMs - Date.now()) + 500;
+      this.byeTimer = setTimeout(() => this.sendBye(), wait);
       this.byeTimer.unref();
       return;
     }

@@ -134,3 +134,23 @@ export async function settledTimerCount(options: { samples?: number; intervalMs?
   );
   return value;
 }
+
+/** How many file descriptors process `pid` holds open (0 once it is gone). */
+export function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0; // the process is gone
+  }
+}
+
+/** Whether process `pid` still exists (signal 0 probes it without touching it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, but is not ours to signal.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

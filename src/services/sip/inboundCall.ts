@@ -28,8 +28,13 @@ const SIP_PRINCIPAL: Principal = { role: 'application', sub: 'sip', join: [] };
 export async function answerInboundCall(c: SipCallContext, invite: InboundInvite, signal: AbortSignal): Promise<boolean> {
   const { request } = invite;
   const message = request.message;
-  // A function, not a value: the caller may cancel, or the gateway shut down, at every await.
-  const givenUp = (): boolean => invite.cancelled.aborted || signal.aborted;
+  // A function, not a value: the caller may cancel, or the gateway shut down, at every await. A
+  // caller that cancelled has had its 487; one the gateway gives up on for shutdown is told so (503).
+  const givenUp = (): boolean => {
+    if (invite.cancelled.aborted) return true;
+    if (signal.aborted) throw new LegwayError('Unavailable', 'the gateway is shutting down');
+    return false;
+  };
 
   // The caller's offer, or none: then we offer in our 200 and the ACK answers.
   let remote: RemoteAudio | undefined;
@@ -79,7 +84,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
       answer: () => {
         const extraHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
         const session = request.accept({ statusCode: 200, body: sdpBody(ourSdp), extraHeaders }).session;
-        call.session = session;
+        call.answered(session);
         session.delegate = c.dialog(call, codec);
         if (timer.kind === 'timer' && call.runner) c.armSessionTimer(call, call.runner, timer.interval);
       },
