@@ -69,7 +69,7 @@ export const bridgeRealtimeMethod =
   `Legs in conversations of ${ROOM_SIZE} (one AudioBridge each, fake endpoints and real codec work as in 5a), run in real time: ` +
   `each bridge on its own 20 ms timer (started by its first add(), as in the gateway; the conversations start spread over one ` +
   `20 ms frame, as conversations started at unrelated times would be), and one drift-free 20 ms timer feeding ` +
-  'every leg its packet (two packets up front, the jitter buffer\'s target depth). After a settle of ' +
+  "every leg its packet (two packets up front, the jitter buffer's target depth). After a settle of " +
   `${SETTLE_MS} ms, a run counts bridge.stats.late (frames a bridge ran more than one frame late), ticks, process CPU and ` +
   'event-loop utilisation. A run keeps real time when late = 0, every bridge ticked on schedule and process CPU per 20 ms ' +
   `stays under 20 ms (under one core, GC threads included). Leg counts double from ${ROOM_SIZE} (${SEARCH_SECONDS} s runs) ` +
@@ -77,7 +77,7 @@ export const bridgeRealtimeMethod =
   `tried once more before it counts as too many; the result is confirmed by a ` +
   `${CONFIRM_SECONDS} s run. A short manual-tick calibration first derives the count from CPU per frame ` +
   '(floor(20 ms / CPU per leg-frame)), for comparison. Lateness depends on getting the CPU on time, so each run also shows ' +
-  'the cores other processes used meanwhile (machine-wide os.cpus() time minus this process\'s) and how often the OS ' +
+  "the cores other processes used meanwhile (machine-wide os.cpus() time minus this process's) and how often the OS " +
   'preempted this process (involuntary context switches): on a busy machine the measured count is lower than the derived one.';
 
 /**
@@ -291,7 +291,8 @@ export async function benchBridgeMix(): Promise<BenchResult> {
         room.legs.forEach((leg) => {
           if (leg.framesSent !== MIX_TICKS) failures.push(`${size} legs: ${leg.id} was sent ${leg.framesSent} frames, not ${MIX_TICKS}`);
         });
-        if (bytes / (size * MIX_TICKS) < MIN_AUDIO_BYTES) failures.push(`${size} legs: sent frames average ${fixed(bytes / (size * MIX_TICKS), 1)} B: silence, not the mix`);
+        if (bytes / (size * MIX_TICKS) < MIN_AUDIO_BYTES)
+          failures.push(`${size} legs: sent frames average ${fixed(bytes / (size * MIX_TICKS), 1)} B: silence, not the mix`);
         if (room.speakingOn !== size || room.speakingOff !== 0) {
           failures.push(`${size} legs: speaking reported on ${room.speakingOn} times and off ${room.speakingOff} times (expected ${size} and 0)`);
         }
@@ -299,7 +300,10 @@ export async function benchBridgeMix(): Promise<BenchResult> {
         room.close();
       }
     }
-    rows.push(['Legs per core, derived', `${fixed(lastPerCore)} (20 ms / CPU per leg-frame at ${MIX_SIZES[MIX_SIZES.length - 1]} legs; 5b checks it in real time)`]);
+    rows.push([
+      'Legs per core, derived',
+      `${fixed(lastPerCore)} (20 ms / CPU per leg-frame at ${MIX_SIZES[MIX_SIZES.length - 1]} legs; 5b checks it in real time)`,
+    ]);
     for (const line of errors()) failures.push(`bridge logged: ${line.trim()}`);
     return { lines: table(rows), failures };
   } finally {
@@ -378,7 +382,8 @@ async function realtimeRun(legs: number, runSeconds: number, logger: Logger): Pr
       if (room.speakingOn !== ROOM_SIZE) problems.push(`${room.bridge.conversationId}: speaking started ${room.speakingOn} times, not ${ROOM_SIZE}`);
       for (const leg of room.legs) {
         if (leg.framesSent !== roomTicks) problems.push(`${leg.id} was sent ${leg.framesSent} frames in ${roomTicks} ticks`);
-        else if (leg.bytesSent < leg.framesSent * MIN_AUDIO_BYTES) problems.push(`${leg.id} was sent ${fixed(leg.bytesSent / leg.framesSent, 1)} B per frame: silence`);
+        else if (leg.bytesSent < leg.framesSent * MIN_AUDIO_BYTES)
+          problems.push(`${leg.id} was sent ${fixed(leg.bytesSent / leg.framesSent, 1)} B per frame: silence`);
       }
     });
     const expectedTicks = Math.round(w.wallMs / FRAME_MS) * rooms.length;
@@ -485,8 +490,8 @@ export async function benchBridgeRealtime(): Promise<BenchResult> {
       'Legs kept in real time on one core',
       confirmed > 0
         ? `${fixed(confirmed)} (${confirmed / ROOM_SIZE} conversations of ${ROOM_SIZE}; ${CONFIRM_SECONDS} s run: late 0, ` +
-            `CPU ${fixed(final.cores, 2)} cores, event loop ${fixed(final.elu * 100, 0)}% busy, other processes ` +
-            `${fixed(final.others, 2)} cores, preempted ${fixed(final.preempted)}×; derived from CPU: ${fixed(derived)})`
+          `CPU ${fixed(final.cores, 2)} cores, event loop ${fixed(final.elu * 100, 0)}% busy, other processes ` +
+          `${fixed(final.others, 2)} cores, preempted ${fixed(final.preempted)}×; derived from CPU: ${fixed(derived)})`
         : `not confirmed over ${CONFIRM_SECONDS} s; ${fixed(good)} kept real time in the search (derived from CPU: ${fixed(derived)})`,
     ]);
   }

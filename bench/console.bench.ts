@@ -38,7 +38,10 @@ export async function benchConsole(): Promise<BenchResult> {
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Performance.enable');
     await page.goto(`${gw.url}/console#token=${await gw.token('bench-operator', 'operator')}`);
-    await page.locator('#connection').filter({ hasText: /^connected$/ }).waitFor({ timeout: TIMEOUT_MS });
+    await page
+      .locator('#connection')
+      .filter({ hasText: /^connected$/ })
+      .waitFor({ timeout: TIMEOUT_MS });
 
     let n = 0;
     const post = (): number => {
@@ -47,7 +50,11 @@ export async function benchConsole(): Promise<BenchResult> {
       return gw.app.services.events.post(room.conversationId, { type: 'text', from: room.senderId, body: { text: `console bench ${n}` } }, APPLICATION).id;
     };
     const rowsFor = async (lastIds: Map<string, number>): Promise<void> => {
-      await Promise.all([...lastIds].map(([cid, id]) => page.locator(`#events li[data-conversation-id="${cid}"][data-event-id="${id}"]`).waitFor({ state: 'attached', timeout: TIMEOUT_MS })));
+      await Promise.all(
+        [...lastIds].map(([cid, id]) =>
+          page.locator(`#events li[data-conversation-id="${cid}"][data-event-id="${id}"]`).waitFor({ state: 'attached', timeout: TIMEOUT_MS }),
+        ),
+      );
     };
 
     const last = new Map<string, number>();
@@ -79,7 +86,7 @@ export async function benchConsole(): Promise<BenchResult> {
       const behindMs = Date.now() - posted;
       const w = stop();
       const events = perTick * ticks;
-      const browserUs = ((await taskSeconds(cdp)) - task0) * 1e6 - idlePerMs * 1e6 * w.wallMs / 1000;
+      const browserUs = ((await taskSeconds(cdp)) - task0) * 1e6 - (idlePerMs * 1e6 * w.wallMs) / 1000;
       rows.push([
         `${rate} events/s`,
         `${fixed(browserUs / events, 1)} µs of browser main thread per event (${fixed((browserUs / 1000 / w.wallMs) * 100, 1)} % of a core); behind by ${fixed(behindMs)} ms at the end; gateway process ${fixed(w.cpuUs / events, 1)} µs per event`,

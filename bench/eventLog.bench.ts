@@ -14,7 +14,8 @@ export async function benchEventLog(mode: 'full' | 'normal'): Promise<BenchResul
   const gw = await startBenchGateway({ LEGWAY_SQLITE_SYNCHRONOUS: mode });
   try {
     const { conversationId, senderId } = seedConversation(gw.app, `bench-append-${mode}`);
-    const post = (i: number): number => gw.app.services.events.post(conversationId, { type: 'text', from: senderId, body: { text: `message ${i}` } }, APPLICATION).id;
+    const post = (i: number): number =>
+      gw.app.services.events.post(conversationId, { type: 'text', from: senderId, body: { text: `message ${i}` } }, APPLICATION).id;
 
     for (let i = 0; i < WARMUP; i++) post(i);
 
@@ -33,7 +34,10 @@ export async function benchEventLog(mode: 'full' | 'normal'): Promise<BenchResul
       failures,
       lines: table([
         ['Throughput', `${fixed((EVENTS / w.wallMs) * 1000)} events/s (${fixed(EVENTS)} in ${fixed(w.wallMs, 1)} ms)`],
-        ['Append latency', `p50 ${fixed(percentile(latencies, 50), 1)} µs, p99 ${fixed(percentile(latencies, 99), 1)} µs, max ${fixed(Math.max(...latencies), 1)} µs`],
+        [
+          'Append latency',
+          `p50 ${fixed(percentile(latencies, 50), 1)} µs, p99 ${fixed(percentile(latencies, 99), 1)} µs, max ${fixed(Math.max(...latencies), 1)} µs`,
+        ],
         ...cpuRows(w, EVENTS, 'event'),
       ]),
     };

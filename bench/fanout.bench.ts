@@ -12,7 +12,7 @@ export const fanoutMethod =
   `${CLIENTS} socket.io clients (websocket transport, in this process) joined to one conversation as members created over REST; ` +
   `${EVENTS} texts posted through the service as the application, yielding to the event loop after each, after ${WARMUP} warm-up texts ` +
   `(synchronous=full). Timed from the first post until every client has received every event (${CLIENTS}×${EVENTS} deliveries); ` +
-  'each client\'s ids are then checked to be all of the posted ids, in order.';
+  "each client's ids are then checked to be all of the posted ids, in order.";
 
 /** Collects the text events one client receives, with post-to-receipt latency. */
 class Receiver {
@@ -128,7 +128,10 @@ export async function benchFanout(): Promise<BenchResult> {
     return {
       failures,
       lines: table([
-        ['Deliveries', `${fixed((deliveries / w.wallMs) * 1000)} deliveries/s (${fixed(deliveries)} in ${fixed(w.wallMs, 1)} ms; ${fixed((EVENTS / w.wallMs) * 1000)} posts/s)`],
+        [
+          'Deliveries',
+          `${fixed((deliveries / w.wallMs) * 1000)} deliveries/s (${fixed(deliveries)} in ${fixed(w.wallMs, 1)} ms; ${fixed((EVENTS / w.wallMs) * 1000)} posts/s)`,
+        ],
         ['Post-to-receipt', `p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`],
         ...cpuRows(w, deliveries, 'delivery'),
         ['CPU per posted event', `${fixed(w.cpuUs / EVENTS, 1)} µs (append + ${CLIENTS} sends + ${CLIENTS} client decodes)`],

@@ -78,7 +78,10 @@ export async function benchRest(): Promise<BenchResult> {
       failures,
       lines: table([
         ['Throughput', `${fixed((REQUESTS / w.wallMs) * 1000)} requests/s (${fixed(REQUESTS)} in ${fixed(w.wallMs, 1)} ms)`],
-        ['Latency', `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`],
+        [
+          'Latency',
+          `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`,
+        ],
         ...cpuRows(w, REQUESTS, 'request'),
       ]),
     };

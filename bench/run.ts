@@ -72,7 +72,8 @@ async function main(): Promise<number> {
   console.log('Machine');
   for (const line of describeMachine()) console.log(line);
   console.log('');
-  const note = "Load generators (HTTP client, socket.io clients, service calls, webhook receiver) run in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides.";
+  const note =
+    "Load generators (HTTP client, socket.io clients, service calls, webhook receiver) run in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides.";
   for (const line of wrap(note, 100, '')) console.log(line);
   console.log('');
 
@@ -100,7 +101,9 @@ async function main(): Promise<number> {
   }
 
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(failed === 0 ? `All benchmarks ran and checked out in ${seconds.toFixed(1)} s.` : `*** ${failed} FAILURE(S) — see above (${seconds.toFixed(1)} s).`);
+  console.log(
+    failed === 0 ? `All benchmarks ran and checked out in ${seconds.toFixed(1)} s.` : `*** ${failed} FAILURE(S) — see above (${seconds.toFixed(1)} s).`,
+  );
   return failed === 0 ? 0 : 1;
 }
 

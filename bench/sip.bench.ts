@@ -39,8 +39,8 @@ export const sipMethod =
   `Runs at fixed offered rates (sipp -r R -rp 1000 -m N): ${RATES[0]} calls/s for ${BASE_CALLS} calls, then ` +
   `${RATES.slice(1).join(', ')} calls/s for ${SECONDS_PER_RATE} s of calls each, stopping after the first rate that misses the bar ` +
   `(any failed call, or INVITE→200 p99 over ${P99_BOUND_MS} ms); calls with no answer within ${RECV_TIMEOUT_MS} ms fail. ` +
-  'INVITE→200 is SIPp\'s response time (start_rtd on the INVITE, rtd on the 200; -trace_rtt -rtt_freq 1; whole ms, ' +
-  'in steps of SIPp\'s clock (4 ms seen here), measured by SIPp, so it includes SIPp\'s own scheduling); calls attempted/succeeded/failed come from SIPp\'s final ' +
+  "INVITE→200 is SIPp's response time (start_rtd on the INVITE, rtd on the 200; -trace_rtt -rtt_freq 1; whole ms, " +
+  "in steps of SIPp's clock (4 ms seen here), measured by SIPp, so it includes SIPp's own scheduling); calls attempted/succeeded/failed come from SIPp's final " +
   'statistics (-trace_stat). Set-up rate = successful calls / the time from the first INVITE to the last 200. ' +
   "CPU is the gateway's process only (process.cpuUsage over the SIPp run; SIPp and the mediasoup workers are other " +
   'processes), per call set up and torn down; it includes the audio bridge mixing every call while it is up. Checked: the first rate has no failed call, and after every run every SIP leg ' +
@@ -66,7 +66,9 @@ interface RateRun {
 
 /** The last row of SIPp's statistics CSV as a column → value map. */
 function lastStats(file: string): Map<string, string> {
-  const rows = readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const rows = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   const header = rows[0]?.split(';') ?? [];
   const last = rows.at(-1)?.split(';') ?? [];
   return new Map(header.map((name, i) => [name, last[i] ?? '']));
@@ -78,25 +80,48 @@ async function runRate(sipPort: number, rate: number, calls: number): Promise<Ra
   try {
     const [port, controlPort, mediaPort] = [await freePort(), await freePort(), await freePort()];
     const args = [
-      '-sf', SCENARIO,
-      '-t', 'u1',
-      '-i', '127.0.0.1',
-      '-p', String(port),
-      '-cp', String(controlPort),
-      '-mi', '127.0.0.1',
-      '-mp', String(mediaPort),
-      '-r', String(rate),
-      '-rp', '1000',
-      '-m', String(calls),
-      '-l', String(calls),
-      '-set', 'hold_ms', String(HOLD_MS),
-      '-recv_timeout', String(RECV_TIMEOUT_MS),
-      '-timeout', `${Math.ceil(calls / rate + HOLD_MS / 1000 + RECV_TIMEOUT_MS / 1000 + 20)}s`,
+      '-sf',
+      SCENARIO,
+      '-t',
+      'u1',
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-cp',
+      String(controlPort),
+      '-mi',
+      '127.0.0.1',
+      '-mp',
+      String(mediaPort),
+      '-r',
+      String(rate),
+      '-rp',
+      '1000',
+      '-m',
+      String(calls),
+      '-l',
+      String(calls),
+      '-set',
+      'hold_ms',
+      String(HOLD_MS),
+      '-recv_timeout',
+      String(RECV_TIMEOUT_MS),
+      '-timeout',
+      `${Math.ceil(calls / rate + HOLD_MS / 1000 + RECV_TIMEOUT_MS / 1000 + 20)}s`,
       '-timeout_error',
       '-nostdin',
-      '-trace_rtt', '-rtt_freq', '1',
-      '-trace_stat', '-stf', join(dir, 'stats.csv'), '-fd', '1',
-      '-trace_err', '-error_file', join(dir, 'errors.log'),
+      '-trace_rtt',
+      '-rtt_freq',
+      '1',
+      '-trace_stat',
+      '-stf',
+      join(dir, 'stats.csv'),
+      '-fd',
+      '1',
+      '-trace_err',
+      '-error_file',
+      join(dir, 'errors.log'),
       `127.0.0.1:${sipPort}`,
     ];
     const stop = startWindow();
@@ -118,7 +143,13 @@ async function runRate(sipPort: number, rate: number, calls: number): Promise<Ra
     const window = stop();
 
     const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-    const rtt = rttFile === undefined ? [] : readFileSync(join(dir, rttFile), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
+    const rtt =
+      rttFile === undefined
+        ? []
+        : readFileSync(join(dir, rttFile), 'utf8')
+            .split('\n')
+            .slice(1)
+            .filter((l) => l.trim() !== '');
     const points = rtt.map((line) => line.split(';').map(Number)).filter(([at, ms, rtd]) => rtd === 1 && Number.isFinite(at) && Number.isFinite(ms));
     const rtdMs = points.map(([, ms]) => ms!);
     const first = points[0];
@@ -131,7 +162,9 @@ async function runRate(sipPort: number, rate: number, calls: number): Promise<Ra
       // SIPp never wrote its statistics: counts stay NaN and the run is reported as failed below.
     }
     const count = (name: string): number => Number(stats.get(`${name}(C)`) ?? Number.NaN);
-    const failureKinds = [...stats].filter(([name, value]) => /^Failed.*\(C\)$/.test(name) && name !== 'FailedCall(C)' && Number(value) > 0).map(([name, value]) => `${name.slice(0, -3)}=${value}`);
+    const failureKinds = [...stats]
+      .filter(([name, value]) => /^Failed.*\(C\)$/.test(name) && name !== 'FailedCall(C)' && Number(value) > 0)
+      .map(([name, value]) => `${name.slice(0, -3)}=${value}`);
     let errors = '';
     try {
       errors = readFileSync(join(dir, 'errors.log'), 'utf8');
@@ -195,13 +228,27 @@ export async function benchSip(): Promise<BenchResult> {
       const ms = (v: number): string => `${fixed(v, 0)} ms`;
       const title = `${rate} calls/s offered, ${fixed(run.calls)} calls`;
       const cpuMs = run.window.cpuUs / 1000;
-      lines.push(`    ${title}${passes(run) ? '' : `  — misses the bar (${run.failed > 0 || run.exitCode !== 0 ? 'failed calls' : `p99 over ${P99_BOUND_MS} ms`})`}`);
+      lines.push(
+        `    ${title}${passes(run) ? '' : `  — misses the bar (${run.failed > 0 || run.exitCode !== 0 ? 'failed calls' : `p99 over ${P99_BOUND_MS} ms`})`}`,
+      );
       lines.push(
         ...table([
-          ['Calls', `${fixed(run.attempted)} attempted, ${fixed(run.succeeded)} succeeded, ${fixed(run.failed)} failed${run.failureKinds.length > 0 ? ` (${run.failureKinds.join(', ')})` : ''}; SIPp exit ${run.exitCode}`],
-          ['Set-up rate', `${fixed((run.rtdMs.length / run.setupSpanMs) * 1000, 1)} calls/s (${fixed(run.rtdMs.length)} answered in ${fixed(run.setupSpanMs / 1000, 2)} s)`],
-          ['INVITE→200', `p50 ${ms(percentile(run.rtdMs, 50))}, p99 ${ms(percentile(run.rtdMs, 99))}, max ${ms(Math.max(...run.rtdMs))} (${fixed(run.rtdMs.length)} calls)`],
-          ['Gateway CPU', `${fixed(cpuMs, 1)} ms (user ${fixed(run.window.userUs / 1000, 1)} + system ${fixed(run.window.systemUs / 1000, 1)}) over ${fixed(run.window.wallMs / 1000, 2)} s wall = ${fixed(cpuMs / run.window.wallMs, 2)} cores busy; ${fixed(run.window.cpuUs / 1000 / Math.max(1, run.succeeded), 2)} ms per call`],
+          [
+            'Calls',
+            `${fixed(run.attempted)} attempted, ${fixed(run.succeeded)} succeeded, ${fixed(run.failed)} failed${run.failureKinds.length > 0 ? ` (${run.failureKinds.join(', ')})` : ''}; SIPp exit ${run.exitCode}`,
+          ],
+          [
+            'Set-up rate',
+            `${fixed((run.rtdMs.length / run.setupSpanMs) * 1000, 1)} calls/s (${fixed(run.rtdMs.length)} answered in ${fixed(run.setupSpanMs / 1000, 2)} s)`,
+          ],
+          [
+            'INVITE→200',
+            `p50 ${ms(percentile(run.rtdMs, 50))}, p99 ${ms(percentile(run.rtdMs, 99))}, max ${ms(Math.max(...run.rtdMs))} (${fixed(run.rtdMs.length)} calls)`,
+          ],
+          [
+            'Gateway CPU',
+            `${fixed(cpuMs, 1)} ms (user ${fixed(run.window.userUs / 1000, 1)} + system ${fixed(run.window.systemUs / 1000, 1)}) over ${fixed(run.window.wallMs / 1000, 2)} s wall = ${fixed(cpuMs / run.window.wallMs, 2)} cores busy; ${fixed(run.window.cpuUs / 1000 / Math.max(1, run.succeeded), 2)} ms per call`,
+          ],
         ]).map((line) => `  ${line}`),
       );
       if (!passes(run)) break;
@@ -211,7 +258,12 @@ export async function benchSip(): Promise<BenchResult> {
     const top = runs.length === RATES.length && runs.every(passes) ? ' (the highest rate tried)' : '';
     lines.push(
       ...table([
-        ['Highest passing rate', best === undefined ? `none (even ${RATES[0]} calls/s missed the bar)` : `${best.rate} calls/s offered${top}: no failed call, INVITE→200 p99 ${fixed(percentile(best.rtdMs, 99))} ms ≤ ${P99_BOUND_MS} ms`],
+        [
+          'Highest passing rate',
+          best === undefined
+            ? `none (even ${RATES[0]} calls/s missed the bar)`
+            : `${best.rate} calls/s offered${top}: no failed call, INVITE→200 p99 ${fixed(percentile(best.rtdMs, 99))} ms ≤ ${P99_BOUND_MS} ms`,
+        ],
       ]),
     );
     return { lines, failures };

@@ -73,9 +73,14 @@ async function runCodec(codec: SipCodecName): Promise<{ rows: [string, string][]
   const silent = legs.filter((l) => l.heard < ticks / 2).length;
   const rows: [string, string][] = [
     [`${codec} ticks run`, `${fixed(ticks)} of ${fixed((SECONDS * 1000) / FRAME_MS)} (${fixed(legs.length)} legs)`],
-    [`${codec} CPU per leg per second`, `${fixed(w.cpuUs / legSeconds / 1000, 2)} ms (${fixed((w.cpuUs / 1000 / w.wallMs) * 100, 1)} % of a core for ${legs.length} legs)`],
+    [
+      `${codec} CPU per leg per second`,
+      `${fixed(w.cpuUs / legSeconds / 1000, 2)} ms (${fixed((w.cpuUs / 1000 / w.wallMs) * 100, 1)} % of a core for ${legs.length} legs)`,
+    ],
     [`${codec} legs per core (media only)`, fixed(1000 / (w.cpuUs / legSeconds / 1000))],
-    ...cpuRows(w, legSeconds, `${codec} leg-second`).slice(0, 1).map(([l, v]): [string, string] => [`${codec} ${l}`, v]),
+    ...cpuRows(w, legSeconds, `${codec} leg-second`)
+      .slice(0, 1)
+      .map(([l, v]): [string, string] => [`${codec} ${l}`, v]),
   ];
   return { rows, ...(silent > 0 && { failure: `${codec}: ${silent} of ${legs.length} legs decoded no tone in most ticks` }) };
 }

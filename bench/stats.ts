@@ -46,7 +46,10 @@ export function table(rows: readonly (readonly [string, string])[]): string[] {
 /** The CPU lines every benchmark prints: total, split, and per unit of work. */
 export function cpuRows(w: Window, units: number, unit: string): [string, string][] {
   return [
-    ['CPU time', `${fixed(w.cpuUs / 1000, 1)} ms (user ${fixed(w.userUs / 1000, 1)} + system ${fixed(w.systemUs / 1000, 1)}) over ${fixed(w.wallMs, 1)} ms wall = ${fixed(w.cpuUs / 1000 / w.wallMs, 2)} cores busy`],
+    [
+      'CPU time',
+      `${fixed(w.cpuUs / 1000, 1)} ms (user ${fixed(w.userUs / 1000, 1)} + system ${fixed(w.systemUs / 1000, 1)}) over ${fixed(w.wallMs, 1)} ms wall = ${fixed(w.cpuUs / 1000 / w.wallMs, 2)} cores busy`,
+    ],
     [`CPU per ${unit}`, `${fixed(w.cpuUs / units, 1)} µs`],
   ];
 }

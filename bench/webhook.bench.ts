@@ -21,7 +21,7 @@ const MIN_BACKLOG_FOR_DRAIN = 100;
 
 export const webhookMethod = (s: WebhookScenario): string =>
   `A node:http receiver on 127.0.0.1:0 answers every POST 200 at once and records its arrival time (process.hrtime.bigint(), ` +
-  'when the body has been read) and the event\'s (conversation_id, id). A gateway started in this process has LEGWAY_EVENT_URL ' +
+  "when the body has been read) and the event's (conversation_id, id). A gateway started in this process has LEGWAY_EVENT_URL " +
   `pointing at it, LEGWAY_WEBHOOK_CONCURRENCY=${CONCURRENCY} and synchronous=full. ${fixed(s.events)} text events are posted ` +
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
   'application, yielding to the event loop after each post so the dispatcher runs between commits (a loop that never yields would ' +
@@ -30,7 +30,7 @@ export const webhookMethod = (s: WebhookScenario): string =>
   'latency is commit to the receiver answering 2xx; the drain rate counts only what arrived after the last commit, when nothing ' +
   `competes with delivery. Receiver, gateway and poster share one process and the machine's ${availableParallelism()} cores; CPU runs from the ` +
   'first post until the outbox is empty, so it includes the appends, the outbox rows, signing, both HTTP ends and the deletes. ' +
-  'Afterwards each conversation\'s ids are checked to have arrived once each, in increasing order.';
+  "Afterwards each conversation's ids are checked to have arrived once each, in increasing order.";
 
 interface Arrival {
   conversationId: string;
@@ -212,10 +212,19 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
         ['Deliveries', `${fixed((s.events / spanMs) * 1000)} deliveries/s (${fixed(s.events)} from first commit to last receipt in ${fixed(spanMs, 1)} ms)`],
         ['Posting', `${fixed(s.events)} commits in ${fixed(postMs, 1)} ms (${fixed((s.events / postMs) * 1000)} posts/s)`],
         ['Drain after posting', drain],
-        ['Commit to 2xx', `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`],
-        ['Requests in flight', `at most ${peak} seen at an arrival (limit ${Math.min(CONCURRENCY, s.conversations)}: ${CONCURRENCY} at once, one per conversation)`],
+        [
+          'Commit to 2xx',
+          `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`,
+        ],
+        [
+          'Requests in flight',
+          `at most ${peak} seen at an arrival (limit ${Math.min(CONCURRENCY, s.conversations)}: ${CONCURRENCY} at once, one per conversation)`,
+        ],
         ...cpuRows(w, s.events, 'delivery'),
-        ['Order check', failures.length === 0 ? `all ${fixed(s.events)} events arrived once each, every conversation in increasing id order` : 'FAILED (see below)'],
+        [
+          'Order check',
+          failures.length === 0 ? `all ${fixed(s.events)} events arrived once each, every conversation in increasing id order` : 'FAILED (see below)',
+        ],
       ]),
     };
   } finally {

@@ -96,7 +96,10 @@ export class LegwayClient {
    * only what happens from now on, starting with this member's `member:joined`).
    */
   async join(conversation: string, options: { since?: number } = {}): Promise<Joined> {
-    const ack = await this.connection.request('conversation:join', { conversation_id: conversation, ...(options.since !== undefined && { since: options.since }) });
+    const ack = await this.connection.request('conversation:join', {
+      conversation_id: conversation,
+      ...(options.since !== undefined && { since: options.since }),
+    });
     const joined = { conversation_id: String(ack.conversation_id), member_id: String(ack.member_id) };
     const existing = this.memberships.get(joined.conversation_id);
     const start = typeof ack.since === 'number' ? ack.since : (options.since ?? 0);

@@ -78,7 +78,11 @@ function memberMedia(context: SipLegContext, up: boolean): SipLegEmitted {
   const audio = up && !context.held;
   return {
     type: 'member:media',
-    body: { member_id: context.memberId, leg_id: context.legId, media: { audio, video: false, muted: audio && context.muted, earmuffed: audio && context.earmuffed } },
+    body: {
+      member_id: context.memberId,
+      leg_id: context.legId,
+      media: { audio, video: false, muted: audio && context.muted, earmuffed: audio && context.earmuffed },
+    },
   };
 }
 
@@ -94,8 +98,20 @@ function toggleNotProvided(name: string) {
   };
 }
 
-const MUTE = { event: 'MUTE', apply: 'applyMute', flag: 'muted', emits: { on: 'audio:mute:on', off: 'audio:mute:off' }, states: { off: 'unmuted', on: 'muted' } } as const;
-const EARMUFF = { event: 'EARMUFF', apply: 'applyEarmuff', flag: 'earmuffed', emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' }, states: { off: 'off', on: 'on' } } as const;
+const MUTE = {
+  event: 'MUTE',
+  apply: 'applyMute',
+  flag: 'muted',
+  emits: { on: 'audio:mute:on', off: 'audio:mute:off' },
+  states: { off: 'unmuted', on: 'muted' },
+} as const;
+const EARMUFF = {
+  event: 'EARMUFF',
+  apply: 'applyEarmuff',
+  flag: 'earmuffed',
+  emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' },
+  states: { off: 'off', on: 'on' },
+} as const;
 
 /** A short text that fits the catalogue's `cause`. */
 function fitCause(cause: string): string {
@@ -197,7 +213,11 @@ export const sipLegMachine = setup({
 
     // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the destination).
     offering: {
-      entry: ['sendRinging', { type: 'emitStatus', params: { code: 180 } }, emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } }))],
+      entry: [
+        'sendRinging',
+        { type: 'emitStatus', params: { code: 180 } },
+        emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } })),
+      ],
       always: { guard: 'answersAtOnce', target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
       after: {
         answerDelay: { target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
@@ -273,8 +293,14 @@ export const sipLegMachine = setup({
       entry: 'emitMediaUp',
       on: {
         REMOTE_HANGUP: { target: 'ending', actions: [{ type: 'end', params: { cause: 'remote hung up', by: 'remote' } }, 'emitHangup', 'emitMediaDown'] },
-        HANGUP: { target: 'ending', actions: ['sendBye', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup', 'emitMediaDown'] },
-        MEDIA_TIMEOUT: { target: 'ending', actions: ['sendBye', { type: 'end', params: { cause: 'no RTP received', by: 'system' } }, 'emitHangup', 'emitMediaDown'] },
+        HANGUP: {
+          target: 'ending',
+          actions: ['sendBye', { type: 'end', params: ({ event }) => ({ cause: event.reason, by: event.by }) }, 'emitHangup', 'emitMediaDown'],
+        },
+        MEDIA_TIMEOUT: {
+          target: 'ending',
+          actions: ['sendBye', { type: 'end', params: { cause: 'no RTP received', by: 'system' } }, 'emitHangup', 'emitMediaDown'],
+        },
         MACHINE: { actions: 'emitMachine' },
         TRANSFER: {
           actions: [
@@ -295,12 +321,20 @@ export const sipLegMachine = setup({
           states: {
             active: {
               on: {
-                REMOTE_HOLD: { guard: 'turnsOn', target: 'held', actions: [{ type: 'applyHold', params: { on: true } }, assign({ held: true }), 'emitMediaUp'] },
+                REMOTE_HOLD: {
+                  guard: 'turnsOn',
+                  target: 'held',
+                  actions: [{ type: 'applyHold', params: { on: true } }, assign({ held: true }), 'emitMediaUp'],
+                },
               },
             },
             held: {
               on: {
-                REMOTE_HOLD: { guard: 'turnsOff', target: 'active', actions: [{ type: 'applyHold', params: { on: false } }, assign({ held: false }), 'emitMediaUp'] },
+                REMOTE_HOLD: {
+                  guard: 'turnsOff',
+                  target: 'active',
+                  actions: [{ type: 'applyHold', params: { on: false } }, assign({ held: false }), 'emitMediaUp'],
+                },
               },
             },
           },
@@ -312,7 +346,9 @@ export const sipLegMachine = setup({
               on: { SPEAKING: { guard: 'turnsOn', target: 'speaking', actions: [assign({ speaking: true }), { type: 'emitSpeaking', params: { on: true } }] } },
             },
             speaking: {
-              on: { SPEAKING: { guard: 'turnsOff', target: 'silent', actions: [assign({ speaking: false }), { type: 'emitSpeaking', params: { on: false } }] } },
+              on: {
+                SPEAKING: { guard: 'turnsOff', target: 'silent', actions: [assign({ speaking: false }), { type: 'emitSpeaking', params: { on: false } }] },
+              },
             },
           },
         },

@@ -26,7 +26,12 @@ function turn<A extends string, F extends ToggleFlag, T extends ToggleEventType,
   return {
     guard: on ? ('turnsOn' as const) : ('turnsOff' as const),
     target,
-    actions: [{ type: apply, params: { on } }, { type: 'setFlag' as const, params: { flag, on } }, { type: 'emitToggle' as const, params: { type } }, 'emitMediaUp' as const],
+    actions: [
+      { type: apply, params: { on } },
+      { type: 'setFlag' as const, params: { flag, on } },
+      { type: 'emitToggle' as const, params: { type } },
+      'emitMediaUp' as const,
+    ],
   };
 }
 
@@ -48,10 +53,15 @@ export function toggleRegion<E extends string, A extends string, F extends Toggl
  * Like `toggleRegion`, with a transient first state `joining` that goes straight to on (applying
  * it) when `guard` holds: a route's mute, applied as the media comes up.
  */
-export function toggleRegionJoining<E extends string, A extends string, F extends ToggleFlag, T extends ToggleEventType, Off extends string, On extends string, G extends string>(
-  spec: ToggleSpec<E, A, F, T, Off, On>,
-  guard: G,
-) {
+export function toggleRegionJoining<
+  E extends string,
+  A extends string,
+  F extends ToggleFlag,
+  T extends ToggleEventType,
+  Off extends string,
+  On extends string,
+  G extends string,
+>(spec: ToggleSpec<E, A, F, T, Off, On>, guard: G) {
   const region = toggleRegion(spec);
   const start = { ...turn(spec.apply, spec.flag, spec.emits.on, true, spec.states.on), guard };
   return { initial: 'joining' as const, states: { ...region.states, joining: { always: [start, { target: spec.states.off }] } } };

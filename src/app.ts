@@ -87,7 +87,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const access = new Access(store);
   const recordingsDir = join(config.dataDir, 'recordings');
   const recovered = await recoverRecordings(store, recordingsDir, clock.now());
-  if (recovered.finished.length + recovered.failed.length > 0) logger.warn(recovered, 'recordings cut off by the last stop: finished from their files, or failed');
+  if (recovered.finished.length + recovered.failed.length > 0)
+    logger.warn(recovered, 'recordings cut off by the last stop: finished from their files, or failed');
   const recordings = new RecordingService(ctx, access, recordingsDir);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
@@ -158,11 +159,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     // A configured secret means a real application mints the tokens, so the login stays off.
     devLogin: config.secretSource === 'config' ? undefined : { secret: config.secret, applicationId: config.applicationId, now: () => clock.now() },
     readiness: {
-      problems: () => [
-        ...(closing ? ['shutting down'] : []),
-        ...(listening ? [] : ['not listening']),
-        ...(store.ping() ? [] : ['store unavailable']),
-      ],
+      problems: () => [...(closing ? ['shutting down'] : []), ...(listening ? [] : ['not listening']), ...(store.ping() ? [] : ['store unavailable'])],
     },
   });
 

@@ -40,7 +40,9 @@ export function summarize(event: LegwayEvent): string {
   if (isOf(event, 'sip:hangup')) return truncate(event.body.reason ?? event.body.cause);
   if (isOf(event, 'rtc:status')) return `${event.body.kind ?? 'status'} ${event.body.status}`;
   if (isOf(event, 'member:media')) {
-    const flags = Object.entries(event.body.media).filter(([, on]) => on).map(([flag]) => flag);
+    const flags = Object.entries(event.body.media)
+      .filter(([, on]) => on)
+      .map(([flag]) => flag);
     return flags.length === 0 ? 'no media' : flags.join(', ');
   }
   const reason = bodyString(event, 'reason');

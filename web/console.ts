@@ -59,7 +59,9 @@ class Console implements StoreListener {
     const section = byId('conversations', HTMLElement);
     const list = section.querySelector('ul');
     if (!(list instanceof HTMLUListElement)) throw new Error('console page: the conversations list is missing');
-    this.conversations = new ConversationsView(list, byId('conversation-all', HTMLButtonElement), byId('conversations-empty', HTMLElement), (id) => this.scope(id));
+    this.conversations = new ConversationsView(list, byId('conversation-all', HTMLButtonElement), byId('conversations-empty', HTMLElement), (id) =>
+      this.scope(id),
+    );
     this.events = new EventsView(byId('events', HTMLOListElement), byId('events-status', HTMLElement), {
       conversationName: (id) => this.store.conversationName(id),
       memberName: (id) => this.store.memberName(id),
@@ -194,7 +196,8 @@ class Console implements StoreListener {
       case 'earmuff':
         return this.run(() => this.client.earmuff(legId, !leg.earmuffed));
       case 'record':
-        if (leg.recording !== undefined) return this.run(() => this.client.act(legId, 'record:stop'), { pending: `Stopping the recording of ${member}`, done: `Stopped recording ${member}` });
+        if (leg.recording !== undefined)
+          return this.run(() => this.client.act(legId, 'record:stop'), { pending: `Stopping the recording of ${member}`, done: `Stopped recording ${member}` });
         return this.run(() => this.client.record(legId), { pending: `Starting to record ${member}`, done: `Recording ${member}` });
       case 'hangup':
         return this.run(() => this.client.hangup(legId), { pending: `Hanging up ${member}`, done: `Hung up ${member}` });
@@ -211,16 +214,25 @@ class Console implements StoreListener {
     const member = leg ? this.legs.memberLabel(leg) : shortId(legId);
     switch (choice.kind) {
       case 'transfer':
-        return this.run(() => this.client.transfer(legId, choice.target), { pending: `Transferring ${member} to ${choice.target}`, done: `Transferred ${member} to ${choice.target}` });
+        return this.run(() => this.client.transfer(legId, choice.target), {
+          pending: `Transferring ${member} to ${choice.target}`,
+          done: `Transferred ${member} to ${choice.target}`,
+        });
       case 'play':
-        return this.run(() => this.client.play(legId, { stream_url: [choice.url], loop: choice.loop }), { pending: `Starting ${choice.url} for ${member}`, done: `Playing ${choice.url} to ${member}` });
+        return this.run(() => this.client.play(legId, { stream_url: [choice.url], loop: choice.loop }), {
+          pending: `Starting ${choice.url} for ${member}`,
+          done: `Playing ${choice.url} to ${member}`,
+        });
       case 'say':
         return this.run(() => this.client.say(legId, { text: choice.text, ...(choice.language !== undefined && { language: choice.language }) }), {
           pending: `Starting speech for ${member}`,
           done: `Saying text to ${member}`,
         });
       case 'stop':
-        return this.run(() => this.client.act(legId, choice.what === 'play' ? 'play:stop' : 'say:stop'), { pending: `Stopping audio to ${member}`, done: `Stopped audio to ${member}` });
+        return this.run(() => this.client.act(legId, choice.what === 'play' ? 'play:stop' : 'say:stop'), {
+          pending: `Stopping audio to ${member}`,
+          done: `Stopped audio to ${member}`,
+        });
     }
   }
 

@@ -87,7 +87,13 @@ export class ConversationsView {
     const name = h('span', { class: 'name' });
     const counts = h('span', { class: 'counts' });
     // The hidden comma keeps the name and the counts apart when read aloud ("sales, 2 members").
-    const button = h('button', { type: 'button', class: 'conversation', 'aria-pressed': 'false', title: id }, name, h('span', { class: 'visually-hidden' }, ', '), counts);
+    const button = h(
+      'button',
+      { type: 'button', class: 'conversation', 'aria-pressed': 'false', title: id },
+      name,
+      h('span', { class: 'visually-hidden' }, ', '),
+      counts,
+    );
     const li = h('li', { 'data-conversation-id': id }, button);
     return { li, button, name, counts };
   }

@@ -118,7 +118,11 @@ export class EventsView {
         title: JSON.stringify({ from: event.from, ...shown }).slice(0, 2000),
       },
       h('time', { datetime: event.timestamp, class: 'time' }, clockTime(event.timestamp)),
-      h('span', { class: 'conv', title: event.conversation_id, 'data-unnamed-conversation': name === undefined ? event.conversation_id : false }, name ?? shortId(event.conversation_id)),
+      h(
+        'span',
+        { class: 'conv', title: event.conversation_id, 'data-unnamed-conversation': name === undefined ? event.conversation_id : false },
+        name ?? shortId(event.conversation_id),
+      ),
       h('span', { class: 'type' }, event.type),
       h(
         'span',

@@ -41,7 +41,15 @@ function describeValue(value: unknown, names: SummaryNames): string {
 function fields(key: string, value: unknown, names: SummaryNames): string[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${key}=${describeValue(value, names)}`];
   const entries = Object.entries(value);
-  if (entries.every(([, v]) => typeof v === 'boolean')) return [`${key}=${entries.filter(([, v]) => v === true).map(([k]) => k).join('+') || 'none'}`];
+  if (entries.every(([, v]) => typeof v === 'boolean'))
+    return [
+      `${key}=${
+        entries
+          .filter(([, v]) => v === true)
+          .map(([k]) => k)
+          .join('+') || 'none'
+      }`,
+    ];
   return entries.flatMap(([k, v]) => fields(`${key}.${k}`, v, names));
 }
 

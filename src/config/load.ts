@@ -86,9 +86,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path[0];
-      const where = typeof key === 'string' && (CONFIG_KEYS as string[]).includes(key)
-        ? `${envName(key as ConfigKey)} (--${key.replaceAll('_', '-')})`
-        : issue.path.join('.') || 'config';
+      const where =
+        typeof key === 'string' && (CONFIG_KEYS as string[]).includes(key)
+          ? `${envName(key as ConfigKey)} (--${key.replaceAll('_', '-')})`
+          : issue.path.join('.') || 'config';
       problems.push(`${where}: ${issue.message}`);
     }
   }

@@ -24,13 +24,23 @@ function isCidr(value: string): boolean {
 
 const cidrList = z
   .string()
-  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  )
   .pipe(z.array(z.string().refine(isCidr, { message: 'not an IP address or CIDR (e.g. 10.0.0.0/8)' })));
 
 /** `user=conversation` pairs, comma-separated; `*` is the route for every other dialled user. */
 const sipRoutes = z
   .string()
-  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  )
   .pipe(
     z.array(
       z
@@ -47,13 +57,19 @@ const sipRoutes = z
 /** Codec names, comma-separated, in preference order; case-insensitive, each at most once. */
 const sipCodecs = z
   .string()
-  .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0),
+  )
   .pipe(
     z
       .array(
         z.string().transform((name, ctx) => {
           const known = SIP_CODEC_NAMES.find((codec) => codec.toLowerCase() === name.toLowerCase());
-          if (known === undefined) ctx.addIssue({ code: 'custom', message: `unknown codec ${JSON.stringify(name.slice(0, 40))} (known: ${SIP_CODEC_NAMES.join(', ')})` });
+          if (known === undefined)
+            ctx.addIssue({ code: 'custom', message: `unknown codec ${JSON.stringify(name.slice(0, 40))} (known: ${SIP_CODEC_NAMES.join(', ')})` });
           return known ?? 'PCMU';
         }),
       )
@@ -104,10 +120,20 @@ export const configInputSchema = z.strictObject({
   /** Callers outside the trunks admitted by digest authentication: `user:password,…`. */
   sip_callers: z
     .string()
-    .transform((s) => s.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+    )
     .pipe(z.array(z.string().regex(/^[^:\s]{1,64}:\S{8,256}$/, 'expected USER:PASSWORD, the password of 8 characters or more')))
     .default([]),
-  sip_realm: z.string().min(1).max(100).regex(/^[^"\\]+$/, 'must not contain quotes or backslashes').default('legway'),
+  sip_realm: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[^"\\]+$/, 'must not contain quotes or backslashes')
+    .default('legway'),
   /** Digest credentials for trunks that challenge our outbound calls. */
   sip_username: z.string().min(1).max(128).optional(),
   sip_password: z.string().min(1).max(256).optional(),
@@ -120,7 +146,12 @@ export const configInputSchema = z.strictObject({
   log_level: logLevel.default('info'),
   // Additions beside SPEC.md's contract:
   sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
-  body_limit: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  body_limit: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(64 * 1024),
   rest_rate_limit: z.coerce.number().int().min(1).default(1200),
   socket_rate_limit: z.coerce.number().int().min(1).default(20),
   token_rate_limit: z.coerce.number().int().min(1).default(50),
@@ -136,9 +167,19 @@ export const configInputSchema = z.strictObject({
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
   webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
   webhook_retry_max_ms: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
-  webhook_give_up_after_s: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
+  webhook_give_up_after_s: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(86_400),
   webhook_concurrency: z.coerce.number().int().min(1).max(256).default(8),
-  media_max_bytes: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(50 * 1024 * 1024),
+  media_max_bytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(50 * 1024 * 1024),
   media_fetch_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(10_000),
   media_allow_private_urls: boolean.default(false),
   tts_binary: nonEmpty.default('espeak-ng'),

@@ -16,12 +16,7 @@ export function describeIssues(error: z.ZodError): FieldIssue[] {
 }
 
 /** Parses `data` with `schema` or throws a LegwayError carrying the issues. */
-export function parseOrThrow<S extends z.ZodType>(
-  schema: S,
-  data: unknown,
-  what: string,
-  code: ErrorCode = 'ValidationFailed',
-): z.infer<S> {
+export function parseOrThrow<S extends z.ZodType>(schema: S, data: unknown, what: string, code: ErrorCode = 'ValidationFailed'): z.infer<S> {
   const result = schema.safeParse(data);
   if (!result.success) {
     const issues = describeIssues(result.error);

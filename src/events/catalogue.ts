@@ -246,9 +246,7 @@ function jsonIssue(value: unknown, depth: number, path: readonly string[]): Fiel
   if (!isArray && !isPlainObject(value)) return { path: at, message: 'must be a JSON value' };
   if (depth > CUSTOM_BODY_MAX_DEPTH) return { path: at, message: `must nest at most ${CUSTOM_BODY_MAX_DEPTH} levels deep` };
   // Array.from visits holes (as undefined), so a sparse array is reported rather than silently nulled.
-  const children: [string, unknown][] = isArray
-    ? Array.from(value as unknown[], (v, i): [string, unknown] => [String(i), v])
-    : Object.entries(value);
+  const children: [string, unknown][] = isArray ? Array.from(value as unknown[], (v, i): [string, unknown] => [String(i), v]) : Object.entries(value);
   for (const [key, child] of children) {
     const problem = jsonIssue(child, depth + 1, [...path, key]);
     if (problem) return problem;

@@ -70,7 +70,10 @@ export class SipLegRunner implements RunningLeg {
   private audio: RtpLegAudio | undefined;
   readonly done: Promise<void>;
 
-  constructor(leg: Leg, private readonly deps: SipRunnerDeps) {
+  constructor(
+    leg: Leg,
+    private readonly deps: SipRunnerDeps,
+  ) {
     this.leg = leg;
     this.bridge = deps.bridge;
     const { signalling, rtp } = deps;

@@ -65,7 +65,12 @@ export function sipMediaStats(rtp: RtpEndpoint, audio: RtpLegAudio | undefined):
     rtcp_in: s.rtcpIn,
     rtcp_out: s.rtcpOut,
     remote: s.remote
-      ? { fraction_lost: round(s.remote.fractionLost, 4), cumulative_lost: s.remote.cumulativeLost, jitter_ms: round(s.remote.jitterMs), rtt_ms: s.remote.rttMs === undefined ? null : round(s.remote.rttMs) }
+      ? {
+          fraction_lost: round(s.remote.fractionLost, 4),
+          cumulative_lost: s.remote.cumulativeLost,
+          jitter_ms: round(s.remote.jitterMs),
+          rtt_ms: s.remote.rttMs === undefined ? null : round(s.remote.rttMs),
+        }
       : null,
   };
 }
@@ -103,4 +108,3 @@ export function addStats(totals: SipMediaTotals, stats: SipMediaStats): void {
   totals.rtcpIn += stats.rtcp_in;
   totals.rtcpOut += stats.rtcp_out;
 }
-

@@ -54,7 +54,11 @@ export class WebRtcLegRunner implements RunningLeg {
   private bridge: AudioBridge;
   private video: VideoSfu;
 
-  constructor(leg: Leg, offerSdp: string, private readonly deps: RunnerDeps) {
+  constructor(
+    leg: Leg,
+    offerSdp: string,
+    private readonly deps: RunnerDeps,
+  ) {
     this.leg = leg;
     this.bridge = deps.bridge;
     this.video = deps.video;
@@ -191,7 +195,7 @@ export class WebRtcLegRunner implements RunningLeg {
     if (!this.endpoint || !this.can(event)) throw fail('InvalidState', `leg is ${this.leg.status}; transfer needs a connected leg`);
     // Speaking ends where it began: the old conversation hears audio:speaking:off, the new one its own on.
     if (this.isSpeaking) this.speaking(false);
-    if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', 'leg is not in its conversation\'s audio bridge');
+    if (!this.bridge.moveLeg(this.leg.id, to.bridge)) throw fail('InvalidState', "leg is not in its conversation's audio bridge");
     this.video.remove(this.leg.id);
     this.bridge = to.bridge;
     this.video = to.video;

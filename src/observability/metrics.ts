@@ -97,9 +97,18 @@ export class Metrics {
     [{ direction: 'in' }, t.packetsIn],
     [{ direction: 'out' }, t.packetsOut],
   ]);
-  readonly sipRtpLost = this.sipCounter('legway_sip_rtp_lost_packets_total', 'RTP packets of SIP legs lost on the way in (RFC 3550 cumulative loss)', [], (t) => [[{}, t.lost]]);
-  readonly sipRtpLate = this.sipCounter('legway_sip_rtp_late_packets_total', 'RTP packets of SIP legs that came after their time was played', [], (t) => [[{}, t.late]]);
-  readonly sipRtpConcealed = this.sipCounter('legway_sip_rtp_concealed_seconds_total', 'Audio of SIP legs made up for lost packets', [], (t) => [[{}, t.concealedSeconds]]);
+  readonly sipRtpLost = this.sipCounter(
+    'legway_sip_rtp_lost_packets_total',
+    'RTP packets of SIP legs lost on the way in (RFC 3550 cumulative loss)',
+    [],
+    (t) => [[{}, t.lost]],
+  );
+  readonly sipRtpLate = this.sipCounter('legway_sip_rtp_late_packets_total', 'RTP packets of SIP legs that came after their time was played', [], (t) => [
+    [{}, t.late],
+  ]);
+  readonly sipRtpConcealed = this.sipCounter('legway_sip_rtp_concealed_seconds_total', 'Audio of SIP legs made up for lost packets', [], (t) => [
+    [{}, t.concealedSeconds],
+  ]);
   readonly sipRtpDropped = this.sipCounter('legway_sip_rtp_dropped_packets_total', 'RTP datagrams of SIP legs dropped, by reason', ['reason'], (t) => [
     [{ reason: 'wrong_source' }, t.droppedWrongSource],
     [{ reason: 'probation' }, t.droppedProbation],
@@ -110,7 +119,9 @@ export class Metrics {
     [{ direction: 'in' }, t.rtcpIn],
     [{ direction: 'out' }, t.rtcpOut],
   ]);
-  readonly sipRtpJitter = this.sipGauge('legway_sip_rtp_jitter_max_seconds', 'Largest interarrival jitter among the SIP legs running now', [], (t, g) => g.set(t.maxJitterSeconds));
+  readonly sipRtpJitter = this.sipGauge('legway_sip_rtp_jitter_max_seconds', 'Largest interarrival jitter among the SIP legs running now', [], (t, g) =>
+    g.set(t.maxJitterSeconds),
+  );
 
   /** Tells the SIP media metrics where to read their totals (running legs and ended ones). */
   countSipMediaWith(source: () => SipMediaTotals): void {

@@ -83,7 +83,10 @@ export class EventService {
   /** Sends a text, image, receipt, typing or custom event into the conversation. */
   post(conversationId: string, input: PostEvent, p: Principal): ConversationEvent {
     if (!isClientSendable(input.type)) {
-      throw fail('ValidationFailed', `events of type "${input.type}" cannot be sent; allowed: text, text:update, text:typing:on/off, text:seen, text:delivered, image, image:seen, image:delivered, custom:*`);
+      throw fail(
+        'ValidationFailed',
+        `events of type "${input.type}" cannot be sent; allowed: text, text:update, text:typing:on/off, text:seen, text:delivered, image, image:seen, image:delivered, custom:*`,
+      );
     }
     const type = input.type as AnyEventType;
     const { store, log } = this.ctx;

@@ -60,7 +60,13 @@ export class KnockingService {
     const { store, log, clock } = this.ctx;
     return store.transaction(() => {
       const user = this.members.ensureUser(p.sub);
-      const knock: Pending = { id: randomUUID(), conversation_id: conversation.id, user: { id: user.id, name: user.name }, created: clock.now().toISOString(), notify };
+      const knock: Pending = {
+        id: randomUUID(),
+        conversation_id: conversation.id,
+        user: { id: user.id, name: user.name },
+        created: clock.now().toISOString(),
+        notify,
+      };
       log.append({
         conversation_id: conversation.id,
         type: 'app:knocking',

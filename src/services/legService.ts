@@ -64,14 +64,18 @@ export class LegService implements LegTermination {
     private readonly access: Access,
     private readonly engine: MediaEngine | undefined,
     private readonly options: LegServiceOptions,
-  ) {
-  }
+  ) {}
 
   /**
    * A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP
    * answer. `offers` delivers the gateway's later offers (renegotiation) to that client.
    */
-  async createWebRtc(conversationId: string, offerSdp: string, p: Principal, offers?: OfferSink): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
+  async createWebRtc(
+    conversationId: string,
+    offerSdp: string,
+    p: Principal,
+    offers?: OfferSink,
+  ): Promise<{ leg_id: string; answer: { type: 'answer'; sdp: string } }> {
     if (!this.engine) throw fail('Unavailable', 'media is not available on this gateway (no mediasoup worker)');
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
@@ -196,7 +200,12 @@ export class LegService implements LegTermination {
     const leg = runner.state;
     store.transaction(() => {
       for (const key of digits.replace(/p/gi, '')) {
-        log.append({ conversation_id: leg.conversation_id, type: 'audio:dtmf', from: leg.member_id, body: { leg_id: leg.id, digit: key.toUpperCase(), duration: 100, method: 'api' } });
+        log.append({
+          conversation_id: leg.conversation_id,
+          type: 'audio:dtmf',
+          from: leg.member_id,
+          body: { leg_id: leg.id, digit: key.toUpperCase(), duration: 100, method: 'api' },
+        });
       }
     });
   }
@@ -240,7 +249,10 @@ export class LegService implements LegTermination {
    * Where audio is played or recorded: a connected leg (`legId`) or a conversation with media;
    * operators and the application only. Returns the conversation, the leg and the live bridge.
    */
-  mediaTarget(target: { conversationId: string } | { legId: string }, p: Principal): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
+  mediaTarget(
+    target: { conversationId: string } | { legId: string },
+    p: Principal,
+  ): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
     if (!seesAll(p)) throw fail('Forbidden', 'playing or recording audio in calls needs an operator or application token');
     let conversationId: string;
     let legId: string | undefined;

@@ -142,7 +142,12 @@ export class PlaybackService {
     const { store, log } = this.ctx;
     store.transaction(() => {
       for (const digit of digits.replace(/p/gi, '')) {
-        log.append({ conversation_id: conversationId, type: 'audio:dtmf', from: SYSTEM_ORIGIN, body: { leg_id: legId, digit: digit.toUpperCase(), duration: 100, method: 'api' } });
+        log.append({
+          conversation_id: conversationId,
+          type: 'audio:dtmf',
+          from: SYSTEM_ORIGIN,
+          body: { leg_id: legId, digit: digit.toUpperCase(), duration: 100, method: 'api' },
+        });
       }
     });
     return { id };
@@ -195,7 +200,11 @@ export class PlaybackService {
     this.append(conversationId, type, { [idKey]: id, ...(entry.legId !== undefined && { leg_id: entry.legId }) });
   }
 
-  private append(conversationId: string, type: 'audio:play' | 'audio:play:done' | 'audio:play:stop' | 'audio:say' | 'audio:say:done' | 'audio:say:stop', body: Record<string, unknown>): void {
+  private append(
+    conversationId: string,
+    type: 'audio:play' | 'audio:play:done' | 'audio:play:stop' | 'audio:say' | 'audio:say:done' | 'audio:say:stop',
+    body: Record<string, unknown>,
+  ): void {
     const { store, log, logger } = this.ctx;
     try {
       if (store.conversations.get(conversationId)?.state !== 'active') return;

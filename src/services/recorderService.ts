@@ -61,7 +61,12 @@ export class RecorderService {
     return { recording_id: main, split };
   }
 
-  private async startOne(target: PlayTarget, options: { format: 'wav'; max_duration?: number | undefined }, p: Principal, parent: string | undefined): Promise<string> {
+  private async startOne(
+    target: PlayTarget,
+    options: { format: 'wav'; max_duration?: number | undefined },
+    p: Principal,
+    parent: string | undefined,
+  ): Promise<string> {
     const first = this.legs.mediaTarget(target, p);
     const started = await this.recordings.create({
       conversationId: first.conversationId,
@@ -138,7 +143,8 @@ export class RecorderService {
     clearTimeout(capture.timer);
     this.captures.delete(id);
     // A leg's recording follows the leg through a transfer: its end is news where the leg is now.
-    const conversationId = capture.legId === undefined ? capture.conversationId : (this.ctx.store.legs.get(capture.legId)?.conversation_id ?? capture.conversationId);
+    const conversationId =
+      capture.legId === undefined ? capture.conversationId : (this.ctx.store.legs.get(capture.legId)?.conversation_id ?? capture.conversationId);
     const legBody = capture.legId !== undefined ? { leg_id: capture.legId } : {};
     if (reason === 'stopped') this.append(conversationId, 'audio:record:stop', { recording_id: id, ...legBody });
     try {

@@ -33,7 +33,10 @@ export class CallerScreen {
     if (!digest) return { reason: 'untrusted', status: 403, headers: [] };
     // ACK and CANCEL are never challenged (RFC 3261 22.1): they go with an INVITE that was.
     if (message.method === 'ACK' || message.method === 'CANCEL') return undefined;
-    const verdict = digest.check({ method: message.method, requestUri: requestUriText(message), authorization: message.getHeader('authorization') }, source.address);
+    const verdict = digest.check(
+      { method: message.method, requestUri: requestUriText(message), authorization: message.getHeader('authorization') },
+      source.address,
+    );
     switch (verdict) {
       case 'ok':
         return undefined;

@@ -61,12 +61,22 @@ export interface SipServerOptions {
   /** Transport tuning (message size limit, TCP idle timeout, retransmission timing). */
   readonly transport?: Pick<
     SipTransportOptions,
-    'maxMessageBytes' | 'tcpIdleTimeoutMs' | 'tcpConnectTimeoutMs' | 'maxTcpConnections' | 'maxTcpConnectionsPerIp' | 'maxOutboundTcpConnections' | 'tcpMessageDeadlineMs' | 'retransmitTiming'
+    | 'maxMessageBytes'
+    | 'tcpIdleTimeoutMs'
+    | 'tcpConnectTimeoutMs'
+    | 'maxTcpConnections'
+    | 'maxTcpConnectionsPerIp'
+    | 'maxOutboundTcpConnections'
+    | 'tcpMessageDeadlineMs'
+    | 'retransmitTiming'
   >;
 }
 
 /** Server options from the configuration (`LEGWAY_SIP_HOST`, `LEGWAY_SIP_PORT`, `LEGWAY_SIP_TRUNKS`). */
-export function sipServerOptions(config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials' | 'sipCallers'>, logger: Logger): SipServerOptions {
+export function sipServerOptions(
+  config: Pick<Config, 'sipHost' | 'sipPort' | 'sipTrunks' | 'sipCredentials' | 'sipCallers'>,
+  logger: Logger,
+): SipServerOptions {
   return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials, callers: config.sipCallers };
 }
 

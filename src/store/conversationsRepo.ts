@@ -65,9 +65,7 @@ export class ConversationsRepo {
       `UPDATE conversations SET name = @name, display_name = @display_name, properties = @properties, updated_at = @updated_at
        WHERE id = @id AND state = 'active'`,
     );
-    this.deleteStmt = db.prepare(
-      "UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'",
-    );
+    this.deleteStmt = db.prepare("UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'");
     this.nextIdStmt = db.prepare<[string], { last_event_id: number }>(
       'UPDATE conversations SET last_event_id = last_event_id + 1 WHERE id = ? RETURNING last_event_id',
     );
@@ -134,9 +132,7 @@ export class ConversationsRepo {
     const dir = page.order === 'asc' ? '>' : '<';
     const sort = page.order === 'asc' ? 'ASC' : 'DESC';
     const after = page.after ?? (page.order === 'asc' ? 0 : Number.MAX_SAFE_INTEGER);
-    const memberFilter = visibleTo
-      ? "AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = @user AND m.state != 'left')"
-      : '';
+    const memberFilter = visibleTo ? "AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = @user AND m.state != 'left')" : '';
     const key = `${sort}:${memberFilter ? 'user' : 'all'}`;
     let stmt = this.listStmts.get(key);
     if (!stmt) {

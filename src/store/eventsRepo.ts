@@ -56,9 +56,7 @@ export class EventsRepo {
        VALUES (@conversation_id, @id, @type, @from, @to, @timestamp, @body)`,
     );
     this.getStmt = db.prepare<[string, number], Row>('SELECT * FROM events WHERE conversation_id = ? AND id = ?');
-    this.blankStmt = db.prepare(
-      "UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id",
-    );
+    this.blankStmt = db.prepare("UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id");
   }
 
   insert(e: ConversationEvent): void {

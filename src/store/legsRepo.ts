@@ -92,7 +92,15 @@ export class LegsRepo {
   update(leg: Leg, at: string): void {
     const data: LegData = { media: leg.media };
     if (leg.end_reason !== undefined) data.end_reason = leg.end_reason;
-    this.updateStmt.run({ id: leg.id, conversation_id: leg.conversation_id, member_id: leg.member_id, status: leg.status, data: JSON.stringify(data), at, ended_at: leg.timestamp.ended ?? null });
+    this.updateStmt.run({
+      id: leg.id,
+      conversation_id: leg.conversation_id,
+      member_id: leg.member_id,
+      status: leg.status,
+      data: JSON.stringify(data),
+      at,
+      ended_at: leg.timestamp.ended ?? null,
+    });
   }
 
   get(id: string): Leg | undefined {

@@ -48,9 +48,7 @@ export class MembersRepo {
 
   constructor(db: SqliteDb) {
     this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
-    this.currentByUser = db.prepare<[string, string], Row>(
-      `${SELECT} WHERE m.conversation_id = ? AND m.user_id = ? AND m.state != 'left'`,
-    );
+    this.currentByUser = db.prepare<[string, string], Row>(`${SELECT} WHERE m.conversation_id = ? AND m.user_id = ? AND m.state != 'left'`);
     this.insertStmt = db.prepare(
       `INSERT INTO members (id, conversation_id, user_id, state, channel, media, invited_at, joined_at, initiator)
        VALUES (@id, @conversation_id, @user_id, @state, @channel, @media, @invited_at, @joined_at, @initiator)`,
@@ -65,12 +63,8 @@ export class MembersRepo {
     this.pageDesc = db.prepare<{ conversation_id: string; after: number; limit: number }, Row>(
       `${SELECT} WHERE m.conversation_id = @conversation_id AND m.seq < @after ORDER BY m.seq DESC LIMIT @limit`,
     );
-    this.currentInConversation = db.prepare<[string], Row>(
-      `${SELECT} WHERE m.conversation_id = ? AND m.state != 'left' ORDER BY m.seq`,
-    );
-    this.countJoined = db.prepare<[string], { n: number }>(
-      "SELECT count(*) AS n FROM members WHERE conversation_id = ? AND state = 'joined'",
-    );
+    this.currentInConversation = db.prepare<[string], Row>(`${SELECT} WHERE m.conversation_id = ? AND m.state != 'left' ORDER BY m.seq`);
+    this.countJoined = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM members WHERE conversation_id = ? AND state = 'joined'");
   }
 
   get(id: string): Member | undefined {

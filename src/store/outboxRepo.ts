@@ -44,9 +44,7 @@ export class OutboxRepo {
     this.dueHeads = db.prepare<{ now: number; limit: number }, OutboxEntry>(
       `${heads} WHERE o.next_attempt_at <= @now ORDER BY o.next_attempt_at, o.seq LIMIT @limit`,
     );
-    this.nextDue = db.prepare<{ now: number }, { at: number | null }>(
-      `SELECT MIN(o.next_attempt_at) AS at FROM (${heads}) o WHERE o.next_attempt_at > @now`,
-    );
+    this.nextDue = db.prepare<{ now: number }, { at: number | null }>(`SELECT MIN(o.next_attempt_at) AS at FROM (${heads}) o WHERE o.next_attempt_at > @now`);
     this.deleteStmt = db.prepare('DELETE FROM webhook_outbox WHERE seq = ?');
     this.retryStmt = db.prepare(
       `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = @next, last_status = @status, last_error = @error

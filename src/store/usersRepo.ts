@@ -19,9 +19,7 @@ export class UsersRepo {
   constructor(db: SqliteDb) {
     this.byName = db.prepare<[string], Row>('SELECT id, name, display_name FROM users WHERE name = ?');
     this.byId = db.prepare<[string], Row>('SELECT id, name, display_name FROM users WHERE id = ?');
-    this.insertStmt = db.prepare(
-      'INSERT INTO users (id, name, display_name, created_at) VALUES (@id, @name, @display_name, @created_at)',
-    );
+    this.insertStmt = db.prepare('INSERT INTO users (id, name, display_name, created_at) VALUES (@id, @name, @display_name, @created_at)');
   }
 
   getByName(name: string): User | undefined {

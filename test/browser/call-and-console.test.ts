@@ -17,7 +17,17 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSipp, sippMissing, type StartedSipp } from '../sipp/sipp.js';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { artifactDir, chromiumMissing, eventually, heardLevels, joinOnCallPage, launchChromium, signInToConsole, startCallOnPage, writeToneWav } from '../support/browser.js';
+import {
+  artifactDir,
+  chromiumMissing,
+  eventually,
+  heardLevels,
+  joinOnCallPage,
+  launchChromium,
+  signInToConsole,
+  startCallOnPage,
+  writeToneWav,
+} from '../support/browser.js';
 import { pcmuTonePcap } from '../support/pcap.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { toneLevel } from '../support/tone.js';
@@ -92,8 +102,16 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     bob = await caller('bob', BOB_TONE);
 
     const tones = [ALICE_TONE, BOB_TONE];
-    await eventually(() => heardLevels(alice, tones), ([a, b]) => b! > AUDIBLE && a! < SILENT, "alice's page to hear bob's tone and not her own");
-    await eventually(() => heardLevels(bob, tones), ([a, b]) => a! > AUDIBLE && b! < SILENT, "bob's page to hear alice's tone and not his own");
+    await eventually(
+      () => heardLevels(alice, tones),
+      ([a, b]) => b! > AUDIBLE && a! < SILENT,
+      "alice's page to hear bob's tone and not her own",
+    );
+    await eventually(
+      () => heardLevels(bob, tones),
+      ([a, b]) => a! > AUDIBLE && b! < SILENT,
+      "bob's page to hear alice's tone and not his own",
+    );
 
     // A SIP trunk calls in; the static route puts the call into the same conversation.
     capture = await RtpCapture.open();
@@ -106,9 +124,17 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
       timeoutSeconds: 120,
       extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), '-key', 'pcap', join(dir, 'sip-tone.pcap'), '-set', 'talk_ms', '90000'],
     });
-    await eventually(() => Promise.resolve(sipHears()), ([a, b]) => a > SIP_AUDIBLE && b > SIP_AUDIBLE, "the SIP caller to receive alice's and bob's tones");
+    await eventually(
+      () => Promise.resolve(sipHears()),
+      ([a, b]) => a > SIP_AUDIBLE && b > SIP_AUDIBLE,
+      "the SIP caller to receive alice's and bob's tones",
+    );
     // And the callers hear the SIP side.
-    await eventually(() => heardLevels(alice, [SIP_TONE]), ([s]) => s! > AUDIBLE, "alice's page to hear the SIP caller");
+    await eventually(
+      () => heardLevels(alice, [SIP_TONE]),
+      ([s]) => s! > AUDIBLE,
+      "alice's page to hear the SIP caller",
+    );
 
     // The member list shows everyone in the call, bob speaking (his microphone plays a steady tone).
     await expect.poll(() => alice.locator('#members li[data-state="joined"]').count()).toBe(3);
@@ -132,13 +158,21 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     await console_.locator('#events li[data-event-type="audio:mute:on"]').first().waitFor();
 
     // Alice's tone is gone from what bob's page and the SIP caller hear; bob is still heard.
-    await eventually(() => heardLevels(bob, [ALICE_TONE]), ([a]) => a! < SILENT, "bob's page to stop hearing muted alice");
+    await eventually(
+      () => heardLevels(bob, [ALICE_TONE]),
+      ([a]) => a! < SILENT,
+      "bob's page to stop hearing muted alice",
+    );
     await eventually(
       () => Promise.resolve(sipHears()),
       ([a, b]) => a < SIP_SILENT && b > SIP_AUDIBLE,
       'the SIP caller to stop receiving muted alice while still receiving bob',
     );
-    await eventually(() => heardLevels(alice, [BOB_TONE]), ([b]) => b! > AUDIBLE, 'muted alice to still hear bob');
+    await eventually(
+      () => heardLevels(alice, [BOB_TONE]),
+      ([b]) => b! > AUDIBLE,
+      'muted alice to still hear bob',
+    );
     // Alice's own page learns of the mute from the gateway, and bob's no longer shows her speaking.
     await expect.poll(() => alice.locator('#mute').getAttribute('aria-pressed')).toBe('true');
     const aliceOnBobsPage = bob.locator('#members li[data-state="joined"]', { hasText: 'alice' });

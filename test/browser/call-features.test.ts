@@ -67,17 +67,33 @@ describe.skipIf(missing !== undefined)('browser: video, text, DTMF and console a
     const aliceLeg = await legIdOf(alice);
     const bobLeg = await legIdOf(bob);
 
-    await eventually(() => framesOf(bob, aliceLeg), (n) => n > 5, "bob's page to play alice's video");
-    await eventually(() => framesOf(alice, bobLeg), (n) => n > 5, "alice's page to play bob's video");
+    await eventually(
+      () => framesOf(bob, aliceLeg),
+      (n) => n > 5,
+      "bob's page to play alice's video",
+    );
+    await eventually(
+      () => framesOf(alice, bobLeg),
+      (n) => n > 5,
+      "alice's page to play bob's video",
+    );
     await expect.poll(() => bob.locator(`#videos figure.tile[data-leg-id="${aliceLeg}"] figcaption`).textContent()).toBe('alice');
 
     await alice.locator('#video').click();
     await expect.poll(() => alice.locator('#video').getAttribute('aria-pressed')).toBe('true');
-    await eventually(() => framesOf(bob, aliceLeg), (n) => n === 0, "alice's video to stop on bob's page");
+    await eventually(
+      () => framesOf(bob, aliceLeg),
+      (n) => n === 0,
+      "alice's video to stop on bob's page",
+    );
     expect(await framesOf(alice, bobLeg)).toBeGreaterThan(5);
 
     await alice.locator('#video').click();
-    await eventually(() => framesOf(bob, aliceLeg), (n) => n > 5, "alice's video to come back on bob's page");
+    await eventually(
+      () => framesOf(bob, aliceLeg),
+      (n) => n > 5,
+      "alice's video to come back on bob's page",
+    );
   }, 90_000);
 
   it("a text typed on alice's page and a key pressed on bob's keypad show on the other page", async () => {

@@ -44,7 +44,10 @@ describe.skipIf(missing !== undefined)('browser: pages signed in by the applicat
   it('/console signs in from #token=… with an operator token, and refuses a user token', async () => {
     const page = await browser.newPage();
     await page.goto(`${gw.url}/console#token=${await gw.token('olga', 'operator')}`);
-    await page.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+    await page
+      .locator('#connection')
+      .filter({ hasText: /^connected$/ })
+      .waitFor();
     expect(page.url()).toBe(`${gw.url}/console`);
 
     const refused = await browser.newPage();

@@ -70,18 +70,28 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     await page.locator('#events li[data-event-type="text"]', { hasText: 'missed while away 2' }).waitFor();
 
     // And live events flow again after the replay.
-    const live = await gw.api('POST', `/v1/conversations/${conversationId}/events`, { body: { type: 'text', from: memberId, body: { text: 'live after the restart' } } });
+    const live = await gw.api('POST', `/v1/conversations/${conversationId}/events`, {
+      body: { type: 'text', from: memberId, body: { text: 'live after the restart' } },
+    });
     expect(live.status).toBe(201);
     await page.locator('#events li[data-event-type="text"]', { hasText: 'live after the restart' }).waitFor();
     // The console renews its watch right after reconnecting: a text posted from then on reaches it.
-    await console_.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+    await console_
+      .locator('#connection')
+      .filter({ hasText: /^connected$/ })
+      .waitFor();
     let seenByConsole = false;
     for (let attempt = 1; attempt <= 10 && !seenByConsole; attempt++) {
-      const posted = await gw.api('POST', `/v1/conversations/${conversationId}/events`, { body: { type: 'text', from: memberId, body: { text: `to the console ${attempt}` } } });
+      const posted = await gw.api('POST', `/v1/conversations/${conversationId}/events`, {
+        body: { type: 'text', from: memberId, body: { text: `to the console ${attempt}` } },
+      });
       seenByConsole = await console_
         .locator(`#events li[data-event-type="text"][data-event-id="${posted.body.id}"]`)
         .waitFor({ timeout: 1000 })
-        .then(() => true, () => false);
+        .then(
+          () => true,
+          () => false,
+        );
     }
     expect(seenByConsole, 'the console to show a text posted after it reconnected').toBe(true);
 

@@ -40,14 +40,7 @@ describe('a conversation end to end over REST and the client socket', () => {
     expect(listed.status).toBe(200);
     const events = listed.body._embedded.events;
     expect(events.map((e: any) => e.id)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(events.map((e: any) => e.type)).toEqual([
-      'conversation:created',
-      'member:invited',
-      'member:joined',
-      'member:joined',
-      'text',
-      'text',
-    ]);
+    expect(events.map((e: any) => e.type)).toEqual(['conversation:created', 'member:invited', 'member:joined', 'member:joined', 'text', 'text']);
     for (const e of events) {
       expect(Object.keys(e).sort()).toEqual(['body', 'conversation_id', 'from', 'id', 'timestamp', 'type']);
       expect(e.conversation_id).toBe(cid);
@@ -112,7 +105,8 @@ describe('a conversation end to end over REST and the client socket', () => {
     await request(alice, 'conversation:join', { conversation_id: cid, since: 0 });
     // Live events while the replay is still running.
     const live = [];
-    for (let i = 0; i < 20; i++) live.push(gw.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 'text', from: bob.id, body: { text: `live${i}` } } }));
+    for (let i = 0; i < 20; i++)
+      live.push(gw.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 'text', from: bob.id, body: { text: `live${i}` } } }));
     await Promise.all(live);
     await seen.waitFor((e) => e.id === last + 20, 15_000);
 

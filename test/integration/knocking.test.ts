@@ -34,7 +34,9 @@ describe('knocking', () => {
     expect(knock).toMatchObject({ ok: true, conversation_id: cid });
     const seen = await olga.seen.waitFor((e) => e.type === 'app:knocking');
     expect(seen.body).toMatchObject({ knocking_id: knock.knocking_id, user: { name: 'dave' }, conversation_name: 'door' });
-    expect((await request(olga.socket, 'knocking:list', {})).knockings).toEqual([expect.objectContaining({ id: knock.knocking_id, user: expect.objectContaining({ name: 'dave' }) })]);
+    expect((await request(olga.socket, 'knocking:list', {})).knockings).toEqual([
+      expect.objectContaining({ id: knock.knocking_id, user: expect.objectContaining({ name: 'dave' }) }),
+    ]);
 
     const answered = await request(olga.socket, 'knocking:answer', { knocking_id: knock.knocking_id, admit: true });
     expect(answered).toMatchObject({ ok: true, admitted: true, member_id: expect.stringMatching(/^MEM-/) });
@@ -54,7 +56,10 @@ describe('knocking', () => {
     expect(await dave.seen.waitFor((e) => e.name === 'knocking:answer')).toMatchObject({ admitted: false });
     expect((await logged('app:knocking:cancel')).map((e) => e.body.knocking_id)).toEqual([knock.knocking_id]);
     expect(await request(dave.socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
-    expect(await request(olga.socket, 'knocking:answer', { knocking_id: knock.knocking_id, admit: true })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+    expect(await request(olga.socket, 'knocking:answer', { knocking_id: knock.knocking_id, admit: true })).toMatchObject({
+      ok: false,
+      error: { code: 'NotFound' },
+    });
   });
 
   it('withdrawing, or going away, cancels the knock', async () => {
@@ -68,7 +73,10 @@ describe('knocking', () => {
     const erin = await visitor('erin');
     const second = await request(erin.socket, 'conversation:knock', { conversation_id: cid });
     // Someone else cannot withdraw erin's knock.
-    expect(await request(dave.socket, 'conversation:knock:cancel', { knocking_id: second.knocking_id })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+    expect(await request(dave.socket, 'conversation:knock:cancel', { knocking_id: second.knocking_id })).toMatchObject({
+      ok: false,
+      error: { code: 'NotFound' },
+    });
     erin.socket.disconnect();
     await olga.seen.waitFor((e) => e.type === 'app:knocking:cancel' && e.body.knocking_id === second.knocking_id);
     expect((await request(olga.socket, 'knocking:list', { conversation_id: cid })).knockings).toEqual([]);
@@ -91,8 +99,14 @@ describe('knocking', () => {
     const mia = await visitor('mia');
     expect(await request(mia.socket, 'conversation:knock', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'InvalidState' } });
     const dave = await visitor();
-    expect(await request(dave.socket, 'conversation:knock', { conversation_id: 'no-such-room' })).toMatchObject({ ok: false, error: { code: 'ConversationNotFound' } });
-    expect(await request(dave.socket, 'conversation:knock', { conversation_id: cid, extra: 1 })).toMatchObject({ ok: false, error: { code: 'ValidationFailed' } });
+    expect(await request(dave.socket, 'conversation:knock', { conversation_id: 'no-such-room' })).toMatchObject({
+      ok: false,
+      error: { code: 'ConversationNotFound' },
+    });
+    expect(await request(dave.socket, 'conversation:knock', { conversation_id: cid, extra: 1 })).toMatchObject({
+      ok: false,
+      error: { code: 'ValidationFailed' },
+    });
     const knock = await request(dave.socket, 'conversation:knock', { conversation_id: cid });
     const byUser = await gw.api('PUT', `/v1/knockings/${knock.knocking_id}`, { token: await gw.token('mia'), body: { action: 'admit' } });
     expect(byUser.status).toBe(403);

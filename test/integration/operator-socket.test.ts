@@ -391,7 +391,11 @@ describe('a live WebRTC call', () => {
       ...['a string', 42, null, [A, 'mute'], {}].map((payload) => ({ request: 'leg:action', payload, code: 'BadRequest' })),
       { request: 'leg:action', payload: { action: 'mute' }, code: 'BadRequest' },
       { request: 'leg:action', payload: { leg_id: A }, code: 'BadRequest' },
-      ...['explode', 'MUTE', '', 'constructor', '__proto__', 'toString'].map((action) => ({ request: 'leg:action', payload: { leg_id: A, action }, code: 'BadRequest' })),
+      ...['explode', 'MUTE', '', 'constructor', '__proto__', 'toString'].map((action) => ({
+        request: 'leg:action',
+        payload: { leg_id: A, action },
+        code: 'BadRequest',
+      })),
       { request: 'leg:action', payload: { leg_id: A, action: 7 }, code: 'BadRequest' },
       { request: 'leg:action', payload: { leg_id: A, action: 'mute', on: true }, code: 'BadRequest' },
       { request: 'leg:action', payload: { leg_id: huge, action: 'mute' }, code: 'BadRequest' },

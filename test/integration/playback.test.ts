@@ -510,7 +510,11 @@ describe('play, say, record and DTMF in calls', () => {
     const failures: string[] = [];
     for (const c of cases) {
       const res = await play(c.url);
-      const ok = res.status === c.status && res.body?.code === c.code && /^application\/problem\+json/.test(res.headers.get('content-type') ?? '') && typeof res.body.detail === 'string';
+      const ok =
+        res.status === c.status &&
+        res.body?.code === c.code &&
+        /^application\/problem\+json/.test(res.headers.get('content-type') ?? '') &&
+        typeof res.body.detail === 'string';
       if (!ok) failures.push(`${c.url} → ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
     }
     expect(failures).toEqual([]);

@@ -114,7 +114,10 @@ describe('recordings', () => {
       timestamp: { started: expect.any(String), ended: expect.any(String) },
     });
     // What the capture will announce is a valid audio:record:done body.
-    expect(parseEventBody('audio:record:done', recordDoneBody(meta.body))).toMatchObject({ ok: true, body: { recording_id: id, duration: 1.5, size: bytes.length } });
+    expect(parseEventBody('audio:record:done', recordDoneBody(meta.body))).toMatchObject({
+      ok: true,
+      body: { recording_id: id, duration: 1.5, size: bytes.length },
+    });
     const list = await gw.api('GET', `/v1/conversations/${cid}/recordings`);
     expect(list.status).toBe(200);
     expect(list.body._embedded.recordings).toEqual([meta.body]);

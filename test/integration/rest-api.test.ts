@@ -369,16 +369,27 @@ describe('REST API', () => {
       const { cid } = await seeded();
 
       const asc = await allPages(`/v1/conversations/${cid}/events?page_size=3`, 'events');
-      expect(asc.map((p) => idsOf(p))).toEqual([[1, 2, 3], [4, 5, 6], [7, 8]]);
+      expect(asc.map((p) => idsOf(p))).toEqual([
+        [1, 2, 3],
+        [4, 5, 6],
+        [7, 8],
+      ]);
 
       const desc = await allPages(`/v1/conversations/${cid}/events?page_size=3&order=desc`, 'events');
-      expect(desc.map((p) => idsOf(p))).toEqual([[8, 7, 6], [5, 4, 3], [2, 1]]);
+      expect(desc.map((p) => idsOf(p))).toEqual([
+        [8, 7, 6],
+        [5, 4, 3],
+        [2, 1],
+      ]);
 
       const filtered = await allPages(`/v1/conversations/${cid}/events?page_size=1&event_type=member:*&start_id=3`, 'events');
       expect(filtered.map((p) => idsOf(p))).toEqual([[3], [8]]);
 
       const exact = await allPages(`/v1/conversations/${cid}/events?page_size=4`, 'events');
-      expect(exact.map((p) => idsOf(p))).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+      expect(exact.map((p) => idsOf(p))).toEqual([
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+      ]);
     });
 
     it('gets one event by id, and 404s an unknown id', async () => {
@@ -442,13 +453,7 @@ describe('REST API', () => {
       expect(typing.status).toBe(201);
       expect((await postEvent(cid, { type: 'text:typing:off', from: alice.id, body: {} })).status).toBe(201);
 
-      expect((await eventLog(cid, '&start_id=9')).map((e) => e.type)).toEqual([
-        'image',
-        'image:seen',
-        'custom:my-thing',
-        'text:typing:on',
-        'text:typing:off',
-      ]);
+      expect((await eventLog(cid, '&start_id=9')).map((e) => e.type)).toEqual(['image', 'image:seen', 'custom:my-thing', 'text:typing:on', 'text:typing:off']);
     });
 
     it('an event sent `to` one member is seen by its sender, its target and the application only', async () => {
@@ -463,8 +468,7 @@ describe('REST API', () => {
       expect(dm.body).toMatchObject({ from: alice.id, to: bob.id, body: { text: 'psst' } });
       const id: number = dm.body.id;
       const [aliceToken, bobToken, carolToken] = await Promise.all(['alice', 'bob', 'carol'].map((n) => gw.token(n)));
-      const listFor = async (token: string) =>
-        idsOf((await gw.api('GET', `/v1/conversations/${cid}/events?page_size=100`, { token })).body._embedded.events);
+      const listFor = async (token: string) => idsOf((await gw.api('GET', `/v1/conversations/${cid}/events?page_size=100`, { token })).body._embedded.events);
       expect(await listFor(aliceToken!)).toContain(id);
       expect(await listFor(bobToken!)).toContain(id);
       expect(await listFor(carolToken!)).not.toContain(id);
@@ -588,7 +592,11 @@ describe('REST API', () => {
       expectProblem(await gw.api('POST', '/v1/conversations', { token, body: { name: 'mine-too' } }), 403, 'Forbidden');
       expectProblem(await gw.api('PATCH', `/v1/conversations/${mine.id}`, { token, body: { name: 'x' } }), 403, 'Forbidden');
       expectProblem(await gw.api('DELETE', `/v1/conversations/${mine.id}`, { token }), 403, 'Forbidden');
-      expectProblem(await gw.api('POST', `/v1/conversations/${mine.id}/members`, { token, body: { user: { name: 'eve' }, state: 'joined' } }), 403, 'Forbidden');
+      expectProblem(
+        await gw.api('POST', `/v1/conversations/${mine.id}/members`, { token, body: { user: { name: 'eve' }, state: 'joined' } }),
+        403,
+        'Forbidden',
+      );
       expectProblem(await gw.api('PATCH', `/v1/conversations/${mine.id}/members/${bob.id}`, { token, body: { state: 'left' } }), 403, 'Forbidden');
 
       // Joined: posts a text as herself (no `from` needed), but never as bob.
@@ -617,7 +625,11 @@ describe('REST API', () => {
       ]);
       expect((await eventLog(pending.id)).map((e) => e.type)).toEqual(['conversation:created', 'member:invited', 'member:joined', 'text']);
       expect((await eventLog(theirs.id)).map((e) => e.type)).toEqual(['conversation:created', 'member:joined']);
-      expect((await gw.api('GET', '/v1/conversations?page_size=100')).body._embedded.conversations.map((c: any) => c.name)).toEqual(['mine', 'pending', 'theirs']);
+      expect((await gw.api('GET', '/v1/conversations?page_size=100')).body._embedded.conversations.map((c: any) => c.name)).toEqual([
+        'mine',
+        'pending',
+        'theirs',
+      ]);
     });
 
     it('a user who left no longer reaches the conversation', async () => {

@@ -136,7 +136,11 @@ describe('REST API under hostile input', () => {
       expectProblem(await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { body: { state: 'invited' } }), 422, 'ValidationFailed');
       expectProblem(await gw.api('PATCH', `/v1/conversations/${cid}`, { body: {} }), 422, 'ValidationFailed');
       expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 42, from: alice.id, body: {} } }), 422, 'ValidationFailed');
-      expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 'text', from: 'alice', body: { text: 'x' } } }), 422, 'ValidationFailed');
+      expectProblem(
+        await gw.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 'text', from: 'alice', body: { text: 'x' } } }),
+        422,
+        'ValidationFailed',
+      );
 
       for (const q of ['page_size=0', 'page_size=1000', 'page_size=x', 'page_size=-1', 'page_size=2.5', 'order=sideways', 'cursor=%00%01', 'cursor=bm9wZQ']) {
         expectProblem(await gw.api('GET', `/v1/conversations?${q}`), 400, 'BadRequest');
@@ -275,8 +279,16 @@ describe('REST API under hostile input', () => {
         expectProblem(await gw.api('GET', `/v1/conversations/${id}`), 404, 'ConversationNotFound');
         expectProblem(await gw.api('GET', `/v1/conversations/${id}/events`), 404, 'ConversationNotFound');
         expectProblem(await gw.api('GET', `/v1/conversations/${id}/members`), 404, 'ConversationNotFound');
-        expectProblem(await gw.api('POST', `/v1/conversations/${id}/members`, { body: { user: { name: 'eve' }, state: 'joined' } }), 404, 'ConversationNotFound');
-        expectProblem(await gw.api('POST', `/v1/conversations/${id}/events`, { body: { type: 'text', from: alice.id, body: { text: 'x' } } }), 404, 'ConversationNotFound');
+        expectProblem(
+          await gw.api('POST', `/v1/conversations/${id}/members`, { body: { user: { name: 'eve' }, state: 'joined' } }),
+          404,
+          'ConversationNotFound',
+        );
+        expectProblem(
+          await gw.api('POST', `/v1/conversations/${id}/events`, { body: { type: 'text', from: alice.id, body: { text: 'x' } } }),
+          404,
+          'ConversationNotFound',
+        );
         expectProblem(await gw.api('PATCH', `/v1/conversations/${id}`, { body: { name: 'x' } }), 404, 'ConversationNotFound');
         expectProblem(await gw.api('DELETE', `/v1/conversations/${id}`), 404, 'ConversationNotFound');
       }
@@ -307,7 +319,11 @@ describe('REST API under hostile input', () => {
         expectProblem(await gw.api('GET', `/v1/conversations/${cid}/members/${alice.id as string}`, { token }), 403, 'Forbidden');
         expectProblem(await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { token, body: { state: 'left' } }), 403, 'Forbidden');
         expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', body: { text: 'hi' } } }), 403, 'Forbidden');
-        expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', from: alice.id, body: { text: 'hi' } } }), 403, 'Forbidden');
+        expectProblem(
+          await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', from: alice.id, body: { text: 'hi' } } }),
+          403,
+          'Forbidden',
+        );
         expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}/events/4`, { token }), 403, 'Forbidden');
         expectProblem(await gw.api('POST', `/v1/conversations/${cid}/members`, { token, body: { user: { name: 'eve' }, state: 'joined' } }), 403, 'Forbidden');
         expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}`, { token }), 403, 'Forbidden');
@@ -315,9 +331,17 @@ describe('REST API under hostile input', () => {
       }
       // A member acting on another member is refused as well.
       const bobToken = await gw.token('bob');
-      expectProblem(await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { token: bobToken, body: { state: 'left' } }), 403, 'Forbidden');
+      expectProblem(
+        await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { token: bobToken, body: { state: 'left' } }),
+        403,
+        'Forbidden',
+      );
       expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}/events/4`, { token: bobToken }), 403, 'Forbidden');
-      expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { token: bobToken, body: { type: 'text', from: alice.id, body: { text: 'x' } } }), 403, 'Forbidden');
+      expectProblem(
+        await gw.api('POST', `/v1/conversations/${cid}/events`, { token: bobToken, body: { type: 'text', from: alice.id, body: { text: 'x' } } }),
+        403,
+        'Forbidden',
+      );
 
       expect(await snapshot()).toEqual(before);
     });

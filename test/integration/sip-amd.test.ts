@@ -31,7 +31,8 @@ describe.skipIf(missing !== undefined)('answering-machine detection on outbound 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'legway-amd-'));
-    const greeting = 'Hello, you have reached the voicemail of John Smith. I am not available to take your call right now, please leave a message after the tone.';
+    const greeting =
+      'Hello, you have reached the voicemail of John Smith. I am not available to take your call right now, please leave a message after the tone.';
     writeFileSync(join(dir, 'machine.pcap'), pcmuSamplesPcap({ samples: await speech(greeting, 1000) }));
     writeFileSync(join(dir, 'human.pcap'), pcmuSamplesPcap({ samples: await speech('Hello?', 4000) }));
   });
@@ -48,8 +49,15 @@ describe.skipIf(missing !== undefined)('answering-machine detection on outbound 
 
   async function call(pcap: string, mode: 'continue' | 'hangup') {
     // SIPp's raw pcap socket sends from the port its SDP announces (-mp + 4), so our RTP latches there.
-    const sipp = await startSipp({ scenario: 'uas-invite-answer-200-play-pcap.xml', transport: 'u1', timeoutSeconds: 30, extra: ['-mi', '127.0.0.1', '-mp', String(await freePort()), '-key', 'pcap', join(dir, pcap)] });
-    const res = await gw.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: cid, machine_detection: mode } });
+    const sipp = await startSipp({
+      scenario: 'uas-invite-answer-200-play-pcap.xml',
+      transport: 'u1',
+      timeoutSeconds: 30,
+      extra: ['-mi', '127.0.0.1', '-mp', String(await freePort()), '-key', 'pcap', join(dir, pcap)],
+    });
+    const res = await gw.api('POST', '/v1/calls', {
+      body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: cid, machine_detection: mode },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const legId = res.body.id as string;
     await waitUntil(async () => (await events()).some((e) => e.type === 'sip:machine' && e.body.leg_id === legId), { timeoutMs: 15_000, what: 'sip:machine' });

@@ -136,7 +136,8 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
   }
 
   const ofLeg = (list: any[], legId: string, type: string): any[] => list.filter((e) => e.type === type && e.body?.leg_id === legId);
-  const memberEvents = (list: any[], name: string): string[] => list.filter((e) => e.type.startsWith('member:') && e.body?.user?.name === name).map((e) => e.type as string);
+  const memberEvents = (list: any[], name: string): string[] =>
+    list.filter((e) => e.type.startsWith('member:') && e.body?.user?.name === name).map((e) => e.type as string);
 
   /** The leg of `cid` that passes `test`, once there is one. */
   async function legWhere(g: TestGateway, cid: string, test: (leg: any) => boolean, what: string): Promise<any> {
@@ -156,7 +157,9 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
         const cid = (await g.api('POST', '/v1/conversations', { body: { name: 'dial-out' } })).body.id as string;
         // The callee rings, and answers the INVITE 200 after our CANCEL; it fails without our ACK and BYE.
         const callee = await sipp({ scenario: 'uas-invite-answer-200-after-cancel-expect-ack-bye.xml', transport: 'u1', timeoutSeconds: 20 });
-        const res = await g.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${callee.port}` }, conversation_id: cid, ...way.body } });
+        const res = await g.api('POST', '/v1/calls', {
+          body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${callee.port}` }, conversation_id: cid, ...way.body },
+        });
         expect(res.status, JSON.stringify(res.body)).toBe(201);
         const legId = res.body.id as string;
         if (way.hangup) {
@@ -262,14 +265,20 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
       const cid = await waitConversation(g, ROOM);
       const legA = String(server.requests.find((r) => r.from === 'caller')?.leg_id);
 
-      await waitUntil(async () => ofLeg(await events(g, cid), legA, 'audio:mute:on').length === 1, { timeoutMs: 10_000, what: "audio:mute:on for the caller's leg" });
+      await waitUntil(async () => ofLeg(await events(g, cid), legA, 'audio:mute:on').length === 1, {
+        timeoutMs: 10_000,
+        what: "audio:mute:on for the caller's leg",
+      });
       const got = (await g.api('GET', `/v1/legs/${legA}`)).body;
       expect(got).toMatchObject({ status: 'connected', media: { muted: true } });
 
       // The caller talks (1000 Hz) and hears the room (600 Hz from B); B hears none of it.
       a.startTone({ frequency: 1000 });
       await a.until((pcm) => toneLevel(pcm, 600, 8000) > AUDIBLE, "the caller to hear B's 600 Hz");
-      await waitUntil(async () => ((await g.api('GET', `/v1/legs/${legA}`)).body.stats?.packets_in ?? 0) >= 50, { timeoutMs: 10_000, what: "the caller's RTP to reach the gateway" });
+      await waitUntil(async () => ((await g.api('GET', `/v1/legs/${legA}`)).body.stats?.packets_in ?? 0) >= 50, {
+        timeoutMs: 10_000,
+        what: "the caller's RTP to reach the gateway",
+      });
       const from = performance.now();
       await sleep(1500);
       const levels = b.windowLevels(1000, from, performance.now(), 100);
@@ -311,7 +320,10 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
 
       // The caller hears the room (B's 600 Hz): its audio is in the bridge, and canSpeak does not limit what it hears.
       await capture.until((pcm) => toneLevel(pcm, 600, 8000) > AUDIBLE, "the SIPp caller to hear B's 600 Hz");
-      await waitUntil(async () => ((await g.api('GET', `/v1/legs/${legId}`)).body.stats?.packets_in ?? 0) >= 50, { timeoutMs: 10_000, what: "the SIPp caller's RTP to reach the gateway" });
+      await waitUntil(async () => ((await g.api('GET', `/v1/legs/${legId}`)).body.stats?.packets_in ?? 0) >= 50, {
+        timeoutMs: 10_000,
+        what: "the SIPp caller's RTP to reach the gateway",
+      });
       const from = performance.now();
       await sleep(1500);
       const now = performance.now();
@@ -361,4 +373,3 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
     });
   });
 });
-

@@ -88,7 +88,13 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
   async function start(): Promise<TestGateway> {
     gw = await startGateway({
       media: true,
-      env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_HOST: '127.0.0.1', LEGWAY_SIP_PORT: '0', LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '127.0.0.1/32' },
+      env: {
+        LEGWAY_SIP_ENABLED: 'true',
+        LEGWAY_SIP_HOST: '127.0.0.1',
+        LEGWAY_SIP_PORT: '0',
+        LEGWAY_SIP_ROUTES: `*=${ROOM}`,
+        LEGWAY_SIP_TRUNKS: '127.0.0.1/32',
+      },
     });
     return gw;
   }
@@ -111,7 +117,13 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
     return { cid, peer };
   }
 
-  async function call(g: TestGateway, scenario: string, transport: 'u1' | 't1', pcap: string, lengths: Record<string, number>): Promise<{ sipp: StartedSipp; capture: RtpCapture }> {
+  async function call(
+    g: TestGateway,
+    scenario: string,
+    transport: 'u1' | 't1',
+    pcap: string,
+    lengths: Record<string, number>,
+  ): Promise<{ sipp: StartedSipp; capture: RtpCapture }> {
     const capture = await RtpCapture.open();
     captures.push(capture);
     const set = Object.entries(lengths).flatMap(([name, ms]) => ['-set', name, String(ms)]);
@@ -162,7 +174,12 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
 
     const [legId] = legIds;
     await waitUntil(async () => (await g.api('GET', `/v1/legs/${String(legId)}`)).body?.status === 'ended', { timeoutMs: 5000, what: 'the SIP leg to end' });
-    expect((await g.api('GET', `/v1/legs/${String(legId)}`)).body).toMatchObject({ type: 'sip', direction: 'inbound', conversation_id: cid, member_id: memberId });
+    expect((await g.api('GET', `/v1/legs/${String(legId)}`)).body).toMatchObject({
+      type: 'sip',
+      direction: 'inbound',
+      conversation_id: cid,
+      member_id: memberId,
+    });
   }
 
   for (const { flag, name } of TRANSPORTS) {
@@ -172,8 +189,14 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
       const { sipp, capture } = await call(g, 'uac-invite-pcmu-rtp-expect-200.xml', flag, 'tone-12s.pcap', { talk_ms: 8000 });
 
       // Both directions while the call is up (SIPp hangs up after talk_ms).
-      await unlessSippEnds(peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, "the WebRTC peer to hear SIPp's 1 kHz"), sipp);
-      await unlessSippEnds(capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer's 440 Hz as PCMU"), sipp);
+      await unlessSippEnds(
+        peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, "the WebRTC peer to hear SIPp's 1 kHz"),
+        sipp,
+      );
+      await unlessSippEnds(
+        capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer's 440 Hz as PCMU"),
+        sipp,
+      );
       // Each hears the other, never itself.
       expect(toneLevel(capture.recent(500), SIP_TONE, 8000)).toBeLessThan(SILENT);
       expect(toneLevel(peer.lastReceived(500), PEER_TONE)).toBeLessThan(SILENT);
@@ -201,21 +224,39 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
     // SIPp's pcap plays through the whole call, hold included (as music on hold would).
     const { sipp, capture } = await call(g, 'uac-invite-hold-unhold.xml', 'u1', 'tone-40s.pcap', { talk_ms: 8000, hold_ms: 8000 });
 
-    await unlessSippEnds(peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, "the WebRTC peer to hear SIPp's 1 kHz"), sipp);
-    await unlessSippEnds(capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer's 440 Hz"), sipp);
+    await unlessSippEnds(
+      peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, "the WebRTC peer to hear SIPp's 1 kHz"),
+      sipp,
+    );
+    await unlessSippEnds(
+      capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer's 440 Hz"),
+      sipp,
+    );
 
     // Hold: the gateway answered recvonly, so it sends nothing; and the held side leaves the mix.
     await unlessSippEnds(capture.untilQuiet(500, 'the gateway to stop sending RTP to the held side (it answered a=recvonly)', 15_000), sipp);
-    await unlessSippEnds(peer.until((s) => toneLevel(s, SIP_TONE) < SILENT, 'the peer to stop hearing the held SIP side', 5000), sipp);
+    await unlessSippEnds(
+      peer.until((s) => toneLevel(s, SIP_TONE) < SILENT, 'the peer to stop hearing the held SIP side', 5000),
+      sipp,
+    );
     // …and stays so for a while, though SIPp's pcap keeps coming.
     const holdChecked = performance.now();
     await peer.receiveMore(1500);
     expect(toneLevel(peer.lastReceived(1500), SIP_TONE), 'the peer hears the held SIP side').toBeLessThan(SILENT);
-    expect(capture.since(holdChecked).filter((p) => p.payloadType === 0), 'PCMU the gateway sent to the held side (it answered a=recvonly)').toHaveLength(0);
+    expect(
+      capture.since(holdChecked).filter((p) => p.payloadType === 0),
+      'PCMU the gateway sent to the held side (it answered a=recvonly)',
+    ).toHaveLength(0);
 
     // Unhold: audio both ways again (no one-way audio after hold).
-    await unlessSippEnds(capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer again after unhold", 15_000), sipp);
-    await unlessSippEnds(peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, 'the peer to hear the SIP side again after unhold', 5000), sipp);
+    await unlessSippEnds(
+      capture.until((s) => toneLevel(s, PEER_TONE, 8000) > AUDIBLE, "SIPp's side to receive the peer again after unhold", 15_000),
+      sipp,
+    );
+    await unlessSippEnds(
+      peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, 'the peer to hear the SIP side again after unhold', 5000),
+      sipp,
+    );
 
     const run = await sipp.finished;
     expect(run.code, run.trace).toBe(0);

@@ -126,7 +126,8 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     return res.body._embedded.events as any[];
   }
 
-  const callerEvents = (list: any[]): string[] => list.filter((e) => e.type.startsWith('member:') && e.body?.user?.name === CALLER).map((e) => e.type as string);
+  const callerEvents = (list: any[]): string[] =>
+    list.filter((e) => e.type.startsWith('member:') && e.body?.user?.name === CALLER).map((e) => e.type as string);
 
   /** Waits for the call's sip:hangup in the room and for every SIP leg to be gone; returns the room's events. */
   async function afterHangup(g: TestGateway, cid: string): Promise<any[]> {
@@ -150,7 +151,17 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       transport: 'u1',
       target: target(g),
       timeoutSeconds: Math.ceil(talkMs / 1000) + 10,
-      extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), ...(pcap === undefined ? [] : ['-key', 'pcap', pcap]), '-set', 'talk_ms', String(talkMs), ...extra],
+      extra: [
+        '-mi',
+        '127.0.0.1',
+        '-mp',
+        String(capture.sippMediaPort),
+        ...(pcap === undefined ? [] : ['-key', 'pcap', pcap]),
+        '-set',
+        'talk_ms',
+        String(talkMs),
+        ...extra,
+      ],
     });
     return { sipp, capture };
   }
@@ -198,7 +209,12 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
 
     it('is challenged with 401; with the right password the call is answered', async () => {
       const g = await start(env);
-      const run = await runSipp({ scenario: 'uac-invite-auth-expect-200-bye.xml', transport: 'u1', target: target(g), extra: ['-au', 'alice', '-ap', 'wonderland-42', '-auth_uri', `service@${target(g)}`] });
+      const run = await runSipp({
+        scenario: 'uac-invite-auth-expect-200-bye.xml',
+        transport: 'u1',
+        target: target(g),
+        extra: ['-au', 'alice', '-ap', 'wonderland-42', '-auth_uri', `service@${target(g)}`],
+      });
       expect(run.code, run.trace).toBe(0);
       const cid = await conversationNamed(g, ROOM);
       expect(cid).toBeDefined();
@@ -304,19 +320,22 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     });
   });
 
-  it.each(['u1', 't1'] as const)('with LEGWAY_SIP_ANSWER_DELAY_MS the call rings first: a CANCEL then gets 487, sip:hangup cancelled, and the member leaves (%s)', async (transport) => {
-    const g = await start({ LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_ANSWER_DELAY_MS: '3000' });
-    const run = await runSipp({ scenario: 'uac-invite-cancel-expect-487.xml', transport, target: target(g) });
-    expect(run.code, run.trace).toBe(0);
-    const cid = await conversationNamed(g, ROOM);
-    expect(cid).toBeDefined();
-    const list = await afterHangup(g, cid!);
-    const hangups = list.filter((e) => e.type === 'sip:hangup');
-    expect(hangups.map((e) => e.body)).toEqual([expect.objectContaining({ cause: 'cancelled', by: 'remote', code: 487 })]);
-    expect(list.filter((e) => e.type === 'sip:status').map((e) => e.body.code)).toEqual([180, 487]);
-    expect(list.some((e) => e.type === 'sip:answered')).toBe(false);
-    expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
-  });
+  it.each(['u1', 't1'] as const)(
+    'with LEGWAY_SIP_ANSWER_DELAY_MS the call rings first: a CANCEL then gets 487, sip:hangup cancelled, and the member leaves (%s)',
+    async (transport) => {
+      const g = await start({ LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_ANSWER_DELAY_MS: '3000' });
+      const run = await runSipp({ scenario: 'uac-invite-cancel-expect-487.xml', transport, target: target(g) });
+      expect(run.code, run.trace).toBe(0);
+      const cid = await conversationNamed(g, ROOM);
+      expect(cid).toBeDefined();
+      const list = await afterHangup(g, cid!);
+      const hangups = list.filter((e) => e.type === 'sip:hangup');
+      expect(hangups.map((e) => e.body)).toEqual([expect.objectContaining({ cause: 'cancelled', by: 'remote', code: 487 })]);
+      expect(list.filter((e) => e.type === 'sip:status').map((e) => e.body.code)).toEqual([180, 487]);
+      expect(list.some((e) => e.type === 'sip:answered')).toBe(false);
+      expect(callerEvents(list)).toEqual(['member:joined', 'member:left']);
+    },
+  );
 
   it('with a static route the answer is immediate: a CANCEL right behind the INVITE meets a 200 (no 487); the caller ACKs and BYEs, and no leg is left', async () => {
     const g = await start();
@@ -326,7 +345,8 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     const received: string[] = [];
     socket.on('message', (m) => received.push(m.toString('utf8')));
     const own = socket.address().port;
-    const send = (text: string): Promise<void> => new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    const send = (text: string): Promise<void> =>
+      new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
     const sdp = 'v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
     const message = (method: string, cseq: number, branch: string, to: string, body = ''): string =>
       [
@@ -348,10 +368,13 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     try {
       await send(message('INVITE', 1, 'z9hG4bK-race-invite', '<sip:room@127.0.0.1>', sdp));
       await send(message('CANCEL', 1, 'z9hG4bK-race-invite', '<sip:room@127.0.0.1>'));
-      await waitUntil(() => received.some((m) => cseq(m) === '1 CANCEL') && received.some((m) => cseq(m) === '1 INVITE' && /^SIP\/2\.0 [2-6]\d\d /.test(status(m))), {
-        timeoutMs: 3000,
-        what: 'answers to the INVITE and the CANCEL',
-      });
+      await waitUntil(
+        () => received.some((m) => cseq(m) === '1 CANCEL') && received.some((m) => cseq(m) === '1 INVITE' && /^SIP\/2\.0 [2-6]\d\d /.test(status(m))),
+        {
+          timeoutMs: 3000,
+          what: 'answers to the INVITE and the CANCEL',
+        },
+      );
       const finals = received.filter((m) => cseq(m) === '1 INVITE' && /^SIP\/2\.0 [2-6]\d\d /.test(status(m)));
       // The gateway answered before the CANCEL was read: 200 to both, never 487.
       expect(finals.map(status)).toContain('SIP/2.0 200 OK');
@@ -380,7 +403,8 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
       const received: string[] = [];
       socket.on('message', (m) => received.push(m.toString('utf8')));
-      const send = (text: string | Buffer): Promise<void> => new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+      const send = (text: string | Buffer): Promise<void> =>
+        new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
       try {
         await send(Buffer.from([0x00, 0xff, 0x13, 0x37, ...Buffer.from('\r\nnot SIP at all \u0001\u0002\r\n\r\n')]));
         const own = socket.address().port;
@@ -459,7 +483,10 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       expectPassed(await pcapCall(g, 'uac-invite-pcmu-rtp-expect-200.xml', '/usr/share/sip-tester/dtmf_2833_5.pcap', 1500));
       await afterHangup(g, String(await conversationNamed(g, ROOM)));
       const keys = await dtmf(g);
-      expect(keys.map((e) => e.body), JSON.stringify(keys)).toEqual([expect.objectContaining({ digit: '5', method: 'rfc4733' })]);
+      expect(
+        keys.map((e) => e.body),
+        JSON.stringify(keys),
+      ).toEqual([expect.objectContaining({ digit: '5', method: 'rfc4733' })]);
     });
 
     it("RFC 4733, every digit (SIPp's dtmf_2833_0.pcap … dtmf_2833_9.pcap, one call each): each call gives one audio:dtmf of its digit, method rfc4733", async () => {
@@ -472,9 +499,15 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
         const cid = await conversationNamed(g, `dtmf-${digit}`);
         expect(cid, `conversation dtmf-${digit}`).toBeDefined();
         const list = await afterHangup(g, String(cid));
-        expect(list.filter((e) => e.type === 'sip:answered'), `digit ${digit}`).toHaveLength(1);
+        expect(
+          list.filter((e) => e.type === 'sip:answered'),
+          `digit ${digit}`,
+        ).toHaveLength(1);
         const keys = list.filter((e) => e.type === 'audio:dtmf');
-        expect(keys.map((e) => e.body), `digit ${digit}: ${JSON.stringify(keys)}`).toEqual([expect.objectContaining({ digit, method: 'rfc4733' })]);
+        expect(
+          keys.map((e) => e.body),
+          `digit ${digit}: ${JSON.stringify(keys)}`,
+        ).toEqual([expect.objectContaining({ digit, method: 'rfc4733' })]);
       }
     }, 40_000);
 
@@ -483,7 +516,10 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       expectPassed(await runSipp({ scenario: 'uac-invite-expect-200-info-7-bye.xml', transport: 'u1', target: target(g) }));
       await afterHangup(g, String(await conversationNamed(g, ROOM)));
       const keys = await dtmf(g);
-      expect(keys.map((e) => e.body), JSON.stringify(keys)).toEqual([expect.objectContaining({ digit: '7', method: 'sip-info', duration: 160 })]);
+      expect(
+        keys.map((e) => e.body),
+        JSON.stringify(keys),
+      ).toEqual([expect.objectContaining({ digit: '7', method: 'sip-info', duration: 160 })]);
     });
 
     it('in band (PCMU only, 852+1477 Hz for 150 ms): one audio:dtmf 9, method inband', async () => {
@@ -491,7 +527,10 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       expectPassed(await pcapCall(g, 'uac-invite-pcmu-only-rtp-expect-200.xml', join(pcapDir, 'inband-9.pcap'), 2000));
       await afterHangup(g, String(await conversationNamed(g, ROOM)));
       const keys = await dtmf(g);
-      expect(keys.map((e) => e.body), JSON.stringify(keys)).toEqual([expect.objectContaining({ digit: '9', method: 'inband' })]);
+      expect(
+        keys.map((e) => e.body),
+        JSON.stringify(keys),
+      ).toEqual([expect.objectContaining({ digit: '9', method: 'inband' })]);
     });
   });
   describe('media of SIP calls', () => {
@@ -500,7 +539,9 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
       // The scenario checks the offer in the 200, and its ACK answers PCMU + telephone-event on the capture's port.
       const { sipp, capture } = await startPcapCall(g, 'uac-invite-no-sdp-answer-in-ack.xml', undefined, 5000);
       const { cid } = await connectedSipLeg(g);
-      const talked = await g.api('PUT', `/v1/conversations/${cid}/talk`, { body: { text: 'Hello caller, this is the gateway speaking to you now.', language: 'en', rate: 140 } });
+      const talked = await g.api('PUT', `/v1/conversations/${cid}/talk`, {
+        body: { text: 'Hello caller, this is the gateway speaking to you now.', language: 'en', rate: 140 },
+      });
       expect(talked.status, JSON.stringify(talked.body)).toBe(200);
       await capture.until((lastHalfSecond) => rms(lastHalfSecond) > 500, 'speech from the gateway as PCMU', 4000);
       expect(capture.sources).toHaveLength(1);
@@ -527,17 +568,32 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
           .since(sentAt)
           .filter((p) => p.payloadType === 101 && p.payload.length >= 4)
           .map((p) => ({ timestamp: p.timestamp, event: p.payload[0] ?? -1, end: ((p.payload[1] ?? 0) & 0x80) !== 0 }));
-      const ended = (): number[] => [...new Map(events4733().filter((e) => e.end).map((e) => [e.timestamp, e.event])).values()];
-      await waitUntil(() => ended().length >= 3, { timeoutMs: 4000, what: () => `three ended RFC 4733 events (${JSON.stringify(events4733())}; ${capture.describe()})` });
+      const ended = (): number[] => [
+        ...new Map(
+          events4733()
+            .filter((e) => e.end)
+            .map((e) => [e.timestamp, e.event]),
+        ).values(),
+      ];
+      await waitUntil(() => ended().length >= 3, {
+        timeoutMs: 4000,
+        what: () => `three ended RFC 4733 events (${JSON.stringify(events4733())}; ${capture.describe()})`,
+      });
       await new Promise((r) => setTimeout(r, 200));
       const all = events4733();
       // Each event is sent under one timestamp from its start to its (repeated) end packets, events in order.
       const byTimestamp = [...new Map(all.map((e) => [e.timestamp, e.event])).entries()];
-      expect(byTimestamp.map(([, event]) => event), JSON.stringify(all)).toEqual([1, 2, 11]);
+      expect(
+        byTimestamp.map(([, event]) => event),
+        JSON.stringify(all),
+      ).toEqual([1, 2, 11]);
       for (const [timestamp, event] of byTimestamp) {
         const packets = all.filter((e) => e.timestamp === timestamp);
         expect(packets.every((e) => e.event === event)).toBe(true);
-        expect(packets.some((e) => e.end), `event ${String(event)} ends`).toBe(true);
+        expect(
+          packets.some((e) => e.end),
+          `event ${String(event)} ends`,
+        ).toBe(true);
       }
       // No tones in band meanwhile: the PCMU the caller gets is as silent as what it sends.
       const pcmu = capture.since(sentAt).filter((p) => p.payloadType === 0);

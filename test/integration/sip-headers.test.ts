@@ -44,7 +44,9 @@ describe('headers that say the truth', () => {
     const s = await answering();
     const peer = await TcpPeer.open(s.port);
     closers.push(() => peer.socket.destroy());
-    await peer.write(request('INVITE', { via: `SIP/2.0/TCP 127.0.0.1:${peer.localPort};branch=${branch()}`, headers: { 'Content-Type': 'application/sdp' }, body: SDP }));
+    await peer.write(
+      request('INVITE', { via: `SIP/2.0/TCP 127.0.0.1:${peer.localPort};branch=${branch()}`, headers: { 'Content-Type': 'application/sdp' }, body: SDP }),
+    );
     await waitUntil(() => peer.messages.some((m) => statusOf(m) === 200), { what: 'the 200' });
     const ringing = peer.messages.find((m) => statusOf(m) === 180);
     const ok = peer.messages.find((m) => statusOf(m) === 200);
@@ -58,7 +60,10 @@ describe('headers that say the truth', () => {
     const s = await answering();
     const peer = await UdpPeer.open();
     closers.push(() => peer.close());
-    await peer.send(s.port, request('INVITE', { via: `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=${branch()};rport`, headers: { 'Content-Type': 'application/sdp' }, body: SDP }));
+    await peer.send(
+      s.port,
+      request('INVITE', { via: `SIP/2.0/UDP 127.0.0.1:${peer.port};branch=${branch()};rport`, headers: { 'Content-Type': 'application/sdp' }, body: SDP }),
+    );
     const ok = await peer.waitFor((m) => statusOf(m) === 200, 'the 200');
     expect(header(ok, 'Contact')).toBe(`<sip:127.0.0.1:${s.port}>`);
     expect(header(ok, 'Allow')).toBe(ALLOW);

@@ -123,7 +123,7 @@ describe('requests inside a dialog or transaction, from its peer only', () => {
     expect(seen.events).toEqual(['ACK', 'INFO', 'BYE']);
   });
 
-  it('refuses a CANCEL from another host (the call rings on), takes the caller\'s from another port', async () => {
+  it("refuses a CANCEL from another host (the call rings on), takes the caller's from another port", async () => {
     const cancelled: string[] = [];
     server = await SipServer.start({
       host: '127.0.0.1',
@@ -140,7 +140,10 @@ describe('requests inside a dialog or transaction, from its peer only', () => {
     const invite = request('INVITE', { via, headers: { 'Content-Type': 'application/sdp' }, body: SDP });
     await caller.send(server.port, invite);
     await caller.waitFor((m) => statusOf(m) === 180, 'the 180');
-    const cancel = request('CANCEL', { via, headers: { From: header(invite, 'From')!, To: header(invite, 'To')!, 'Call-ID': header(invite, 'Call-ID')!, CSeq: '1 CANCEL' } });
+    const cancel = request('CANCEL', {
+      via,
+      headers: { From: header(invite, 'From')!, To: header(invite, 'To')!, 'Call-ID': header(invite, 'Call-ID')!, CSeq: '1 CANCEL' },
+    });
 
     const stranger = await udp(STRANGER);
     await stranger.send(server.port, cancel);
@@ -157,7 +160,7 @@ describe('requests inside a dialog or transaction, from its peer only', () => {
     expect(cancelled).toEqual(['cancelled']);
   });
 
-  it('over TCP: the caller\'s BYE on a new connection is taken, a stranger\'s refused', async () => {
+  it("over TCP: the caller's BYE on a new connection is taken, a stranger's refused", async () => {
     const seen: Seen = { events: [] };
     const s = await answering(seen);
     const caller = await tcp(s.port);
@@ -165,7 +168,10 @@ describe('requests inside a dialog or transaction, from its peer only', () => {
     const invite = request('INVITE', { via: tcpVia(caller), headers: { 'Content-Type': 'application/sdp' }, body: SDP });
     await caller.write(invite);
     await waitUntil(() => caller.messages.some((m) => statusOf(m) === 200), { what: 'the 200' });
-    const inDialog = dialogOf(invite, caller.messages.find((m) => statusOf(m) === 200)!);
+    const inDialog = dialogOf(
+      invite,
+      caller.messages.find((m) => statusOf(m) === 200)!,
+    );
     await caller.write(inDialog('ACK', tcpVia(caller)));
     await waitUntil(() => seen.events.includes('ACK'), { what: 'the ACK' });
 
@@ -182,7 +188,7 @@ describe('requests inside a dialog or transaction, from its peer only', () => {
     expect(seen.events).toEqual(['ACK', 'BYE']);
   });
 
-  it('in a call it placed, takes the BYE from the callee it dialled and refuses a stranger\'s', async () => {
+  it("in a call it placed, takes the BYE from the callee it dialled and refuses a stranger's", async () => {
     server = await SipServer.start({ host: '127.0.0.1', port: 0, trunks: ['10.0.0.0/8'], logger: pino({ level: 'silent' }) });
     const s = server;
     const callee = await udp();

@@ -226,7 +226,9 @@ describe('SIP server against raw packets', () => {
       const peer = await tcpPeer(s.port);
       const via = (n: number): string => `SIP/2.0/TCP 127.0.0.1:${peer.localPort};branch=z9hG4bK-f${n}`;
       const body = 'v=0\r\n';
-      await peer.write(request('OPTIONS', { via: via(1) }) + '\r\n\r\n' + request('OPTIONS', { via: via(2), body, headers: { 'Content-Type': 'application/sdp' } }));
+      await peer.write(
+        request('OPTIONS', { via: via(1) }) + '\r\n\r\n' + request('OPTIONS', { via: via(2), body, headers: { 'Content-Type': 'application/sdp' } }),
+      );
       const split = request('OPTIONS', { via: via(3) });
       for (const part of [split.slice(0, 7), split.slice(7, 60), split.slice(60)]) {
         await peer.write(part);
@@ -304,9 +306,12 @@ describe('SIP server against raw packets', () => {
         await peer.send(s.port, request('INVITE', { via: via(3) }));
         // Without rport: to the source address and the sent-by port, as datagrams.
         await named.udp.waitFor((m) => statusLine(m) === 'SIP/2.0 486 Busy Here', 'the 486 by UDP');
-        expect(named.udp.received.map(statusLine).filter((l) => l !== 'SIP/2.0 100 Trying').sort()).toEqual(
-          ['SIP/2.0 200 OK', 'SIP/2.0 486 Busy Here', 'SIP/2.0 501 Not Implemented'].sort(),
-        );
+        expect(
+          named.udp.received
+            .map(statusLine)
+            .filter((l) => l !== 'SIP/2.0 100 Trying')
+            .sort(),
+        ).toEqual(['SIP/2.0 200 OK', 'SIP/2.0 486 Busy Here', 'SIP/2.0 501 Not Implemented'].sort());
         // With rport: to the source port.
         await peer.send(s.port, request('OPTIONS', { via: via(4, ';rport') }));
         expect(statusLine((await peer.next())[0])).toBe('SIP/2.0 200 OK');

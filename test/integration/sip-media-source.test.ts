@@ -124,7 +124,11 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     for (const line of text.split('\n')) {
       const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
       if (!m || m[1] !== name) continue;
-      const have = (m[2] ?? '').split(',').filter((s) => s.length > 0).sort().join(',');
+      const have = (m[2] ?? '')
+        .split(',')
+        .filter((s) => s.length > 0)
+        .sort()
+        .join(',');
       if (have === wanted) return Number(m[3]);
     }
     return 0;
@@ -212,7 +216,10 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     const aStartEpoch = Date.now();
     const aStart = performance.now();
     a.startTone({ frequency: A_TONE });
-    await waitUntil(async () => (await statsOf(g, legA)).source?.learned_by === 'expected', { timeoutMs: 3000, what: "A's stream to take over from the stranger" });
+    await waitUntil(async () => (await statsOf(g, legA)).source?.learned_by === 'expected', {
+      timeoutMs: 3000,
+      what: "A's stream to take over from the stranger",
+    });
     s.resumeDigits();
     // Symmetric RTP: while the stranger was the learned source, the conversation's audio went to it.
     expect(s.received.filter((p) => p.at < aStart).length, 'RTP the gateway sent to the probation-learned stranger').toBeGreaterThan(0);
@@ -252,7 +259,10 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     expect(during.dropped_wrong_source, JSON.stringify(during)).toBeGreaterThan(0);
     // Symmetric RTP: A gets the conversation's audio; the stranger got nothing after the takeover.
     expect(levelBetween(a, B_TONE, aStart + 300, aStop)).toBeGreaterThan(AUDIBLE);
-    expect(s.received.filter((p) => p.at > aStart + 300), 'RTP the gateway sent to the stranger after A took over').toEqual([]);
+    expect(
+      s.received.filter((p) => p.at > aStart + 300),
+      'RTP the gateway sent to the stranger after A took over',
+    ).toEqual([]);
 
     // After A stops (briefly, well inside the 3 s before re-learning): still dropped and counted, all healthy.
     await sleep(1000);
@@ -282,7 +292,10 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     // Long presses (1.5 s, one every 2 s): A starts in the middle of one.
     const s = await sprayer();
     s.start(a.gatewayRtp, { frequency: STRANGER_TONE, digit: '9', digitEveryMs: 2000, digitMs: 1500 });
-    await waitUntil(async () => (await statsOf(g, legA)).source?.learned_by === 'probation', { timeoutMs: 5000, what: 'the stranger to be learned by probation' });
+    await waitUntil(async () => (await statsOf(g, legA)).source?.learned_by === 'probation', {
+      timeoutMs: 5000,
+      what: 'the stranger to be learned by probation',
+    });
     // The first press started with the spray and lasts 1.5 s: A starts while it is on the wire.
     await sleep(300);
     expect(s.inDigit, 'a stranger press on the wire when A starts').toBe(true);
@@ -290,7 +303,10 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     a.startTone({ frequency: A_TONE });
     await sleep(1500);
     const since = (await dtmfEvents(g, cid)).filter((e) => Date.parse(e.timestamp) >= aStartEpoch);
-    expect(since.map((e) => e.body), "audio:dtmf reported since A's first packet").toEqual([]);
+    expect(
+      since.map((e) => e.body),
+      "audio:dtmf reported since A's first packet",
+    ).toEqual([]);
   });
 
   const PTIMES: { name: string; steps: { ptime: number; ms: number }[] }[] = [
@@ -344,7 +360,7 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     });
   }
 
-  it('RTCP: the gateway reports A\'s loss and jitter to A\'s port+1, and A\'s report about the gateway\'s stream lands in stats.remote', async () => {
+  it("RTCP: the gateway reports A's loss and jitter to A's port+1, and A's report about the gateway's stream lands in stats.remote", async () => {
     const { g, cid } = await start({ LEGWAY_SIP_RTCP_INTERVAL_MS: '500' });
     const a = await phone({ name: 'alice' });
     const b = await phone({ name: 'bob' });
@@ -363,9 +379,13 @@ describe('SIP media with scripted phones: source learning, packet times, RTCP', 
     // A clean stream on loopback shows about 1 ms of jitter; every third packet 40 ms late makes far more.
     await waitUntil(() => blockAboutA() !== undefined, {
       timeoutMs: 10_000,
-      what: () => `an RTCP report block about A's SSRC with loss and jitter on port+1 (${a.rtcp.length} RTCP datagrams, ${a.reports.length} valid: ${JSON.stringify(a.reports.map((r) => ({ port: r.port, sr: r.compound.senderReports, rr: r.compound.receiverReports })))})`,
+      what: () =>
+        `an RTCP report block about A's SSRC with loss and jitter on port+1 (${a.rtcp.length} RTCP datagrams, ${a.reports.length} valid: ${JSON.stringify(a.reports.map((r) => ({ port: r.port, sr: r.compound.senderReports, rr: r.compound.receiverReports })))})`,
     });
-    expect(a.rtcp.filter((r) => r.compound === undefined), 'RTCP datagrams that are not valid compound packets').toEqual([]);
+    expect(
+      a.rtcp.filter((r) => r.compound === undefined),
+      'RTCP datagrams that are not valid compound packets',
+    ).toEqual([]);
     const report = a.reports.find((r) => r.port === 'rtcp')!;
     expect(report.source.startsWith(`${a.answer!.address}:`)).toBe(true);
     const block = blockAboutA()!;

@@ -25,7 +25,9 @@ describe.skipIf(missing !== undefined)('outbound SIP calls (POST /v1/calls) to a
 
   async function dial(scenario: string, extra: Record<string, unknown> = {}): Promise<{ leg: any; sipp: Awaited<ReturnType<typeof startSipp>> }> {
     const sipp = await startSipp({ scenario, transport: 'u1' });
-    const res = await gw.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: 'dial-out', ...extra } });
+    const res = await gw.api('POST', '/v1/calls', {
+      body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: 'dial-out', ...extra },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body).toMatchObject({ type: 'sip', direction: 'outbound', conversation_id: cid });
     return { leg: res.body, sipp };
@@ -118,7 +120,10 @@ describe.skipIf(missing !== undefined)('outbound SIP calls (POST /v1/calls) to a
     await bad({ to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: 'nowhere' }, 404);
     await bad({ to: { type: 'phone', number: '1555' }, conversation_id: cid }, 422);
     await bad({ to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid, machine_detection: 'maybe' }, 422);
-    const user = await gw.api('POST', '/v1/calls', { token: await gw.token('alice'), body: { to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid } });
+    const user = await gw.api('POST', '/v1/calls', {
+      token: await gw.token('alice'),
+      body: { to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: cid },
+    });
     expect(user.status).toBe(403);
   });
 });

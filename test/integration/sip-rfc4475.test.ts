@@ -28,7 +28,14 @@ interface Vector {
   readonly trailer?: boolean;
 }
 
-const v = (name: string, section: string, valid: boolean, udp: Outcome, tcp: Outcome = udp, trailer = false): Vector => ({ name, section, valid, udp, tcp, trailer });
+const v = (name: string, section: string, valid: boolean, udp: Outcome, tcp: Outcome = udp, trailer = false): Vector => ({
+  name,
+  section,
+  valid,
+  udp,
+  tcp,
+  trailer,
+});
 
 const VECTORS: readonly Vector[] = [
   // §3.1.1 Valid messages. INVITEs reach the owner, which (as the gateway for an unrouted number) answers 404.

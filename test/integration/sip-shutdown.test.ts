@@ -123,10 +123,19 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     answers = await AnswerServer.start();
     const server = answers;
     // answer_url: 500 for `fail`, an NCCO without a conversation for `talk`, else the room.
-    server.reply = (r) => (r.to === 'fail' ? { status: 500 } : r.to === 'talk' ? { body: [{ action: 'talk', text: 'hello' }] } : { body: [{ action: 'conversation', name: 'leak-room' }] });
+    server.reply = (r) =>
+      r.to === 'fail'
+        ? { status: 500 }
+        : r.to === 'talk'
+          ? { body: [{ action: 'talk', text: 'hello' }] }
+          : { body: [{ action: 'conversation', name: 'leak-room' }] };
     // 100 RTP ports: 50 calls' worth. A leak of one pair per failed call would use them up long before the end.
     const rtpBase = 30_000 + 2 * Math.floor(Math.random() * 1000);
-    const { pid, sipPort } = await serve({ LEGWAY_ANSWER_URL: server.url, LEGWAY_SIP_ROUTES: 'room=leak-room', LEGWAY_RTP_PORTS: `${rtpBase}-${rtpBase + 99}` });
+    const { pid, sipPort } = await serve({
+      LEGWAY_ANSWER_URL: server.url,
+      LEGWAY_SIP_ROUTES: 'room=leak-room',
+      LEGWAY_RTP_PORTS: `${rtpBase}-${rtpBase + 99}`,
+    });
 
     const udpBaseline = await settled(() => udpSocketsOf(pid));
     const fdBaseline = await settled(() => openFds(pid));
@@ -146,7 +155,10 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     });
 
     // Everything the refused calls opened is closed again.
-    await waitUntil(() => udpSocketsOf(pid) === udpBaseline, { timeoutMs: 10_000, what: () => `UDP sockets back at ${udpBaseline} (now ${udpSocketsOf(pid)})` });
+    await waitUntil(() => udpSocketsOf(pid) === udpBaseline, {
+      timeoutMs: 10_000,
+      what: () => `UDP sockets back at ${udpBaseline} (now ${udpSocketsOf(pid)})`,
+    });
     await waitUntil(() => openFds(pid) <= fdBaseline, { timeoutMs: 10_000, what: () => `file descriptors back at ${fdBaseline} (now ${openFds(pid)})` });
 
     // Each refused as its reason says; the over-long names before answer_url was asked.
@@ -165,13 +177,29 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
         transport: 'u1',
         target: `127.0.0.1:${sipPort}`,
         timeoutSeconds: 15,
-        extra: ['-s', 'room', '-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), '-key', 'pcap', join(pcapDir, 'silence.pcap'), '-set', 'talk_ms', '1000'],
+        extra: [
+          '-s',
+          'room',
+          '-mi',
+          '127.0.0.1',
+          '-mp',
+          String(capture.sippMediaPort),
+          '-key',
+          'pcap',
+          join(pcapDir, 'silence.pcap'),
+          '-set',
+          'talk_ms',
+          '1000',
+        ],
       });
       expectPassed(await caller.finished);
     } finally {
       rmSync(pcapDir, { recursive: true, force: true });
     }
-    await waitUntil(() => udpSocketsOf(pid) === udpBaseline, { timeoutMs: 10_000, what: () => `UDP sockets back at ${udpBaseline} after the call (now ${udpSocketsOf(pid)})` });
+    await waitUntil(() => udpSocketsOf(pid) === udpBaseline, {
+      timeoutMs: 10_000,
+      what: () => `UDP sockets back at ${udpBaseline} after the call (now ${udpSocketsOf(pid)})`,
+    });
   }, 90_000);
   it('SIGTERM with calls routing, ringing, answered before the ACK, connected, held, dialling out and 50 more being set up: every call is ended, the process exits within LEGWAY_SHUTDOWN_TIMEOUT_MS, and the next start serves', async () => {
     answers = await AnswerServer.start();
@@ -179,17 +207,42 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     // `stuck` is never answered (its call stays in routing); every other call goes to the room.
     server.reply = (r) => (r.to.startsWith('stuck') ? undefined : { body: [{ action: 'conversation', name: 'shutdown-room' }] });
     const ANSWER_DELAY_MS = 5000;
-    const first = await serve({ LEGWAY_ANSWER_URL: server.url, LEGWAY_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), LEGWAY_SIP_ANSWER_DELAY_MS: String(ANSWER_DELAY_MS) });
+    const first = await serve({
+      LEGWAY_ANSWER_URL: server.url,
+      LEGWAY_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      LEGWAY_SIP_ANSWER_DELAY_MS: String(ANSWER_DELAY_MS),
+    });
     const { pid, sipPort, api } = first;
     const target = `127.0.0.1:${sipPort}`;
     const legOf = (to: string): string => String(server.requests.find((r) => r.to === to)?.leg_id);
     const status = async (legId: string): Promise<string> => (await api('GET', `/v1/legs/${legId}`)).body?.status as string;
 
     // Answered after the ring: one stays connected, one holds (re-INVITE sendonly), one does not ACK yet.
-    const connected = await sipp({ scenario: 'uac-invite-expect-200-then-bye-from-gateway.xml', transport: 'u1', target, timeoutSeconds: 20, extra: ['-s', 'connected'] });
-    const held = await sipp({ scenario: 'uac-invite-hold-then-expect-bye-from-gateway.xml', transport: 'u1', target, timeoutSeconds: 20, extra: ['-s', 'held'] });
-    const lateAck = await sipp({ scenario: 'uac-invite-expect-200-ack-late.xml', transport: 'u1', target, timeoutSeconds: 20, extra: ['-s', 'late-ack', '-set', 'ack_delay_ms', '8000'] });
-    await waitUntil(() => ['connected', 'held', 'late-ack'].every((to) => server.requests.some((r) => r.to === to)), { timeoutMs: 10_000, what: 'the first three calls to be routed' });
+    const connected = await sipp({
+      scenario: 'uac-invite-expect-200-then-bye-from-gateway.xml',
+      transport: 'u1',
+      target,
+      timeoutSeconds: 20,
+      extra: ['-s', 'connected'],
+    });
+    const held = await sipp({
+      scenario: 'uac-invite-hold-then-expect-bye-from-gateway.xml',
+      transport: 'u1',
+      target,
+      timeoutSeconds: 20,
+      extra: ['-s', 'held'],
+    });
+    const lateAck = await sipp({
+      scenario: 'uac-invite-expect-200-ack-late.xml',
+      transport: 'u1',
+      target,
+      timeoutSeconds: 20,
+      extra: ['-s', 'late-ack', '-set', 'ack_delay_ms', '8000'],
+    });
+    await waitUntil(() => ['connected', 'held', 'late-ack'].every((to) => server.requests.some((r) => r.to === to)), {
+      timeoutMs: 10_000,
+      what: 'the first three calls to be routed',
+    });
     const cid = String((await api('GET', '/v1/conversations?page_size=10')).body._embedded.conversations.find((c: any) => c.name === 'shutdown-room')?.id);
     await waitUntil(async () => (await status(legOf('connected'))) === 'connected', { timeoutMs: 15_000, what: 'the connected call' });
     await waitUntil(async () => (await status(legOf('late-ack'))) === 'connecting', { timeoutMs: 15_000, what: 'the call waiting for its ACK' });
@@ -211,11 +264,17 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     const probe = await SipProbe.open({ address: '127.0.0.1', port: sipPort });
     probes.push(probe);
     const more = await probe.inviteMany(50, (i) => ({ user: i % 2 === 0 ? `stuck-${i}` : `ring-${i}`, fromUser: `burst${i}` }), { perTick: 50, tickMs: 0 });
-    await waitUntil(() => more.every((c, i) => (i % 2 === 0 ? c.answered : c.responses.some((r) => r.status === 180))), { timeoutMs: 10_000, what: 'the 50 calls to be routing or ringing' });
+    await waitUntil(() => more.every((c, i) => (i % 2 === 0 ? c.answered : c.responses.some((r) => r.status === 180))), {
+      timeoutMs: 10_000,
+      what: 'the 50 calls to be routing or ringing',
+    });
     // An inbound call that rings (180 sent, not answered yet) is `answering`.
     await waitUntil(async () => (await status(legOf('ringing'))) === 'answering', { timeoutMs: 10_000, what: 'the ringing call' });
     await waitUntil(async () => (await status(String(dialled.body.id))) === 'ringing', { timeoutMs: 10_000, what: 'the outbound call to ring' });
-    await waitUntil(() => server.requests.filter((r) => r.to.startsWith('stuck')).length === 26, { timeoutMs: 10_000, what: 'answer_url to be asked for every routing call' });
+    await waitUntil(() => server.requests.filter((r) => r.to.startsWith('stuck')).length === 26, {
+      timeoutMs: 10_000,
+      what: 'answer_url to be asked for every routing call',
+    });
     // Every state at once, right now.
     expect(await status(legOf('connected'))).toBe('connected');
     expect(await status(legOf('held'))).toBe('connected');
@@ -236,7 +295,9 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     expectPassed(await routing.finished);
     expectPassed(await callee.finished);
     expectPassed(await lateAck.finished);
-    expect(more.map((c, i) => `${i % 2 === 0 ? 'routing' : 'ringing'} ${String(c.final?.status)}`)).toEqual(more.map((_c, i) => (i % 2 === 0 ? 'routing 503' : 'ringing 480')));
+    expect(more.map((c, i) => `${i % 2 === 0 ? 'routing' : 'ringing'} ${String(c.final?.status)}`)).toEqual(
+      more.map((_c, i) => (i % 2 === 0 ? 'routing 503' : 'ringing 480')),
+    );
     for (const c of more.filter((_c, i) => i % 2 === 0)) expect(c.final?.header('retry-after')).toMatch(/^\d+$/);
 
     // The next start on the same data folder serves, and finds every leg ended by the stop itself.

@@ -44,7 +44,8 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         s.transport.pendingRetransmissions === 0,
       {
         timeoutMs: 3000,
-        what: () => `SIP core idle (uas ${s.core.userAgentServers.size}, uac ${s.core.userAgentClients.size}, dialogs ${s.core.dialogs.size}, retransmissions ${s.transport.pendingRetransmissions})`,
+        what: () =>
+          `SIP core idle (uas ${s.core.userAgentServers.size}, uac ${s.core.userAgentClients.size}, dialogs ${s.core.dialogs.size}, retransmissions ${s.transport.pendingRetransmissions})`,
       },
     );
   }
@@ -124,15 +125,23 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         await expectIdle(s);
       });
 
-      it('places a call to a host outside the trunks and takes the callee\'s BYE inside the dialog', async () => {
+      it("places a call to a host outside the trunks and takes the callee's BYE inside the dialog", async () => {
         const s = await start({ trunks: ['10.0.0.0/8'] });
         const callee = await startSipp({ scenario: 'uas-invite-answer-200-then-bye.xml', transport: flag });
         const target = new URI('sip', 'callee', '127.0.0.1', callee.port, flag === 't1' ? { transport: 'tcp' } : {});
-        const message = s.core.makeOutgoingRequestMessage('INVITE', target, new URI('sip', 'legway', '127.0.0.1', s.port), target, {}, [`Contact: ${s.contact}`], {
-          contentDisposition: 'session',
-          contentType: 'application/sdp',
-          content: 'v=0\r\no=legway 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40004 RTP/AVP 0\r\n',
-        });
+        const message = s.core.makeOutgoingRequestMessage(
+          'INVITE',
+          target,
+          new URI('sip', 'legway', '127.0.0.1', s.port),
+          target,
+          {},
+          [`Contact: ${s.contact}`],
+          {
+            contentDisposition: 'session',
+            contentType: 'application/sdp',
+            content: 'v=0\r\no=legway 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40004 RTP/AVP 0\r\n',
+          },
+        );
         const hungUp = new Promise<void>((resolve, reject) => {
           s.core.invite(message, {
             onAccept: (response) => {

@@ -63,7 +63,13 @@ class StandInMedia {
   private tick(): void {
     if (!this.latched || !this.sending) return;
     const offset = (this.sequence % 50) * 160;
-    const packet = rtpPacket({ payloadType: 0, sequenceNumber: this.sequence++, timestamp: (this.timestamp += 160), ssrc: 0x5eed, payload: this.tone.subarray(offset, offset + 160) });
+    const packet = rtpPacket({
+      payloadType: 0,
+      sequenceNumber: this.sequence++,
+      timestamp: (this.timestamp += 160),
+      ssrc: 0x5eed,
+      payload: this.tone.subarray(offset, offset + 160),
+    });
     this.socket.send(packet, this.latched.port, this.latched.address);
   }
 }
@@ -125,7 +131,7 @@ describe.skipIf(missing !== undefined)('SIPp RTP harness against a stand-in answ
     });
   }
 
-  it("plays the pcap from the announced port, and RtpCapture gets what is sent back to that port", async () => {
+  it('plays the pcap from the announced port, and RtpCapture gets what is sent back to that port', async () => {
     const { port, media: m } = await answerer();
     const run = await sipp('uac-invite-pcmu-rtp-expect-200.xml', port, { talk_ms: 2000 });
     expect(run.code, run.trace).toBe(0);

@@ -443,7 +443,18 @@ describe('hostile payloads', () => {
     { request: 'conversation:join', payload: (cid) => ({ conversation_id: cid, since: 1.5 }), code: 'ValidationFailed' },
     { request: 'conversation:join', payload: (cid) => ({ conversation_id: cid, since: null }), code: 'ValidationFailed' },
     // Types a client may not send.
-    ...['member:joined', 'member:left', 'conversation:deleted', 'conversation:created', 'audio:mute:on', 'rtc:offer', 'event:delete', 'no-such-type', 'custom:', 'custom:bad name'].map((type) => ({
+    ...[
+      'member:joined',
+      'member:left',
+      'conversation:deleted',
+      'conversation:created',
+      'audio:mute:on',
+      'rtc:offer',
+      'event:delete',
+      'no-such-type',
+      'custom:',
+      'custom:bad name',
+    ].map((type) => ({
       request: 'event:send',
       payload: (cid: string) => ({ conversation_id: cid, type, body: {} }),
       code: 'ValidationFailed',

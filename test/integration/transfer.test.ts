@@ -42,7 +42,9 @@ describe('transfer', () => {
     const c = await join(second, 'carol', 660);
     await b.until((s) => toneLevel(s, 440) > AUDIBLE, 'B to hear A');
     // B is speaking (its tone) when it is moved.
-    await expect.poll(async () => (await events(first)).some((e) => e.type === 'audio:speaking:on' && e.body.leg_id === b.legId), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(async () => (await events(first)).some((e) => e.type === 'audio:speaking:on' && e.body.leg_id === b.legId), { timeout: 10_000 })
+      .toBe(true);
 
     const moved = await gw.api('PUT', `/v1/legs/${b.legId}`, { body: { action: 'transfer', conversation_id: 'second' } });
     expect(moved.status).toBe(200);
@@ -56,12 +58,18 @@ describe('transfer', () => {
 
     const oldSide = await events(first);
     // Speaking ends where it began; the new conversation hears it start again there.
-    await expect.poll(async () => (await events(second)).some((e) => e.type === 'audio:speaking:on' && e.body.leg_id === b.legId), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(async () => (await events(second)).some((e) => e.type === 'audio:speaking:on' && e.body.leg_id === b.legId), { timeout: 10_000 })
+      .toBe(true);
     const newSide = await events(second);
-    const speaking = (list: any[]) => list.filter((e) => e.body.leg_id === b.legId && e.type.startsWith('audio:speaking:')).map((e) => e.type.slice('audio:speaking:'.length));
+    const speaking = (list: any[]) =>
+      list.filter((e) => e.body.leg_id === b.legId && e.type.startsWith('audio:speaking:')).map((e) => e.type.slice('audio:speaking:'.length));
     const before = speaking(oldSide);
     expect(before.length % 2, JSON.stringify(before)).toBe(0);
-    expect(before.every((t, i) => t === (i % 2 === 0 ? 'on' : 'off')), JSON.stringify(before)).toBe(true);
+    expect(
+      before.every((t, i) => t === (i % 2 === 0 ? 'on' : 'off')),
+      JSON.stringify(before),
+    ).toBe(true);
     expect(speaking(newSide)[0]).toBe('on');
     const bobLeft = oldSide.find((e) => e.type === 'member:left' && e.body.user.name === 'bob');
     const bobJoined = newSide.find((e) => e.type === 'member:joined' && e.body.user.name === 'bob');

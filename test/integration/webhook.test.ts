@@ -51,9 +51,7 @@ describe('event webhook', () => {
 
     await receiver.until(() => receiver.accepted().some((r) => r.event.id === last));
     const got = receiver.accepted();
-    expect(got.map((r) => r.event.type)).toEqual([
-      'text', 'text:delivered', 'text:seen', 'text:typing:on', 'image', 'custom:poll', 'event:delete', 'text',
-    ]);
+    expect(got.map((r) => r.event.type)).toEqual(['text', 'text:delivered', 'text:seen', 'text:typing:on', 'image', 'custom:poll', 'event:delete', 'text']);
 
     // Exactly the stored event, signed with a JWT whose payload_hash is the body's SHA-256.
     const stored = (await gw.api('GET', `/v1/conversations/${cid}/events/${last}`)).body;

@@ -118,7 +118,7 @@ describe('WebRTC legs on the fake media engine', () => {
     gw = await startGateway({ engine });
   });
 
-  it('rtc:new answers with the engine\'s SDP and the leg is connecting; trickled candidates reach the endpoint', async () => {
+  it("rtc:new answers with the engine's SDP and the leg is connecting; trickled candidates reach the endpoint", async () => {
     // Arrange
     const cid = await conversation('answer');
     const a = await member(cid, 'alice');
@@ -155,7 +155,10 @@ describe('WebRTC legs on the fake media engine', () => {
 
     // Assert: each report is one rtc:status from the leg's member, in order, pushed to every member and logged.
     const up = await a.seen.waitFor(mediaOf(legId, true));
-    expect(up).toMatchObject({ from: a.memberId, body: { member_id: a.memberId, leg_id: legId, media: { audio: true, video: false, muted: false, earmuffed: false } } });
+    expect(up).toMatchObject({
+      from: a.memberId,
+      body: { member_id: a.memberId, leg_id: legId, media: { audio: true, video: false, muted: false, earmuffed: false } },
+    });
     const dtls = await b.seen.waitFor((e) => ofLeg('rtc:status', legId)(e) && e.body.kind === 'dtls' && e.body.status === 'connected');
     const statuses = b.seen.events.filter(ofLeg('rtc:status', legId));
     expect(statuses.map((e) => [e.body.kind, e.body.status])).toEqual([
@@ -192,7 +195,7 @@ describe('WebRTC legs on the fake media engine', () => {
     expect(a.endpoint.closedReason).toBe('media worker died');
   });
 
-  it('an offer the engine refuses is answered with the engine\'s own BadRequest, and no leg is left running', async () => {
+  it("an offer the engine refuses is answered with the engine's own BadRequest, and no leg is left running", async () => {
     // Arrange
     const cid = await conversation('bad-offer');
     const a = await member(cid, 'alice');
@@ -284,7 +287,7 @@ describe('WebRTC legs on the fake media engine', () => {
     expect((await legOf(a.legId)).media).toEqual({ muted: false, earmuffed: false, video_muted: false });
   });
 
-  it('video mute stops announcing the member\'s video in member:media and pauses the endpoint\'s video', async () => {
+  it("video mute stops announcing the member's video in member:media and pauses the endpoint's video", async () => {
     // Arrange
     const cid = await conversation('video-mute');
     const a = await call(cid, 'alice', { video: true });
@@ -338,7 +341,10 @@ describe('WebRTC legs on the fake media engine', () => {
     const b = await call(cid, 'bob', { video: true });
 
     // Assert: each client is pushed its endpoint's offer, and its answer is applied.
-    for (const [me, other] of [[a, b], [b, a]] as const) {
+    for (const [me, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
       const pushed = await me.seen.waitFor((e) => e.name === 'rtc:offer' && e.leg_id === me.legId && e.offer !== undefined);
       expect(me.endpoint.forwarding).toEqual(new Set([other.legId]));
       expect(pushed.offer).toEqual({ type: 'offer', sdp: me.endpoint.offers[0] });

@@ -67,10 +67,7 @@ describe('WebRTC leg whose peer goes away without rtc:hangup', () => {
     expect(terminate.body).toEqual({ leg_id: legId, reason: 'media closed by the peer' });
     const closed = bob.seen.events.find((e) => e.type === 'rtc:status' && e.body.leg_id === legId && e.body.kind === 'dtls' && e.body.status === 'closed');
     expect(closed?.id).toBeLessThan(terminate.id);
-    const down = await bob.seen.waitFor(
-      (e) => e.type === 'member:media' && e.body.leg_id === legId && e.body.media.audio === false,
-      EVENT_TIMEOUT,
-    );
+    const down = await bob.seen.waitFor((e) => e.type === 'member:media' && e.body.leg_id === legId && e.body.media.audio === false, EVENT_TIMEOUT);
     expect(down.id).toBeGreaterThan(terminate.id);
     expect(bob.seen.events.some((e) => e.type === 'rtc:hangup' && e.body.leg_id === legId)).toBe(false);
     // Alice's own socket, still connected, is told too.

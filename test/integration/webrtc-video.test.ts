@@ -71,7 +71,7 @@ describe('WebRTC video forwarding', () => {
     expect(meanLuma(again)).toBeGreaterThan(170);
   });
 
-  it('a client back on a new connection takes over its leg\'s renegotiation: the offer it missed is sent again', async () => {
+  it("a client back on a new connection takes over its leg's renegotiation: the offer it missed is sent again", async () => {
     const cid = (await gw.api('POST', '/v1/conversations', { body: { name: 'video-reconnect' } })).body.id;
     const a = await join(cid, 'alice', true);
     const first = (a.peer as unknown as { socket: Socket }).socket;

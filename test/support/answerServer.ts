@@ -62,7 +62,10 @@ export class AnswerServer {
     const send = (): void => {
       const status = reply.status ?? 200;
       if (reply.body === undefined) res.writeHead(status, { connection: 'close' }).end();
-      else res.writeHead(status, { 'content-type': 'application/json', connection: 'close' }).end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
+      else
+        res
+          .writeHead(status, { 'content-type': 'application/json', connection: 'close' })
+          .end(typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body));
     };
     if (!reply.delayMs) return send();
     const timer = setTimeout(() => {

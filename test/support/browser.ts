@@ -128,5 +128,8 @@ export async function signInToConsole(page: Page, gatewayUrl: string, name: stri
   await page.goto(`${gatewayUrl}/console`);
   await page.getByLabel('Operator name', { exact: true }).fill(name);
   await page.locator('#login').click();
-  await page.locator('#connection').filter({ hasText: /^connected$/ }).waitFor();
+  await page
+    .locator('#connection')
+    .filter({ hasText: /^connected$/ })
+    .waitFor();
 }

@@ -183,7 +183,9 @@ export class FakeWebRtcEndpoint implements WebRtcEndpoint {
   createOffer(): string {
     this.offerVersion++;
     this.offerPending = true;
-    const video = [...this.forwarding].map((source, i) => `m=video 40000 UDP/TLS/RTP/SAVPF 96\r\na=mid:v${String(i)}\r\na=msid:${source} video\r\na=sendonly\r\n`);
+    const video = [...this.forwarding].map(
+      (source, i) => `m=video 40000 UDP/TLS/RTP/SAVPF 96\r\na=mid:v${String(i)}\r\na=msid:${source} video\r\na=sendonly\r\n`,
+    );
     const offer = FAKE_ANSWER_SDP.replace('o=legway-fake 1 1', `o=legway-fake 1 ${String(this.offerVersion)}`) + video.join('');
     this.offers.push(offer);
     return offer;

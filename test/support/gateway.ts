@@ -118,7 +118,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       return { status: res.status, headers: res.headers, body: parsed };
     },
     connect(tok, opts = {}) {
-      const socket = connectClient(`${url}${opts.namespace ?? ''}`, { auth: opts.auth ?? { token: tok }, transports: ['websocket'], reconnection: false, forceNew: true });
+      const socket = connectClient(`${url}${opts.namespace ?? ''}`, {
+        auth: opts.auth ?? { token: tok },
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+      });
       own.add(socket);
       sockets.add(socket);
       return new Promise((resolve, reject) => {

@@ -41,7 +41,13 @@ describe('pcap writer', () => {
       expect(p.ip).toMatchObject({ protocol: 17, totalLength: FRAME_BYTES - ETHERNET_BYTES, src: '10.0.0.1', dst: '10.0.0.2', headerChecksumValid: true });
       expect(p.udp).toMatchObject({ srcPort: 40000, dstPort: 50000, length: UDP_BYTES + RTP_HEADER_BYTES + 160, checksumValid: true });
       expect(p.udp!.checksum).not.toBe(0);
-      expect(p.rtp).toMatchObject({ payloadType: 0, marker: i === 0, ssrc: 0x11223344, sequenceNumber: (65530 + i) & 0xffff, timestamp: (0xffffff00 + 160 * i) >>> 0 });
+      expect(p.rtp).toMatchObject({
+        payloadType: 0,
+        marker: i === 0,
+        ssrc: 0x11223344,
+        sequenceNumber: (65530 + i) & 0xffff,
+        timestamp: (0xffffff00 + 160 * i) >>> 0,
+      });
       expect(p.rtp!.payload).toHaveLength(160);
     });
   });
@@ -68,7 +74,17 @@ describe('pcap writer', () => {
   });
 
   it('writes a DTMF key as RFC 4733 events between PCMU: marker first, growing duration, three end packets', () => {
-    const file = pcapWithDtmf({ digit: '#', payloadType: 101, leadInMs: 100, durationMs: 100, tailMs: 60, volume: 10, ssrc: 7, firstSequence: 1, firstTimestamp: 8000 });
+    const file = pcapWithDtmf({
+      digit: '#',
+      payloadType: 101,
+      leadInMs: 100,
+      durationMs: 100,
+      tailMs: 60,
+      volume: 10,
+      ssrc: 7,
+      firstSequence: 1,
+      firstTimestamp: 8000,
+    });
     const packets = readPcap(file).packets.map((p) => p.rtp!);
     // 5 lead-in; the key's 5 packets of time as 4 events and 3 copies of the end; 3 tail.
     expect(packets).toHaveLength(5 + 4 + 3 + 3);

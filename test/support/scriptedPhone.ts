@@ -528,7 +528,10 @@ export class ScriptedPhone {
 
   /** The offer this phone sends. */
   offer(): string {
-    const payloads = this.options.offerPayloads ?? [{ pt: 0, rtpmap: 'PCMU/8000' }, { pt: 101, rtpmap: 'telephone-event/8000', fmtp: '0-16' }];
+    const payloads = this.options.offerPayloads ?? [
+      { pt: 0, rtpmap: 'PCMU/8000' },
+      { pt: 101, rtpmap: 'telephone-event/8000', fmtp: '0-16' },
+    ];
     const lines = [
       'v=0',
       `o=${this.name} ${randomInt(1, 2 ** 31)} 1 IN IP4 ${this.sdpAddress}`,
@@ -571,7 +574,8 @@ export class ScriptedPhone {
               this.stopTone();
             },
             // Re-INVITEs (none expected): take them as they come.
-            onInvite: (reinvite) => reinvite.accept({ statusCode: 200, body: { contentDisposition: 'session', contentType: 'application/sdp', content: this.offer() } }),
+            onInvite: (reinvite) =>
+              reinvite.accept({ statusCode: 200, body: { contentDisposition: 'session', contentType: 'application/sdp', content: this.offer() } }),
           };
           resolve(response.session);
         },

@@ -56,7 +56,18 @@ export function parseSip(text: string): SipMessage | undefined {
 
 /** An SDP offer of PCMU (and telephone-event) on `port` of 127.0.0.1. */
 export function pcmuOffer(port: number): string {
-  return ['v=0', 'o=probe 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', 'a=sendrecv', ''].join('\r\n');
+  return [
+    'v=0',
+    'o=probe 1 1 IN IP4 127.0.0.1',
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=audio ${port} RTP/AVP 0 101`,
+    'a=rtpmap:0 PCMU/8000',
+    'a=rtpmap:101 telephone-event/8000',
+    'a=sendrecv',
+    '',
+  ].join('\r\n');
 }
 
 export interface InviteOptions {
@@ -263,7 +274,11 @@ export class SipProbe {
    * `maxOutstanding` (when given) still waiting for their final response — a flood the gateway
    * can take, rather than one that only fills its socket buffer. Resolves once all are sent.
    */
-  async inviteMany(count: number, make: (i: number) => InviteOptions, pace: { perTick: number; tickMs: number; maxOutstanding?: number }): Promise<ProbeCall[]> {
+  async inviteMany(
+    count: number,
+    make: (i: number) => InviteOptions,
+    pace: { perTick: number; tickMs: number; maxOutstanding?: number },
+  ): Promise<ProbeCall[]> {
     const sent: ProbeCall[] = [];
     let outstanding: ProbeCall[] = [];
     for (let i = 0; i < count; i++) {
@@ -308,7 +323,9 @@ export class SipProbe {
     // A request from the gateway (BYE in a dialog): answered 200, kept with its call.
     call?.requests.push(message);
     if (message.method === 'ACK') return;
-    const echo = ['via', 'from', 'to', 'call-id', 'cseq'].map((h) => `${h === 'call-id' ? 'Call-ID' : h === 'cseq' ? 'CSeq' : h[0]!.toUpperCase() + h.slice(1)}: ${message.header(h) ?? ''}`);
+    const echo = ['via', 'from', 'to', 'call-id', 'cseq'].map(
+      (h) => `${h === 'call-id' ? 'Call-ID' : h === 'cseq' ? 'CSeq' : h[0]!.toUpperCase() + h.slice(1)}: ${message.header(h) ?? ''}`,
+    );
     this.send(['SIP/2.0 200 OK', ...echo, 'Content-Length: 0', '', ''].join('\r\n'));
   }
 }

@@ -135,7 +135,10 @@ describe('decodeWav', () => {
     view.setUint32(20, 4, true);
     fmt.set([0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71], 24);
     const audio = plain.subarray(44);
-    const file = riff([['fmt ', fmt], ['data', audio]]);
+    const file = riff([
+      ['fmt ', fmt],
+      ['data', audio],
+    ]);
     const out = decodeWav(file, 'ext.wav');
     expect(Math.abs(out.length - 24_000)).toBeLessThanOrEqual(4);
     expectTone(out, 16_000);
@@ -157,7 +160,12 @@ describe('decodeWav', () => {
     const plain = encodeWav(sine(1000, 8000, 4800), 48_000);
     const cue = new Uint8Array(4);
     new DataView(cue.buffer).setUint32(0, 0x7fffffff, true);
-    const file = riff([['fmt ', plain.subarray(20, 36)], ['cue ', cue], ['LIST', new Uint8Array(4)], ['data', plain.subarray(44)]]);
+    const file = riff([
+      ['fmt ', plain.subarray(20, 36)],
+      ['cue ', cue],
+      ['LIST', new Uint8Array(4)],
+      ['data', plain.subarray(44)],
+    ]);
     const started = performance.now();
     expect(decodeWav(file, 'cue.wav')).toHaveLength(4800);
     expect(performance.now() - started).toBeLessThan(2000);

@@ -303,8 +303,20 @@ const FIXTURES: { [T in EventType]: { valid: EventBody<T>; invalid: [string, unk
       ['missing text', { event_id: 3 }],
     ],
   },
-  'text:typing:on': { valid: {}, invalid: [['any key', { typing: true }], ['null', null]] },
-  'text:typing:off': { valid: {}, invalid: [['any key', { typing: false }], ['array', []]] },
+  'text:typing:on': {
+    valid: {},
+    invalid: [
+      ['any key', { typing: true }],
+      ['null', null],
+    ],
+  },
+  'text:typing:off': {
+    valid: {},
+    invalid: [
+      ['any key', { typing: false }],
+      ['array', []],
+    ],
+  },
   'video:mute:off': { valid: { leg_id: LEG }, invalid: toggleInvalid },
   'video:mute:on': { valid: { leg_id: LEG }, invalid: toggleInvalid },
 };
@@ -413,13 +425,10 @@ describe('custom events', () => {
     expect(parseEventBody('custom:foo', cyclic)).toMatchObject({ ok: false, code: 'InvalidEventBody' });
   });
 
-  it.each(['custom:', 'custom:a b', 'custom:_x', 'custom:é', `custom:${'a'.repeat(101)}`, 'custom'])(
-    'treats %j as an unknown type',
-    (type) => {
-      expect(isCustomEventType(type)).toBe(false);
-      expect(parseEventBody(type, {})).toMatchObject({ ok: false, code: 'UnknownEventType' });
-    },
-  );
+  it.each(['custom:', 'custom:a b', 'custom:_x', 'custom:é', `custom:${'a'.repeat(101)}`, 'custom'])('treats %j as an unknown type', (type) => {
+    expect(isCustomEventType(type)).toBe(false);
+    expect(parseEventBody(type, {})).toMatchObject({ ok: false, code: 'UnknownEventType' });
+  });
 
   it.each(['custom:a', 'custom:my-app.v2:score_1', `custom:${'a'.repeat(100)}`])('accepts the name %j', (type) => {
     expect(isCustomEventType(type)).toBe(true);

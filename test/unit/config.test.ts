@@ -111,7 +111,9 @@ describe('configuration', () => {
     expect(loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: '1' }, cwd: dir }).rtc.disconnectGraceMs).toBe(1000);
     expect(loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: '3600' }, cwd: dir }).rtc.disconnectGraceMs).toBe(3_600_000);
     for (const bad of ['0', '3601', '1.5', 'soon']) {
-      expect(() => loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: bad }, cwd: dir }), bad).toThrow(/LEGWAY_RTC_DISCONNECT_GRACE_S \(--rtc-disconnect-grace-s\)/);
+      expect(() => loadConfig({ env: { LEGWAY_RTC_DISCONNECT_GRACE_S: bad }, cwd: dir }), bad).toThrow(
+        /LEGWAY_RTC_DISCONNECT_GRACE_S \(--rtc-disconnect-grace-s\)/,
+      );
     }
   });
 

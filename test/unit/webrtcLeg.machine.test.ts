@@ -1,22 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import {
-  createActor,
-  fromPromise,
-  initialTransition,
-  SimulatedClock,
-  transition,
-  waitFor,
-  type Actor,
-  type AnyEventObject,
-  type SnapshotFrom,
-} from 'xstate';
-import {
-  webrtcLegMachine,
-  type WebRtcLegEmitted,
-  type WebRtcLegEvent,
-  type WebRtcLegInput,
-} from '../../machines/webrtcLeg.machine.js';
+import { createActor, fromPromise, initialTransition, SimulatedClock, transition, waitFor, type Actor, type AnyEventObject, type SnapshotFrom } from 'xstate';
+import { webrtcLegMachine, type WebRtcLegEmitted, type WebRtcLegEvent, type WebRtcLegInput } from '../../machines/webrtcLeg.machine.js';
 import { parseEventBody, type EventBody, type EventType } from '../../src/events/catalogue.js';
 
 type Snapshot = SnapshotFrom<typeof webrtcLegMachine>;
@@ -213,7 +198,10 @@ describe('webrtcLeg machine: pure transitions', () => {
   it('reports video in member:media while the peer sends it and it is not muted', () => {
     const withVideo = { ...(answered as unknown as Record<string, unknown>), output: { answerSdp: 'v=0 answer', hasVideo: true } } as unknown as WebRtcLegEvent;
     const [connected, up] = run(initial(), withVideo, ice('connected'));
-    const video = (on: boolean) => ({ type: 'member:media', body: { member_id: MEMBER, leg_id: LEG, media: { audio: true, video: on, muted: false, earmuffed: false } } });
+    const video = (on: boolean) => ({
+      type: 'member:media',
+      body: { member_id: MEMBER, leg_id: LEG, media: { audio: true, video: on, muted: false, earmuffed: false } },
+    });
     expect(up.at(-1)).toEqual(video(true));
     const [muted, mutedEmitted] = run(connected, { type: 'VIDEO_MUTE', on: true });
     expect(mutedEmitted).toEqual([onLeg('video:mute:on'), video(false)]);
@@ -426,7 +414,12 @@ describe('webrtcLeg machine: actor with fakes', () => {
       onLeg('rtc:hangup'),
       media(false),
     ]);
-    expect(applied).toEqual([['mute', true], ['mute', false], ['earmuff', true], ['earmuff', false]]);
+    expect(applied).toEqual([
+      ['mute', true],
+      ['mute', false],
+      ['earmuff', true],
+      ['earmuff', false],
+    ]);
     expect(closes).toEqual([LEG]);
     expect(final.value).toBe('ended');
     expect(final.context.endedBy).toBe('client');
@@ -517,7 +510,7 @@ describe('webrtcLeg machine: actor with fakes', () => {
     expect(types().filter((t) => t === 'rtc:terminate' || t === 'rtc:hangup')).toEqual(['rtc:terminate']);
   });
 
-  it('dtls closed (the peer\'s close alert) ends a connected leg at once, and the grace it was in never fires (simulated clock)', async () => {
+  it("dtls closed (the peer's close alert) ends a connected leg at once, and the grace it was in never fires (simulated clock)", async () => {
     const clock = new SimulatedClock();
     const leg = start({ clock });
     await waitFor(leg, (s) => s.matches('connecting'));

@@ -7,7 +7,8 @@ export const conversationId = z.string().regex(ID_PATTERNS.conversation, 'not a 
 export const memberId = z.string().regex(ID_PATTERNS.member, 'not a member id (MEM-<uuid>)');
 
 // eslint-disable-next-line no-control-regex -- the point is to refuse control characters in names
-const name = z.string().trim().min(1).max(200).regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters');
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]+$/;
+const name = z.string().trim().min(1).max(200).regex(NO_CONTROL, 'must not contain control characters');
 const displayName = z.string().trim().max(200);
 
 const customData = z
@@ -69,8 +70,22 @@ export const eventsQuery = z.strictObject({
   event_type: z
     .string()
     .max(1000)
-    .transform((s) => s.split(',').map((t) => t.trim()).filter((t) => t.length > 0))
-    .pipe(z.array(z.string().max(120).regex(/^[a-z0-9_.:-]+\*?$/i, 'not an event type (or prefix*)')).max(20))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t.length > 0),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .max(120)
+            .regex(/^[a-z0-9_.:-]+\*?$/i, 'not an event type (or prefix*)'),
+        )
+        .max(20),
+    )
     .optional(),
   start_id: eventId.optional(),
   end_id: eventId.optional(),
@@ -83,5 +98,8 @@ export const conversationParams = z.strictObject({ id: pathId });
 export const memberParams = z.strictObject({ id: pathId, member_id: pathId });
 export const eventParams = z.strictObject({
   id: pathId,
-  event_id: z.string().regex(/^\d{1,15}$/).transform(Number),
+  event_id: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
 });

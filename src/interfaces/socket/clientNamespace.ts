@@ -115,7 +115,11 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     request('rtc:ice', rtcIceRequest, async ({ leg_id, candidate }) => {
       // A null candidate is the end of the client's gathering: nothing to do for an ICE-lite server.
       if (candidate) {
-        await deps.services.legs.addCandidate(leg_id, { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null }, principal);
+        await deps.services.legs.addCandidate(
+          leg_id,
+          { candidate: candidate.candidate, sdpMid: candidate.sdpMid ?? null, sdpMLineIndex: candidate.sdpMLineIndex ?? null },
+          principal,
+        );
       }
       return {};
     });

@@ -34,7 +34,6 @@ const legId = z.string().regex(ID_PATTERNS.leg, 'not a leg id (a UUID)');
 // A request whose parameters are all optional may come without a payload, or with `null` (what
 // socket.io sends for `undefined`), or with `{}`.
 
-
 export const conversationListRequest = z
   .strictObject({
     page_size: z.number().int().min(1).max(CONVERSATION_PAGE.max).optional(),
@@ -44,16 +43,13 @@ export const conversationListRequest = z
 
 export const legListRequest = z.strictObject({ conversation_id: conversationRef.optional() }).nullish();
 
-export const watchRequest = z
-  .strictObject({ conversation_ids: z.array(conversationRef).min(1).max(MAX_WATCHED).optional() })
-  .nullish();
+export const watchRequest = z.strictObject({ conversation_ids: z.array(conversationRef).min(1).max(MAX_WATCHED).optional() }).nullish();
 
 export const unwatchRequest = z.strictObject({}).nullish();
 export const knockingListRequest = z.strictObject({ conversation_id: conversationRef.optional() }).nullish();
 export const knockingAnswerRequest = z.strictObject({ knocking_id: z.uuid(), admit: z.boolean() });
 
-const legAction = <A extends string, P extends z.ZodRawShape>(action: A, params: P) =>
-  z.strictObject({ leg_id: legId, action: z.literal(action), ...params });
+const legAction = <A extends string, P extends z.ZodRawShape>(action: A, params: P) => z.strictObject({ leg_id: legId, action: z.literal(action), ...params });
 
 export const legActionRequest = z.discriminatedUnion('action', [
   legAction('mute', {}),

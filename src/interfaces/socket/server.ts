@@ -37,14 +37,18 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
   });
 
   // `io.use` guards the main namespace only: each namespace verifies the token itself.
-  io.use(authenticate(deps.verifier, (p) =>
-    p.role === 'application' ? fail('Forbidden', 'application tokens are for the REST API; connect as a user or operator') : undefined,
-  ));
+  io.use(
+    authenticate(deps.verifier, (p) =>
+      p.role === 'application' ? fail('Forbidden', 'application tokens are for the REST API; connect as a user or operator') : undefined,
+    ),
+  );
   // The namespace's maps differ from the main one's; socket.io types `of()` with the server's maps.
   const operators = io.of('/operator') as unknown as OperatorNamespace;
-  operators.use(authenticate(deps.verifier, (p) =>
-    p.role === 'operator' ? undefined : fail('Forbidden', `the operator namespace needs an operator token (this is a ${p.role} token)`),
-  ));
+  operators.use(
+    authenticate(deps.verifier, (p) =>
+      p.role === 'operator' ? undefined : fail('Forbidden', `the operator namespace needs an operator token (this is a ${p.role} token)`),
+    ),
+  );
 
   // One limiter for both namespaces: a token's budget is shared by all its connections.
   const limiter = new RequestLimiter(deps.socketRateLimit, deps.tokenRateLimit);

@@ -99,7 +99,10 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
       bye: () => call.bye(),
     };
     // Without the caller's offer, the codec is known only from the answer in its ACK: the audio joins then.
-    const inband = codec.telephoneEventPt === undefined ? (press: { digit: string; durationMs: number }) => call.runner?.dtmf(press.digit, press.durationMs, 'inband') : undefined;
+    const inband =
+      codec.telephoneEventPt === undefined
+        ? (press: { digit: string; durationMs: number }) => call.runner?.dtmf(press.digit, press.durationMs, 'inband')
+        : undefined;
     const audio = remote ? new RtpLegAudio(rtp, inband) : undefined;
     const runner = new SipLegRunner(leg, {
       store: c.ctx.store,

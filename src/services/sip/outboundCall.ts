@@ -69,7 +69,15 @@ export async function placeOutboundCall(
     const leg = c.insertLeg(legId, conversationId, member.id, 'outbound');
     const rtp = call.rtp;
     const bridge = c.legs.bridgeFor(conversationId);
-    const message = server.core.makeOutgoingRequestMessage('INVITE', target, dial.from, target, {}, [`Contact: ${server.contact}`], sdpBody(writeOffer(call.local, c.codecs)));
+    const message = server.core.makeOutgoingRequestMessage(
+      'INVITE',
+      target,
+      dial.from,
+      target,
+      {},
+      [`Contact: ${server.contact}`],
+      sdpBody(writeOffer(call.local, c.codecs)),
+    );
     const signalling: SipSignalling = {
       ringing: () => undefined,
       answer: () => undefined,
@@ -126,7 +134,9 @@ export async function placeOutboundCall(
           call.ackReceived();
           response.session.delegate = c.dialog(call, codec);
           c.members.admit(conversationId, memberName, 'application', channel);
-          runner.attachAudio(new RtpLegAudio(rtp, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
+          runner.attachAudio(
+            new RtpLegAudio(rtp, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined),
+          );
           runner.send({ type: 'ANSWERED' });
           if (request.machineDetection) detectAnsweringMachine(call, bridge, runner, request.machineDetection, c.ctx.logger);
         } catch (err) {
@@ -140,7 +150,11 @@ export async function placeOutboundCall(
       },
       onReject: (response) => {
         call.outgoing = undefined;
-        runner.send({ type: 'REJECTED', code: response.message.statusCode ?? 500, reason: (response.message.reasonPhrase ?? 'Failed').slice(0, 200) || 'Failed' });
+        runner.send({
+          type: 'REJECTED',
+          code: response.message.statusCode ?? 500,
+          reason: (response.message.reasonPhrase ?? 'Failed').slice(0, 200) || 'Failed',
+        });
       },
     });
     return runner.state;

@@ -167,7 +167,12 @@ export function offeredConfig(codecs: readonly SipCodecName[]): RtpCodecConfig {
   return { payloadType: info.offeredPayloadType, codec: first, ptime: 20, ...(telephoneEventPt !== undefined && { telephoneEventPt }) };
 }
 
-function write(local: LocalAudio, codecs: { pt: number; codec: SipCodecName }[], telephoneEvents: { pt: number; rate: number }[], direction: MediaDirection): string {
+function write(
+  local: LocalAudio,
+  codecs: { pt: number; codec: SipCodecName }[],
+  telephoneEvents: { pt: number; rate: number }[],
+  direction: MediaDirection,
+): string {
   const rtp: { payload: number; codec: string; rate: number; encoding?: number }[] = [];
   const fmtp: { payload: number; config: string }[] = [];
   for (const { pt, codec } of codecs) {

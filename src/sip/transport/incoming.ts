@@ -63,7 +63,15 @@ export function normalizeIncoming(raw: string, source: SipSource, logger: Core.L
     const stamped = stampVia(top, source);
     setVias(message, [formatVia(stamped), ...vias.slice(1)], stamped);
     message.viaBranch = serverTransactionId(
-      { method: message.method, topVia: top, requestUri: message.ruri.toString(), callId: message.callId, cseq: message.cseq, fromTag: message.fromTag, toTag: message.toTag },
+      {
+        method: message.method,
+        topVia: top,
+        requestUri: message.ruri.toString(),
+        callId: message.callId,
+        cseq: message.cseq,
+        fromTag: message.fromTag,
+        toTag: message.toTag,
+      },
       awaitsAck,
     );
     return { kind: 'request', message, topVia: stamped };

@@ -8,7 +8,17 @@ import { frameDatagram, type Frame } from './framing.js';
 import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
 import { rawErrorResponse } from './rawResponse.js';
-import { cseqMethod, headerValue, headerValues, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
+import {
+  cseqMethod,
+  headerValue,
+  headerValues,
+  headOf,
+  parseRequestLine,
+  parseStatusLine,
+  readHead,
+  rewriteTopViaTransport,
+  type MessageHead,
+} from './sipText.js';
 import { bindUdpAndTcp, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
@@ -338,7 +348,8 @@ export class SipTransport implements Core.Transport {
     if ('error' in hop) throw new Error(hop.error);
     const address = await this.resolve(hop.host);
     const callId = headerValue(head, 'call-id');
-    if (callId !== undefined) this.events.emit('requestSent', callId, requestLine.method, { protocol: hop.protocol, address: normalizeAddress(address), port: hop.port });
+    if (callId !== undefined)
+      this.events.emit('requestSent', callId, requestLine.method, { protocol: hop.protocol, address: normalizeAddress(address), port: hop.port });
     if (hop.protocol === 'TCP') {
       const connection = await this.connections.connectTo(address, hop.port);
       await connection.write(Buffer.from(this.finish(rewriteTopViaTransport(text, 'TCP'), 'TCP'), 'utf8'));

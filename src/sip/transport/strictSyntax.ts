@@ -53,7 +53,8 @@ export function headerProblem(head: MessageHead): SyntaxProblem | undefined {
   }
   for (const name of ['expires', 'min-expires']) {
     for (const value of headerValues(head, name)) {
-      if (!/^\d{1,10}$/.test(value) || Number(value) > DELTA_SECONDS_LIMIT) return { status: 400, reason: `Malformed ${name === 'expires' ? 'Expires' : 'Min-Expires'}` };
+      if (!/^\d{1,10}$/.test(value) || Number(value) > DELTA_SECONDS_LIMIT)
+        return { status: 400, reason: `Malformed ${name === 'expires' ? 'Expires' : 'Min-Expires'}` };
     }
   }
   for (const value of headerValues(head, 'retry-after')) {

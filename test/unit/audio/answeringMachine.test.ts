@@ -22,11 +22,22 @@ function run(pattern: [boolean, number][]): { type: string; atMs: number } | und
 
 describe('answering-machine detection', () => {
   it('a short "hello" then silence is a human, decided by the silence after it', () => {
-    expect(run([[false, 400], [true, 500], [false, 2000]])).toEqual({ type: 'human', atMs: 400 + 500 + 820 });
+    expect(
+      run([
+        [false, 400],
+        [true, 500],
+        [false, 2000],
+      ]),
+    ).toEqual({ type: 'human', atMs: 400 + 500 + 820 });
   });
 
   it('a long uninterrupted greeting is a machine', () => {
-    expect(run([[false, 300], [true, 4000]])).toMatchObject({ type: 'machine' });
+    expect(
+      run([
+        [false, 300],
+        [true, 4000],
+      ]),
+    ).toMatchObject({ type: 'machine' });
   });
 
   it('many words with short pauses are a machine even before the greeting is long', () => {
@@ -40,7 +51,11 @@ describe('answering-machine detection', () => {
   });
 
   it('a single click does not count as a word, and an undecided call ends unknown', () => {
-    const pattern: [boolean, number][] = [[false, 1000], [true, 40], [false, 1000]];
+    const pattern: [boolean, number][] = [
+      [false, 1000],
+      [true, 40],
+      [false, 1000],
+    ];
     for (let i = 0; i < 10; i++) pattern.push([true, 200], [false, 700]);
     // Two-word bursts separated by 700 ms: never 3 words in one greeting, never 800 ms of silence.
     const amd = new AnsweringMachineDetector({ maximumNumberOfWords: 100, greeting: 100_000 });

@@ -131,8 +131,22 @@ describe('AudioBridge players, taps and moves', () => {
     const bridge = bridgeWith(a, b);
     const mix: number[] = [];
     const ofA: number[] = [];
-    bridge.tap(new Tap('t-mix', undefined, (f) => mix.push(...f), () => undefined));
-    bridge.tap(new Tap('t-a', 'a', (f) => ofA.push(...f), () => undefined));
+    bridge.tap(
+      new Tap(
+        't-mix',
+        undefined,
+        (f) => mix.push(...f),
+        () => undefined,
+      ),
+    );
+    bridge.tap(
+      new Tap(
+        't-a',
+        'a',
+        (f) => ofA.push(...f),
+        () => undefined,
+      ),
+    );
     run(bridge, [a, b], 20);
     expect(mix).toHaveLength(20 * FRAME_SAMPLES);
     expect(ofA).toHaveLength(20 * FRAME_SAMPLES);
@@ -203,7 +217,14 @@ describe('AudioBridge players, taps and moves', () => {
     const bridge = bridgeWith(a);
     const ends: string[] = [];
     bridge.play(new Player('p', sine(1000, 8000, 48_000), { loop: 0, level: 0 }, (r) => ends.push(`play:${r}`)));
-    bridge.tap(new Tap('t', undefined, () => undefined, (r) => ends.push(`tap:${r}`)));
+    bridge.tap(
+      new Tap(
+        't',
+        undefined,
+        () => undefined,
+        (r) => ends.push(`tap:${r}`),
+      ),
+    );
     run(bridge, [a], 3);
     bridge.remove('a');
     expect(ends).toEqual(['play:closed', 'tap:closed']);

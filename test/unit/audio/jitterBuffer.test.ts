@@ -116,7 +116,7 @@ describe('JitterBuffer', () => {
   it('plays every packet of a stream with up to 20 ms of jitter without a gap', () => {
     const jb = new JitterBuffer();
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const random = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     // Packet i is sent at 20·i ms, arrives up to 20 ms late, and sequence numbers wrap midway.
     const arrivals = Array.from({ length: 300 }, (_, i) => ({ seq: (65400 + i) & 0xffff, at: 20 * i + random() * 19.9 }));
     const played: (number | 'missing' | 'empty')[] = [];

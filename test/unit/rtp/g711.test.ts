@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { alawToLinear, decodeG711, encodeG711, G711_FRAME_SAMPLES, linearToAlaw, linearToUlaw, ulawToLinear, type G711Codec } from '../../../src/media/rtp/g711.js';
+import {
+  alawToLinear,
+  decodeG711,
+  encodeG711,
+  G711_FRAME_SAMPLES,
+  linearToAlaw,
+  linearToUlaw,
+  ulawToLinear,
+  type G711Codec,
+} from '../../../src/media/rtp/g711.js';
 import { rms, sine, toneLevel } from '../../support/tone.js';
 
 const db = (ratio: number): number => 20 * Math.log10(ratio);

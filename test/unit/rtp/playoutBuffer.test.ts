@@ -23,7 +23,10 @@ class Pcm16Decoder implements PacketDecoder {
   readonly decoded: number[] = [];
   resets = 0;
   private out = new Int16Array(0);
-  constructor(readonly samplesPerTick = 1, private readonly failOn?: number) {}
+  constructor(
+    readonly samplesPerTick = 1,
+    private readonly failOn?: number,
+  ) {}
   duration(payload: Uint8Array): number | undefined {
     const bytesPerTick = 2 * this.samplesPerTick;
     return payload.length > 0 && payload.length % bytesPerTick === 0 ? payload.length / bytesPerTick : undefined;
@@ -83,7 +86,13 @@ class Sender {
     private readonly samplesPerTick = 1,
   ) {}
   send(ticks: number, marker = false): Sent {
-    const packet = { ssrc: this.ssrc, sequenceNumber: this.seq & 0xffff, timestamp: (this.ts + this.clock) >>> 0, marker, payload: this.payload(this.pos, ticks) };
+    const packet = {
+      ssrc: this.ssrc,
+      sequenceNumber: this.seq & 0xffff,
+      timestamp: (this.ts + this.clock) >>> 0,
+      marker,
+      payload: this.payload(this.pos, ticks),
+    };
     const sent = { tick: Math.ceil((this.clock + ticks) / (TICK * this.rate)) - 1, packet };
     this.sent.push(sent);
     this.clock += ticks;
@@ -137,7 +146,16 @@ describe('PlayoutBuffer (PCM16 ramp)', () => {
     // Packet 0 is delivered at tick 0, packet 1 at tick 1: 40 ms buffered, packet 0 plays at tick 1.
     expect(firstPlayed(out)).toBe(TICK);
     expectRun(out, TICK, ramp, 0, 99 * TICK);
-    expect(buffer.stats).toMatchObject({ packets: 100, late: 0, duplicate: 0, concealedSamples: 0, skippedSamples: 0, resets: 0, lastPacketSamples: 160, lastPacketMs: 20 });
+    expect(buffer.stats).toMatchObject({
+      packets: 100,
+      late: 0,
+      duplicate: 0,
+      concealedSamples: 0,
+      skippedSamples: 0,
+      resets: 0,
+      lastPacketSamples: 160,
+      lastPacketMs: 20,
+    });
   });
 
   it('plays G.722-like streams (2 samples per tick) at 16 kHz', () => {
@@ -179,7 +197,13 @@ describe('PlayoutBuffer (PCM16 ramp)', () => {
     sender.send(TICK);
     // Within that one, arriving with it (an older sequence number, never seen).
     const overlapping = sender.sent.at(-1)!;
-    const inside = { ssrc: sender.ssrc, sequenceNumber: 65_400, timestamp: (sender.ts + sender.clock - 100) >>> 0, marker: false, payload: pcm16(sender.pos - 100, 50) };
+    const inside = {
+      ssrc: sender.ssrc,
+      sequenceNumber: 65_400,
+      timestamp: (sender.ts + sender.clock - 100) >>> 0,
+      marker: false,
+      payload: pcm16(sender.pos - 100, 50),
+    };
     sender.sent.push({ tick: overlapping.tick, packet: inside });
     sender.sendUntil(30 * TICK, [TICK]);
     const out = run(buffer, sender.sent, 30);

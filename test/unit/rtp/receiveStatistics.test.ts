@@ -8,7 +8,11 @@ const PTIME_MS = 20;
 const SAMPLES = 160;
 
 /** Feeds packets `index` of a stream starting at `seq0`/`ts0`, each arriving at index × 20 ms plus its delay. */
-function feed(stats: ReceiveStatistics, indexes: Iterable<number>, options: { ssrc?: number; seq0?: number; ts0?: number; delayMs?: (i: number) => number } = {}): void {
+function feed(
+  stats: ReceiveStatistics,
+  indexes: Iterable<number>,
+  options: { ssrc?: number; seq0?: number; ts0?: number; delayMs?: (i: number) => number } = {},
+): void {
   const { ssrc = SSRC, seq0 = 1000, ts0 = 5000, delayMs = () => 0 } = options;
   for (const i of indexes) stats.onPacket(ssrc, (seq0 + i) & 0xffff, (ts0 + i * SAMPLES) >>> 0, 1_700_000_000_000 + i * PTIME_MS + delayMs(i));
 }
@@ -26,7 +30,10 @@ describe('ReceiveStatistics: sequence and loss', () => {
   it('counts 5 lost of 100 as cumulative 5 and fraction 5/100 of 256, then a clean interval as 0', () => {
     const stats = new ReceiveStatistics(8000);
     const missing = new Set([3, 17, 18, 50, 98]);
-    feed(stats, range(0, 100).filter((i) => !missing.has(i)));
+    feed(
+      stats,
+      range(0, 100).filter((i) => !missing.has(i)),
+    );
     expect(stats.reportBlock(0)).toMatchObject({ ssrc: SSRC, cumulativeLost: 5, fractionLost: Math.floor((5 / 100) * 256), extendedHighestSequence: 1099 });
     expect([stats.packets, stats.lost]).toEqual([95, 5]);
     feed(stats, range(100, 200));

@@ -112,7 +112,12 @@ describe('DtmfReceiver', () => {
     // Updates and ends shuffled, the start retransmitted, one update twice, an end first.
     const order = [4, 2, 0, 0, 3, 1, 3, 5, 6];
     const receiver = new DtmfReceiver();
-    expect(receiveAll(receiver, order.map((i) => packets[i]!))).toEqual([{ digit: '7', durationMs: 100 }]);
+    expect(
+      receiveAll(
+        receiver,
+        order.map((i) => packets[i]!),
+      ),
+    ).toEqual([{ digit: '7', durationMs: 100 }]);
   });
 
   it('drops late and repeated packets of a key already reported, also after the next key has started', () => {

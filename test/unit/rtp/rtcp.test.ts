@@ -5,7 +5,15 @@ const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ''), 'hex');
 
 const SENDER: SenderInfo = { ntpSeconds: 0xe8f1_2345, ntpFraction: 0x8000_0001, rtpTimestamp: 0xffff_ff00, packetCount: 1234, octetCount: 197_440 };
 const BLOCKS: ReportBlock[] = [
-  { ssrc: 0x1122_3344, fractionLost: 12, cumulativeLost: 5, extendedHighestSequence: 0x0001_fff0, jitter: 42, lastSenderReport: 0xa1b2_c3d4, delaySinceLastSenderReport: 98_304 },
+  {
+    ssrc: 0x1122_3344,
+    fractionLost: 12,
+    cumulativeLost: 5,
+    extendedHighestSequence: 0x0001_fff0,
+    jitter: 42,
+    lastSenderReport: 0xa1b2_c3d4,
+    delaySinceLastSenderReport: 98_304,
+  },
   { ssrc: 0xffff_ffff, fractionLost: 255, cumulativeLost: -3, extendedHighestSequence: 7, jitter: 0, lastSenderReport: 0, delaySinceLastSenderReport: 0 },
 ];
 
@@ -87,8 +95,24 @@ describe('buildCompound and parseCompound', () => {
         {
           ssrc: 0xdeadbeef,
           blocks: [
-            { ssrc: 0x11223344, fractionLost: 12, cumulativeLost: 5, extendedHighestSequence: 131_056, jitter: 42, lastSenderReport: 0xa1b2c3d4, delaySinceLastSenderReport: 98_304 },
-            { ssrc: 0x55667788, fractionLost: 0, cumulativeLost: -1, extendedHighestSequence: 0x1234, jitter: 0, lastSenderReport: 0, delaySinceLastSenderReport: 0 },
+            {
+              ssrc: 0x11223344,
+              fractionLost: 12,
+              cumulativeLost: 5,
+              extendedHighestSequence: 131_056,
+              jitter: 42,
+              lastSenderReport: 0xa1b2c3d4,
+              delaySinceLastSenderReport: 98_304,
+            },
+            {
+              ssrc: 0x55667788,
+              fractionLost: 0,
+              cumulativeLost: -1,
+              extendedHighestSequence: 0x1234,
+              jitter: 0,
+              lastSenderReport: 0,
+              delaySinceLastSenderReport: 0,
+            },
           ],
         },
       ],

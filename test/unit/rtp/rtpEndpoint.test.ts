@@ -292,17 +292,20 @@ describe('RtpEndpoint', () => {
     expect(all.every((p, i) => p.payload.length === 240 && p.timestamp === (all[0]!.timestamp + i * 240) >>> 0)).toBe(true);
   });
 
-  it('exchanges RTCP reports: each side reads the other\'s sender report and its report block about its own stream', async () => {
+  it("exchanges RTCP reports: each side reads the other's sender report and its report block about its own stream", async () => {
     const [a, b] = await pair('PCMU', { rtcpIntervalMs: 100 });
     const tone = setInterval(() => {
       sendTone(a, 1);
       sendTone(b, 1);
     }, 20);
     try {
-      await vi.waitFor(() => {
-        expect(a.stats.rtcpIn).toBeGreaterThanOrEqual(2);
-        expect(b.stats.rtcpIn).toBeGreaterThanOrEqual(2);
-      }, { timeout: 5000 });
+      await vi.waitFor(
+        () => {
+          expect(a.stats.rtcpIn).toBeGreaterThanOrEqual(2);
+          expect(b.stats.rtcpIn).toBeGreaterThanOrEqual(2);
+        },
+        { timeout: 5000 },
+      );
     } finally {
       clearInterval(tone);
     }

@@ -15,7 +15,13 @@ const LAN = '192.168.1.20'; // private, in the SDP of a phone behind NAT
 const NAT = '198.51.100.9'; // that phone's router
 const STRANGER = '192.0.2.66';
 
-interface Packet { from: string; ssrc: number; seq: number; t: number; want: SourceVerdict }
+interface Packet {
+  from: string;
+  ssrc: number;
+  seq: number;
+  t: number;
+  want: SourceVerdict;
+}
 interface State {
   learned?: LearnedSource | undefined;
   destination?: UdpAddress | undefined;
@@ -24,7 +30,11 @@ interface State {
   candidates?: number;
 }
 type Step = Packet | { remote: string; t: number } | { signalling: string } | { state: State };
-interface Scenario { name: string; options?: SourceLearningOptions; steps: Step[] }
+interface Scenario {
+  name: string;
+  options?: SourceLearningOptions;
+  steps: Step[];
+}
 
 /** 'ip:port' or '[ipv6]:port'. */
 function udp(text: string): UdpAddress {
@@ -32,7 +42,16 @@ function udp(text: string): UdpAddress {
   return { address: text.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(text.slice(colon + 1)) };
 }
 
-interface Run { t: number; n?: number; ssrc?: number; seq?: number; dt?: number; seqStep?: number; ssrcStep?: number; portStep?: number }
+interface Run {
+  t: number;
+  n?: number;
+  ssrc?: number;
+  seq?: number;
+  dt?: number;
+  seqStep?: number;
+  ssrcStep?: number;
+  portStep?: number;
+}
 
 /** A stream of packets, every `dt` ms from `t`, each expecting `want` (one verdict, or one each). */
 function run(from: string, r: Run, want: SourceVerdict | SourceVerdict[]): Packet[] {
@@ -106,7 +125,10 @@ const scenarios: Scenario[] = [
       { remote: `${PHONE}:4000`, t: 0 },
       ...run(`${STRANGER}:7000`, { t: 0, ssrc: 66 }, [...PASSES_PROBATION, 'accept']),
       { state: { learned: learned(STRANGER, 7000, 'probation', 80), destination: udp(`${STRANGER}:7000`) } },
-      ...merge(run(`${PHONE}:4000`, { t: 110, n: 200 }, ['learned', ...Array<SourceVerdict>(199).fill('accept')]), run(`${STRANGER}:7000`, { t: 120, seq: 6, ssrc: 66, n: 200 }, 'reject')),
+      ...merge(
+        run(`${PHONE}:4000`, { t: 110, n: 200 }, ['learned', ...Array<SourceVerdict>(199).fill('accept')]),
+        run(`${STRANGER}:7000`, { t: 120, seq: 6, ssrc: 66, n: 200 }, 'reject'),
+      ),
       { state: { learned: learned(PHONE, 4000, 'expected', 110), destination: udp(`${PHONE}:4000`) } },
       { state: { stats: { droppedWrongSource: 200, droppedProbation: 4, learnedCount: 2, takeovers: 1 } } },
     ],
@@ -115,7 +137,10 @@ const scenarios: Scenario[] = [
     name: 'stranger while the phone sends: never learned, counted',
     steps: [
       { remote: `${PHONE}:4000`, t: 0 },
-      ...merge(run(`${PHONE}:4000`, { t: 0, n: 300 }, ['learned', ...Array<SourceVerdict>(299).fill('accept')]), run(`${STRANGER}:7000`, { t: 5, n: 290 }, 'reject')),
+      ...merge(
+        run(`${PHONE}:4000`, { t: 0, n: 300 }, ['learned', ...Array<SourceVerdict>(299).fill('accept')]),
+        run(`${STRANGER}:7000`, { t: 5, n: 290 }, 'reject'),
+      ),
       { state: { learned: learned(PHONE, 4000, 'expected', 0), candidates: 0 } },
       { state: { stats: { droppedWrongSource: 290, droppedProbation: 0, learnedCount: 1, takeovers: 0 } } },
     ],

@@ -18,7 +18,9 @@ const code = (fn: () => unknown): string | undefined => {
 
 describe('SIP audio SDP', () => {
   it("reads a trunk's offer: address, port, codecs in its order, telephone-event, static types without rtpmap", () => {
-    const remote = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 8 0 18 101', 'a=rtpmap:18 G729/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv']));
+    const remote = readRemoteAudio(
+      offer(['m=audio 40000 RTP/AVP 8 0 18 101', 'a=rtpmap:18 G729/8000', 'a=rtpmap:101 telephone-event/8000', 'a=fmtp:101 0-15', 'a=ptime:20', 'a=sendrecv']),
+    );
     expect(remote).toEqual({
       address: '192.0.2.10',
       port: 40_000,

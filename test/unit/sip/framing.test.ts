@@ -77,7 +77,9 @@ describe('StreamFramer fed a byte at a time', () => {
   /** An INVITE of about 60 KB: many header lines and an SDP body. */
   function largeInvite(): string {
     const lines = Array.from({ length: 700 }, (_, i) => `X-Filler-${i}: ${'f'.repeat(70)}`);
-    const body = `v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n${'a=x-pad:'.padEnd(60, 'p')}\r\n`.repeat(20);
+    const body = `v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n${'a=x-pad:'.padEnd(60, 'p')}\r\n`.repeat(
+      20,
+    );
     const head = [
       'INVITE sip:room@192.0.2.9 SIP/2.0',
       'Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK-large',
@@ -106,7 +108,11 @@ describe('StreamFramer fed a byte at a time', () => {
     expect(framer.pendingBytes).toBe(0);
     // The search for the empty line resumes where it stopped: a few looks per byte, not one pass per chunk.
     expect(framer.bytesScanned).toBeLessThan(4 * whole.length);
-    const parsed = normalizeIncoming(whole.toString('utf8'), { protocol: 'TCP', address: '192.0.2.1', port: 5060 }, sipjsLoggerFactory(pino({ level: 'silent' })).getLogger('test'));
+    const parsed = normalizeIncoming(
+      whole.toString('utf8'),
+      { protocol: 'TCP', address: '192.0.2.1', port: 5060 },
+      sipjsLoggerFactory(pino({ level: 'silent' })).getLogger('test'),
+    );
     expect(parsed.kind).toBe('request');
     expect(parsed.kind === 'request' && parsed.message.getHeader('x-filler-699')).toBe('f'.repeat(70));
   });

@@ -3,11 +3,14 @@ import { ALLOW_HEADER } from '../../../src/sip/methods.js';
 import { outgoingHeaderRewriter } from '../../../src/sip/outgoingHeaders.js';
 
 const rewrite = outgoingHeaderRewriter('sip:192.0.2.9:5060');
-const ok = 'SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a;branch=z9hG4bK1\r\nAllow: ACK,BYE,CANCEL,INFO,INVITE,MESSAGE,NOTIFY,OPTIONS,PRACK,REFER,REGISTER,SUBSCRIBE\r\nContact: <sip:192.0.2.9:5060>\r\nContent-Length: 4\r\n\r\nbody';
+const ok =
+  'SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a;branch=z9hG4bK1\r\nAllow: ACK,BYE,CANCEL,INFO,INVITE,MESSAGE,NOTIFY,OPTIONS,PRACK,REFER,REGISTER,SUBSCRIBE\r\nContact: <sip:192.0.2.9:5060>\r\nContent-Length: 4\r\n\r\nbody';
 
 describe('outgoing header fields', () => {
   it('lists our methods in Allow, and adds transport=tcp to our Contact over TCP only', () => {
-    expect(rewrite(ok, 'TCP')).toBe(`SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a;branch=z9hG4bK1\r\n${ALLOW_HEADER}\r\nContact: <sip:192.0.2.9:5060;transport=tcp>\r\nContent-Length: 4\r\n\r\nbody`);
+    expect(rewrite(ok, 'TCP')).toBe(
+      `SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a;branch=z9hG4bK1\r\n${ALLOW_HEADER}\r\nContact: <sip:192.0.2.9:5060;transport=tcp>\r\nContent-Length: 4\r\n\r\nbody`,
+    );
     expect(rewrite(ok, 'UDP')).toContain('\r\nContact: <sip:192.0.2.9:5060>\r\n');
   });
 

@@ -13,7 +13,11 @@ describe('strict syntax where sip.js is lenient', () => {
 
   it('takes a request line of single spaces and SIP/2.0, with headers nowhere but after the host', () => {
     expect(requestLineProblem('INVITE sip:user@example.com SIP/2.0')).toBeUndefined();
-    expect(requestLineProblem("!interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0")).toBeUndefined();
+    expect(
+      requestLineProblem(
+        "!interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0",
+      ),
+    ).toBeUndefined();
     expect(requestLineProblem('INVITE  sip:user@example.com  SIP/2.0')?.status).toBe(400);
     expect(requestLineProblem('OPTIONS sip:remote-target@example.com SIP/2.0  ')?.status).toBe(400);
     expect(requestLineProblem('INVITE sip:user@example.com; lr SIP/2.0')?.status).toBe(400);

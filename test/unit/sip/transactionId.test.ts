@@ -30,7 +30,7 @@ describe('server transaction ids (RFC 3261 §17.2.3)', () => {
     expect(serverTransactionId(parts('INVITE', 'SIP/2.0/UDP 192.0.2.5;branch=390skdjuw'), never)).toMatch(/^rfc2543\./);
   });
 
-  it('gives an RFC 2543 ACK its INVITE\'s id only while that INVITE awaits it', () => {
+  it("gives an RFC 2543 ACK its INVITE's id only while that INVITE awaits it", () => {
     const via = 'SIP/2.0/UDP 192.0.2.5';
     const invite = serverTransactionId(parts('INVITE', via), never);
     const ack = parts('ACK', via, { toTag: 'ours' });

@@ -23,7 +23,15 @@ describe('Via parsing', () => {
   });
 
   it('refuses what is not a via-parm', () => {
-    for (const bad of ['', 'garbage', 'SIP/2.0/UDP', 'SIP/2.0/UDP [zz::1]:5060', 'SIP/2.0/UDP host:70000', 'SIP/2.0/UDP host;branch="open', 'SIP/3.0/UDP host']) {
+    for (const bad of [
+      '',
+      'garbage',
+      'SIP/2.0/UDP',
+      'SIP/2.0/UDP [zz::1]:5060',
+      'SIP/2.0/UDP host:70000',
+      'SIP/2.0/UDP host;branch="open',
+      'SIP/3.0/UDP host',
+    ]) {
       expect(parseVia(bad), bad).toBeUndefined();
     }
   });
@@ -70,7 +78,9 @@ describe('Via stamping (RFC 3261 §18.2.1, RFC 3581)', () => {
   });
 
   it('compares an IPv4-mapped IPv6 source as IPv4', () => {
-    expect(formatVia(stampVia(via('SIP/2.0/UDP 203.0.113.9;branch=b'), { address: '::ffff:203.0.113.9', port: 5060 }))).toBe('SIP/2.0/UDP 203.0.113.9;branch=b');
+    expect(formatVia(stampVia(via('SIP/2.0/UDP 203.0.113.9;branch=b'), { address: '::ffff:203.0.113.9', port: 5060 }))).toBe(
+      'SIP/2.0/UDP 203.0.113.9;branch=b',
+    );
   });
 });
 

@@ -16,10 +16,7 @@ export function conversationRoutes(app: FastifyInstance, services: Services): vo
   app.get('/v1/conversations', async (req) => {
     const q = parseOrThrow(pageQuery, req.query, 'query', 'BadRequest');
     const after = decodeCursor(q.cursor, q.order);
-    const page = services.conversations.list(
-      { size: q.page_size, order: q.order, ...(after !== undefined && { after }) },
-      principalOf(req),
-    );
+    const page = services.conversations.list({ size: q.page_size, order: q.order, ...(after !== undefined && { after }) }, principalOf(req));
     return halPage(req, 'conversations', q.page_size, q.order, page);
   });
 

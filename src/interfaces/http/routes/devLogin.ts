@@ -26,7 +26,11 @@ const TTL_SECONDS = 12 * 3600;
 const OFF = 'development login is off: the gateway runs with a configured LEGWAY_SECRET; mint tokens in your application';
 
 const loginBody = z.strictObject({
-  name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only'),
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only'),
   role: z.enum(['user', 'operator']).default('user'),
   conversation: z
     .string()

@@ -6,7 +6,12 @@ import { principalOf } from '../auth.js';
 import { decodeCursor, halPage } from '../paging.js';
 import { pageQuery } from '../schemas.js';
 
-const deliveryParams = z.strictObject({ id: z.string().regex(/^\d{1,15}$/).transform(Number) });
+const deliveryParams = z.strictObject({
+  id: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
+});
 
 /** /v1/webhooks/failed: webhook deliveries that were given up on, and their replay. */
 export function webhookRoutes(app: FastifyInstance, services: Services): void {
