@@ -1,5 +1,5 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
-import { toggleRegion, toggleRegionJoining } from './toggleRegion.js';
+import { EARMUFF, MUTE, toggleRegion, toggleRegionJoining } from './toggleRegion.js';
 
 /** What a SIP leg starts from. Inbound legs start once routed (the conversation is known); outbound ones when dialled. */
 export interface SipLegInput {
@@ -97,21 +97,6 @@ function toggleNotProvided(name: string) {
     throw new Error(`${name} not provided (on: ${String(params.on)})`);
   };
 }
-
-const MUTE = {
-  event: 'MUTE',
-  apply: 'applyMute',
-  flag: 'muted',
-  emits: { on: 'audio:mute:on', off: 'audio:mute:off' },
-  states: { off: 'unmuted', on: 'muted' },
-} as const;
-const EARMUFF = {
-  event: 'EARMUFF',
-  apply: 'applyEarmuff',
-  flag: 'earmuffed',
-  emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' },
-  states: { off: 'off', on: 'on' },
-} as const;
 
 /** A short text that fits the catalogue's `cause`. */
 function fitCause(cause: string): string {

@@ -66,3 +66,26 @@ export function toggleRegionJoining<
   const start = { ...turn(spec.apply, spec.flag, spec.emits.on, true, spec.states.on), guard };
   return { initial: 'joining' as const, states: { ...region.states, joining: { always: [start, { target: spec.states.off }] } } };
 }
+
+/** The toggles of the leg machines: what each command turns, and how its states are named. */
+export const MUTE = {
+  event: 'MUTE',
+  apply: 'applyMute',
+  flag: 'muted',
+  emits: { on: 'audio:mute:on', off: 'audio:mute:off' },
+  states: { off: 'unmuted', on: 'muted' },
+} as const;
+export const EARMUFF = {
+  event: 'EARMUFF',
+  apply: 'applyEarmuff',
+  flag: 'earmuffed',
+  emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' },
+  states: { off: 'off', on: 'on' },
+} as const;
+export const VIDEO_MUTE = {
+  event: 'VIDEO_MUTE',
+  apply: 'applyVideoMute',
+  flag: 'videoMuted',
+  emits: { on: 'video:mute:on', off: 'video:mute:off' },
+  states: { off: 'unmuted', on: 'muted' },
+} as const;

@@ -1,28 +1,6 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
-import { toggleRegion } from './toggleRegion.js';
+import { EARMUFF, MUTE, toggleRegion, VIDEO_MUTE } from './toggleRegion.js';
 import type { ToggleType, WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput } from './webrtcLeg.types.js';
-
-const MUTE = {
-  event: 'MUTE',
-  apply: 'applyMute',
-  flag: 'muted',
-  emits: { on: 'audio:mute:on', off: 'audio:mute:off' },
-  states: { off: 'unmuted', on: 'muted' },
-} as const;
-const EARMUFF = {
-  event: 'EARMUFF',
-  apply: 'applyEarmuff',
-  flag: 'earmuffed',
-  emits: { on: 'audio:earmuff:on', off: 'audio:earmuff:off' },
-  states: { off: 'off', on: 'on' },
-} as const;
-const VIDEO_MUTE = {
-  event: 'VIDEO_MUTE',
-  apply: 'applyVideoMute',
-  flag: 'videoMuted',
-  emits: { on: 'video:mute:on', off: 'video:mute:off' },
-  states: { off: 'unmuted', on: 'muted' },
-} as const;
 
 export type { WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput };
 

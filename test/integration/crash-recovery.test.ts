@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../sipp/sipp.js';
-import { runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { processApi, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 import { ScriptedPhone } from '../support/scriptedPhone.js';
 
 const SECRET = 'crash-recovery-secret-long-enough-for-hs256';
@@ -43,22 +43,18 @@ describe('legs cut off by a crash', () => {
       LEGWAY_SIP_ROUTES: '*=crash-room',
     };
     const token = runCli(dir, ['token', '--sub', 'backend', '--role', 'application'], env).stdout.trim();
-    const api = async (g: RunningGateway, path: string, body?: unknown): Promise<any> => {
-      const res = await fetch(`${g.url}${path}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-      return res.json();
-    };
+    const api = async (g: RunningGateway, path: string, body?: unknown): Promise<any> =>
+      (await processApi(g, token)(body === undefined ? 'GET' : 'POST', path, body)).body;
     const first = await spawnGateway(dir, env);
     running.push(first);
     const phone = await ScriptedPhone.open();
     phones.push(phone);
     const cid = String((await api(first, '/v1/conversations', { name: 'crash-room' })).id);
     await phone.call({ address: '127.0.0.1', port: sipPort }, 'crash-room');
-    const legs = (await api(first, `/v1/conversations/${cid}/legs`))._embedded.legs as { id: string; status: string; member_id: string }[];
-    expect(legs.map((l) => l.status)).toEqual(['connected']);
+    // Connected once our 200 is ACKed, which the phone sends just after `call` returns.
+    const listLegs = async () => (await api(first, `/v1/conversations/${cid}/legs`))._embedded.legs as { id: string; status: string; member_id: string }[];
+    await expect.poll(async () => (await listLegs()).map((l) => l.status), { timeout: 10_000 }).toEqual(['connected']);
+    const legs = await listLegs();
     await stop(first, 'SIGKILL');
 
     const second = await spawnGateway(dir, env);

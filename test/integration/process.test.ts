@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { BIN, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { BIN, processApi, runCli, spawnGateway, stop, type ProcessApiResponse, type RunningGateway } from '../support/process.js';
 
 /** A port that was free a moment ago (bound to 0, read, released). */
 function freePort(): Promise<number> {
@@ -20,14 +20,8 @@ function freePort(): Promise<number> {
 
 const SECRET = 'process-test-secret-long-enough-for-hs256';
 
-async function api(g: RunningGateway, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${g.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+async function api(g: RunningGateway, token: string, method: string, path: string, body?: unknown): Promise<ProcessApiResponse> {
+  return processApi(g, token)(method, path, body);
 }
 
 describe('the legway command', () => {

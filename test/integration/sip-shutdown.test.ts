@@ -22,7 +22,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort, sippMissing, startSipp, type SippRun, type StartedSipp } from '../sipp/sipp.js';
 import { AnswerServer } from '../support/answerServer.js';
 import { pcmuSamplesPcap } from '../support/pcap.js';
-import { BIN, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { BIN, runCli, spawnGateway, stop, type RunningGateway, processApi } from '../support/process.js';
 import { openFds, processAlive, udpSocketsOf, waitUntil } from '../support/resources.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { SipProbe } from '../support/sipProbe.js';
@@ -81,15 +81,7 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     const g = await spawnGateway(dir, env);
     running.push(g);
     const token = runCli(dir, ['token', '--sub', 'backend', '--role', 'application'], env).stdout.trim();
-    const api: Started['api'] = async (method, path, body) => {
-      const res = await fetch(`${g.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
-    };
+    const api = processApi(g, token);
     const pid = g.child.pid;
     if (pid === undefined) throw new Error('the gateway process has no pid');
     return { g, pid, sipPort: port, env, api };

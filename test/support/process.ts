@@ -49,3 +49,23 @@ export function stop(g: RunningGateway, signal: NodeJS.Signals = 'SIGTERM'): Pro
     g.child.kill(signal);
   });
 }
+
+/** A JSON answer of a spawned gateway's REST API. */
+export interface ProcessApiResponse {
+  status: number;
+  // Tests read fields of JSON bodies freely.
+  body: any;
+}
+
+/** Calls a spawned gateway's REST API with `token`: `api('POST', '/v1/conversations', { name })`. */
+export function processApi(g: RunningGateway, token: string): (method: string, path: string, body?: unknown) => Promise<ProcessApiResponse> {
+  return async (method, path, body) => {
+    const res = await fetch(`${g.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+}
