@@ -2,7 +2,7 @@
  * SIP calls against the real `legway serve` process (test/support/process.ts runs the compiled
  * gateway in dist/), where what the process holds and whether it exits can be seen from outside:
  *
- * - Calls refused after being admitted, 2,000 of them over UDP as fast as the gateway answers them
+ * - Calls refused after being admitted, 10,000 of them over UDP as fast as the gateway answers them
  *   (up to 200 a second, at most 50 waiting): From or dialled users over 300 characters (which
  *   used to fail only when the member was stored, after the call's RTP ports were bound, and
  *   leaked them; now 400 before anything is allocated), answer_url answering 500 or no
@@ -111,7 +111,7 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
     return value;
   }
 
-  it('2,000 INVITEs refused after admission (over-long names, answer_url failing) leave no port behind: UDP sockets and fds back at baseline, and a normal call still gets 200', async () => {
+  it('10,000 INVITEs refused after admission (over-long names, answer_url failing) leave no port behind: UDP sockets and fds back at baseline, and a normal call still gets 200', async () => {
     answers = await AnswerServer.start();
     const server = answers;
     // answer_url: 500 for `fail`, an NCCO without a conversation for `talk`, else the room.
@@ -140,9 +140,9 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
       { user: 'fail', fromUser: 'caller' }, // answer_url answers 500: 503
       { user: 'talk', fromUser: 'caller' }, // answer_url answers no conversation: 503
     ];
-    const calls = await probe.inviteMany(2000, (i) => kinds[i % kinds.length]!, { perTick: 10, tickMs: 50, maxOutstanding: 50 });
+    const calls = await probe.inviteMany(10_000, (i) => kinds[i % kinds.length]!, { perTick: 10, tickMs: 50, maxOutstanding: 50 });
     await waitUntil(() => calls.every((c) => c.final !== undefined), {
-      timeoutMs: 30_000,
+      timeoutMs: 60_000,
       what: () => `a final response to every INVITE (${calls.filter((c) => c.final).length} of ${calls.length})`,
     });
 
@@ -192,7 +192,7 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
       timeoutMs: 10_000,
       what: () => `UDP sockets back at ${udpBaseline} after the call (now ${udpSocketsOf(pid)})`,
     });
-  }, 90_000);
+  }, 240_000);
   it('SIGTERM with calls routing, ringing, answered before the ACK, connected, held, dialling out and 50 more being set up: every call is ended, the process exits within LEGWAY_SHUTDOWN_TIMEOUT_MS, and the next start serves', async () => {
     answers = await AnswerServer.start();
     const server = answers;
