@@ -53,6 +53,9 @@ export type SipLegEvent =
   /** The gateway ends the call (operator or application hang-up, member left, conversation deleted, shutdown). */
   | { type: 'HANGUP'; reason: string; by: 'local' | 'system' };
 
+/** The leg's status, as a tag on each state (what the leg row and the API show). */
+export type SipLegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
+
 type LegBody = { leg_id: string };
 type ToggleType = 'audio:mute:on' | 'audio:mute:off' | 'audio:earmuff:on' | 'audio:earmuff:off';
 
@@ -113,6 +116,7 @@ export const sipLegMachine = setup({
     input: {} as SipLegInput,
     context: {} as SipLegContext,
     events: {} as SipLegEvent,
+    tags: {} as SipLegStatus,
     emitted: {} as SipLegEmitted,
   },
   actors: {
@@ -129,6 +133,9 @@ export const sipLegMachine = setup({
     sendCancel: notProvided('sendCancel'),
     /** End an established dialog with BYE. */
     sendBye: notProvided('sendBye'),
+    /** Outbound: play ringback into the conversation while the callee rings, and stop it. */
+    startRingback: notProvided('startRingback'),
+    stopRingback: notProvided('stopRingback'),
     applyMute: toggleNotProvided('applyMute'),
     applyEarmuff: toggleNotProvided('applyEarmuff'),
     applyHold: toggleNotProvided('applyHold'),
@@ -193,11 +200,13 @@ export const sipLegMachine = setup({
   initial: 'start',
   states: {
     start: {
+      tags: 'answering',
       always: [{ guard: 'inbound', target: 'offering' }, { target: 'calling' }],
     },
 
     // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the destination).
     offering: {
+      tags: 'answering',
       entry: [
         'sendRinging',
         { type: 'emitStatus', params: { code: 180 } },
@@ -224,6 +233,7 @@ export const sipLegMachine = setup({
       },
     },
     awaitingAck: {
+      tags: 'connecting',
       after: {
         // RFC 3261 13.3.1.4: a 200 that is never ACKed ends the dialog with BYE.
         answerTimeout: { target: 'ending', actions: ['sendBye', { type: 'end', params: { cause: 'no ACK', by: 'system' } }, 'emitHangup'] },
@@ -237,6 +247,7 @@ export const sipLegMachine = setup({
 
     // Outbound: INVITE sent; 18x, then 200 or a failure, or no answer in time.
     calling: {
+      tags: 'answering',
       after: {
         answerTimeout: { target: 'ending', actions: ['sendCancel', { type: 'end', params: { cause: 'no answer', by: 'system', code: 487 } }, 'emitHangup'] },
       },
@@ -255,6 +266,10 @@ export const sipLegMachine = setup({
       },
     },
     ringing: {
+      tags: 'ringing',
+      // The conversation hears ringback while the callee rings, and only then.
+      entry: 'startRingback',
+      exit: 'stopRingback',
       after: {
         answerTimeout: { target: 'ending', actions: ['sendCancel', { type: 'end', params: { cause: 'no answer', by: 'system', code: 487 } }, 'emitHangup'] },
       },
@@ -275,6 +290,7 @@ export const sipLegMachine = setup({
 
     connected: {
       type: 'parallel',
+      tags: 'connected',
       entry: 'emitMediaUp',
       on: {
         REMOTE_HANGUP: { target: 'ending', actions: [{ type: 'end', params: { cause: 'remote hung up', by: 'remote' } }, 'emitHangup', 'emitMediaDown'] },
@@ -341,6 +357,7 @@ export const sipLegMachine = setup({
     },
 
     ending: {
+      tags: 'ending',
       invoke: {
         src: 'closeMedia',
         input: ({ context }) => ({ legId: context.legId }),
@@ -348,7 +365,7 @@ export const sipLegMachine = setup({
         onError: 'ended',
       },
     },
-    ended: { type: 'final' },
+    ended: { type: 'final', tags: 'ended' },
   },
 });
 

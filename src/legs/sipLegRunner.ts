@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
-import { sipLegMachine, type SipLegEmitted, type SipLegEvent } from '../../machines/sipLeg.machine.js';
+import { sipLegMachine, type SipLegEmitted, type SipLegEvent, type SipLegStatus } from '../../machines/sipLeg.machine.js';
 import { fail } from '../domain/errors.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
@@ -41,21 +41,20 @@ export interface SipRunnerDeps {
   answerTimeoutMs: number;
   /** Inbound: ring this long before answering. */
   answerDelayMs?: number;
-  /** Told of each status change (the service plays ringback while an outbound leg rings). */
-  onStatus?: (status: LegStatus) => void;
+  /** Outbound: ringback into the conversation while the callee rings (the machine starts and stops it). */
+  ringback?: { start(): void; stop(): void };
   /** The route's mute (NCCO `mute`), applied as the media comes up. */
   initialMute?: boolean;
   /** The route's audience (NCCO `canHear`/`canSpeak`), applied whenever the leg's audio joins the bridge. */
   audience?: { canHear?: string[] | undefined; canSpeak?: string[] | undefined } | undefined;
 }
 
+const STATUSES: readonly SipLegStatus[] = ['ended', 'ending', 'connected', 'connecting', 'ringing', 'answering'];
+
+/** The leg's status: the tag of the state the machine is in. */
 function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
-  if (snapshot.status === 'done' || snapshot.matches('ended')) return 'ended';
-  if (snapshot.matches('ending')) return 'ending';
-  if (snapshot.matches('connected')) return 'connected';
-  if (snapshot.matches('awaitingAck')) return 'connecting';
-  if (snapshot.matches('ringing')) return 'ringing';
-  return 'answering';
+  if (snapshot.status === 'done') return 'ended';
+  return STATUSES.find((status) => snapshot.hasTag(status)) ?? 'answering';
 }
 
 /**
@@ -91,6 +90,8 @@ export class SipLegRunner implements RunningLeg {
         sendCancel: () => signalling.cancel(),
         sendReject: () => signalling.reject(),
         sendBye: () => signalling.bye(),
+        startRingback: () => deps.ringback?.start(),
+        stopRingback: () => deps.ringback?.stop(),
         applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
         applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
         applyHold: (_, params: { on: boolean }) => this.bridge.setHeld(leg.id, params.on),
@@ -224,13 +225,11 @@ export class SipLegRunner implements RunningLeg {
       next.timestamp.ended = now;
       next.end_reason = `${endedBy ?? 'system'}: ${endCause ?? 'ended'}`.slice(0, 200);
     }
-    const changed = next.status !== this.leg.status;
     this.leg = next;
     try {
       this.deps.store.legs.update(next, now);
     } catch (err) {
       this.deps.logger.error({ err, leg_id: next.id }, 'could not store leg state');
     }
-    if (changed) this.deps.onStatus?.(status);
   }
 }

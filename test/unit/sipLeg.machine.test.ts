@@ -248,6 +248,8 @@ describe('sipLeg machine: actor with fakes', () => {
         applyMute: () => done.push('applyMute'),
         applyEarmuff: () => done.push('applyEarmuff'),
         applyHold: () => done.push('applyHold'),
+        startRingback: () => done.push('startRingback'),
+        stopRingback: () => done.push('stopRingback'),
       },
     });
     const actor = createActor(machine, { input: outbound, clock });
@@ -257,10 +259,13 @@ describe('sipLeg machine: actor with fakes', () => {
     actor.send({ type: 'RINGING', code: 180 });
     clock.increment(59_999);
     expect(actor.getSnapshot().value).toBe('ringing');
+    expect(actor.getSnapshot().hasTag('ringing')).toBe(true);
     clock.increment(1);
     const final = await waitFor(actor, (s) => s.status === 'done');
     expect(final.value).toBe('ended');
-    expect(done).toEqual(['sendCancel', 'closeMedia']);
+    // Ringback plays exactly while it rings: the machine starts it on ringing and stops it on leaving.
+    expect(done).toEqual(['startRingback', 'stopRingback', 'sendCancel', 'closeMedia']);
+    expect(final.hasTag('ended')).toBe(true);
     expect(types(emitted)).toEqual(['sip:ringing', 'sip:status', 'audio:ringing:start', 'sip:hangup']);
     expectCatalogued(emitted);
   });

@@ -96,10 +96,12 @@ export async function placeOutboundCall(
       signalling,
       direction: 'outbound',
       answerTimeoutMs: request.ringingTimeoutS * 1000,
-      onStatus: (status) => {
-        const player = status === 'ringing' ? ringback(legId) : undefined;
-        if (player) call.startRingback(c.legs.liveBridge(conversationId) ?? bridge, player);
-        else call.stopRingback();
+      ringback: {
+        start: () => {
+          const player = ringback(legId);
+          if (player) call.startRingback(c.legs.liveBridge(conversationId) ?? bridge, player);
+        },
+        stop: () => call.stopRingback(),
       },
     });
     call.runner = runner;
