@@ -12,6 +12,8 @@ export interface SipLegInput {
   answerDelayMs?: number;
   /** The route asked for the caller to join muted (NCCO `mute`): applied as the media comes up. */
   initialMute?: boolean;
+  /** Session timer (RFC 4028): the call ends unless refreshed within this many ms. */
+  sessionExpiryMs?: number;
 }
 
 export interface SipLegContext extends SipLegInput {
@@ -51,7 +53,9 @@ export type SipLegEvent =
   /** The leg has been moved to another conversation, where `memberId` is its member now. */
   | { type: 'TRANSFER'; memberId: string; fromConversationId: string; toConversationId: string }
   /** The gateway ends the call (operator or application hang-up, member left, conversation deleted, shutdown). */
-  | { type: 'HANGUP'; reason: string; by: 'local' | 'system' };
+  | { type: 'HANGUP'; reason: string; by: 'local' | 'system' }
+  /** A session refresh (a re-INVITE asking for session timers): the timer starts again with this length. */
+  | { type: 'SESSION_REFRESH'; expiryMs: number };
 
 /** The leg's status, as a tag on each state (what the leg row and the API show). */
 export type SipLegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
@@ -193,6 +197,7 @@ export const sipLegMachine = setup({
   delays: {
     answerTimeout: ({ context }) => context.answerTimeoutMs,
     answerDelay: ({ context }) => context.answerDelayMs ?? 0,
+    sessionExpiry: ({ context }) => context.sessionExpiryMs ?? 0,
   },
 }).createMachine({
   id: 'sipLeg',
@@ -338,6 +343,25 @@ export const sipLegMachine = setup({
                 },
               },
             },
+          },
+        },
+        // RFC 4028: a call with session timers ends when no refresh comes in time.
+        session: {
+          initial: 'choosing',
+          states: {
+            choosing: { always: [{ guard: ({ context }) => (context.sessionExpiryMs ?? 0) > 0, target: 'timing' }, { target: 'untimed' }] },
+            untimed: {},
+            timing: {
+              after: {
+                sessionExpiry: {
+                  target: '#sipLeg.ending',
+                  actions: ['sendBye', { type: 'end', params: { cause: 'session timer expired', by: 'system' } }, 'emitHangup', 'emitMediaDown'],
+                },
+              },
+            },
+          },
+          on: {
+            SESSION_REFRESH: { target: '.timing', reenter: true, actions: assign({ sessionExpiryMs: ({ event }) => event.expiryMs }) },
           },
         },
         speech: {

@@ -1,6 +1,6 @@
 /**
  * One SIP call, inbound or outbound: the single owner of everything the call opened — its RTP
- * endpoint, its sip.js dialog (or the INVITE still in flight), its session timer, the ringback it
+ * endpoint, its sip.js dialog (or the INVITE still in flight), the ringback it
  * plays, its answering-machine tap — and one idempotent `close()` that frees them all, whatever
  * ended the call (BYE, CANCEL, timeout, error, shutdown). The service keeps admission, routing and
  * a registry of these; the leg's runner drives its machine.
@@ -39,7 +39,6 @@ export class SipCall {
   private answeredAt = 0;
   private byePending = false;
   private byeTimer: NodeJS.Timeout | undefined;
-  private sessionTimer: NodeJS.Timeout | undefined;
   private ringback: Player | undefined;
   private amdTap: Tap | undefined;
   private closing: Promise<void> | undefined;
@@ -110,14 +109,6 @@ export class SipCall {
     this.sendBye();
   }
 
-  /** (Re)starts the session timer (RFC 4028): `onExpiry` runs unless refreshed in time. */
-  armSessionTimer(ms: number, onExpiry: () => void): void {
-    clearTimeout(this.sessionTimer);
-    if (this.closed) return;
-    this.sessionTimer = setTimeout(onExpiry, ms);
-    this.sessionTimer.unref();
-  }
-
   /** Plays ringback into the conversation while the callee rings (one at a time). */
   startRingback(bridge: AudioBridge, player: Player): void {
     if (this.ringback || this.closed) return;
@@ -140,7 +131,6 @@ export class SipCall {
   /** Frees everything the call holds: timers, ringback, tap, RTP ports, the dialog. Harmless twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearTimeout(this.sessionTimer);
       this.stopRingback();
       this.amdTap?.end('stopped');
       this.amdTap = undefined;

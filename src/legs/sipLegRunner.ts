@@ -45,6 +45,8 @@ export interface SipRunnerDeps {
   ringback?: { start(): void; stop(): void };
   /** The route's mute (NCCO `mute`), applied as the media comes up. */
   initialMute?: boolean;
+  /** Session timer (RFC 4028) the caller asked for: the leg ends unless refreshed within this many ms. */
+  sessionExpiryMs?: number;
   /** The route's audience (NCCO `canHear`/`canSpeak`), applied whenever the leg's audio joins the bridge. */
   audience?: { canHear?: string[] | undefined; canSpeak?: string[] | undefined } | undefined;
 }
@@ -105,6 +107,7 @@ export class SipLegRunner implements RunningLeg {
         answerTimeoutMs: deps.answerTimeoutMs,
         ...(deps.answerDelayMs !== undefined && { answerDelayMs: deps.answerDelayMs }),
         ...(deps.initialMute === true && { initialMute: true }),
+        ...(deps.sessionExpiryMs !== undefined && { sessionExpiryMs: deps.sessionExpiryMs }),
       },
     });
     this.actor.on('*', (emitted) => this.record(emitted));

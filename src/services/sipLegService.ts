@@ -89,7 +89,7 @@ export class SipLegService {
       openCall: (legId, direction, signallingSource) => this.openCall(legId, direction, signallingSource),
       insertLeg: (id, conversationId, memberId, direction) => this.insertLeg(id, conversationId, memberId, direction),
       dialog: (call, settled) => this.dialog(call, settled),
-      armSessionTimer: (call, runner, interval) => call.armSessionTimer(expiryMs(interval), () => runner.hangup('gateway', 'session timer expired')),
+      refreshSession: (runner, interval) => runner.send({ type: 'SESSION_REFRESH', expiryMs: expiryMs(interval) }),
       track: (call, runner) => this.track(call, runner),
     };
   }
@@ -229,7 +229,7 @@ export class SipLegService {
       settled,
       codecs: this.options.codecs,
       logger: this.ctx.logger,
-      onRefresh: (runner, interval) => this.context.armSessionTimer(call, runner, interval),
+      onRefresh: (runner, interval) => this.context.refreshSession(runner, interval),
     });
   }
 

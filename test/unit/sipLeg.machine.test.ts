@@ -228,6 +228,38 @@ describe('sipLeg machine: actor with fakes', () => {
   let stop: (() => void) | undefined;
   afterEach(() => stop?.());
 
+  it('a session timer (RFC 4028) ends the call unless refreshed in time; each refresh starts it again', async () => {
+    const done: string[] = [];
+    const emitted: AnyEventObject[] = [];
+    const clock = new SimulatedClock();
+    const machine = sipLegMachine.provide({
+      actors: { closeMedia: fromPromise(() => Promise.resolve(undefined)) },
+      actions: {
+        sendRinging: () => undefined,
+        sendAnswer: () => undefined,
+        sendBye: () => done.push('sendBye'),
+        applyMute: () => undefined,
+        applyEarmuff: () => undefined,
+        applyHold: () => undefined,
+      },
+    });
+    const actor = createActor(machine, { input: { ...inbound, sessionExpiryMs: 100_000 }, clock });
+    stop = () => actor.stop();
+    actor.on('*', (e) => emitted.push(e));
+    actor.start();
+    actor.send({ type: 'ANSWERED' });
+    clock.increment(90_000);
+    actor.send({ type: 'SESSION_REFRESH', expiryMs: 100_000 });
+    clock.increment(99_999);
+    expect(actor.getSnapshot().hasTag('connected')).toBe(true);
+    expect(done).toEqual([]);
+    clock.increment(1);
+    const final = await waitFor(actor, (s) => s.status === 'done');
+    expect(final.hasTag('ended')).toBe(true);
+    expect(done).toEqual(['sendBye']);
+    expect(emitted.find((e) => e.type === 'sip:hangup')?.body).toMatchObject({ cause: 'session timer expired', by: 'system' });
+  });
+
   it('runs an outbound call to its end with the provided effects, and times out on a simulated clock', async () => {
     const done: string[] = [];
     const emitted: AnyEventObject[] = [];

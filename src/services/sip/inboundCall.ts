@@ -12,7 +12,7 @@ import { SipLegRunner, type SipSignalling } from '../../legs/sipLegRunner.js';
 import { RtpLegAudio } from '../../media/rtp/rtpLegAudio.js';
 import type { RtpCodecConfig } from '../../media/rtp/rtpEndpoint.js';
 import { answerDirection, negotiate, offeredConfig, readRemoteAudio, remoteMedia, writeAnswer, writeOffer, type RemoteAudio } from '../../sip/sdp/audioSdp.js';
-import { MIN_SE, readSessionTimer, sessionTimerHeaders } from '../../sip/sessionTimer.js';
+import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../../sip/sessionTimer.js';
 import type { InboundInvite } from '../../sip/sipServer.js';
 import type { SipCallContext } from './sipCallContext.js';
 import { sipUserName } from './sipNames.js';
@@ -86,7 +86,6 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
         const session = request.accept({ statusCode: 200, body: sdpBody(ourSdp), extraHeaders }).session;
         call.answered(session);
         session.delegate = c.dialog(call, codec);
-        if (timer.kind === 'timer' && call.runner) c.armSessionTimer(call, call.runner, timer.interval);
       },
       cancel: () => undefined,
       reject: () => {
@@ -117,6 +116,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
       answerTimeoutMs: c.ackTimeoutMs,
       answerDelayMs: c.answerDelayMs,
       initialMute: route.mute,
+      ...(timer.kind === 'timer' && { sessionExpiryMs: expiryMs(timer.interval) }),
       audience: { canHear: route.canHear, canSpeak: route.canSpeak },
     });
     call.runner = runner;

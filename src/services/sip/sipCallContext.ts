@@ -28,8 +28,8 @@ export interface SipCallContext {
   insertLeg(id: string, conversationId: string, memberId: string, direction: 'inbound' | 'outbound'): Leg;
   /** The in-dialog handling of a call. */
   dialog(call: SipCall, settled: RtpCodecConfig): Core.SessionDelegate;
-  /** (Re)starts a call's session timer. */
-  armSessionTimer(call: SipCall, runner: SipLegRunner, interval: number): void;
+  /** A session refresh (RFC 4028) with this interval, in seconds: the leg's timer starts again. */
+  refreshSession(runner: SipLegRunner, interval: number): void;
   /** Runs a started call with the others; its admission slot is released when it ends. */
   track(call: SipCall, runner: SipLegRunner): void;
 }
