@@ -43,6 +43,7 @@ export const webrtcLegMachine = setup({
     input: {} as WebRtcLegInput,
     context: {} as WebRtcLegContext,
     events: {} as WebRtcLegEvent,
+    tags: {} as 'answering' | 'connecting' | 'connected' | 'ending' | 'ended',
     emitted: {} as WebRtcLegEmitted,
   },
   actors: {
@@ -55,6 +56,10 @@ export const webrtcLegMachine = setup({
     applyMute: notProvided('applyMute'),
     applyEarmuff: notProvided('applyEarmuff'),
     applyVideoMute: notProvided('applyVideoMute'),
+    /** The peer's video joins the conversation's video forwarding (once media is up). */
+    joinVideo: (): never => {
+      throw new Error('joinVideo not provided');
+    },
     sendOffer: () => {
       throw new Error('sendOffer not provided');
     },
@@ -109,6 +114,7 @@ export const webrtcLegMachine = setup({
   initial: 'answering',
   states: {
     answering: {
+      tags: 'answering',
       entry: 'emitOffer',
       invoke: {
         id: 'createEndpoint',
@@ -135,6 +141,7 @@ export const webrtcLegMachine = setup({
       },
     },
     connecting: {
+      tags: 'connecting',
       after: {
         connectTimeout: { target: 'ending', actions: [{ type: 'endByGateway', params: { reason: 'ice timeout' } }, 'emitTerminate'] },
       },
@@ -154,7 +161,9 @@ export const webrtcLegMachine = setup({
     },
     connected: {
       type: 'parallel',
-      entry: 'emitMediaUp',
+      tags: 'connected',
+      // Media up: the peer's video joins the conversation's forwarding, and it is announced.
+      entry: ['joinVideo', 'emitMediaUp'],
       on: {
         // Media going down is announced after the terminal event, so it is a transition action, not an exit action.
         ENDPOINT_STATUS: [
@@ -264,6 +273,7 @@ export const webrtcLegMachine = setup({
       },
     },
     ending: {
+      tags: 'ending',
       invoke: {
         id: 'closeEndpoint',
         src: 'closeEndpoint',
@@ -276,6 +286,6 @@ export const webrtcLegMachine = setup({
         ENDPOINT_STATUS: { actions: 'emitStatus' },
       },
     },
-    ended: { type: 'final' },
+    ended: { type: 'final', tags: 'ended' },
   },
 });

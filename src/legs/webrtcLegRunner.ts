@@ -31,9 +31,10 @@ export interface RunnerDeps {
 
 type LegActor = Actor<typeof webrtcLegMachine>;
 
+/** The leg's status: the tag of the state the machine is in. */
 function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
   if (snapshot.status === 'done') return 'ended';
-  for (const s of ['answering', 'connecting', 'connected', 'ending'] as const) if (snapshot.matches(s)) return s;
+  for (const s of ['answering', 'connecting', 'connected', 'ending'] as const) if (snapshot.hasTag(s)) return s;
   return 'ended';
 }
 
@@ -89,6 +90,9 @@ export class WebRtcLegRunner implements RunningLeg {
       actions: {
         applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
         applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
+        joinVideo: () => {
+          if (this.endpoint) void this.video.add(leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
+        },
         applyVideoMute: (_, params: { on: boolean }) => {
           this.endpoint?.setVideoPaused(params.on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
         },
@@ -228,9 +232,6 @@ export class WebRtcLegRunner implements RunningLeg {
     const media = { muted, earmuffed, video_muted: videoMuted };
     const same = status === this.leg.status && JSON.stringify(media) === JSON.stringify(this.leg.media);
     if (same) return;
-    if (status === 'connected' && this.leg.status !== 'connected' && this.endpoint) {
-      void this.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
-    }
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
     if (status === 'ended') {
