@@ -1,4 +1,4 @@
-/** Roles of SPEC.md's tokens: `application` = the customer's backend, `operator` = user + operator powers. */
+/** Roles of the tokens (README, Tokens and roles): `application` = the customer's backend, `operator` = user + operator powers. */
 export const ROLES = ['user', 'operator', 'application'] as const;
 export type Role = (typeof ROLES)[number];
 

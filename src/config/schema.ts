@@ -5,7 +5,7 @@ import { SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js
 /**
  * The one configuration schema. Keys are snake_case; each key `foo_bar` is read from the flag
  * `--foo-bar`, the environment variable `LEGWAY_FOO_BAR` and the config file's `"foo_bar"`.
- * The environment names of SPEC.md's configuration contract are all here, spelled as it spells them.
+ * The environment names of the public configuration contract (README, Configuration) are all here.
  */
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -144,7 +144,7 @@ export const configInputSchema = z.strictObject({
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
   log_level: logLevel.default('info'),
-  // Additions beside SPEC.md's contract:
+  // Additions beside the public contract's keys:
   sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
   body_limit: z.coerce
     .number()

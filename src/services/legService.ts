@@ -11,7 +11,7 @@ import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
 
-/** Leg actions of SPEC.md (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
+/** Leg actions of the public API (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
 /** Where a WebRTC leg's renegotiation offers go: the connection of the client that owns the leg. */
 export interface OfferSink {
   send(legId: string, sdp: string): void;

@@ -6,7 +6,7 @@ import { EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } f
 import { rms, toneLevel } from '../support/tone.js';
 import { TestPeer } from '../support/webrtcPeer.js';
 
-/** The operator namespace `/operator` (SPEC.md, "Socket protocol"): handshake, listings, watch, leg actions, hostile input. */
+/** The operator namespace `/operator` (README, "Socket API"): handshake, listings, watch, leg actions, hostile input. */
 
 const OPERATOR = '/operator';
 /** Tone level of `freq` in the peer's last half second of received audio. */

@@ -13,7 +13,7 @@ import { rms, sine, toneLevel } from '../support/tone.js';
 import { TestPeer } from '../support/webrtcPeer.js';
 
 /**
- * In-call audio over the REST API and the operator namespace (SPEC.md, "Media": play, say, record,
+ * In-call audio over the REST API and the operator namespace (README, in-call audio: play, say, record,
  * DTMF), end to end: a real gateway with mediasoup, real libwebrtc peers, a real HTTP server for
  * `play` URLs. Every assertion about audio is made on what the peers decode (or on the recorded
  * file), never on how long something took.

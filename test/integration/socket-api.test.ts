@@ -3,7 +3,7 @@ import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
 
-/** The client socket API (SPEC.md, "Socket protocol"): handshake, join rules, fan-out, leave, hostile input, limits. */
+/** The client socket API (README, "Socket API"): handshake, join rules, fan-out, leave, hostile input, limits. */
 
 let gw: TestGateway | undefined;
 

@@ -6,7 +6,7 @@ import type { AnyEventType } from '../../events/catalogue.js';
 import type { KnockingAnswer } from '../../services/knockingService.js';
 import { dtmfDigits } from '../mediaSchemas.js';
 
-/** The acknowledgement every request gets (SPEC.md, Socket protocol). */
+/** The acknowledgement every request gets (README, Socket API). */
 export type AckPayload = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: ErrorCode; message: string } };
 export type Ack = (payload: AckPayload) => void;
 

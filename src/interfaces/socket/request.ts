@@ -40,7 +40,7 @@ export interface SocketRequests<N extends string> {
   answerUnknown: () => void;
 }
 
-/** The request pattern of SPEC.md's socket protocol, for one socket of any namespace. */
+/** The request pattern of the socket protocol (README, Socket API), for one socket of any namespace. */
 export function socketRequests<N extends string>(socket: RequestSocket, deps: RequestDeps, options: RequestOptions = {}): SocketRequests<N> {
   const principal = socket.data.principal;
   const log = deps.logger.child({ component: 'socket', socket_id: socket.id, role: principal.role });
