@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js';
+import { DEFAULT_SIP_CODECS, SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js';
 
 /**
  * The one configuration schema. Keys are snake_case; each key `foo_bar` is read from the flag
@@ -137,7 +137,7 @@ export const configInputSchema = z.strictObject({
   /** Digest credentials for trunks that challenge our outbound calls. */
   sip_username: z.string().min(1).max(128).optional(),
   sip_password: z.string().min(1).max(256).optional(),
-  sip_codecs: sipCodecs.default(['opus', 'G722', 'PCMU', 'PCMA']),
+  sip_codecs: sipCodecs.default([...DEFAULT_SIP_CODECS]),
   /** Mean interval of the RTCP reports SIP legs send (RFC 3550 suggests 5 s). */
   sip_rtcp_interval_ms: z.coerce.number().int().min(500).max(60_000).default(5000),
   rtp_ports: portRange.default({ min: 20000, max: 29999 }),

@@ -21,10 +21,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { baresipMissing, startBaresip, type Baresip, type BaresipCodec } from '../support/baresip.js';
-import { EventRecorder, request, startGateway, type TestGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
 import { waitUntil } from '../support/resources.js';
 import { toneLevel } from '../support/tone.js';
-import { TestPeer } from '../support/webrtcPeer.js';
+import type { TestPeer } from '../support/webrtcPeer.js';
+import { roomWithPeer } from '../support/roomWithPeer.js';
 
 const missing = baresipMissing();
 if (missing) console.warn(`baresip SIP tests skipped: ${missing}`);
@@ -72,24 +73,6 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
     const sip = g.app.sip;
     if (sip === undefined) throw new Error('the gateway runs no SIP server (LEGWAY_SIP_ENABLED is true, so it should)');
     return sip.port;
-  }
-
-  /** Creates the conversation and joins a WebRTC peer sending PEER_TONE, connected and receiving. */
-  async function roomWithPeer(g: TestGateway): Promise<{ cid: string; peer: TestPeer; seen: EventRecorder }> {
-    const created = await g.api('POST', '/v1/conversations', { body: { name: ROOM } });
-    expect(created.status).toBe(201);
-    const cid: string = created.body.id;
-    await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } });
-    const socket = await g.connect(await g.token('alice'));
-    const seen = new EventRecorder(socket);
-    await request(socket, 'conversation:join', { conversation_id: cid, since: 0 });
-    const peer = new TestPeer(socket);
-    peers.push(peer);
-    peer.tone(PEER_TONE);
-    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
-    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 10_000);
-    await peer.receiveMore(300);
-    return { cid, peer, seen };
   }
 
   async function phone(codec: BaresipCodec, sipAddress?: string): Promise<Baresip> {
@@ -151,7 +134,7 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
   describe.each(CODECS)('%s', (codec) => {
     it(`baresip calls in (SDP c=${SDP_ADDRESS}, RTP from 127.0.0.1): the peer hears it, it hears the peer and not itself`, async () => {
       const g = await start(codec);
-      const { cid, peer } = await roomWithPeer(g);
+      const { cid, peer } = await roomWithPeer(g, ROOM, PEER_TONE, peers);
       const b = await phone(codec);
       const mark = b.mark();
       await b.dial(`sip:${ROOM}@127.0.0.1:${sipPort(g)}`);
@@ -170,7 +153,7 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
 
     it(`the gateway calls baresip out (POST /v1/calls; answer c=${SDP_ADDRESS}, RTP from 127.0.0.1): the same both ways`, async () => {
       const g = await start(codec);
-      const { cid, peer } = await roomWithPeer(g);
+      const { cid, peer } = await roomWithPeer(g, ROOM, PEER_TONE, peers);
       const b = await phone(codec);
       const mark = b.mark();
       const res = await g.api('POST', '/v1/calls', { body: { to: { type: 'sip', uri: b.uri }, conversation_id: cid } });
@@ -191,7 +174,7 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
 
   it('a softphone whose SIP (127.0.0.3), SDP (127.0.0.2) and RTP (127.0.0.1) addresses all differ: heard and hearing, both directions of call', async () => {
     const g = await start('PCMU');
-    const { cid, peer } = await roomWithPeer(g);
+    const { cid, peer } = await roomWithPeer(g, ROOM, PEER_TONE, peers);
     const b = await phone('PCMU', '127.0.0.3');
 
     let mark = b.mark();

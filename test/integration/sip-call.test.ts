@@ -25,12 +25,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSipp, sippMissing, type SippRun, type StartedSipp } from '../sipp/sipp.js';
-import { EventRecorder, request, startGateway, type TestGateway } from '../support/gateway.js';
+import { startGateway, type TestGateway } from '../support/gateway.js';
 import { pcmuTonePcap } from '../support/pcap.js';
 import { waitUntil } from '../support/resources.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { toneLevel } from '../support/tone.js';
-import { TestPeer } from '../support/webrtcPeer.js';
+import type { TestPeer } from '../support/webrtcPeer.js';
+import { roomWithPeer } from '../support/roomWithPeer.js';
 
 const missing = sippMissing();
 if (missing) console.warn(`SIP call tests skipped: ${missing}`);
@@ -97,24 +98,6 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
       },
     });
     return gw;
-  }
-
-  /** Creates the routed-to conversation and joins a WebRTC peer sending `PEER_TONE`, connected and receiving. */
-  async function roomWithPeer(g: TestGateway): Promise<{ cid: string; peer: TestPeer }> {
-    const created = await g.api('POST', '/v1/conversations', { body: { name: ROOM } });
-    expect(created.status).toBe(201);
-    const cid: string = created.body.id;
-    await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } });
-    const socket = await g.connect(await g.token('alice'));
-    const seen = new EventRecorder(socket);
-    await request(socket, 'conversation:join', { conversation_id: cid, since: 0 });
-    const peer = new TestPeer(socket);
-    peers.push(peer);
-    peer.tone(PEER_TONE);
-    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
-    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 10_000);
-    await peer.receiveMore(300);
-    return { cid, peer };
   }
 
   async function call(
@@ -185,7 +168,7 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
   for (const { flag, name } of TRANSPORTS) {
     it(`over ${name}: answers with PCMU; the peer hears SIPp's pcap and SIPp's side receives the peer as RTP`, async () => {
       const g = await start();
-      const { cid, peer } = await roomWithPeer(g);
+      const { cid, peer } = await roomWithPeer(g, ROOM, PEER_TONE, peers);
       const { sipp, capture } = await call(g, 'uac-invite-pcmu-rtp-expect-200.xml', flag, 'tone-12s.pcap', { talk_ms: 8000 });
 
       // Both directions while the call is up (SIPp hangs up after talk_ms).
@@ -220,7 +203,7 @@ describe.skipIf(missing !== undefined)('inbound SIP calls with RTP: SIPp and a W
 
   it('over UDP: hold (re-INVITE a=sendonly, answered a=recvonly) silences both ways; unhold (a=sendrecv) brings audio back both ways', async () => {
     const g = await start();
-    const { cid, peer } = await roomWithPeer(g);
+    const { cid, peer } = await roomWithPeer(g, ROOM, PEER_TONE, peers);
     // SIPp's pcap plays through the whole call, hold included (as music on hold would).
     const { sipp, capture } = await call(g, 'uac-invite-hold-unhold.xml', 'u1', 'tone-40s.pcap', { talk_ms: 8000, hold_ms: 8000 });
 

@@ -12,7 +12,7 @@ import {
   type EventType,
 } from '../../src/events/catalogue.js';
 
-/** "Posted to Event webhook", copied from the event reference (shared/event-catalogue.md). */
+/** "Posted to Event webhook", as the event reference lists it (README, Events). */
 const WEBHOOK_FLAGS: Record<string, boolean> = {
   'app:knocking:cancel': false,
   'app:knocking': false,

@@ -8,7 +8,7 @@ import { decodeG711, encodeG711 } from '../rtp/g711.js';
 import { createOpusCodec, type OpusCodec } from '../audio/opusCodec.js';
 import { G722Decoder, G722Encoder } from './g722.js';
 import { opusPacketSamples } from './opusPacket.js';
-import { SIP_CODECS, type SipCodecName } from './sipCodecs.js';
+import type { SipCodecName } from './sipCodecs.js';
 
 /** Encodes PCM at the codec's sample rate (one packet's worth) to one RTP payload. */
 export interface PacketEncoder {
@@ -133,10 +133,4 @@ class OpusPacketEncoder implements PacketEncoder {
     // A view, not a copy; Node's platforms are little-endian, as Opus input must be.
     return this.codec.encode(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength));
   }
-}
-
-/** Samples per RTP clock tick of the decoded PCM, for each codec. */
-export function ticksToSamples(codec: SipCodecName): number {
-  const info = SIP_CODECS[codec];
-  return info.sampleRate / info.clockRate;
 }
