@@ -81,7 +81,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const logger = options.logger;
   const clock = options.clock ?? systemClock;
   const metrics = new Metrics();
-  const store = Store.open(config.dataDir, { synchronous: config.sqliteSynchronous });
+  const store = Store.open(config.dataDir, {
+    synchronous: config.sqliteSynchronous,
+    commitWindowMs: config.sqliteCommitWindowMs,
+    // What the failed group held was never announced, but the legs and members in memory may have
+    // moved on without it: stop rather than run on a state the store does not have.
+    onCommitFailure: (err) => {
+      logger.fatal({ err }, 'a store commit failed; stopping');
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    },
+  });
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };
   const access = new Access(store);
@@ -215,6 +225,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await sipLegs.close();
         await legs.close();
         await sip?.close();
+        // The last events of the legs must be committed (and so sent) before the sockets go.
+        await store.durable();
         io.disconnectSockets(true);
         // Closing the server discards what the clients have not been sent yet (the legs' last
         // events): give each connection a moment to flush first.

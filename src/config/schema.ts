@@ -146,6 +146,9 @@ export const configInputSchema = z.strictObject({
   log_level: logLevel.default('info'),
   // Additions beside the public contract's keys:
   sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
+  /** Group commit: the writes of one event-loop turn (or of this window) share one transaction and one fsync. */
+  sqlite_group_commit: boolean.default(true),
+  sqlite_commit_window_ms: z.coerce.number().int().min(0).max(2).default(0),
   body_limit: z.coerce
     .number()
     .int()
@@ -252,6 +255,8 @@ export interface Config {
   readonly logLevel: Parsed['log_level'];
   readonly production: boolean;
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
+  /** Milliseconds a group commit collects writes (0: to the end of the event-loop turn); undefined: no group commit. */
+  readonly sqliteCommitWindowMs: number | undefined;
   readonly bodyLimit: number;
   readonly restRateLimit: number;
   readonly socketRateLimit: number;

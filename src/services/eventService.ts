@@ -41,6 +41,14 @@ export class EventService {
     private readonly access: Access,
   ) {}
 
+  /**
+   * Resolves once every write made so far is durable and announced (the store's group commit):
+   * the interfaces answer a request only after this, so an acknowledged write survives a crash.
+   */
+  durable(): Promise<void> {
+    return this.ctx.store.durable();
+  }
+
   list(conversationId: string, q: ListEvents, p: Principal): Page<ConversationEvent> {
     const { member } = this.access.readable(conversationId, p);
     return this.ctx.store.events.list({

@@ -70,6 +70,12 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     return sendProblem(reply, new LegwayError('NotFound', `no route for ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
 
+  // Group commit: what a request wrote is durable (and its events pushed) before it is answered.
+  app.addHook('onSend', async (_req, _reply, payload) => {
+    await deps.services.events.durable();
+    return payload;
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     deps.metrics.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });

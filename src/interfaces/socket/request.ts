@@ -19,6 +19,8 @@ export interface RequestDeps {
   logger: Logger;
   metrics: Metrics;
   limiter: RequestLimiter;
+  /** The store's group commit: a request is acknowledged only once what it wrote is durable. */
+  services: { events: { durable(): Promise<void> } };
 }
 
 export interface RequestOptions {
@@ -62,10 +64,13 @@ export function socketRequests<N extends string>(socket: RequestSocket, deps: Re
             const input = parseOrThrow(schema, payload, `${name} payload`, invalidPayload);
             const after: (() => void)[] = [];
             const result = await handler(input, (fn) => after.push(fn));
+            await deps.services.events.durable();
             deps.metrics.socketRequests.inc({ request: name, outcome: 'ok' });
             reply({ ok: true, ...result });
             for (const fn of after) fn();
           } catch (err) {
+            // A refused request may still have written (an event before the failure): answer after it too.
+            await deps.services.events.durable().catch(() => undefined);
             const error = toLegwayError(err);
             if (error.code === 'Internal') log.error({ err, request: name }, 'socket request failed');
             deps.metrics.socketRequests.inc({ request: name, outcome: error.code });
