@@ -7,6 +7,7 @@ import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import { UsersRepo } from './usersRepo.js';
+import { GroupCommit } from './groupCommit.js';
 
 export interface StoreOptions {
   /**
@@ -22,10 +23,9 @@ export interface StoreOptions {
  * The embedded store: one SQLite file, its repositories, and transactions with after-commit
  * callbacks (so that what a transaction announces is announced only once it is durable).
  *
- * With group commit on, the first transaction of a turn opens one SQLite transaction that the
- * turn's other transactions join as savepoints (each still all-or-nothing); it commits, with one
- * fsync, when the turn ends. Only then do the after-commit callbacks run and `durable()` resolve,
- * so nothing is announced or acknowledged before it is on disk. Ids stay gap-free: a lost group is
+ * With group commit on (groupCommit.ts), the transactions of one event-loop turn share one SQLite
+ * transaction and one sync; the after-commit callbacks run and `durable()` resolves only once it is
+ * on disk, so nothing is announced or acknowledged before that. Ids stay gap-free: a lost group is
  * the tail of the log, never a hole in it.
  */
 export class Store {
@@ -37,19 +37,16 @@ export class Store {
   readonly legs: LegsRepo;
   readonly recordings: RecordingsRepo;
   private depth = 0;
+  /** Callbacks of the transaction in progress when no group commit collects them. */
   private pending: (() => void)[] = [];
   private closed = false;
-  /** Whether a group's SQLite transaction is open (group commit only). */
-  private groupOpen = false;
-  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private readonly commitGroup = (): void => this.flush();
-  private groups = 0;
+  private readonly group: GroupCommit | undefined;
   /** One transaction wrapper for every call: better-sqlite3 builds a costly one per `db.transaction(fn)`. */
   private readonly runTransaction: <T>(fn: () => T) => T;
 
   constructor(
     readonly db: SqliteDb,
-    private readonly options: StoreOptions = {},
+    options: StoreOptions & { walFile?: string | undefined } = {},
   ) {
     this.conversations = new ConversationsRepo(db);
     this.users = new UsersRepo(db);
@@ -60,80 +57,77 @@ export class Store {
     this.recordings = new RecordingsRepo(db);
     const wrapper = db.transaction((fn: () => unknown) => fn());
     this.runTransaction = <T>(fn: () => T): T => wrapper(fn) as T;
+    if (options.commitWindowMs !== undefined) {
+      this.group = new GroupCommit(db, {
+        windowMs: options.commitWindowMs,
+        walFile: options.walFile,
+        onFailure: options.onCommitFailure ?? (() => undefined),
+      });
+    }
   }
 
-  /** Opens `<dataDir>/legway.sqlite`. */
+  /**
+   * Opens `<dataDir>/legway.sqlite`. With group commit and `synchronous: full`, the connection runs
+   * with synchronous=NORMAL and each group's WAL is synced off the main thread before it counts.
+   */
   static open(dataDir: string, options: OpenOptions & StoreOptions): Store {
-    return new Store(openDatabase(join(dataDir, 'legway.sqlite'), options), options);
+    const file = join(dataDir, 'legway.sqlite');
+    const syncOffThread = options.commitWindowMs !== undefined && options.synchronous === 'full';
+    const db = openDatabase(file, { synchronous: syncOffThread ? 'normal' : options.synchronous });
+    return new Store(db, { ...options, walFile: syncOffThread ? `${file}-wal` : undefined });
   }
 
   /**
    * Runs `fn` in a transaction (a savepoint when nested or inside a group). Callbacks queued with
-   * `afterCommit` run once the outermost transaction (or the group holding it) has committed, and
-   * are dropped with a rollback.
+   * `afterCommit` run once the outermost transaction (or the group holding it) is durable, and are
+   * dropped with a rollback.
    */
   transaction<T>(fn: () => T): T {
-    if (this.depth === 0) this.openGroup();
-    const mark = this.pending.length;
+    if (this.depth === 0) this.group?.begin();
+    const grouped = this.group?.collecting ? this.group : undefined;
+    const mark = grouped ? grouped.mark() : this.pending.length;
     this.depth++;
     let result: T;
     try {
       result = this.runTransaction(fn);
     } catch (err) {
-      this.pending.length = mark;
+      if (grouped) grouped.dropAfter(mark);
+      else this.pending.length = mark;
       throw err;
     } finally {
       this.depth--;
     }
-    if (this.depth === 0 && !this.groupOpen) this.runPending();
+    if (this.depth === 0 && !grouped) {
+      const callbacks = this.pending;
+      this.pending = [];
+      for (const cb of callbacks) cb();
+    }
     return result;
   }
 
-  /** Queues `cb` for after the current transaction or group commits (runs at once when none is open). */
+  /** Queues `cb` for after the current transaction or group is durable (runs at once when nothing is pending). */
   afterCommit(cb: () => void): void {
-    if (this.depth === 0 && !this.groupOpen) cb();
-    else this.pending.push(cb);
+    if (this.group?.defer(cb)) return;
+    if (this.depth > 0) this.pending.push(cb);
+    else cb();
   }
 
   /**
-   * Resolves once everything written so far is durable (its group committed and fsynced), after the
-   * group's after-commit callbacks ran; rejects if that commit failed. Answer a request only then.
+   * Resolves once everything written so far is durable (its group committed and synced), after the
+   * group's after-commit callbacks ran; rejects if that failed. Answer a request only then.
    */
   durable(): Promise<void> {
-    if (!this.groupOpen) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.group?.durable() ?? Promise.resolve();
   }
 
-  /** Commits the open group now (no-op without one). */
+  /** Commits the open group now (no-op without one); it is announced once synced. */
   flush(): void {
-    if (!this.groupOpen) return;
-    this.groupOpen = false;
-    const waiters = this.waiters;
-    this.waiters = [];
-    try {
-      this.db.exec('COMMIT');
-      this.groups++;
-    } catch (err) {
-      // SQLite may already have rolled back; make sure, and forget what the group announced.
-      try {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      } finally {
-        this.pending = [];
-        for (const w of waiters) w.reject(err);
-        this.options.onCommitFailure?.(err);
-      }
-      return;
-    }
-    try {
-      this.runPending();
-    } finally {
-      for (const w of waiters) w.resolve();
-    }
+    this.group?.commit();
   }
 
-  /** Group commits made so far (each one transaction and one fsync), for metrics and benchmarks. */
+  /** Group commits made so far (each one transaction and one sync), for metrics and benchmarks. */
   get groupCommits(): number {
-    return this.groups;
+    return this.group?.count ?? 0;
   }
 
   get inTransaction(): boolean {
@@ -153,23 +147,8 @@ export class Store {
 
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.group?.close();
     this.closed = true;
     this.db.close();
-  }
-
-  private openGroup(): void {
-    const window = this.options.commitWindowMs;
-    if (window === undefined || this.groupOpen || this.closed) return;
-    this.db.exec('BEGIN IMMEDIATE');
-    this.groupOpen = true;
-    if (window > 0) setTimeout(this.commitGroup, window);
-    else setImmediate(this.commitGroup);
-  }
-
-  private runPending(): void {
-    const callbacks = this.pending;
-    this.pending = [];
-    for (const cb of callbacks) cb();
   }
 }

@@ -1,0 +1,180 @@
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
+import type { SqliteDb } from './sqlite.js';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** A committed group waiting for its WAL sync: what it announces, and who waits for it. */
+interface Batch {
+  callbacks: (() => void)[];
+  waiters: Waiter[];
+}
+
+export interface GroupCommitOptions {
+  /** How long a group collects writes: 0 to the end of the event-loop turn, at most a few ms otherwise. */
+  windowMs: number;
+  /**
+   * The WAL file to fdatasync after each commit, off the main thread (the connection then runs with
+   * synchronous=NORMAL, which writes the WAL without syncing it); undefined when SQLite's own
+   * durability setting is to be trusted as it is.
+   */
+  walFile: string | undefined;
+  /** A commit or WAL sync failed: what it held was never announced; the caller should stop. */
+  onFailure: (err: unknown) => void;
+}
+
+/**
+ * Group commit over one SQLite connection. The first write of a turn opens a transaction that the
+ * turn's other transactions join as savepoints; at the end of the turn it commits. With `walFile`
+ * set, the commit only writes the WAL and an fdatasync of it runs on libuv's thread pool, so the
+ * event loop never blocks on the disk; groups that commit while a sync is in flight share the next.
+ * A group's callbacks run, and its waiters resolve, in commit order and only once it is on disk.
+ */
+export class GroupCommit {
+  private open = false;
+  private current: Batch = { callbacks: [], waiters: [] };
+  /** Committed, waiting for the next sync. */
+  private queued: Batch[] = [];
+  /** Committed, being synced now. */
+  private syncing: Batch[] = [];
+  private walFd: number | undefined;
+  private closed = false;
+  private commits = 0;
+  private readonly commitNow = (): void => this.commit();
+
+  constructor(
+    private readonly db: SqliteDb,
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  /** Whether writes are being collected into an uncommitted group. */
+  get collecting(): boolean {
+    return this.open;
+  }
+
+  /** Groups committed so far. */
+  get count(): number {
+    return this.commits;
+  }
+
+  /** Opens a group if none is open (called before a transaction at depth 0). */
+  begin(): void {
+    if (this.open || this.closed) return;
+    this.db.exec('BEGIN IMMEDIATE');
+    this.open = true;
+    if (this.options.windowMs > 0) setTimeout(this.commitNow, this.options.windowMs);
+    else setImmediate(this.commitNow);
+  }
+
+  /** Queues `cb` for when everything written so far is durable; false when nothing is pending (run it now). */
+  defer(cb: () => void): boolean {
+    const batch = this.open ? this.current : (this.queued.at(-1) ?? this.syncing.at(-1));
+    if (!batch) return false;
+    batch.callbacks.push(cb);
+    return true;
+  }
+
+  /** Callbacks queued in the open group so far (to drop those of a transaction that rolls back). */
+  mark(): number {
+    return this.current.callbacks.length;
+  }
+
+  /** Drops the open group's callbacks queued after `mark` (their transaction rolled back). */
+  dropAfter(mark: number): void {
+    this.current.callbacks.length = mark;
+  }
+
+  /** Resolves once everything written so far is durable and announced; rejects if that failed. */
+  durable(): Promise<void> {
+    const batch = this.open ? this.current : (this.queued.at(-1) ?? this.syncing.at(-1));
+    if (!batch) return Promise.resolve();
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  /** Commits the open group now; its announcements follow once it is synced. */
+  commit(): void {
+    if (!this.open) return;
+    this.open = false;
+    const batch = this.current;
+    this.current = { callbacks: [], waiters: [] };
+    try {
+      this.db.exec('COMMIT');
+      this.commits++;
+    } catch (err) {
+      // SQLite may already have rolled back; make sure, and forget what the group announced.
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } finally {
+        this.fail([batch], err);
+      }
+      return;
+    }
+    if (this.options.walFile === undefined) {
+      if (this.queued.length + this.syncing.length === 0) this.announce([batch]);
+      else this.queued.push(batch);
+      return;
+    }
+    this.queued.push(batch);
+    if (this.syncing.length === 0) this.sync();
+  }
+
+  /** Commits and syncs everything now, synchronously (at close). */
+  close(): void {
+    if (this.closed) return;
+    this.commit();
+    this.closed = true;
+    const pending = [...this.syncing, ...this.queued];
+    this.syncing = [];
+    this.queued = [];
+    try {
+      if (this.walFd !== undefined) fdatasyncSync(this.walFd);
+    } catch (err) {
+      this.fail(pending, err);
+      return;
+    } finally {
+      if (this.walFd !== undefined) closeSync(this.walFd);
+      this.walFd = undefined;
+    }
+    this.announce(pending);
+  }
+
+  private sync(): void {
+    if (this.closed) return;
+    const batches = this.queued;
+    this.queued = [];
+    this.syncing = batches;
+    let fd: number;
+    try {
+      // The WAL exists from the first commit on and keeps its inode while the connection is open.
+      fd = this.walFd ??= openSync(this.options.walFile as string, 'r+');
+    } catch (err) {
+      this.syncing = [];
+      this.fail(batches, err);
+      return;
+    }
+    fdatasync(fd, (err) => {
+      if (this.syncing !== batches) return; // close() took over.
+      this.syncing = [];
+      if (err) this.fail(batches, err);
+      else this.announce(batches);
+      if (this.queued.length > 0) this.sync();
+    });
+  }
+
+  private announce(batches: Batch[]): void {
+    for (const batch of batches) {
+      try {
+        for (const cb of batch.callbacks) cb();
+      } finally {
+        for (const w of batch.waiters) w.resolve();
+      }
+    }
+  }
+
+  private fail(batches: Batch[], err: unknown): void {
+    for (const batch of batches) for (const w of batch.waiters) w.reject(err);
+    this.options.onFailure(err);
+  }
+}
