@@ -1,3 +1,4 @@
+import { Admission } from './services/admission.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -102,7 +103,15 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const recordings = new RecordingService(ctx, access, recordingsDir);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
-  const legs = new LegService(ctx, access, engine, { connectTimeoutMs: config.rtc.connectTimeoutMs, disconnectGraceMs: config.rtc.disconnectGraceMs });
+  const admission: Admission = new Admission(
+    { maxLegs: config.maxLegs, maxLoad: config.admissionMaxLoad, sampleMs: 1000 },
+    (): number => legs.activeWebRtc + sipLegs.admittedCalls,
+  );
+  const legs = new LegService(ctx, access, engine, {
+    connectTimeoutMs: config.rtc.connectTimeoutMs,
+    disconnectGraceMs: config.rtc.disconnectGraceMs,
+    admission,
+  });
   const members = new MemberService(ctx, access, legs);
   // A SIP member is its call: one whose call the last stop cut off leaves with it.
   for (const lost of legs.recoverLostLegs()) {
@@ -132,6 +141,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     ringback: config.ringback,
     answerDelayMs: config.sipAnswerDelayMs,
     maxCalls: config.sipMaxCalls,
+    admission,
     codecs: config.sipCodecs,
     rtcpIntervalMs: config.sipRtcpIntervalMs,
   });
@@ -212,12 +222,14 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       await http.listen({ host: config.host, port: config.httpPort });
       listening = true;
       webhooks.start();
+      admission.start();
       return (http.server.address() as AddressInfo).port;
     },
     close() {
       closed ??= (async () => {
         closing = true;
         clearInterval(sweep);
+        admission.close();
         // Recordings first: their files are finished while the store is still open.
         await recorder.close();
         playback.close();

@@ -122,6 +122,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     ringback: input.ringback,
     sipAnswerDelayMs: input.sip_answer_delay_ms,
     sipMaxCalls: input.sip_max_calls,
+    maxLegs: input.max_legs,
+    admissionMaxLoad: input.admission_max_load,
     sipCallers: Object.freeze({
       realm: input.sip_realm,
       users: new Map(input.sip_callers.map((pair) => [pair.slice(0, pair.indexOf(':')), pair.slice(pair.indexOf(':') + 1)] as const)),

@@ -117,6 +117,10 @@ export const configInputSchema = z.strictObject({
   ringback: z.enum(['us', 'eu', 'off']).default('us'),
   sip_answer_delay_ms: z.coerce.number().int().min(0).max(60_000).default(0),
   sip_max_calls: z.coerce.number().int().min(1).max(100_000).default(500),
+  /** Legs at once, WebRTC and SIP together (unset: no limit beyond LEGWAY_SIP_MAX_CALLS); more are refused. */
+  max_legs: z.coerce.number().int().min(1).max(1_000_000).optional(),
+  /** Main-thread busy share (0–1) above which new legs are refused; 1 turns the load check off. */
+  admission_max_load: z.coerce.number().min(0.1).max(1).default(0.9),
   /** Callers outside the trunks admitted by digest authentication: `user:password,…`. */
   sip_callers: z
     .string()
@@ -231,6 +235,8 @@ export interface Config {
   readonly sipAnswerDelayMs: number;
   /** SIP calls (inbound and outbound) at once; more are refused with 503. */
   readonly sipMaxCalls: number;
+  readonly maxLegs: number | undefined;
+  readonly admissionMaxLoad: number;
   /** Callers outside the trunks who may call with digest authentication (never logged). */
   readonly sipCallers: { readonly realm: string; readonly users: ReadonlyMap<string, string> };
   /** Digest credentials outbound calls answer a trunk's 401/407 with (never logged). */

@@ -1,3 +1,4 @@
+import type { Admission } from './admission.js';
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
@@ -39,6 +40,8 @@ export interface LegServiceOptions {
   connectTimeoutMs: number;
   /** How long a connected leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
   disconnectGraceMs: number;
+  /** Refuses new legs past the gateway's capacity. */
+  admission?: Admission | undefined;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -80,6 +83,7 @@ export class LegService implements LegTermination {
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
     if (member?.state !== 'joined') throw fail('Forbidden', 'join the conversation before starting media');
+    this.options.admission?.check('WebRTC leg');
     const now = this.ctx.clock.now().toISOString();
     const leg: Leg = {
       id: newLegId(),
@@ -292,6 +296,13 @@ export class LegService implements LegTermination {
   /** Number of legs running now. */
   get active(): number {
     return this.runners.size;
+  }
+
+  /** Number of WebRTC legs running now (SIP calls are counted by their own service, set-ups included). */
+  get activeWebRtc(): number {
+    let n = 0;
+    for (const runner of this.runners.values()) if (runner.state.type === 'webrtc') n++;
+    return n;
   }
 
   /** Shutdown: ends every leg and waits until each has freed its media. */

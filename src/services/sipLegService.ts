@@ -3,6 +3,7 @@
  * out), routing, and the registry of running calls. Setting a call up lives in ./sip/inboundCall.ts
  * and ./sip/outboundCall.ts; each call is a `SipCall` that owns its resources.
  */
+import type { Admission } from './admission.js';
 import type { Core } from 'sip.js';
 import type { Principal } from '../auth/principal.js';
 import { LegwayError, toLegwayError } from '../domain/errors.js';
@@ -45,6 +46,8 @@ export interface SipLegOptions {
   answerDelayMs: number;
   /** SIP calls at once, being set up or running; more get 503. */
   maxCalls: number;
+  /** Refuses new calls past the gateway's capacity (legs or load). */
+  admission?: Admission | undefined;
   /** Codecs offered and accepted, in preference order. */
   codecs: readonly SipCodecName[];
   /** Mean interval of each leg's RTCP reports. */
@@ -196,6 +199,7 @@ export class SipLegService {
   private admit(): () => void {
     if (this.shutdown.signal.aborted || this.legs.shuttingDown) throw new LegwayError('Unavailable', 'the gateway is shutting down');
     if (this.admitted >= this.options.maxCalls) throw new LegwayError('Unavailable', 'too many SIP calls');
+    this.options.admission?.check('SIP call');
     this.admitted++;
     let released = false;
     return () => {

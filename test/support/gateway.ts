@@ -67,6 +67,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       LEGWAY_SIP_ENABLED: 'false',
       LEGWAY_SIP_HOST: '127.0.0.1',
       LEGWAY_SIP_PORT: '0',
+      // The test's own clients, phones and peers run on this thread too: its load is not the
+      // gateway's, so admission by load stays off (test/integration/admission.test.ts sets limits).
+      LEGWAY_ADMISSION_MAX_LOAD: '1',
       ...options.env,
     },
     cwd: dataDir,
