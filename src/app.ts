@@ -92,6 +92,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       process.exitCode = 1;
       process.kill(process.pid, 'SIGTERM');
     },
+    onWarning: (message) => logger.warn(message),
   });
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };

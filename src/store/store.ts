@@ -7,7 +7,11 @@ import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import { UsersRepo } from './usersRepo.js';
+import { Checkpointer } from './checkpointer.js';
 import { GroupCommit } from './groupCommit.js';
+
+/** How often the checkpoint worker copies the WAL into the database file. */
+const CHECKPOINT_INTERVAL_MS = 1000;
 
 export interface StoreOptions {
   /**
@@ -17,6 +21,8 @@ export interface StoreOptions {
   commitWindowMs?: number | undefined;
   /** A group commit failed (disk full, I/O error): what it held is lost and was never announced. */
   onCommitFailure?: (err: unknown) => void;
+  /** Something worth a warning that needs no action (checkpoints back on the main thread). */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -41,6 +47,7 @@ export class Store {
   private pending: (() => void)[] = [];
   private closed = false;
   private readonly group: GroupCommit | undefined;
+  private checkpointer: Checkpointer | undefined;
   /** One transaction wrapper for every call: better-sqlite3 builds a costly one per `db.transaction(fn)`. */
   private readonly runTransaction: <T>(fn: () => T) => T;
 
@@ -68,13 +75,22 @@ export class Store {
 
   /**
    * Opens `<dataDir>/legway.sqlite`. With group commit and `synchronous: full`, the connection runs
-   * with synchronous=NORMAL and each group's WAL is synced off the main thread before it counts.
+   * with synchronous=NORMAL, each group's WAL is synced off the main thread before it counts, and
+   * checkpoints run in a worker thread.
    */
   static open(dataDir: string, options: OpenOptions & StoreOptions): Store {
     const file = join(dataDir, 'legway.sqlite');
     const syncOffThread = options.commitWindowMs !== undefined && options.synchronous === 'full';
     const db = openDatabase(file, { synchronous: syncOffThread ? 'normal' : options.synchronous });
-    return new Store(db, { ...options, walFile: syncOffThread ? `${file}-wal` : undefined });
+    const store = new Store(db, { ...options, walFile: syncOffThread ? `${file}-wal` : undefined });
+    // Checkpoints too leave the main thread when it is not to wait on the disk.
+    if (syncOffThread) {
+      store.checkpointer = new Checkpointer(db, file, {
+        intervalMs: CHECKPOINT_INTERVAL_MS,
+        onFallback: (reason) => options.onWarning?.(`${reason}; checkpoints run on the main thread again`),
+      });
+    }
+    return store;
   }
 
   /**
@@ -148,6 +164,7 @@ export class Store {
   close(): void {
     if (this.closed) return;
     this.group?.close();
+    void this.checkpointer?.close();
     this.closed = true;
     this.db.close();
   }
