@@ -7,8 +7,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Sources are not here yet, so skip `prepare` (tsc) and build the native addon explicitly.
-RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
+# Our patches to dependencies (patch-package; sip.js's grammar decoded once, not on every parse).
+COPY patches ./patches
+# Sources are not here yet, so skip `prepare` (tsc), and with it `postinstall`: apply the patches and
+# build the native addon explicitly. `npm prune --omit=dev` below keeps the patched files.
+RUN npm ci --ignore-scripts --no-audit --no-fund && npx patch-package --error-on-fail && npm rebuild better-sqlite3
 COPY tsconfig.json tsconfig.build.json tsconfig.client-types.json ./
 COPY src ./src
 COPY machines ./machines

@@ -33,6 +33,9 @@ export async function startBenchGateway(env: Record<string, string> = {}): Promi
         LEGWAY_DATA_DIR: dataDir,
         LEGWAY_SECRET: SECRET,
         LEGWAY_LOG_LEVEL: 'silent',
+        // The benchmarks measure capacity; refusing work by load is what admission control is for,
+        // and the load generators share this thread anyway.
+        LEGWAY_ADMISSION_MAX_LOAD: '1',
         ...env,
       },
       cwd: dataDir,

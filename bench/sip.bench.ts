@@ -1,22 +1,27 @@
 /**
  * Benchmark 6: inbound SIP call set-up under load. SIPp (a separate process) calls a real gateway
  * in this process over UDP at fixed rates with bench/sipp/uac-call-setup.xml; SIPp's response-time
- * trace gives each call's INVITE→200 time and its statistics file the call counts.
+ * trace gives each call's INVITE→200 time and its statistics file the call counts. Beside it, the
+ * same scenario against a stateless responder (bench/sipResponder.ts) gives the limit of SIPp and
+ * this machine, a run with no hold time the gateway's signalling CPU per call, and a loop over
+ * sip.js's parser its parse rate.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Core } from 'sip.js';
 import { freePort, sippMissing } from '../test/sipp/sipp.js';
-import { startBenchGateway } from './gateway.js';
+import { startBenchGateway, type BenchGateway } from './gateway.js';
+import { startSipResponder } from './sipResponder.js';
 import { fixed, percentile, startWindow, table, type BenchResult, type Window } from './stats.js';
 
 const SCENARIO = new URL('./sipp/uac-call-setup.xml', import.meta.url).pathname;
 const ROOM = 'bench-room';
 
 /** Offered call rates (calls/s), tried in order until one misses the bar; each offers SECONDS_PER_RATE of calls. */
-const RATES = [20, 50, 75, 100, 150, 200] as const;
+const RATES = [20, 50, 75, 100, 150, 200, 300] as const;
 const SECONDS_PER_RATE = 5;
 /** The first rate runs this many calls (10 s at 20/s) and must pass; higher rates search for the limit. */
 const BASE_CALLS = 200;
@@ -28,6 +33,16 @@ const P99_BOUND_MS = 200;
 const RECV_TIMEOUT_MS = 5000;
 /** How long the legs may take to end after SIPp is done: an overloaded gateway works through its backlog, and a 200 whose ACK never came ends by its 32 s timer. */
 const DRAIN_MS = 40_000;
+/** Offered rates for the stateless responder (the limit of SIPp and this machine), tried the same way. */
+const RESPONDER_RATES = [200, 400, 800, 1200, 1600, 2400, 3200] as const;
+/** The issue's targets for the gateway: calls set up per second per core, INVITE→200 p99, signalling CPU per call. */
+const TARGET = { callsPerCore: 300, p99Ms: 50, signallingCpuMs: 2 } as const;
+/** How long the parse-rate loop runs (CPU time). */
+const PARSE_LOOP_MS = 1000;
+/** The signalling run: calls hung up right after their ACK (hold_ms 0) at this rate, for SECONDS_PER_RATE. */
+const SIGNALLING_RATE = 50;
+/** How long the idle gateway's CPU is measured before the signalling run, to take it out of the per-call figure. */
+const IDLE_MS = 3000;
 
 const callsAt = (rate: number, index: number): number => (index === 0 ? BASE_CALLS : rate * SECONDS_PER_RATE);
 
@@ -44,7 +59,14 @@ export const sipMethod =
   'statistics (-trace_stat). Set-up rate = successful calls / the time from the first INVITE to the last 200. ' +
   "CPU is the gateway's process only (process.cpuUsage over the SIPp run; SIPp and the mediasoup workers are other " +
   'processes), per call set up and torn down; it includes the audio bridge mixing every call while it is up. Checked: the first rate has no failed call, and after every run every SIP leg ' +
-  `is gone within ${DRAIN_MS / 1000} s.`;
+  `is gone within ${DRAIN_MS / 1000} s. ` +
+  `Limit: before the gateway starts, the same scenario against bench/sipResponder.ts (a stateless responder in this process: 100 and 200 with an SDP to an INVITE, ` +
+  `200 to a BYE, nothing to an ACK; no SIP library) at ${RESPONDER_RATES.join(', ')} calls/s, same bar; the gateway's highest passing set-up rate is given as a ` +
+  `fraction of the responder's. Signalling CPU: after the search, the idle gateway's CPU for ${IDLE_MS / 1000} s, then one more run at ${SIGNALLING_RATE} ` +
+  'calls/s with hold_ms 0 (BYE right after the ACK, so no call is up long enough to be mixed): gateway CPU per call answered, less the idle ' +
+  "gateway's CPU over the run. Calls/s per core = 1000 / signalling CPU ms per call. SIP parsing: Core.Parser.parseMessage (sip.js, as patched by " +
+  `patches/) on the scenario's INVITE, ACK and BYE in turn for ${PARSE_LOOP_MS} ms of CPU. The issue's targets: ≥ ${TARGET.callsPerCore} calls/s per core, ` +
+  `INVITE→200 p99 ≤ ${TARGET.p99Ms} ms, ≤ ${TARGET.signallingCpuMs} ms signalling CPU per call.`;
 
 interface RateRun {
   rate: number;
@@ -74,8 +96,8 @@ function lastStats(file: string): Map<string, string> {
   return new Map(header.map((name, i) => [name, last[i] ?? '']));
 }
 
-/** Runs SIPp once at `rate` calls/s for `calls` calls against 127.0.0.1:`sipPort`. */
-async function runRate(sipPort: number, rate: number, calls: number): Promise<RateRun> {
+/** Runs SIPp once at `rate` calls/s for `calls` calls against 127.0.0.1:`sipPort`, each call up `holdMs` after its ACK. */
+async function runRate(sipPort: number, rate: number, calls: number, holdMs = HOLD_MS): Promise<RateRun> {
   const dir = mkdtempSync(join(tmpdir(), 'legway-bench-sipp-'));
   try {
     const [port, controlPort, mediaPort] = [await freePort(), await freePort(), await freePort()];
@@ -104,11 +126,11 @@ async function runRate(sipPort: number, rate: number, calls: number): Promise<Ra
       String(calls),
       '-set',
       'hold_ms',
-      String(HOLD_MS),
+      String(holdMs),
       '-recv_timeout',
       String(RECV_TIMEOUT_MS),
       '-timeout',
-      `${Math.ceil(calls / rate + HOLD_MS / 1000 + RECV_TIMEOUT_MS / 1000 + 20)}s`,
+      `${Math.ceil(calls / rate + holdMs / 1000 + RECV_TIMEOUT_MS / 1000 + 20)}s`,
       '-timeout_error',
       '-nostdin',
       '-trace_rtt',
@@ -191,11 +213,126 @@ async function runRate(sipPort: number, rate: number, calls: number): Promise<Ra
 }
 
 const passes = (run: RateRun): boolean => run.exitCode === 0 && run.failed === 0 && run.succeeded === run.calls && percentile(run.rtdMs, 99) <= P99_BOUND_MS;
+const setupRate = (run: RateRun): number => (run.rtdMs.length / run.setupSpanMs) * 1000;
+const cpuMsPerCall = (run: RateRun): number => run.window.cpuUs / 1000 / Math.max(1, run.succeeded);
+const ms = (v: number): string => `${fixed(v, 0)} ms`;
 
-/** Benchmark 6: SIP calls set up per second and INVITE→200 latency under load. */
+/** The lines of one SIPp run: calls, set-up rate, INVITE→200, and the CPU of this process (`who`). */
+function runLines(run: RateRun, who: string): string[] {
+  const cpuMs = run.window.cpuUs / 1000;
+  const title = `${run.rate} calls/s offered, ${fixed(run.calls)} calls`;
+  return [
+    `    ${title}${passes(run) ? '' : `  — misses the bar (${run.failed > 0 || run.exitCode !== 0 ? 'failed calls' : `p99 over ${P99_BOUND_MS} ms`})`}`,
+    ...table([
+      [
+        'Calls',
+        `${fixed(run.attempted)} attempted, ${fixed(run.succeeded)} succeeded, ${fixed(run.failed)} failed${run.failureKinds.length > 0 ? ` (${run.failureKinds.join(', ')})` : ''}; SIPp exit ${run.exitCode}`,
+      ],
+      ['Set-up rate', `${fixed(setupRate(run), 1)} calls/s (${fixed(run.rtdMs.length)} answered in ${fixed(run.setupSpanMs / 1000, 2)} s)`],
+      [
+        'INVITE→200',
+        `p50 ${ms(percentile(run.rtdMs, 50))}, p99 ${ms(percentile(run.rtdMs, 99))}, max ${ms(Math.max(...run.rtdMs))} (${fixed(run.rtdMs.length)} calls)`,
+      ],
+      [
+        `${who} CPU`,
+        `${fixed(cpuMs, 1)} ms (user ${fixed(run.window.userUs / 1000, 1)} + system ${fixed(run.window.systemUs / 1000, 1)}) over ${fixed(run.window.wallMs / 1000, 2)} s wall = ${fixed(cpuMs / run.window.wallMs, 2)} cores busy; ${fixed(cpuMsPerCall(run), 2)} ms per call`,
+      ],
+    ]).map((line) => `  ${line}`),
+  ];
+}
+
+/** Runs SIPp at each rate in turn (`run`), printing each, until one misses the bar; `settle` runs after each. */
+async function search(
+  rates: readonly number[],
+  run: (rate: number, index: number) => Promise<RateRun>,
+  who: string,
+  lines: string[],
+  settle: (run: RateRun, index: number) => Promise<void> = async () => {},
+): Promise<RateRun[]> {
+  const runs: RateRun[] = [];
+  for (const [index, rate] of rates.entries()) {
+    const result = await run(rate, index);
+    runs.push(result);
+    await settle(result, index);
+    lines.push(...runLines(result, who));
+    if (!passes(result)) break;
+  }
+  return runs;
+}
+
+/** The stateless responder's runs, started and closed here (before the gateway, so that this process's CPU is the responder's). */
+async function searchResponder(lines: string[]): Promise<RateRun[]> {
+  const responder = await startSipResponder();
+  try {
+    lines.push('    Limit: the same scenario against the stateless responder (bench/sipResponder.ts)');
+    return await search(RESPONDER_RATES, (rate) => runRate(responder.port, rate, rate * SECONDS_PER_RATE), 'Responder', lines);
+  } finally {
+    await responder.close();
+  }
+}
+
+/** The scenario's requests as SIPp sends them (INVITE with its SDP offer, ACK, BYE). */
+function scenarioRequests(): string[] {
+  const common = (method: string, cseq: number): string[] => [
+    `${method} sip:service@127.0.0.1:5060 SIP/2.0`,
+    'Via: SIP/2.0/UDP 127.0.0.1:40123;branch=z9hG4bK-4242-1-0;rport',
+    'From: sipp <sip:sipp-1@127.0.0.1:40123>;tag=4242SIPpTag001',
+    method === 'INVITE' ? 'To: <sip:service@127.0.0.1:5060>' : 'To: <sip:service@127.0.0.1:5060>;tag=b8f2a3c4',
+    'Call-ID: 1-4242@127.0.0.1',
+    `CSeq: ${cseq} ${method === 'ACK' ? 'ACK' : method}`,
+  ];
+  const sdp = 'v=0\r\no=sipp 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40125 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n';
+  const invite = [
+    ...common('INVITE', 1),
+    'Contact: <sip:sipp@127.0.0.1:40123;transport=UDP>',
+    'Max-Forwards: 70',
+    'Content-Type: application/sdp',
+    `Content-Length: ${sdp.length}`,
+    '',
+    sdp,
+  ].join('\r\n');
+  const bodiless = (method: string, cseq: number): string => [...common(method, cseq), 'Max-Forwards: 70', 'Content-Length: 0', '', ''].join('\r\n');
+  return [invite, bodiless('ACK', 1), bodiless('BYE', 2)];
+}
+
+/** Messages sip.js's parser takes per second of CPU, the scenario's requests in turn; and whether our grammar patch is in place. */
+function parseRate(): { perSecond: number; patched: boolean } {
+  const requests = scenarioRequests();
+  const factory = new Core.LoggerFactory();
+  factory.builtinEnabled = false;
+  const logger = factory.getLogger('bench');
+  const parseAll = (): void => {
+    for (const text of requests) if (Core.Parser.parseMessage(text, logger) === undefined) throw new Error('the bench could not parse its own request');
+  };
+  for (let i = 0; i < 100; i++) parseAll();
+  const stop = startWindow();
+  let parsed = 0;
+  let window = stop();
+  while (window.cpuUs < PARSE_LOOP_MS * 1000) {
+    for (let i = 0; i < 50; i++) parseAll();
+    parsed += 50 * requests.length;
+    window = stop();
+  }
+  const grammar = readFileSync(new URL('../node_modules/sip.js/lib/grammar/pegjs/dist/grammar.js', import.meta.url), 'utf8');
+  return { perSecond: parsed / (window.cpuUs / 1e6), patched: grammar.includes('peg$decodedBytecode') };
+}
+
+/** Waits until the gateway has no SIP leg (at most DRAIN_MS); a failure otherwise. */
+async function drained(gw: BenchGateway, what: string, failures: string[]): Promise<void> {
+  const drainStart = Date.now();
+  while (gw.app.legs.active > 0 && Date.now() - drainStart < DRAIN_MS) await sleep(50);
+  if (gw.app.legs.active > 0) failures.push(`${what}: ${gw.app.legs.active} leg(s) still running ${DRAIN_MS / 1000} s after SIPp ended`);
+}
+
+/** Benchmark 6: SIP calls set up per second and INVITE→200 latency under load, beside the limit of SIPp and this machine. */
 export async function benchSip(): Promise<BenchResult> {
   const missing = sippMissing();
   if (missing !== undefined) return { lines: [`    SKIPPED: ${missing}.`], failures: [] };
+
+  const failures: string[] = [];
+  const lines: string[] = [];
+  const parsing = parseRate();
+  const responderRuns = await searchResponder(lines);
 
   const gw = await startBenchGateway({
     LEGWAY_SIP_ENABLED: 'true',
@@ -207,65 +344,80 @@ export async function benchSip(): Promise<BenchResult> {
   });
   try {
     const sipPort = gw.app.sip?.port;
-    if (sipPort === undefined) return { lines: [], failures: ['the gateway runs no SIP server (app.sip is undefined)'] };
-    const failures: string[] = [];
-    const lines: string[] = [];
-    const runs: RateRun[] = [];
+    if (sipPort === undefined) return { lines, failures: ['the gateway runs no SIP server (app.sip is undefined)'] };
 
-    for (const [index, rate] of RATES.entries()) {
-      const run = await runRate(sipPort, rate, callsAt(rate, index));
-      runs.push(run);
-      const drainStart = Date.now();
-      while (gw.app.legs.active > 0 && Date.now() - drainStart < DRAIN_MS) await sleep(50);
-      if (gw.app.legs.active > 0) failures.push(`${rate} calls/s: ${gw.app.legs.active} leg(s) still running ${DRAIN_MS / 1000} s after SIPp ended`);
-      if (index === 0 && !(run.exitCode === 0 && run.failed === 0 && run.succeeded === run.calls)) {
-        failures.push(
-          `${rate} calls/s: SIPp exit ${run.exitCode}, ${run.succeeded}/${run.calls} calls succeeded, ${run.failed} failed ` +
-            `${run.failureKinds.join(', ')}\n${run.stderr.slice(0, 500)}\n${run.errors.slice(0, 1000)}`,
-        );
-      }
-
-      const ms = (v: number): string => `${fixed(v, 0)} ms`;
-      const title = `${rate} calls/s offered, ${fixed(run.calls)} calls`;
-      const cpuMs = run.window.cpuUs / 1000;
-      lines.push(
-        `    ${title}${passes(run) ? '' : `  — misses the bar (${run.failed > 0 || run.exitCode !== 0 ? 'failed calls' : `p99 over ${P99_BOUND_MS} ms`})`}`,
-      );
-      lines.push(
-        ...table([
-          [
-            'Calls',
-            `${fixed(run.attempted)} attempted, ${fixed(run.succeeded)} succeeded, ${fixed(run.failed)} failed${run.failureKinds.length > 0 ? ` (${run.failureKinds.join(', ')})` : ''}; SIPp exit ${run.exitCode}`,
-          ],
-          [
-            'Set-up rate',
-            `${fixed((run.rtdMs.length / run.setupSpanMs) * 1000, 1)} calls/s (${fixed(run.rtdMs.length)} answered in ${fixed(run.setupSpanMs / 1000, 2)} s)`,
-          ],
-          [
-            'INVITE→200',
-            `p50 ${ms(percentile(run.rtdMs, 50))}, p99 ${ms(percentile(run.rtdMs, 99))}, max ${ms(Math.max(...run.rtdMs))} (${fixed(run.rtdMs.length)} calls)`,
-          ],
-          [
-            'Gateway CPU',
-            `${fixed(cpuMs, 1)} ms (user ${fixed(run.window.userUs / 1000, 1)} + system ${fixed(run.window.systemUs / 1000, 1)}) over ${fixed(run.window.wallMs / 1000, 2)} s wall = ${fixed(cpuMs / run.window.wallMs, 2)} cores busy; ${fixed(run.window.cpuUs / 1000 / Math.max(1, run.succeeded), 2)} ms per call`,
-          ],
-        ]).map((line) => `  ${line}`),
-      );
-      if (!passes(run)) break;
-    }
-
+    lines.push('    legway: the gateway');
+    const runs = await search(
+      RATES,
+      (rate, index) => runRate(sipPort, rate, callsAt(rate, index)),
+      'Gateway',
+      lines,
+      async (run, index) => {
+        await drained(gw, `${run.rate} calls/s`, failures);
+        if (index === 0 && !(run.exitCode === 0 && run.failed === 0 && run.succeeded === run.calls)) {
+          failures.push(
+            `${run.rate} calls/s: SIPp exit ${run.exitCode}, ${run.succeeded}/${run.calls} calls succeeded, ${run.failed} failed ` +
+              `${run.failureKinds.join(', ')}\n${run.stderr.slice(0, 500)}\n${run.errors.slice(0, 1000)}`,
+          );
+        }
+      },
+    );
     const best = runs.filter(passes).at(-1);
+
+    const stopIdle = startWindow();
+    await sleep(IDLE_MS);
+    const idle = stopIdle();
+    const idleCores = idle.cpuUs / 1000 / idle.wallMs;
+    lines.push(`    legway, signalling only: hold_ms 0 at ${SIGNALLING_RATE} calls/s (idle gateway before it: ${fixed(idleCores, 3)} cores busy)`);
+    const signalling = await runRate(sipPort, SIGNALLING_RATE, SIGNALLING_RATE * SECONDS_PER_RATE, 0);
+    await drained(gw, `${SIGNALLING_RATE} calls/s, hold 0`, failures);
+    lines.push(...runLines(signalling, 'Gateway'));
+
+    const limit = responderRuns.filter(passes).at(-1);
     const top = runs.length === RATES.length && runs.every(passes) ? ' (the highest rate tried)' : '';
+    const limitTop = responderRuns.length === RESPONDER_RATES.length && responderRuns.every(passes) ? ' (the highest rate tried: the limit is higher)' : '';
+    const signallingCpu = (signalling.window.cpuUs / 1000 - idleCores * signalling.window.wallMs) / Math.max(1, signalling.succeeded);
+    const p99 = best === undefined ? Number.NaN : percentile(best.rtdMs, 99);
+    const perCore = 1000 / signallingCpu;
+    const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
     lines.push(
       ...table([
         [
           'Highest passing rate',
           best === undefined
             ? `none (even ${RATES[0]} calls/s missed the bar)`
-            : `${best.rate} calls/s offered${top}: no failed call, INVITE→200 p99 ${fixed(percentile(best.rtdMs, 99))} ms ≤ ${P99_BOUND_MS} ms`,
+            : `${best.rate} calls/s offered${top}: ${fixed(setupRate(best), 1)} calls/s set up, no failed call, INVITE→200 p99 ${fixed(p99)} ms ≤ ${P99_BOUND_MS} ms; ` +
+              `${fixed(cpuMsPerCall(best), 2)} ms gateway CPU per call with mixing`,
+        ],
+        [
+          'Limit (responder)',
+          limit === undefined
+            ? `none (even ${RESPONDER_RATES[0]} calls/s missed the bar)`
+            : `${limit.rate} calls/s offered${limitTop}: ${fixed(setupRate(limit), 1)} calls/s set up, INVITE→200 p99 ${fixed(percentile(limit.rtdMs, 99))} ms; ` +
+              `${fixed(cpuMsPerCall(limit), 3)} ms responder CPU per call`,
+        ],
+        [
+          'legway / limit',
+          best === undefined || limit === undefined ? 'n/a' : `${fixed((100 * setupRate(best)) / setupRate(limit), 1)} % of the responder's set-up rate`,
+        ],
+        [
+          'Signalling CPU',
+          `${fixed(signallingCpu, 2)} ms gateway CPU per call set up and torn down (hold 0, ${SIGNALLING_RATE} calls/s, idle CPU taken out) = ` +
+            `${fixed(perCore, 0)} calls/s per core` +
+            (passes(signalling) ? '' : ` (the run missed the bar: ${fixed(signalling.failed)} failed calls; per call answered)`),
+        ],
+        [
+          'SIP parsing',
+          `${fixed(parsing.perSecond, 0)} messages/s per core (sip.js Core.Parser.parseMessage; grammar patch ${parsing.patched ? 'applied' : 'NOT applied'})`,
+        ],
+        [
+          'Issue targets',
+          `≥ ${TARGET.callsPerCore} calls/s per core: ${met(perCore >= TARGET.callsPerCore)}; INVITE→200 p99 ≤ ${TARGET.p99Ms} ms at ${best?.rate ?? '-'} calls/s: ${met(p99 <= TARGET.p99Ms)}; ` +
+            `≤ ${TARGET.signallingCpuMs} ms signalling CPU per call: ${met(signallingCpu <= TARGET.signallingCpuMs)}`,
         ],
       ]),
     );
+    if (!parsing.patched) failures.push("sip.js's grammar patch is not applied (run npx patch-package)");
     return { lines, failures };
   } finally {
     await gw.close();
