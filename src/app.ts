@@ -112,6 +112,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     connectTimeoutMs: config.rtc.connectTimeoutMs,
     disconnectGraceMs: config.rtc.disconnectGraceMs,
     admission,
+    bridgeMaxSpeakers: config.bridgeMaxSpeakers,
   });
   const members = new MemberService(ctx, access, legs);
   // A SIP member is its call: one whose call the last stop cut off leaves with it.

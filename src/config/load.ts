@@ -145,6 +145,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       disconnectGraceMs: input.rtc_disconnect_grace_s * 1000,
       workers: input.media_workers,
     }),
+    bridgeMaxSpeakers: input.bridge_max_speakers,
     logLevel: input.log_level,
     production,
     sqliteSynchronous: input.sqlite_synchronous,

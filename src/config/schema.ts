@@ -170,6 +170,8 @@ export const configInputSchema = z.strictObject({
   /** Seconds a connected WebRTC leg's ICE may stay disconnected (the peer gone silent) before the leg is ended. */
   rtc_disconnect_grace_s: z.coerce.number().int().min(1).max(3600).default(10),
   media_workers: z.coerce.number().int().min(1).max(64).optional(),
+  /** Most speakers each conversation's audio bridge mixes at once: the loudest of those speaking. */
+  bridge_max_speakers: z.coerce.number().int().min(1).max(16).default(3),
   webhook_all_events: boolean.default(false),
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
   webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
@@ -258,6 +260,8 @@ export interface Config {
     readonly disconnectGraceMs: number;
     readonly workers: number | undefined;
   };
+  /** Most speakers a conversation's audio bridge mixes at once (`LEGWAY_BRIDGE_MAX_SPEAKERS`). */
+  readonly bridgeMaxSpeakers: number;
   readonly logLevel: Parsed['log_level'];
   readonly production: boolean;
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];

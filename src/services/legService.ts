@@ -42,6 +42,8 @@ export interface LegServiceOptions {
   disconnectGraceMs: number;
   /** Refuses new legs past the gateway's capacity. */
   admission?: Admission | undefined;
+  /** Most speakers each conversation's audio bridge mixes at once (its default when unset). */
+  bridgeMaxSpeakers?: number | undefined;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -338,6 +340,7 @@ export class LegService implements LegTermination {
         conversationId,
         (legId, on) => this.runners.get(legId)?.speaking(on),
         this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
+        { maxSpeakers: this.options.bridgeMaxSpeakers },
       );
       this.bridges.set(conversationId, bridge);
     }

@@ -3,11 +3,11 @@
  * bridge can take exactly one frame per 20 ms tick. Ordered by RTP sequence number only, since
  * every packet of our streams is one 20 ms frame.
  */
-import type { AudioPacket } from '../engine.js';
+import type { LevelledAudioPacket } from './audioLevel.js';
 import { sequenceDelta } from './rtp.js';
 
-/** What one tick gets: a frame to decode, a gap to conceal, or nothing to play at all. */
-export type JitterPop = { kind: 'frame'; payload: Buffer } | { kind: 'missing' } | { kind: 'empty' };
+/** What one tick gets: a frame to decode (with the sender's RFC 6464 level, if it sent one), a gap to conceal, or nothing to play at all. */
+export type JitterPop = { kind: 'frame'; payload: Buffer; audioLevel: number | undefined } | { kind: 'missing' } | { kind: 'empty' };
 
 export interface JitterBufferOptions {
   /** Packets buffered before playing starts (or restarts after a drain); 2 is 40 ms. */
@@ -30,10 +30,16 @@ export interface JitterStats {
   resets: number;
 }
 
+/** A held packet; handed out as it is when played, so a tick allocates nothing. */
 interface Slot {
+  readonly kind: 'frame';
   seq: number;
   payload: Buffer;
+  audioLevel: number | undefined;
 }
+
+const EMPTY: JitterPop = Object.freeze({ kind: 'empty' });
+const MISSING: JitterPop = Object.freeze({ kind: 'missing' });
 
 /** Reorders one input's packets and hands out one per tick. */
 export class JitterBuffer {
@@ -61,7 +67,7 @@ export class JitterBuffer {
   }
 
   /** Adds one packet; drops duplicates, packets already played past, and the oldest on overflow. */
-  push(packet: AudioPacket): void {
+  push(packet: LevelledAudioPacket): void {
     const seq = packet.sequenceNumber & 0xffff;
     const reference = this.nextSeq ?? this.slots[0]?.seq;
     if (reference !== undefined) {
@@ -88,7 +94,7 @@ export class JitterBuffer {
       if (delta > 0) break;
       i--;
     }
-    this.slots.splice(i, 0, { seq, payload: packet.payload });
+    this.slots.splice(i, 0, { kind: 'frame', seq, payload: packet.payload, audioLevel: packet.audioLevel });
 
     if (this.slots.length > this.capacity) {
       this.slots.shift();
@@ -100,7 +106,7 @@ export class JitterBuffer {
   pop(): JitterPop {
     if (!this.playing) {
       const head = this.slots[0];
-      if (head === undefined || this.slots.length < this.targetDepth) return { kind: 'empty' };
+      if (head === undefined || this.slots.length < this.targetDepth) return EMPTY;
       this.playing = true;
       // After a drain, start from what is here rather than conceal packets that never came:
       // the listener has already heard the gap as silence.
@@ -111,7 +117,7 @@ export class JitterBuffer {
     const newest = this.slots[this.slots.length - 1];
     if (newest === undefined) {
       this.playing = false;
-      return { kind: 'empty' };
+      return EMPTY;
     }
     if (sequenceDelta(newest.seq, next) + 1 > this.maxDepth) {
       // Fallen behind (a burst after a stall, or a sender clock running fast): one jump back to
@@ -127,10 +133,10 @@ export class JitterBuffer {
     this.nextSeq = (next + 1) & 0xffff;
     if (head?.seq === next) {
       this.slots.shift();
-      return { kind: 'frame', payload: head.payload };
+      return head;
     }
     this.stats.missing++;
-    return { kind: 'missing' };
+    return MISSING;
   }
 
   /** Forgets everything, as for a new stream. */

@@ -53,6 +53,12 @@ export function mixFor(
   return out;
 }
 
+/** Adds one frame into a running sum. */
+export function addInto(acc: Int32Array, frame: Int16Array): void {
+  checkLength(frame, acc.length);
+  for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] ?? 0) + (frame[i] ?? 0);
+}
+
 function checkLength(frame: Int16Array, expected: number): void {
   if (frame.length !== expected) throw new RangeError(`frame has ${frame.length} samples, expected ${expected}`);
 }

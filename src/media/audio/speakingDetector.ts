@@ -19,7 +19,10 @@ export interface SpeakingOptions {
 export function frameDbfs(frame: Int16Array | undefined): number {
   if (frame === undefined || frame.length === 0) return -Infinity;
   let sum = 0;
-  for (const s of frame) sum += s * s;
+  for (let i = 0; i < frame.length; i++) {
+    const s = frame[i] ?? 0;
+    sum += s * s;
+  }
   return 10 * Math.log10(sum / frame.length / (32768 * 32768));
 }
 
@@ -46,7 +49,11 @@ export class SpeakingDetector {
 
   /** Feeds one tick's frame (`undefined` is silence); returns the new state only when it changes. */
   update(frame: Int16Array | undefined): 'on' | 'off' | undefined {
-    const level = frameDbfs(frame);
+    return this.updateLevel(frameDbfs(frame));
+  }
+
+  /** Feeds one tick's level in dBFS, measured (`frameDbfs`) or as the sender reported it (RFC 6464); as `update`. */
+  updateLevel(level: number): 'on' | 'off' | undefined {
     // Levels between the two thresholds keep the current state and restart the count towards
     // the other one: that gap is the hysteresis.
     const towardsChange = this.on ? level < this.offDbfs : level > this.onDbfs;

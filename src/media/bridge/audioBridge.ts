@@ -1,41 +1,51 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { mixFor, mixFrames } from '../audio/mixer.js';
 import { SpeakingDetector } from '../audio/speakingDetector.js';
 import type { AudioEndpoint } from '../engine.js';
-import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
+import { FRAME_MS } from '../audio/frame.js';
+import { BridgeLeg, type LegInputStats } from './bridgeLeg.js';
+import { ConferenceMix } from './conferenceMix.js';
+import { Forwarding, forwardingPair } from './forwarding.js';
 import { OpusLegAudio, type LegAudio } from './legAudio.js';
-import { saturate, type Player, type Tap } from './sources.js';
+import type { Player, Tap } from './sources.js';
+import { SpeakerSelection, type SelectionOptions } from './speakerSelection.js';
 
 /** Past this many frames behind (a stalled loop), the bridge skips ahead instead of bursting. */
 const MAX_CATCH_UP = 5;
-
-interface BridgeLeg {
-  id: string;
-  audio: LegAudio;
-  speaking: SpeakingDetector;
-  muted: boolean;
-  earmuffed: boolean;
-  /** On hold (SIP): nothing from it reaches the mix and it is sent silence, whatever mute and earmuff say. */
-  held: boolean;
-  /** The only legs it hears (NCCO `canHear`); everyone when undefined. */
-  hears: ReadonlySet<string> | undefined;
-  /** The only legs that hear it (NCCO `canSpeak`); everyone when undefined. */
-  heardBy: ReadonlySet<string> | undefined;
-  /** This leg's mix buffer, reused every tick. */
-  out: Int16Array;
-}
+/** How often unused shared encoders are looked for, in ticks. */
+const SWEEP_TICKS = 50;
 
 export interface BridgeStats {
   ticks: number;
   /** Ticks that ran more than one frame late (the loop could not keep up). */
   late: number;
+  /** Legs' frames decoded, and packets taken but left undecoded (silent legs, forwarded ones). */
+  decoded: number;
+  skipped: number;
+  /** Frames encoded for one leg (its own mix), and for all listeners of a codec at once (the shared mix). */
+  encoded: number;
+  sharedEncoded: number;
+  /** Packets sent on as they came: two-party forwarding, and a lone speaker's packets to those who hear only it. */
+  forwarded: number;
+}
+
+export interface BridgeOptions {
+  /** `manual`: the caller drives `tick()` (tests, benchmarks); otherwise a 20 ms timer runs while there are legs. */
+  manual?: boolean;
+  /** Most legs mixed at once (LEGWAY_BRIDGE_MAX_SPEAKERS; default 3). */
+  maxSpeakers?: number | undefined;
+  /** Thresholds and timing of the speaker selection (tests). */
+  selection?: Omit<SelectionOptions, 'maxSpeakers'>;
 }
 
 /**
- * A conversation's conference bridge in Node: every 20 ms it takes one decoded frame from each
- * leg (jitter buffer + concealment), mixes them once, and sends each leg everyone but itself,
- * encoded by that leg's own codec (LegAudio: Opus for WebRTC, G.711 for SIP). A muted leg is left out of the mix; an earmuffed leg
+ * A conversation's conference bridge in Node. Every 20 ms it takes one frame's input from each leg
+ * (jitter buffer; decoded only when needed: a leg's RFC 6464 level says how loud it is without
+ * decoding), picks the loudest few speakers (./speakerSelection.ts), mixes them once, and sends
+ * each leg what it hears (./conferenceMix.ts): a speaker the others, encoded by its own encoder;
+ * everyone else the same mix, encoded once per codec; whoever hears one speaker alone, that
+ * speaker's packets as they came. Two legs alone with nothing else to do are sent each other's
+ * packets as they came (./forwarding.ts). A muted leg is never mixed; an earmuffed or held leg
  * gets silence. Players add audio for everyone or for one leg; taps copy the mix or one leg's
  * audio out for recordings.
  */
@@ -43,32 +53,26 @@ export class AudioBridge {
   private readonly legs = new Map<string, BridgeLeg>();
   private readonly players = new Map<string, Player>();
   private readonly taps = new Map<string, Tap>();
-  /** Scratch buffers for a leg's own players and for taps, reused every tick. */
-  private readonly scratch = new Int32Array(FRAME_SAMPLES);
-  /** What plays to everyone this tick. */
-  private readonly shared = new Int32Array(FRAME_SAMPLES);
-  private sharedThisTick = false;
-  private readonly tapFrame = new Int16Array(FRAME_SAMPLES);
-  private readonly frames = new Map<string, Int16Array | undefined>();
-  private readonly silence = new Int16Array(FRAME_SAMPLES);
-  private readonly total = new Int32Array(FRAME_SAMPLES);
-  /** Made once, not per tick: the 20 ms loop allocates nothing it can avoid. */
-  private readonly contributes = (id: string): boolean => {
-    const leg = this.legs.get(id);
-    return leg !== undefined && !leg.muted && !leg.held;
-  };
+  private readonly selection: SpeakerSelection;
+  private readonly mix = new ConferenceMix();
+  private readonly forwarding = new Forwarding();
   private timer: NodeJS.Timeout | undefined;
   private startedAt = 0;
   private ticks = 0;
   private late = 0;
+  /** Ticks run, however driven: keys the shared encoders' once-per-tick frames. */
+  private round = 0;
+  private decoded = 0;
+  private skipped = 0;
 
   constructor(
     readonly conversationId: string,
     private readonly onSpeaking: (legId: string, on: boolean) => void,
     private readonly logger: Logger,
-    /** `manual`: the caller drives `tick()` (tests, benchmarks); otherwise a 20 ms timer runs while there are legs. */
-    private readonly options: { manual?: boolean } = {},
-  ) {}
+    private readonly options: BridgeOptions = {},
+  ) {
+    this.selection = new SpeakerSelection({ ...options.selection, ...(options.maxSpeakers !== undefined && { maxSpeakers: options.maxSpeakers }) });
+  }
 
   get size(): number {
     return this.legs.size;
@@ -80,7 +84,25 @@ export class AudioBridge {
   }
 
   get stats(): BridgeStats {
-    return { ticks: this.ticks, late: this.late };
+    return {
+      ticks: this.ticks,
+      late: this.late,
+      decoded: this.decoded,
+      skipped: this.skipped,
+      encoded: this.mix.encoded,
+      sharedEncoded: this.mix.encoders.encoded,
+      forwarded: this.forwarding.forwarded + this.mix.forwarded,
+    };
+  }
+
+  /** One leg's input counters (how often it was decoded), or undefined when it is not here. */
+  legStats(legId: string): Readonly<LegInputStats> | undefined {
+    return this.legs.get(legId)?.stats;
+  }
+
+  /** The legs mixed now (the loudest few speakers), in the order they got in. */
+  speakers(): readonly string[] {
+    return this.selection.mixed;
   }
 
   /** Adds a WebRTC (Opus) leg: its audio feeds the mix from now on and it receives the mix of the others. */
@@ -95,17 +117,7 @@ export class AudioBridge {
       audio.close();
       return;
     }
-    this.legs.set(legId, {
-      id: legId,
-      audio,
-      speaking: new SpeakingDetector(),
-      muted: false,
-      earmuffed: false,
-      held: false,
-      hears: undefined,
-      heardBy: undefined,
-      out: new Int16Array(FRAME_SAMPLES),
-    });
+    this.legs.set(legId, new BridgeLeg(legId, audio));
     if (this.timer === undefined) this.start();
   }
 
@@ -115,7 +127,7 @@ export class AudioBridge {
     if (!leg) return;
     leg.audio.close();
     this.legs.delete(legId);
-    this.frames.delete(legId);
+    this.selection.remove(legId);
     for (const player of this.players.values()) if (player.legId === legId) this.endPlayer(player, 'closed');
     for (const tap of this.taps.values()) if (tap.legId === legId) this.endTap(tap, 'closed');
     if (this.legs.size === 0) this.close();
@@ -129,7 +141,7 @@ export class AudioBridge {
     const leg = this.legs.get(legId);
     if (!leg || to === this || to.legs.has(legId)) return false;
     this.legs.delete(legId);
-    this.frames.delete(legId);
+    this.selection.remove(legId);
     to.legs.set(legId, leg);
     for (const [id, player] of this.players) {
       if (player.legId !== legId) continue;
@@ -221,90 +233,31 @@ export class AudioBridge {
 
   /** One 20 ms step of the bridge (public so that benchmarks can drive it without a timer). */
   tick(): void {
+    this.round++;
     for (const leg of this.legs.values()) {
-      const frame = leg.audio.nextFrame();
-      this.frames.set(leg.id, frame);
-      const change = leg.speaking.update(frame);
+      const level = leg.take();
+      const change = leg.speaking.updateLevel(level);
       if (change !== undefined) this.onSpeaking(leg.id, change === 'on');
+      this.selection.update(leg.id, level, !leg.silenced && leg.hasInput);
     }
-    const { total, contributors } = mixFrames(this.frames, this.contributes, this.total);
-    let ownPlayers = false;
-    let sharedPlayers = false;
-    let restricted = false;
-    for (const player of this.players.values()) {
-      if (player.legId !== undefined) ownPlayers = true;
-      else {
-        // Cleared only on ticks that have something to play to everyone.
-        if (!sharedPlayers) this.shared.fill(0);
-        player.mixInto(this.shared);
-        sharedPlayers = true;
-      }
+    // Two legs are a call, not a conference: neither is gated out (see SpeakerSelection).
+    this.selection.settle(this.legs.size <= 2);
+    const pair = forwardingPair(this.legs.values(), this.legs.size, this.players.size > 0, this.taps.size > 0);
+    if (pair) {
+      this.forwarding.run(pair[0], pair[1]);
+    } else {
+      this.forwarding.reset();
+      this.mix.run({ legs: this.legs, players: this.players, taps: this.taps, selection: this.selection, round: this.round });
     }
-    this.sharedThisTick = sharedPlayers;
-    if (sharedPlayers) for (let i = 0; i < total.length; i++) total[i] = (total[i] ?? 0) + (this.shared[i] ?? 0);
-    for (const leg of this.legs.values()) if (leg.hears ?? leg.heardBy) restricted = true;
-    if (this.taps.size > 0) this.feedTaps(total);
     for (const leg of this.legs.values()) {
-      const own = this.frames.get(leg.id);
-      const ownContributes = !leg.muted && !leg.held && own !== undefined;
-      const deaf = leg.earmuffed || leg.held;
-      if (restricted && !deaf) {
-        // Some legs hear, or are heard by, only some others: this leg's mix is summed for it alone.
-        this.selectiveMix(leg);
-        this.mixOwnPlayers(leg.id, this.scratch);
-        leg.audio.send(mixFor(this.scratch, undefined, false, leg.out));
-      } else if (ownPlayers && !deaf && this.mixOwnPlayers(leg.id, total)) {
-        leg.audio.send(mixFor(this.scratch, own, ownContributes, leg.out));
-      } else if (deaf || (!sharedPlayers && contributors === (ownContributes ? 1 : 0))) {
-        // Nothing to hear (earmuffed, or nobody else speaks): the shared silent packet, no encoding.
-        leg.audio.sendSilence();
-      } else {
-        leg.audio.send(mixFor(total, own, ownContributes, leg.out));
-      }
+      const done = leg.endTick();
+      if (done === 'decoded') this.decoded++;
+      else if (done === 'skipped') this.skipped++;
     }
+    if (this.round % SWEEP_TICKS === 0) this.mix.encoders.sweep(this.round);
     // Players and taps may be ended from outside (stopped by id): drop them here.
     for (const player of this.players.values()) if (!player.active) this.players.delete(player.id);
     for (const tap of this.taps.values()) if (!tap.active) this.taps.delete(tap.id);
-  }
-
-  /** Puts into the scratch buffer what `leg` may hear: what plays to everyone, and each leg it may hear that may be heard by it. */
-  private selectiveMix(leg: BridgeLeg): void {
-    if (this.sharedThisTick) this.scratch.set(this.shared);
-    else this.scratch.fill(0);
-    for (const other of this.legs.values()) {
-      if (other === leg || other.muted || other.held) continue;
-      if (leg.hears && !leg.hears.has(other.id)) continue;
-      if (other.heardBy && !other.heardBy.has(leg.id)) continue;
-      const frame = this.frames.get(other.id);
-      if (!frame) continue;
-      for (let i = 0; i < frame.length; i++) this.scratch[i] = (this.scratch[i] ?? 0) + (frame[i] ?? 0);
-    }
-  }
-
-  /** Puts `total` plus what plays to this one leg into the scratch buffer; false when nothing does. */
-  private mixOwnPlayers(legId: string, total: Int32Array): boolean {
-    let any = false;
-    for (const player of this.players.values()) {
-      if (player.legId !== legId || !player.active) continue;
-      if (!any) this.scratch.set(total);
-      any = true;
-      player.mixInto(this.scratch);
-    }
-    return any;
-  }
-
-  private feedTaps(total: Int32Array): void {
-    let mix: Int16Array | undefined;
-    for (const tap of this.taps.values()) {
-      if (tap.legId === undefined) {
-        mix ??= saturate(total, this.tapFrame);
-        tap.take(mix);
-      } else {
-        const leg = this.legs.get(tap.legId);
-        const own = leg && !leg.muted && !leg.held ? this.frames.get(leg.id) : undefined;
-        tap.take(own ?? this.silence);
-      }
-    }
   }
 
   private endPlayer(player: Player, reason: 'stopped' | 'closed'): void {
@@ -317,9 +270,11 @@ export class AudioBridge {
     tap.end(reason);
   }
 
+  /** Stops the loop (legs stay; `close()` ends players and taps too). */
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.mix.close();
   }
 
   private start(): void {

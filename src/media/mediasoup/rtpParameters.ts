@@ -3,6 +3,7 @@
  * capabilities from the peer's offer, and the sections of the SDP answer.
  */
 import type { types as ms } from 'mediasoup';
+import { AUDIO_LEVEL_EXTENSION } from '../audio/rtp.js';
 import type { LocalSection } from './localSdp.js';
 import { MID_EXTENSION, midOf, type MediaOffer, type ReadOffer } from './offer.js';
 
@@ -23,17 +24,36 @@ function midExtensionOf(offered: MediaOffer): number | undefined {
   return offered.ssrc === undefined ? offered.midExtensionId : undefined;
 }
 
-/** The producer's RTP parameters from the offered section: its payload type, mid and SSRC. */
+/**
+ * The id the peer's offer gives the RFC 6464 audio level extension in its audio section, if it
+ * offers it (browsers do). Accepted in the answer and declared on the producer, it reaches the
+ * DirectTransport consumer (whose router capabilities include it), so the bridge learns each
+ * packet's level without decoding it.
+ */
+export function audioLevelExtensionOf(offer: ReadOffer): number | undefined {
+  const id = offer.session.media[offer.audio.index]?.ext?.find((e) => e.uri === AUDIO_LEVEL_EXTENSION)?.value;
+  return id !== undefined && Number.isInteger(id) && id >= 1 && id <= 255 ? id : undefined;
+}
+
+/** The id a consumer's RTP carries the audio level under (the router's, not the peer's), when it carries it. */
+export function consumerAudioLevelId(parameters: ms.RtpParameters): number | undefined {
+  return parameters.headerExtensions?.find((e) => e.uri === AUDIO_LEVEL_EXTENSION)?.id;
+}
+
+/** The producer's RTP parameters from the offered section: its payload type, mid and SSRC, and the audio level extension when given its id. */
 export function producerParameters(
   offered: MediaOffer,
   codec: { mimeType: string; clockRate: number; channels?: number; parameters?: ms.RtpCodecParameters['parameters'] },
   rtcpFeedback: ms.RtcpFeedback[],
+  audioLevelId?: number,
 ): ms.RtpParameters {
   const midId = midExtensionOf(offered);
+  const headerExtensions: ms.RtpHeaderExtensionParameters[] = midId === undefined ? [] : [{ uri: MID_EXTENSION, id: midId }];
+  if (audioLevelId !== undefined) headerExtensions.push({ uri: AUDIO_LEVEL_EXTENSION, id: audioLevelId });
   return {
     mid: offered.mid,
     codecs: [{ ...codec, payloadType: offered.payloadType, rtcpFeedback }],
-    headerExtensions: midId === undefined ? [] : [{ uri: MID_EXTENSION, id: midId }],
+    headerExtensions,
     encodings: [offered.ssrc === undefined ? {} : { ssrc: offered.ssrc }],
     rtcp: { reducedSize: true },
   };
