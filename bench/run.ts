@@ -7,10 +7,11 @@
  * and are reported per unit of work.
  *
  * BENCH_ONLY=<ids> runs only some benchmarks: a comma-separated list of numbers as in the titles,
- * where `5` selects 5a and 5b and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).
+ * where `5` selects 5a, 5b and 5c and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).
  */
 import { benchConsole, consoleMethod } from './console.bench.js';
 import { benchBridgeMix, benchBridgeRealtime, bridgeMixMethod, bridgeRealtimeMethod } from './bridge.bench.js';
+import { benchBridgeReal, bridgeRealMethod } from './bridgeReal.bench.js';
 import { benchEventLog, eventLogMethod } from './eventLog.bench.js';
 import { benchFanout, fanoutMethod } from './fanout.bench.js';
 import { describeMachine } from './machine.js';
@@ -35,6 +36,7 @@ const BENCHES: Bench[] = [
   { title: '4b. Event webhook delivery, one conversation', method: webhookMethod(WEBHOOK_ONE), run: () => benchWebhook(WEBHOOK_ONE) },
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
+  { title: '5c. Audio bridge on the real path (mediasoup transports)', method: bridgeRealMethod, run: benchBridgeReal },
   { title: '6. SIP call setup (SIPp)', method: sipMethod, run: benchSip },
   { title: '7. Operator console in Chromium: events taken in', method: consoleMethod, run: benchConsole },
   { title: '8. SIP leg media: CPU per leg per second of audio, by codec', method: sipMediaMethod, run: benchSipMedia },

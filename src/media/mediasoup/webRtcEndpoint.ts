@@ -2,12 +2,14 @@ import { randomInt } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
+import type { LevelledAudioPacket } from '../audio/audioLevel.js';
 import { parseRtp, RtpPacketizer } from '../audio/rtp.js';
 import type { EndpointEvents, IceCandidateInit, WebRtcEndpoint } from '../engine.js';
 import { writeLocalSdp, type LocalSection, type LocalTransport, type SectionCodec } from './localSdp.js';
+import { LoopbackRtp } from './loopbackRtp.js';
 import { pipeProducer, type Pipe } from './pipe.js';
 import { directionOf, freePayloadType, midOf, parseSdp, readOffer } from './offer.js';
-import { answerSections, capabilitiesFor, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
+import { answerSections, capabilitiesFor, consumerAudioLevelId, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
 
 export interface EndpointNetwork {
   listenIp: string;
@@ -54,7 +56,10 @@ interface Parts {
   local: LocalTransport;
   sections: LocalSection[];
   sessionId: number;
-  mix: { producer: ms.Producer; packetizer: RtpPacketizer } | undefined;
+  /** The peer's audio in and the mix out, between the router and Node. */
+  loopback: LoopbackRtp;
+  /** Packets of the mix, sent into the router's producer; none when the peer does not receive audio. */
+  mix: RtpPacketizer | undefined;
   video: ms.Producer | undefined;
   /** The VP8 payload type this peer receives video with (its own, or one its offer leaves free). */
   vp8PayloadType: number | undefined;
@@ -64,8 +69,9 @@ interface Parts {
 /**
  * A WebRTC leg's media on mediasoup: a router of its own (created with the payload types the
  * peer offered, since a consumer sends with its router's numbers), a WebRtcTransport to the peer,
- * a DirectTransport that carries the peer's audio into Node and the leg's mix back out, the peer's
- * video published on the router, and other legs' video piped in from their routers.
+ * a PlainTransport on loopback (LoopbackRtp) that carries the peer's audio into Node and the leg's
+ * mix back out, the peer's video published on the router, and other legs' video piped in from
+ * their routers.
  */
 export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   private readonly emitter: TypedEmitter<EndpointEvents>;
@@ -112,27 +118,27 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
       });
       const { remoteFingerprint, peerDtlsRole } = offer.transport;
       await transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } });
-      const direct = await router.createDirectTransport();
+      const loopback = await LoopbackRtp.open(router, network.portRange);
       const cname = `legway-${legId.slice(0, 8)}`;
 
       let inbound: ms.Consumer | undefined;
       if (audio.peerSends) {
         const producer = await transport.produce({ kind: 'audio', rtpParameters: producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, []) });
-        inbound = await direct.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+        inbound = await loopback.transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
       }
 
       let mix: Parts['mix'];
       let mixSsrc: number | undefined;
       if (audio.peerReceives) {
         const ssrc = randomInt(1, 0xffffffff);
-        const producer = await direct.produce({
+        const producer = await loopback.transport.produce({
           kind: 'audio',
           rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc }] },
         });
         // No header extensions out: the peer finds this stream by the SSRC the answer declares.
         const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: capabilitiesFor(router, 'audio'), mid: audio.mid });
         mixSsrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
-        mix = { producer, packetizer: new RtpPacketizer(audio.payloadType, ssrc) };
+        mix = new RtpPacketizer(audio.payloadType, ssrc);
       }
 
       let videoProducer: ms.Producer | undefined;
@@ -166,6 +172,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
         local,
         sections,
         sessionId,
+        loopback,
         mix,
         video: videoProducer,
         vp8PayloadType,
@@ -173,10 +180,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
       });
       transport.on('icestatechange', (state) => endpoint.emitter.emit('status', { kind: 'ice', state }));
       transport.on('dtlsstatechange', (state) => endpoint.emitter.emit('status', { kind: 'dtls', state }));
-      inbound?.on('rtp', (packet) => {
-        const rtp = parseRtp(packet);
-        if (rtp) endpoint.emitter.emit('audio', { sequenceNumber: rtp.sequenceNumber, timestamp: rtp.timestamp, payload: rtp.payload });
-      });
+      if (inbound) endpoint.receiveAudio(inbound);
       // Deferred: when the worker dies, mediasoup closes the router first and reports 'died' right
       // after, and the leg should end with that reason (workerDied) rather than a plain 'closed'.
       router.observer.once('close', () => setImmediate(() => endpoint.finish('closed')));
@@ -206,7 +210,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   sendAudio(opusFrame: Buffer): void {
     const mix = this.parts.mix;
     if (!mix || this.closedReason !== undefined) return;
-    mix.producer.send(mix.packetizer.packet(opusFrame));
+    this.parts.loopback.send(mix.packet(opusFrame));
   }
 
   async receiveVideoFrom(source: WebRtcEndpoint): Promise<boolean> {
@@ -336,6 +340,24 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     return Promise.resolve();
   }
 
+  /**
+   * Emits the peer's audio as `inbound` forwards it to the loopback socket: its RTP only (its SSRC
+   * and payload type; the transport's RTCP and anything else is dropped), with the sender's level
+   * when the stream carries RFC 6464's extension.
+   */
+  private receiveAudio(inbound: ms.Consumer): void {
+    const { codecs, encodings } = inbound.rtpParameters;
+    const payloadType = codecs[0]?.payloadType;
+    const ssrc = encodings?.[0]?.ssrc;
+    const levelId = consumerAudioLevelId(inbound.rtpParameters);
+    this.parts.loopback.onPacket((packet) => {
+      const rtp = parseRtp(packet, levelId);
+      if (!rtp || rtp.payloadType !== payloadType || rtp.ssrc !== ssrc) return;
+      const audio: LevelledAudioPacket = { sequenceNumber: rtp.sequenceNumber, timestamp: rtp.timestamp, payload: rtp.payload, audioLevel: rtp.audioLevel };
+      this.emitter.emit('audio', audio);
+    });
+  }
+
   /** Asks the forwarded video's sender for key frames over the first seconds (KEY_FRAME_RETRIES_MS). */
   private requestKeyFrames(entry: Forwarded): void {
     entry.timers = KEY_FRAME_RETRIES_MS.map((delay) =>
@@ -348,6 +370,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   private finish(reason: string): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
+    this.parts.loopback.close();
     for (const entry of this.forwarded.values()) for (const timer of entry.timers) clearTimeout(timer);
     this.forwarded.clear();
     this.emitter.emit('closed', reason);
