@@ -3,7 +3,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { AnyEventType } from '../../events/catalogue.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
-import type { ConversationFeed } from './conversationFeed.js';
+import type { ConversationFeed, Fanout } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
 import { socketRequests } from './request.js';
 import type { KnockingAnswer } from '../../services/knockingService.js';
@@ -39,6 +39,9 @@ interface ClientDeps {
 
 /** The client namespace `/`: join/leave conversations, send events, receive the conversation's events. */
 export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps): void {
+  // Each event is encoded once for all the sockets of the namespace that receive it.
+  const fanout: Fanout = (socketIds, event) => nsp.to(socketIds).emit(event.type as AnyEventType, event);
+
   nsp.on('connection', (socket: ClientSocket) => {
     const principal = socket.data.principal;
     const subscriptions = new Map<string, () => void>();
@@ -66,7 +69,7 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       // Events committed meanwhile are in the store, so the replay reads them.
       afterAck(() => {
         if (socket.disconnected) return;
-        const unsubscribe = deps.feed.subscribe(id, member, principal, from, (event) => socket.emit(event.type as AnyEventType, event));
+        const unsubscribe = deps.feed.subscribe(id, member, principal, from, socket.id, fanout);
         subscriptions.set(id, unsubscribe);
         // A client back after a lost connection takes its calls' offers over (video renegotiation).
         deps.services.legs.redirectOffers(id, member.id, offers);
@@ -75,11 +78,16 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       return { member_id: member.id, conversation_id: id, since: from };
     });
 
-    request('conversation:leave', leaveRequest, ({ conversation_id }) => {
+    request('conversation:leave', leaveRequest, ({ conversation_id }, afterAck) => {
       const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
       const member = deps.services.members.leaveAsUser(id, principal);
-      subscriptions.get(id)?.();
-      subscriptions.delete(id);
+      // The member's own member:left is announced once committed, and ends the subscription there
+      // (the feed's rule): unsubscribing now would lose it. By the ack it has been sent.
+      const unsubscribe = subscriptions.get(id);
+      afterAck(() => {
+        unsubscribe?.();
+        if (subscriptions.get(id) === unsubscribe) subscriptions.delete(id);
+      });
       return { member_id: member.id };
     });
 

@@ -3,14 +3,20 @@ import type { Principal } from '../../auth/principal.js';
 import { CONVERSATION_DELETED, type ConversationEvent, type Member } from '../../domain/model.js';
 import type { EventService } from '../../services/eventService.js';
 
-/** Where a subscription's events go (a socket's emit, in practice). */
-export type Deliver = (event: ConversationEvent) => void;
+/**
+ * Sends one event to some sockets of one namespace, encoding it once for all of them: socket.io's
+ * broadcast (`nsp.to(socketIds).emit(type, event)`) serialises the packet and builds its WebSocket
+ * frame once, then writes that frame to each socket.
+ */
+export type Fanout = (socketIds: string[], event: ConversationEvent) => void;
 
 interface Subscription {
   conversationId: string;
   member: Member;
   principal: Principal;
-  deliver: Deliver;
+  /** The subscribing socket's id (its own room in socket.io). */
+  socketId: string;
+  fanout: Fanout;
   /** Highest id delivered (or claimed seen by the client); nothing at or below it is sent again. */
   lastSent: number;
   /** False while the backlog replays from the store; live events are then left to the replay. */
@@ -20,12 +26,20 @@ interface Subscription {
   closed: boolean;
 }
 
+/** The sockets of one namespace that receive one event. */
+interface Recipients {
+  fanout: Fanout;
+  socketIds: string[];
+}
+
 const REPLAY_BATCH = 500;
 
 /**
  * Per-subscriber delivery of a conversation's events, in id order, each once: a join replays
  * the backlog after `since` from the store in batches, then switches to live events in the same
  * tick as its last read, so an event committed during the replay is read, not pushed twice.
+ * A live event goes to all the live subscribers that may see it in one broadcast per namespace,
+ * so its cost follows events, not recipients.
  */
 export class ConversationFeed {
   private readonly byConversation = new Map<string, Set<Subscription>>();
@@ -35,9 +49,12 @@ export class ConversationFeed {
     private readonly logger: Logger,
   ) {}
 
-  /** Starts delivering the conversation's events after `since` to `deliver`; returns the unsubscribe function. */
-  subscribe(conversationId: string, member: Member, principal: Principal, since: number, deliver: Deliver): () => void {
-    const sub: Subscription = { conversationId, member, principal, deliver, lastSent: since, live: false, leaving: false, closed: false };
+  /**
+   * Starts delivering the conversation's events after `since` to socket `socketId` through `fanout`
+   * (its namespace's broadcast); returns the unsubscribe function.
+   */
+  subscribe(conversationId: string, member: Member, principal: Principal, since: number, socketId: string, fanout: Fanout): () => void {
+    const sub: Subscription = { conversationId, member, principal, socketId, fanout, lastSent: since, live: false, leaving: false, closed: false };
     let set = this.byConversation.get(conversationId);
     if (!set) {
       set = new Set();
@@ -48,14 +65,28 @@ export class ConversationFeed {
     return () => this.remove(sub);
   }
 
-  /** Called with every committed event. */
+  /** Called with every committed event, in commit order (bursts of them back to back included). */
   publish(event: ConversationEvent): void {
     const set = this.byConversation.get(event.conversation_id);
     if (!set) return;
-    for (const sub of [...set]) {
+    // One namespace in practice (`/`); the list stays general for subscribers of several.
+    const groups: Recipients[] = [];
+    let ended: Subscription[] | undefined;
+    for (const sub of set) {
       if (!sub.live || event.id <= sub.lastSent) continue;
-      this.send(sub, event);
+      sub.lastSent = event.id;
+      if (!visible(sub, event)) continue;
+      let group = groups.find((g) => g.fanout === sub.fanout);
+      if (!group) {
+        group = { fanout: sub.fanout, socketIds: [] };
+        groups.push(group);
+      }
+      group.socketIds.push(sub.socketId);
+      if (endsAfter(sub, event)) (ended ??= []).push(sub);
     }
+    for (const group of groups) this.broadcast(group, event);
+    // Removed after the broadcast: the event that ends a subscription is still its last one.
+    if (ended) for (const sub of ended) this.remove(sub);
   }
 
   /** Number of live and replaying subscriptions (for tests and metrics). */
@@ -70,7 +101,13 @@ export class ConversationFeed {
     try {
       const page = this.events.replay(sub.conversationId, sub.lastSent, sub.member, sub.principal, REPLAY_BATCH);
       for (const event of page.items) {
-        if (!this.send(sub, event)) return;
+        sub.lastSent = event.id;
+        if (!visible(sub, event)) continue;
+        sub.fanout([sub.socketId], event);
+        if (endsAfter(sub, event)) {
+          this.remove(sub);
+          return;
+        }
       }
       if (page.next !== undefined) {
         // More to read: yield to the loop between batches so a long backlog cannot stall other work.
@@ -84,29 +121,13 @@ export class ConversationFeed {
     }
   }
 
-  /** Delivers one event if the subscriber may see it; returns false once the subscription has ended. */
-  private send(sub: Subscription, event: ConversationEvent): boolean {
-    sub.lastSent = event.id;
-    if (sub.leaving && event.type !== 'conversation:deleted') return true;
-    if (sub.principal.role === 'user' && event.to !== undefined && event.to !== sub.member.id && event.from !== sub.member.id) {
-      return true;
+  private broadcast(group: Recipients, event: ConversationEvent): void {
+    try {
+      group.fanout(group.socketIds, event);
+    } catch (err) {
+      // A namespace that cannot send must not keep the event from the others, nor break the commit's announcement.
+      this.logger.warn({ err, conversation_id: event.conversation_id, event_id: event.id }, 'could not push an event to its subscribers');
     }
-    sub.deliver(event);
-    // The conversation's end is the last thing a member receives, and its own departure ends the
-    // subscription too, except when the departure is part of a deletion: then only the
-    // conversation:deleted that closes that deletion still follows, so the client learns why.
-    if (event.type === 'conversation:deleted') {
-      this.remove(sub);
-      return false;
-    }
-    if (event.type === 'member:left' && event.from === sub.member.id) {
-      if (event.body.reason !== CONVERSATION_DELETED) {
-        this.remove(sub);
-        return false;
-      }
-      sub.leaving = true;
-    }
-    return true;
   }
 
   private remove(sub: Subscription): void {
@@ -116,4 +137,30 @@ export class ConversationFeed {
     set.delete(sub);
     if (set.size === 0) this.byConversation.delete(sub.conversationId);
   }
+}
+
+/**
+ * Whether the subscriber receives `event`: a member that is leaving a deleted conversation gets only
+ * the conversation:deleted; a user gets an event with `to` only as its sender or target. Operators
+ * and the application see every event.
+ */
+function visible(sub: Subscription, event: ConversationEvent): boolean {
+  if (sub.leaving && event.type !== 'conversation:deleted') return false;
+  return sub.principal.role !== 'user' || event.to === undefined || event.to === sub.member.id || event.from === sub.member.id;
+}
+
+/**
+ * Applies the ending rules to a subscriber that is sent `event`; true when its subscription ends
+ * there. The conversation's end is the last thing a member receives, and its own departure ends the
+ * subscription too, except when the departure is part of a deletion: then the subscription is
+ * marked `leaving` and only the conversation:deleted that closes the deletion still follows, so the
+ * client learns why.
+ */
+function endsAfter(sub: Subscription, event: ConversationEvent): boolean {
+  if (event.type === 'conversation:deleted') return true;
+  if (event.type === 'member:left' && event.from === sub.member.id) {
+    if (event.body.reason !== CONVERSATION_DELETED) return true;
+    sub.leaving = true;
+  }
+  return false;
 }

@@ -5,6 +5,7 @@ import type { AnyEventType } from '../../events/catalogue.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { decodeCursor, encodeCursor } from '../http/paging.js';
+import type { Fanout } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
 import {
   CONVERSATION_PAGE,
@@ -41,7 +42,9 @@ interface OperatorDeps {
  * conversations and live legs, watch every event of all or some conversations, act on any leg.
  */
 export function registerOperatorNamespace(nsp: OperatorNamespace, deps: OperatorDeps): void {
-  const watch = new OperatorWatch(deps.committed, deps.logger.child({ component: 'operator-watch' }));
+  // Each watched event is encoded once for all the watching sockets.
+  const fanout: Fanout = (socketIds, event) => nsp.to(socketIds).emit(event.type as AnyEventType, event);
+  const watch = new OperatorWatch(deps.committed, fanout, deps.logger.child({ component: 'operator-watch' }));
 
   nsp.on('connection', (socket: OperatorSocket) => {
     const principal = socket.data.principal;
@@ -87,7 +90,7 @@ export function registerOperatorNamespace(nsp: OperatorNamespace, deps: Operator
       // Events start after the ack, so the operator reads the ack first and then the events, in commit order.
       afterAck(() => {
         if (socket.disconnected) return;
-        watch.watch(socket.id, selection, (event) => socket.emit(event.type as AnyEventType, event));
+        watch.watch(socket.id, selection);
       });
       return { watching: selection === 'all' ? 'all' : [...selection] };
     });

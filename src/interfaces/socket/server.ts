@@ -8,6 +8,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { registerClientNamespace } from './clientNamespace.js';
 import type { ConversationFeed } from './conversationFeed.js';
+import { coalesceFlushes } from './flushCoalescing.js';
 import { RequestLimiter } from './limiter.js';
 import { registerOperatorNamespace, type OperatorNamespace } from './operatorNamespace.js';
 import type { CommittedSource } from './operatorWatch.js';
@@ -35,6 +36,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
     serveClient: false,
     cors: { origin: true, credentials: false },
   });
+  coalesceFlushes(io);
 
   // `io.use` guards the main namespace only: each namespace verifies the token itself.
   io.use(
