@@ -20,6 +20,7 @@ import { benchSip, sipMethod } from './sip.bench.js';
 import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
 import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, webhookMethod } from './webhook.bench.js';
+import { benchWebrtcJoin, webrtcJoinMethod } from './webrtcJoin.bench.js';
 
 interface Bench {
   title: string;
@@ -40,6 +41,7 @@ const BENCHES: Bench[] = [
   { title: '6. SIP call setup (SIPp)', method: sipMethod, run: benchSip },
   { title: '7. Operator console in Chromium: events taken in', method: consoleMethod, run: benchConsole },
   { title: '8. SIP leg media: CPU per leg per second of audio, by codec', method: sipMediaMethod, run: benchSipMedia },
+  { title: '9. WebRTC join: rtc:new → answer', method: webrtcJoinMethod, run: benchWebrtcJoin },
 ];
 
 /** Whether BENCH_ONLY (see the top of this file) selects the benchmark titled `title`; unset selects all. */

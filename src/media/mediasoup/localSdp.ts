@@ -1,4 +1,5 @@
 import * as sdpTransform from 'sdp-transform';
+import { AUDIO_LEVEL_EXTENSION } from '../audio/rtp.js';
 import { MID_EXTENSION } from './offer.js';
 
 /** The codec a section carries: one per section (Opus for audio, VP8 for video), no RTX. */
@@ -24,6 +25,8 @@ export type LocalSection =
       direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
       codec: SectionCodec;
       midExtensionId: number | undefined;
+      /** The RFC 6464 audio level extension's id, when the peer offered it (audio sections only). */
+      audioLevelExtensionId?: number;
       /** What the gateway sends in this section, when it sends. */
       send: { ssrc: number; cname: string; streamId: string; trackId: string } | undefined;
     };
@@ -70,6 +73,9 @@ function rejectedMedia(s: Extract<LocalSection, { rejected: true }>): Record<str
 
 function acceptedMedia(s: Extract<LocalSection, { rejected: false }>, t: LocalTransport): Record<string, unknown> {
   const { codec } = s;
+  const extensions: { value: number; uri: string }[] = [];
+  if (s.midExtensionId !== undefined) extensions.push({ value: s.midExtensionId, uri: MID_EXTENSION });
+  if (s.audioLevelExtensionId !== undefined) extensions.push({ value: s.audioLevelExtensionId, uri: AUDIO_LEVEL_EXTENSION });
   return {
     type: s.type,
     port: 7,
@@ -82,7 +88,7 @@ function acceptedMedia(s: Extract<LocalSection, { rejected: false }>, t: LocalTr
       const [type, subtype] = line.split(' ');
       return { payload: codec.payloadType, type, ...(subtype !== undefined && { subtype }) };
     }),
-    ...(s.midExtensionId !== undefined && { ext: [{ value: s.midExtensionId, uri: MID_EXTENSION }] }),
+    ...(extensions.length > 0 && { ext: extensions }),
     mid: s.mid,
     rtcpMux: 'rtcp-mux',
     rtcpRsize: 'rtcp-rsize',

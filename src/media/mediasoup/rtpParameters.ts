@@ -65,9 +65,11 @@ export function capabilitiesFor(router: ms.Router, kind: 'audio' | 'video'): ms.
   return { codecs: codecs.map((c) => (kind === 'video' ? { ...c, rtcpFeedback: VIDEO_FEEDBACK } : c)), headerExtensions: [] };
 }
 
-/** The answer's sections: audio accepted, the peer's video received (never sent back in it), the rest rejected. */
+/** The answer's sections: audio accepted (with the audio level extension when offered), the peer's video received (never sent back in it), the rest rejected. */
 export function answerSections(offer: ReadOffer, mixSend: Extract<LocalSection, { rejected: false }>['send']): LocalSection[] {
   const { audio, video, session } = offer;
+  // Accepted only where the peer sends: the extension describes the peer's own packets.
+  const levelId = audio.peerSends ? audioLevelExtensionOf(offer) : undefined;
   return session.media.map((m, i): LocalSection => {
     if (i === audio.index) {
       const direction = audio.peerSends && audio.peerReceives ? 'sendrecv' : audio.peerSends ? 'recvonly' : 'sendonly';
@@ -79,6 +81,7 @@ export function answerSections(offer: ReadOffer, mixSend: Extract<LocalSection, 
         direction,
         codec: { payloadType: audio.payloadType, name: 'opus', rate: 48000, channels: 2, fmtp: 'minptime=10;useinbandfec=1', feedback: [] },
         midExtensionId: midExtensionOf(audio),
+        ...(levelId !== undefined && { audioLevelExtensionId: levelId }),
         send: mixSend,
       };
     }

@@ -9,7 +9,7 @@ import { writeLocalSdp, type LocalSection, type LocalTransport, type SectionCode
 import { LoopbackRtp } from './loopbackRtp.js';
 import { pipeProducer, type Pipe } from './pipe.js';
 import { directionOf, freePayloadType, midOf, parseSdp, readOffer } from './offer.js';
-import { answerSections, capabilitiesFor, consumerAudioLevelId, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
+import { answerSections, audioLevelExtensionOf, capabilitiesFor, consumerAudioLevelId, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
 
 export interface EndpointNetwork {
   listenIp: string;
@@ -123,7 +123,8 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
 
       let inbound: ms.Consumer | undefined;
       if (audio.peerSends) {
-        const producer = await transport.produce({ kind: 'audio', rtpParameters: producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, []) });
+        const rtpParameters = producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, [], audioLevelExtensionOf(offer));
+        const producer = await transport.produce({ kind: 'audio', rtpParameters });
         inbound = await loopback.transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
       }
 

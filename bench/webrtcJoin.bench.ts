@@ -1,0 +1,284 @@
+/**
+ * Benchmark 9: WebRTC join latency, `rtc:new` → the ack with the SDP answer, on a real gateway in
+ * this process with media (mediasoup, one worker), at a steady rate of joins. The limit, measured in
+ * the same run on the same worker: the raw mediasoup work one join needs, as
+ * src/media/mediasoup/webRtcEndpoint.ts does it, with no gateway around it.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import wrtc from '@roamhq/wrtc';
+import type { types as ms } from 'mediasoup';
+import { pino } from 'pino';
+import { io as connectClient, type Socket } from 'socket.io-client';
+import { createApp, type App } from '../src/app.js';
+import { mintToken } from '../src/auth/tokens.js';
+import { loadConfig } from '../src/config/load.js';
+import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
+import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
+import { readOffer } from '../src/media/mediasoup/offer.js';
+import { audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters } from '../src/media/mediasoup/rtpParameters.js';
+import { APPLICATION } from './gateway.js';
+import { fixed, percentile, startWindow, table, type BenchResult } from './stats.js';
+
+const RATE_PER_S = 50;
+const DURATION_S = 10;
+const JOINS = RATE_PER_S * DURATION_S;
+const ROOM_SIZE = 5;
+const LIMIT_JOINS = 250;
+const TARGET_P99_MS = 20;
+/** Offers made at once while preparing (each from its own peer connection, closed once it has offered). */
+const OFFER_BATCH = 20;
+
+export const webrtcJoinMethod =
+  `A real gateway in this process with media (mediasoup, one worker, 127.0.0.1). Before timing: ${JOINS} real offers, each from ` +
+  'its own @roamhq/wrtc RTCPeerConnection with one sendrecv audio transceiver (createOffer, setLocalDescription, ICE gathering ' +
+  `complete; the connection is then closed: only the answer is timed), and ${JOINS} members in ${JOINS / ROOM_SIZE} conversations of ` +
+  `${ROOM_SIZE}, each with its own socket.io client (websocket) that has sent conversation:join. Then one rtc:new every ` +
+  `${1000 / RATE_PER_S} ms (${RATE_PER_S}/s for ${DURATION_S} s, conversations in turn), each timed from emit to its ack, which must carry ` +
+  'an SDP answer; p50, p99 and max, and the CPU of this process (gateway and clients, process.cpuUsage) and of the mediasoup worker ' +
+  '(/proc/<pid>/stat) per join, over the window from the first emit to the last ack. Afterwards every leg is hung up (rtc:hangup) and ' +
+  `the gateway must report no WebRTC leg left. The limit, in the same run on the same worker: ${LIMIT_JOINS} joins' raw mediasoup work ` +
+  `at the same rate, without the gateway (createRouter with the offered Opus, createWebRtcTransport, connect, the loopback PlainTransport ` +
+  "(LoopbackRtp.open), produce the peer's audio and consume it on loopback, produce the mix on loopback and consume it on the " +
+  `WebRtcTransport), each timed from createRouter to the last consume; p50 and p99. Target: p99 ≤ ${TARGET_P99_MS} ms.`;
+
+/** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
+function processCpuMs(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** One real libwebrtc offer (audio, sendrecv), its candidates gathered. */
+async function makeOffer(): Promise<string> {
+  const pc = new wrtc.RTCPeerConnection();
+  try {
+    pc.addTransceiver('audio', { direction: 'sendrecv' });
+    await pc.setLocalDescription(await pc.createOffer());
+    const deadline = Date.now() + 5000;
+    while (pc.iceGatheringState !== 'complete' && Date.now() < deadline) await sleep(10);
+    const sdp = pc.localDescription?.sdp;
+    if (sdp === undefined) throw new Error('peer connection made no offer');
+    return sdp;
+  } finally {
+    pc.close();
+  }
+}
+
+interface Gateway {
+  app: App;
+  url: string;
+  worker: ms.Worker;
+  rtpPorts: { min: number; max: number };
+  token(sub: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A real gateway on 127.0.0.1 (port 0, fresh temp data dir) on mediasoup with one worker, that worker kept for the limit. */
+async function startGateway(): Promise<Gateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'legway-bench-'));
+  const workers: ms.Worker[] = [];
+  const onWorker = (worker: ms.Worker): void => void workers.push(worker);
+  let unobserve = (): void => undefined;
+  try {
+    const config = loadConfig({
+      env: {
+        LEGWAY_HOST: '127.0.0.1',
+        LEGWAY_HTTP_PORT: '0',
+        LEGWAY_DATA_DIR: dataDir,
+        LEGWAY_SECRET: 'bench-secret-that-is-long-enough-for-hs256!!',
+        LEGWAY_LOG_LEVEL: 'silent',
+        LEGWAY_SIP_ENABLED: 'false',
+        LEGWAY_ADMISSION_MAX_LOAD: '1',
+      },
+      cwd: dataDir,
+    });
+    const logger = pino({ level: 'silent' });
+    // mediasoup reads its worker's path once, when first loaded (as WorkerPool.start loads it), and
+    // its observer is how this bench learns of the engine's worker, to time the limit on it.
+    process.env.MEDIASOUP_WORKER_BIN = config.mediasoupWorker;
+    const { observer } = await import('mediasoup');
+    observer.on('newworker', onWorker);
+    unobserve = () => observer.off('newworker', onWorker);
+    const engine = await MediasoupEngine.start({
+      workerBin: config.mediasoupWorker,
+      workers: 1,
+      listenIp: '127.0.0.1',
+      announcedAddress: undefined,
+      rtpPorts: config.rtpPorts,
+      logger,
+    });
+    const worker = workers[0];
+    if (!worker) throw new Error('no mediasoup worker started');
+    const app = await createApp(config, { logger, engine });
+    const port = await app.listen();
+    return {
+      app,
+      url: `http://127.0.0.1:${port}`,
+      worker,
+      rtpPorts: config.rtpPorts,
+      token: (sub) => mintToken(config.secret, { sub, role: 'user', ttlSeconds: 3600, applicationId: config.applicationId }),
+      async close() {
+        try {
+          await app.close();
+        } finally {
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      },
+    };
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    unobserve();
+  }
+}
+
+interface Member {
+  socket: Socket;
+  conversationId: string;
+}
+
+async function connectMember(gw: Gateway, conversationId: string, name: string): Promise<Member> {
+  gw.app.services.members.create(conversationId, { user: { name }, state: 'joined' }, APPLICATION);
+  const socket = connectClient(gw.url, { auth: { token: await gw.token(name) }, transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  const ack = (await socket.timeout(5000).emitWithAck('conversation:join', { conversation_id: conversationId })) as { ok: boolean; error?: unknown };
+  if (!ack.ok) throw new Error(`${name} could not join: ${JSON.stringify(ack.error)}`);
+  return { socket, conversationId };
+}
+
+interface RtcAck {
+  ok: boolean;
+  leg_id?: string;
+  answer?: { type: string; sdp: string };
+  error?: unknown;
+}
+
+/** Runs `job(i)` for i < count, one every 1000 / RATE_PER_S ms from now (drift-free), and waits for all of them. */
+async function paced<T>(count: number, job: (i: number) => Promise<T>): Promise<T[]> {
+  const start = performance.now();
+  const running: Promise<T>[] = [];
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / RATE_PER_S - performance.now();
+    if (wait > 0) await sleep(wait);
+    running.push(job(i));
+  }
+  return Promise.all(running);
+}
+
+/** The raw mediasoup work of one join, as MediasoupWebRtcEndpoint.create does it; returns the router to close. */
+async function rawJoin(worker: ms.Worker, offerSdp: string, portRange: { min: number; max: number }): Promise<ms.Router> {
+  const offer = readOffer(offerSdp);
+  const { audio } = offer;
+  const router = await worker.createRouter({ mediaCodecs: [{ kind: 'audio', ...OPUS, preferredPayloadType: audio.payloadType }] });
+  const transport = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1', portRange }], iceConsentTimeout: 30 });
+  const { remoteFingerprint, peerDtlsRole } = offer.transport;
+  await transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } });
+  const loopback = await LoopbackRtp.open(router, portRange);
+  router.observer.once('close', () => loopback.close());
+  const rtpParameters = producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, [], audioLevelExtensionOf(offer));
+  const producer = await transport.produce({ kind: 'audio', rtpParameters });
+  await loopback.transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
+  const mix = await loopback.transport.produce({
+    kind: 'audio',
+    rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc: 1234 }] },
+  });
+  await transport.consume({ producerId: mix.id, rtpCapabilities: capabilitiesFor(router, 'audio'), mid: audio.mid });
+  return router;
+}
+
+const row = (samples: number[]): string =>
+  `p50 ${fixed(percentile(samples, 50), 1)} ms, p99 ${fixed(percentile(samples, 99), 1)} ms, max ${fixed(Math.max(...samples), 1)} ms`;
+
+export async function benchWebrtcJoin(): Promise<BenchResult> {
+  const failures: string[] = [];
+  const lines: string[] = [];
+  const offers: string[] = [];
+  for (let i = 0; i < JOINS; i += OFFER_BATCH) offers.push(...(await Promise.all(Array.from({ length: Math.min(OFFER_BATCH, JOINS - i) }, makeOffer))));
+
+  const gw = await startGateway();
+  const members: Member[] = [];
+  try {
+    for (let c = 0; c < JOINS / ROOM_SIZE; c++) {
+      const conversationId = gw.app.services.conversations.create({ name: `join-${String(c)}` }, APPLICATION).id;
+      const room = await Promise.all(Array.from({ length: ROOM_SIZE }, (_, m) => connectMember(gw, conversationId, `u${String(c)}-${String(m)}`)));
+      members.push(...room);
+    }
+    // Conversations in turn: a conversation's members join a tenth of a second apart, as a room fills.
+    const order = Array.from({ length: JOINS }, (_, i) => members[(i % (JOINS / ROOM_SIZE)) * ROOM_SIZE + Math.floor(i / (JOINS / ROOM_SIZE))]!);
+
+    const worker0 = processCpuMs(gw.worker.pid);
+    const close = startWindow();
+    const results = await paced(JOINS, async (i) => {
+      const member = order[i]!;
+      const t0 = performance.now();
+      const ack = (await member.socket
+        .timeout(30_000)
+        .emitWithAck('rtc:new', { conversation_id: member.conversationId, offer: { type: 'offer', sdp: offers[i]! } })) as RtcAck;
+      return { ms: performance.now() - t0, ack };
+    });
+    const window = close();
+    const workerMs = processCpuMs(gw.worker.pid) - worker0;
+
+    const answered = results.filter((r) => r.ack.ok && r.ack.answer?.type === 'answer' && r.ack.answer.sdp.includes('a=fingerprint:'));
+    if (answered.length !== JOINS)
+      failures.push(`${String(JOINS - answered.length)} of ${String(JOINS)} joins got no answer: ${JSON.stringify(results.find((r) => !r.ack.ok)?.ack.error)}`);
+    const latencies = results.map((r) => r.ms);
+    const p99 = percentile(latencies, 99);
+
+    // Hang every leg up, and see the gateway let go of all of them.
+    const hangups = results.flatMap((r, i) =>
+      r.ack.leg_id === undefined ? [] : [order[i]!.socket.timeout(10_000).emitWithAck('rtc:hangup', { leg_id: r.ack.leg_id })],
+    );
+    await Promise.all(hangups);
+    const deadline = Date.now() + 15_000;
+    while (gw.app.legs.activeWebRtc > 0 && Date.now() < deadline) await sleep(50);
+    if (gw.app.legs.activeWebRtc > 0) failures.push(`${String(gw.app.legs.activeWebRtc)} WebRTC legs still open 15 s after hangup`);
+
+    // The limit: the raw mediasoup work of a join, on the same worker, at the same rate.
+    const routers: ms.Router[] = [];
+    const limit = await paced(LIMIT_JOINS, async (i) => {
+      const t0 = performance.now();
+      routers.push(await rawJoin(gw.worker, offers[i % offers.length]!, gw.rtpPorts));
+      return performance.now() - t0;
+    });
+    for (const router of routers) router.close();
+    const limitP99 = percentile(limit, 99);
+
+    lines.push(
+      ...table([
+        [
+          'Joins',
+          `${fixed(JOINS)} at ${fixed(RATE_PER_S)}/s, ${fixed(answered.length)} answered, in ${fixed(JOINS / ROOM_SIZE)} conversations of ${fixed(ROOM_SIZE)}`,
+        ],
+        ['rtc:new → answer', row(latencies)],
+        ['Target', `p99 ≤ ${fixed(TARGET_P99_MS)} ms: ${p99 <= TARGET_P99_MS ? 'met' : 'missed'}`],
+        [
+          'CPU',
+          `${fixed(window.cpuUs / 1000, 1)} ms this process (user ${fixed(window.userUs / 1000, 1)} + system ${fixed(window.systemUs / 1000, 1)}) + ${fixed(workerMs)} ms mediasoup worker over ${fixed(window.wallMs, 1)} ms wall`,
+        ],
+        [
+          'CPU per join',
+          `${fixed(window.cpuUs / 1000 / JOINS, 2)} ms this process (gateway and its socket.io clients) + ${fixed(workerMs / JOINS, 2)} ms mediasoup worker`,
+        ],
+        ['Limit: raw mediasoup work', `${row(limit)} (${fixed(LIMIT_JOINS)} joins at ${fixed(RATE_PER_S)}/s, same worker)`],
+        ['Measured / limit', `p50 ${fixed(percentile(latencies, 50) / percentile(limit, 50), 2)}×, p99 ${fixed(p99 / limitP99, 2)}×`],
+      ]),
+    );
+  } finally {
+    for (const member of members) member.socket.disconnect();
+    await gw.close();
+  }
+  return { lines, failures };
+}
