@@ -19,7 +19,7 @@ import { benchRest, restMethod } from './rest.bench.js';
 import { benchSip, sipMethod } from './sip.bench.js';
 import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
-import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, webhookMethod } from './webhook.bench.js';
+import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, webhookMethod } from './webhook.bench.js';
 import { benchWebrtcJoin, webrtcJoinMethod } from './webrtcJoin.bench.js';
 
 interface Bench {
@@ -35,6 +35,11 @@ const BENCHES: Bench[] = [
   { title: '3. Socket fan-out', method: fanoutMethod, run: benchFanout },
   { title: '4a. Event webhook delivery, 16 conversations', method: webhookMethod(WEBHOOK_MANY), run: () => benchWebhook(WEBHOOK_MANY) },
   { title: '4b. Event webhook delivery, one conversation', method: webhookMethod(WEBHOOK_ONE), run: () => benchWebhook(WEBHOOK_ONE) },
+  {
+    title: '4c. Event webhook delivery, 10,000 events/s offered over 64 conversations',
+    method: webhookMethod(WEBHOOK_RATE),
+    run: () => benchWebhook(WEBHOOK_RATE),
+  },
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },
   { title: '5c. Audio bridge on the real path (mediasoup transports)', method: bridgeRealMethod, run: benchBridgeReal },

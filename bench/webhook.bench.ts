@@ -1,99 +1,142 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { Agent } from 'undici';
+import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
-import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult } from './stats.js';
+import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
 
 const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
 const DELIVERY_TIMEOUT_MS = 20_000;
+const SECRET = 'bench-webhook-signature-secret-long-enough!!';
+/** Runs of the raw limit; the fastest is reported. */
+const LIMIT_ROUNDS = 3;
 
 export interface WebhookScenario {
   conversations: number;
   events: number;
   warmup: number;
+  /** Offered load in events/s, posted in the batches each ~1 ms timer tick calls for; undefined: one post per event-loop turn, as fast as that goes. */
+  rate?: number;
 }
 
 export const WEBHOOK_MANY: WebhookScenario = { conversations: 16, events: 4000, warmup: 160 };
 export const WEBHOOK_ONE: WebhookScenario = { conversations: 1, events: 1000, warmup: 50 };
+export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_000, warmup: 640, rate: 10_000 };
 /** Below this many events outstanding at the last commit, delivery kept pace and there is no drain rate to speak of. */
 const MIN_BACKLOG_FOR_DRAIN = 100;
 
+const posting = (s: WebhookScenario): string =>
+  s.rate === undefined
+    ? 'yielding to the event loop after each post so the dispatcher runs between commits (a loop that never yields would hold every delivery back until the last post)'
+    : `paced at ${fixed(s.rate)} events/s: every ~1 ms timer tick posts, in one event-loop turn (so one group commit), the events the schedule calls for by then`;
+
 export const webhookMethod = (s: WebhookScenario): string =>
-  `A node:http receiver on 127.0.0.1:0 answers every POST 200 at once and records its arrival time (process.hrtime.bigint(), ` +
-  "when the body has been read) and the event's (conversation_id, id). A gateway started in this process has LEGWAY_EVENT_URL " +
-  `pointing at it, LEGWAY_WEBHOOK_CONCURRENCY=${CONCURRENCY} and synchronous=full. ${fixed(s.events)} text events are posted ` +
+  "A node:http receiver on 127.0.0.1:0, in a worker thread of this process (so it does not take the gateway's event loop), " +
+  'answers every POST 200 at once and records its arrival time (process.hrtime.bigint(), when the body has been read), the ' +
+  "event's (conversation_id, id) and the body. A gateway started in this process has LEGWAY_EVENT_URL pointing at it, " +
+  `LEGWAY_WEBHOOK_CONCURRENCY=${CONCURRENCY} and synchronous=full (group commit per event-loop turn). ${fixed(s.events)} text events are posted ` +
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
-  'application, yielding to the event loop after each post so the dispatcher runs between commits (a loop that never yields would ' +
-  'hold every delivery back until the last post); the commit time is read as post() returns. Timed until the receiver has seen every ' +
-  `event, after ${fixed(s.warmup)} warm-up events delivered the same way. Deliveries/s = events / (last receipt − first commit); ` +
+  `application, ${posting(s)}; an event's commit time is read when its group commit has run and is on disk (store.afterCommit): legway does not post an event before that. Timed until the receiver ` +
+  `has seen every event, after ${fixed(s.warmup)} warm-up events. Deliveries/s = events / (last receipt − first commit); ` +
   'latency is commit to the receiver answering 2xx; the drain rate counts only what arrived after the last commit, when nothing ' +
   `competes with delivery. Receiver, gateway and poster share one process and the machine's ${availableParallelism()} cores; CPU runs from the ` +
   'first post until the outbox is empty, so it includes the appends, the outbox rows, signing, both HTTP ends and the deletes. ' +
-  "Afterwards each conversation's ids are checked to have arrived once each, in increasing order.";
+  "Afterwards each conversation's ids are checked to have arrived once each, in increasing order. " +
+  'Limit: with the gateway closed, the bodies legway posted are POSTed again to the same receiver by raw undici (one Agent, ' +
+  'the same keep-alive pool size), as many at a time as legway could have in flight, with a fixed Authorization header of the same ' +
+  `length: no store, no signing, no ordering; the fastest of ${LIMIT_ROUNDS} runs. Signing: the same bodies signed by legway’s WebhookSigner, 8 at a time.`;
 
 interface Arrival {
   conversationId: string;
   id: number;
   at: bigint;
-  /** Requests the dispatcher had in flight when this one arrived. */
-  inFlight: number;
+  raw: string;
 }
 
-/** A real HTTP webhook receiver that answers 200 immediately and records what arrived when. */
-class BenchReceiver {
-  readonly arrivals: Arrival[] = [];
-  /** Requests whose body was not a JSON event with conversation_id and id. */
-  malformed = 0;
-  inFlight: () => number = () => 0;
-  private readonly server: Server;
-  private want = Infinity;
-  private wake: (() => void) | undefined;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const at = process.hrtime.bigint();
-        const inFlight = this.inFlight();
-        res.writeHead(200, { 'content-length': '0' }).end();
-        try {
-          const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { conversation_id?: unknown; id?: unknown };
-          if (typeof event.conversation_id !== 'string' || typeof event.id !== 'number') throw new Error('not an event');
-          this.arrivals.push({ conversationId: event.conversation_id, id: event.id, at, inFlight });
-        } catch {
-          this.malformed++;
-        }
-        if (this.arrivals.length >= this.want) this.wake?.();
-      });
-    });
+/** The receiver's code, run in a worker thread: answers 200 at once and records what arrived when. */
+const RECEIVER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { createServer } = require('node:http');
+const count = new Int32Array(workerData.counter);
+const arrivals = [];
+let malformed = 0;
+const server = createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const at = process.hrtime.bigint();
+    res.writeHead(200, { 'content-length': '0' }).end();
+    const raw = Buffer.concat(chunks).toString('utf8');
+    try {
+      const event = JSON.parse(raw);
+      if (typeof event.conversation_id !== 'string' || typeof event.id !== 'number') throw new Error('not an event');
+      arrivals.push({ conversationId: event.conversation_id, id: event.id, at, raw });
+    } catch {
+      malformed++;
+    }
+    Atomics.store(count, 0, arrivals.length);
+  });
+});
+server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+parentPort.on('message', (m) => {
+  if (m.type === 'collect') parentPort.postMessage({ arrivals: arrivals.slice(m.from), malformed });
+  else if (m.type === 'close') {
+    server.closeAllConnections();
+    server.close(() => parentPort.postMessage({ closed: true }));
   }
+});
+`;
+
+/** A real HTTP webhook receiver on its own thread; the main thread reads its arrival count without a message per request. */
+class BenchReceiver {
+  private readonly counter = new SharedArrayBuffer(4);
+  private readonly count = new Int32Array(this.counter);
+  private readonly worker = new Worker(RECEIVER_SOURCE, { eval: true, workerData: { counter: this.counter } });
 
   async start(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+    const { port } = await this.next<{ port: number }>();
+    return `http://127.0.0.1:${port}/events`;
   }
 
-  /** Resolves true once `count` events have arrived in total, false after the timeout. */
-  until(count: number, timeoutMs: number): Promise<boolean> {
-    if (this.arrivals.length >= count) return Promise.resolve(true);
-    this.want = count;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (ok: boolean): void => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        this.want = Infinity;
-        resolve(ok);
-      };
-      this.wake = () => finish(true);
-    });
+  get arrived(): number {
+    return Atomics.load(this.count, 0);
+  }
+
+  /** Resolves true once `count` events have arrived in total, false after the timeout; `tick` runs at every check (1 ms). */
+  async until(count: number, timeoutMs: number, tick: () => void = () => undefined): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.arrived < count) {
+      if (Date.now() > deadline) return false;
+      tick();
+      await sleep(1);
+    }
+    return true;
+  }
+
+  /** What arrived from index `from` on, and how many requests did not carry an event. */
+  collect(from = 0): Promise<{ arrivals: Arrival[]; malformed: number }> {
+    const reply = this.next<{ arrivals: Arrival[]; malformed: number }>();
+    this.worker.postMessage({ type: 'collect', from });
+    return reply;
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = this.next<{ closed: true }>();
+    this.worker.postMessage({ type: 'close' });
+    await closed;
+    await this.worker.terminate();
+  }
+
+  private next<T>(): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error): void => reject(err);
+      this.worker.once('error', fail);
+      this.worker.once('message', (m: T) => {
+        this.worker.off('error', fail);
+        resolve(m);
+      });
+    });
   }
 }
 
@@ -108,6 +151,68 @@ async function drained(gw: BenchGateway, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+interface Limit {
+  rate: number;
+  window: Window;
+  requests: number;
+  inFlight: number;
+}
+
+/** The raw undici limit: `bodies` POSTed to `url`, `inFlight` at a time, no store and no signing; timed first send → last receipt. */
+async function rawLimit(receiver: BenchReceiver, url: string, bodies: readonly string[], inFlight: number, authorization: string): Promise<Limit> {
+  const target = new URL(url);
+  const agent = new Agent({ connections: CONCURRENCY, keepAliveTimeout: 30_000 });
+  const send = async (body: string): Promise<void> => {
+    const res = await agent.request({
+      origin: target.origin,
+      path: target.pathname,
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', authorization, 'user-agent': 'legway-webhook' },
+    });
+    await res.body.dump();
+  };
+  try {
+    // Warm the connections up, then time LIMIT_ROUNDS runs and keep the fastest: a limit, on a shared machine.
+    await Promise.all(bodies.slice(0, inFlight).map(send));
+    let best: Limit | undefined;
+    for (let round = 0; round < LIMIT_ROUNDS; round++) {
+      const skip = receiver.arrived;
+      let next = 0;
+      const stop = startWindow();
+      const first = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (next < bodies.length) await send(bodies[next++]!);
+        }),
+      );
+      const window = stop();
+      const { arrivals } = await receiver.collect(skip);
+      const last = arrivals.reduce((max, a) => (a.at > max ? a.at : max), first);
+      const rate = (arrivals.length / usBetween(first, last)) * 1e6;
+      if (best === undefined || rate > best.rate) best = { rate, window, requests: arrivals.length, inFlight };
+    }
+    return best!;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** CPU per signature of legway's signer over `bodies`, 8 at a time. */
+async function signingCost(bodies: readonly string[]): Promise<{ cpuUs: number; wallUs: number }> {
+  const signer = new WebhookSigner(SECRET, 'bench-application');
+  await signer.sign(bodies[0]!);
+  let next = 0;
+  const stop = startWindow();
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < bodies.length) await signer.sign(bodies[next++]!);
+    }),
+  );
+  const w = stop();
+  return { cpuUs: w.cpuUs / bodies.length, wallUs: (w.wallMs * 1000) / bodies.length };
+}
+
 /** Benchmark 4: webhook delivery from the outbox to a real HTTP receiver, for one spread of conversations. */
 export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
   const receiver = new BenchReceiver();
@@ -117,50 +222,81 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     gw = await startBenchGateway({
       LEGWAY_SQLITE_SYNCHRONOUS: 'full',
       LEGWAY_EVENT_URL: url,
+      LEGWAY_SIGNATURE_SECRET: SECRET,
       LEGWAY_WEBHOOK_CONCURRENCY: String(CONCURRENCY),
+      // Not used here, and port 5060 may be taken by another run on the machine.
+      LEGWAY_SIP_ENABLED: 'false',
     });
     const app = gw.app;
     const dispatcher = app.webhooks.dispatcher;
     if (dispatcher === undefined) throw new Error('the gateway has no webhook dispatcher although LEGWAY_EVENT_URL is set');
-    receiver.inFlight = () => dispatcher.inFlightCount;
+    let peak = 0;
+    const sample = (): void => {
+      peak = Math.max(peak, dispatcher.inFlightCount);
+    };
 
     const conversations = Array.from({ length: s.conversations }, (_, i) => seedConversation(app, `bench-webhook-${s.conversations}-${i}`));
     const committedAt = new Map<string, bigint>();
+    /** How long each post took to become durable (post() returning → its group commit's callbacks). */
+    const durableAfter: number[] = [];
     const key = (conversationId: string, id: number): string => `${conversationId}#${id}`;
-    const post = (i: number): string => {
-      const c = conversations[i % conversations.length]!;
-      const id = app.services.events.post(c.conversationId, { type: 'text', from: c.senderId, body: { text: `webhook ${i}` } }, APPLICATION).id;
-      const k = key(c.conversationId, id);
-      committedAt.set(k, process.hrtime.bigint());
-      return k;
+    /** Posts events `from`..`to`-1 in this turn; their commit time is taken when their group commit has run. */
+    const post = (from: number, to: number, posted?: string[]): void => {
+      const keys: string[] = [];
+      for (let i = from; i < to; i++) {
+        const c = conversations[i % conversations.length]!;
+        const id = app.services.events.post(c.conversationId, { type: 'text', from: c.senderId, body: { text: `webhook ${i}` } }, APPLICATION).id;
+        keys.push(key(c.conversationId, id));
+      }
+      posted?.push(...keys);
+      const returned = process.hrtime.bigint();
+      app.store.afterCommit(() => {
+        const at = process.hrtime.bigint();
+        for (const k of keys) committedAt.set(k, at);
+        if (posted !== undefined) durableAfter.push(usBetween(returned, at));
+      });
+      sample();
     };
 
-    // Warm-up: the same path end to end, then let the outbox drain.
+    // Warm-up: the same path end to end, one post per turn, then let the outbox drain.
     for (let i = 0; i < s.warmup; i++) {
-      post(i);
+      post(i, i + 1);
       await yieldToLoop();
     }
-    if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${receiver.arrivals.length} of ${s.warmup} events arrived`);
+    if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${receiver.arrived} of ${s.warmup} events arrived`);
     if (!(await drained(gw, DELIVERY_TIMEOUT_MS))) throw new Error('warm-up: the outbox did not drain');
-    const skip = receiver.arrivals.length;
+    const skip = receiver.arrived;
+    peak = 0;
 
     const posted: string[] = [];
     const stop = startWindow();
-    for (let i = 0; i < s.events; i++) {
-      posted.push(post(i));
-      await yieldToLoop();
+    const start = process.hrtime.bigint();
+    if (s.rate === undefined) {
+      for (let i = 0; i < s.events; i++) {
+        post(i, i + 1, posted);
+        await yieldToLoop();
+      }
+    } else {
+      let i = 0;
+      while (i < s.events) {
+        const due = Math.min(s.events, Math.floor((usBetween(start, process.hrtime.bigint()) / 1e6) * s.rate) + 1);
+        if (due > i) post(i, due, posted);
+        i = due;
+        await sleep(1);
+      }
     }
-    const lastCommit = committedAt.get(posted.at(-1)!)!;
-    const backlog = s.events - (receiver.arrivals.length - skip);
-    const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS);
+    await new Promise<void>((resolve) => app.store.afterCommit(resolve));
+    const backlog = s.events - (receiver.arrived - skip);
+    const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS, sample);
     const emptied = arrived && (await drained(gw, DELIVERY_TIMEOUT_MS));
     const w = stop();
 
-    const measured = receiver.arrivals.slice(skip);
+    const collected = await receiver.collect();
+    const measured = collected.arrivals.slice(skip);
     const failures: string[] = [];
     if (!arrived) failures.push(`${measured.length} of ${s.events} events arrived within ${DELIVERY_TIMEOUT_MS} ms`);
     else if (!emptied) failures.push(`the outbox still had pending entries ${DELIVERY_TIMEOUT_MS} ms after the last arrival`);
-    if (receiver.malformed > 0) failures.push(`${receiver.malformed} requests did not carry an event`);
+    if (collected.malformed > 0) failures.push(`${collected.malformed} requests did not carry an event`);
 
     // Verification (outside the timed window): every posted event once, each conversation in increasing id order.
     const seen = new Set<string>();
@@ -168,7 +304,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     let unexpected = 0;
     let outOfOrder = 0;
     const lastId = new Map<string, number>();
-    for (const a of receiver.arrivals) {
+    for (const a of collected.arrivals) {
       const prev = lastId.get(a.conversationId);
       if (prev !== undefined && a.id <= prev) outOfOrder++;
       lastId.set(a.conversationId, a.id);
@@ -189,6 +325,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
 
     const latencies: number[] = [];
     const firstCommit = committedAt.get(posted[0]!)!;
+    const lastCommit = committedAt.get(posted.at(-1)!)!;
     let lastReceipt = 0n;
     for (const a of measured) {
       const at = committedAt.get(key(a.conversationId, a.id));
@@ -199,28 +336,51 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     const spanMs = usBetween(firstCommit, lastReceipt) / 1000;
     const postMs = usBetween(firstCommit, lastCommit) / 1000;
     const drainMs = usBetween(lastCommit, lastReceipt) / 1000;
-    const drain =
-      backlog >= MIN_BACKLOG_FOR_DRAIN
-        ? `${fixed((backlog / drainMs) * 1000)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms)`
-        : `n/a: delivery kept pace with posting (${fixed(backlog)} outstanding at the last commit)`;
-    const peak = Math.max(...measured.map((a) => a.inFlight));
+    const rate = (s.events / spanMs) * 1000;
+    const drainRate = (backlog / drainMs) * 1000;
     const ms = (us: number): string => `${fixed(us / 1000, 2)} ms`;
+
+    // The limit and the cost of signing, with the gateway gone.
+    await gw.close();
+    gw = undefined;
+    const bodies = measured.map((a) => a.raw);
+    const inFlight = Math.min(CONCURRENCY, s.conversations);
+    const authorization = `Bearer ${await new WebhookSigner(SECRET, 'bench-application').sign(bodies[0]!)}`;
+    const limit = await rawLimit(receiver, url, bodies, inFlight, authorization);
+    const signing = await signingCost(bodies);
+    const share = (r: number): string => `${fixed((r / limit.rate) * 100, 1)}% of the limit`;
 
     return {
       failures,
       lines: table([
-        ['Deliveries', `${fixed((s.events / spanMs) * 1000)} deliveries/s (${fixed(s.events)} from first commit to last receipt in ${fixed(spanMs, 1)} ms)`],
+        ...(s.rate === undefined ? [] : ([['Offered', `${fixed(s.rate)} events/s for ${fixed(s.events / s.rate, 1)} s`]] as [string, string][])),
+        ['Deliveries', `${fixed(rate)} deliveries/s (${fixed(s.events)} from first commit to last receipt in ${fixed(spanMs, 1)} ms) = ${share(rate)}`],
         ['Posting', `${fixed(s.events)} commits in ${fixed(postMs, 1)} ms (${fixed((s.events / postMs) * 1000)} posts/s)`],
-        ['Drain after posting', drain],
+        [
+          'Drain after posting',
+          backlog >= MIN_BACKLOG_FOR_DRAIN
+            ? `${fixed(drainRate)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms) = ${share(drainRate)}`
+            : `n/a: delivery kept pace with posting (${fixed(backlog)} outstanding at the last commit)`,
+        ],
         [
           'Commit to 2xx',
           `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`,
         ],
         [
+          'Post to durable',
+          `p50 ${ms(percentile(durableAfter, 50))}, p99 ${ms(percentile(durableAfter, 99))} (the store's group commit and WAL sync, before legway may send an event)`,
+        ],
+        [
           'Requests in flight',
-          `at most ${peak} seen at an arrival (limit ${Math.min(CONCURRENCY, s.conversations)}: ${CONCURRENCY} at once, one per conversation)`,
+          `at most ${peak} seen (sampled every post and every ms while draining; limit ${inFlight}: ${CONCURRENCY} at once, one per conversation)`,
         ],
         ...cpuRows(w, s.events, 'delivery'),
+        [
+          'Limit (raw undici)',
+          `${fixed(limit.rate)} POSTs/s (${fixed(limit.requests)} of the same bodies, ${limit.inFlight} at a time, no store, no signing); ` +
+            `CPU per POST ${fixed(limit.window.cpuUs / limit.requests, 1)} µs`,
+        ],
+        ['Signing', `${fixed(signing.cpuUs, 1)} µs CPU per signature (jose HS256, key imported once; ${fixed(signing.wallUs, 1)} µs wall, 8 at a time)`],
         [
           'Order check',
           failures.length === 0 ? `all ${fixed(s.events)} events arrived once each, every conversation in increasing id order` : 'FAILED (see below)',

@@ -107,6 +107,45 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX recordings_by_conversation ON recordings (conversation_id, started_at);
   CREATE INDEX recordings_unfinished ON recordings (status) WHERE status = 'recording';
   `,
+  // The head (lowest pending seq) of each conversation's webhook queue, so the dispatcher finds due
+  // heads through an index on their due time instead of grouping the whole outbox. Triggers keep it
+  // in the same transaction as every outbox write, whichever statement made it.
+  `
+  CREATE TABLE webhook_heads (
+    conversation_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    next_attempt_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX webhook_heads_due ON webhook_heads (next_attempt_at, seq);
+
+  INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+    SELECT o.conversation_id, o.seq, o.next_attempt_at FROM webhook_outbox o
+    JOIN (SELECT MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h ON h.seq = o.seq;
+
+  -- A new entry carries the highest seq: it is the head only of a conversation that has none.
+  CREATE TRIGGER webhook_heads_after_insert AFTER INSERT ON webhook_outbox WHEN NEW.state = 'pending'
+  BEGIN
+    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at) VALUES (NEW.conversation_id, NEW.seq, NEW.next_attempt_at);
+  END;
+
+  -- Delivered: when it was the head, the conversation's next pending entry (if any) takes its place.
+  CREATE TRIGGER webhook_heads_after_delete AFTER DELETE ON webhook_outbox WHEN OLD.state = 'pending'
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = OLD.conversation_id AND seq = OLD.seq;
+    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = OLD.conversation_id ORDER BY seq LIMIT 1;
+  END;
+
+  -- Retried, parked or replayed: the conversation's head is its lowest pending entry again.
+  CREATE TRIGGER webhook_heads_after_update AFTER UPDATE OF state, next_attempt_at ON webhook_outbox
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = NEW.conversation_id;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
+  END;
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

@@ -18,11 +18,20 @@ export interface OutboxEntry {
   failed_at: number | null;
 }
 
+/** The head of one conversation's queue: its lowest pending entry (read it with `get`). */
+export interface OutboxHead {
+  seq: number;
+  conversation_id: string;
+  next_attempt_at: number;
+}
+
 /** The durable webhook outbox, written in the same transaction as the event it carries. */
 export class OutboxRepo {
   private readonly insertStmt;
   private readonly dueHeads;
   private readonly nextDue;
+  private readonly pendingOf;
+  private readonly lastSeqStmt;
   private readonly deleteStmt;
   private readonly retryStmt;
   private readonly failStmt;
@@ -37,14 +46,17 @@ export class OutboxRepo {
       `INSERT INTO webhook_outbox (conversation_id, event_id, payload, created_at, window_start, next_attempt_at)
        VALUES (@conversation_id, @event_id, @payload, @now, @now, @now)`,
     );
-    // The head of each conversation's queue: nothing behind it goes before it does.
-    const heads = `SELECT o.* FROM webhook_outbox o
-      JOIN (SELECT conversation_id, MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h
-        ON h.seq = o.seq`;
-    this.dueHeads = db.prepare<{ now: number; limit: number }, OutboxEntry>(
-      `${heads} WHERE o.next_attempt_at <= @now ORDER BY o.next_attempt_at, o.seq LIMIT @limit`,
+    // Heads come from webhook_heads (kept by triggers, see migrations.ts), in due order by its index.
+    this.dueHeads = db.prepare<{ now: number; limit: number }, OutboxHead>(
+      'SELECT seq, conversation_id, next_attempt_at FROM webhook_heads WHERE next_attempt_at <= @now ORDER BY next_attempt_at, seq LIMIT @limit',
     );
-    this.nextDue = db.prepare<{ now: number }, { at: number | null }>(`SELECT MIN(o.next_attempt_at) AS at FROM (${heads}) o WHERE o.next_attempt_at > @now`);
+    this.nextDue = db.prepare<{ now: number }, { at: number | null }>('SELECT MIN(next_attempt_at) AS at FROM webhook_heads WHERE next_attempt_at > @now');
+    this.pendingOf = db
+      .prepare<{ conversation_id: string; limit: number }, number>(
+        `SELECT seq FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id ORDER BY seq LIMIT @limit`,
+      )
+      .pluck();
+    this.lastSeqStmt = db.prepare<[], number | null>('SELECT MAX(seq) FROM webhook_outbox').pluck();
     this.deleteStmt = db.prepare('DELETE FROM webhook_outbox WHERE seq = ?');
     this.retryStmt = db.prepare(
       `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = @next, last_status = @status, last_error = @error
@@ -71,18 +83,29 @@ export class OutboxRepo {
     );
   }
 
-  enqueue(event: ConversationEvent, now: number): void {
-    this.insertStmt.run({ conversation_id: event.conversation_id, event_id: event.id, payload: JSON.stringify(event), now });
+  /** Queues the event's delivery; returns its seq. */
+  enqueue(event: ConversationEvent, now: number): number {
+    return Number(this.insertStmt.run({ conversation_id: event.conversation_id, event_id: event.id, payload: JSON.stringify(event), now }).lastInsertRowid);
   }
 
-  /** Due queue heads, oldest first (at most `limit`). */
-  due(now: number, limit: number): OutboxEntry[] {
+  /** The highest seq queued so far (0 when the outbox is empty). */
+  lastSeq(): number {
+    return this.lastSeqStmt.get() ?? 0;
+  }
+
+  /** Due queue heads, oldest first (at most `limit`); costs O(limit), whatever the backlog. */
+  due(now: number, limit: number): OutboxHead[] {
     return this.dueHeads.all({ now, limit });
   }
 
-  /** When the earliest queue head that is not yet due becomes due. */
+  /** When the earliest queue head that is not yet due becomes due (one index seek). */
   nextDueAt(now: number): number | undefined {
     return this.nextDue.get({ now })?.at ?? undefined;
+  }
+
+  /** A conversation's lowest `limit` pending seqs, in order (read from an index only). */
+  pendingSeqs(conversationId: string, limit: number): number[] {
+    return this.pendingOf.all({ conversation_id: conversationId, limit });
   }
 
   delivered(seq: number): void {

@@ -1,14 +1,18 @@
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
+import { ReadyHeads, type ReadyHead, type Signed } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
+import { WebhookSender, type Outcome } from './sender.js';
+import { SettlementBatch, type Transact } from './settlements.js';
 import type { WebhookSigner } from './signer.js';
 
 export interface DispatcherDeps {
   url: string;
   outbox: OutboxRepo;
+  /** The store's transaction: each pump writes the bookkeeping collected since the last in one. */
+  transaction: Transact;
   signer: WebhookSigner;
   config: WebhookConfig;
   metrics: Metrics;
@@ -17,34 +21,67 @@ export interface DispatcherDeps {
   random?: () => number;
 }
 
-type Outcome = { ok: true; status: number } | { ok: false; status: number | null; error: string; retryAfter?: string };
+/** Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. */
+const WRITE_BATCH = 128;
+/** Longest a settled attempt waits to be written while deliveries are in flight (the re-delivery window of a crash). */
+const WRITE_DELAY_MS = 10;
+/** Due heads each read takes beyond those in flight, as slot-fillers until the next read. */
+const READ_AHEAD_PER_SLOT = 8;
+/** A signature made ahead is used only this soon after: its `iat` must stay close to its attempt. */
+const SIGNED_AHEAD_MAX_AGE_MS = 1000;
 
 /**
  * Delivers the outbox: at most `concurrency` POSTs at once, at most one per conversation (so each
  * conversation's events arrive in id order), retries on its schedule, parks what it gives up on.
  * A conversation whose receiver is slow or failing holds up only itself.
+ *
+ * A pump writes the outcomes settled since the last one (one transaction) and reads the oldest due
+ * queue heads. A freed slot goes to the oldest head known, which may be the next entry of the
+ * conversation that just freed it (found by one index seek), without waiting for a pump. Pumps run
+ * when there may be new heads (an enqueue, a replay, a retry falling due) and a slot to give them,
+ * when the known heads run out, and to write outcomes: at once when nothing is in flight any more,
+ * otherwise once WRITE_BATCH are waiting or after WRITE_DELAY_MS.
+ *
+ * While an attempt is in flight, its conversation's next entry is looked up and signed, so that
+ * when the attempt succeeds the next one goes out without a signing round trip through the thread
+ * pool on its way.
  */
 export class WebhookDispatcher {
-  private readonly agent: Agent;
+  private readonly sender: WebhookSender;
+  private readonly settlements: SettlementBatch;
+  private readonly ready = new ReadyHeads();
+  /** Attempts in flight, by conversation. */
   private readonly inFlight = new Map<string, AbortController>();
+  /** The entry after each attempt in flight (signed already), as looked up when it was launched. */
+  private readonly upcoming = new Map<string, { entry: OutboxEntry; signed: Signed; epoch: number }>();
+  /** Counts replays: an entry looked up ahead before one may no longer be next. */
+  private epoch = 0;
+  /**
+   * The highest outbox seq known to be durable. With group commit, this connection sees entries
+   * before their commit is on disk; one sent then could be lost in a crash after the receiver took
+   * it, and its event id given to another event. Entries above the mark are left for later.
+   */
+  private durableSeq: number;
   private readonly now: () => number;
   private readonly random: () => number;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly readAhead: number;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAt = Infinity;
+  private writeTimer: NodeJS.Timeout | undefined;
   private pumpQueued = false;
   private stopped = false;
-  private readonly settled = new Set<Promise<void>>();
+  /** The outbox may have due heads no read has seen: a start, a replay, a retry falling due. */
+  private fresh = true;
+  private idle: (() => void) | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
-    this.agent = new Agent({
-      connections: deps.config.concurrency,
-      keepAliveTimeout: 30_000,
-      headersTimeout: deps.config.timeoutMs,
-      bodyTimeout: deps.config.timeoutMs,
-      connect: { timeout: deps.config.timeoutMs },
-    });
+    this.readAhead = deps.config.concurrency * READ_AHEAD_PER_SLOT;
+    // Built before anything can be queued in this process: what the outbox holds is on disk.
+    this.durableSeq = deps.outbox.lastSeq();
+    this.sender = new WebhookSender(deps.url, { timeoutMs: deps.config.timeoutMs, connections: deps.config.concurrency });
+    this.settlements = new SettlementBatch(deps.outbox, deps.transaction);
   }
 
   /** Starts delivering what the outbox holds (including what a previous run left behind). */
@@ -52,8 +89,52 @@ export class WebhookDispatcher {
     this.kick();
   }
 
-  /** Something was enqueued or became possible: look for work soon (coalesced). */
+  /** The outbox changed (a replay): forget the heads read so far and look again soon. */
   kick(): void {
+    this.epoch++;
+    this.ready.clear();
+    this.fresh = true;
+    this.schedulePump();
+  }
+
+  /**
+   * Entry `seq`, queued at `at`, is durable. Behind an attempt in flight or a known head, it is found
+   * when its turn comes; otherwise it may be a new head: known heads due before it still go first,
+   * and a read finds it when they run out, or at once if a slot is free.
+   */
+  enqueued(conversationId: string, seq: number, at: number): void {
+    this.durableSeq = Math.max(this.durableSeq, seq);
+    if (this.inFlight.has(conversationId) || this.ready.has(conversationId)) return;
+    this.ready.queuedAt(at);
+    if (this.inFlight.size < this.deps.config.concurrency) this.schedulePump();
+  }
+
+  /** Stops taking work, aborts attempts in flight (they stay queued and are retried on the next start). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.writeTimer);
+    for (const controller of this.inFlight.values()) controller.abort();
+    if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    this.upcoming.clear();
+    // What was delivered before the stop is written now, so it is not sent again after a restart.
+    this.writeSettlements();
+    await this.sender.close();
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** The outbox's queue depths, counting outcomes settled but not written yet as they will be. */
+  queueDepth(): { pending: number; failed: number } {
+    const counts = this.deps.outbox.counts();
+    const { left, parked } = this.settlements.effect();
+    return { pending: counts.pending - left, failed: counts.failed + parked };
+  }
+
+  private schedulePump(): void {
     if (this.stopped || this.pumpQueued) return;
     this.pumpQueued = true;
     setImmediate(() => {
@@ -62,107 +143,138 @@ export class WebhookDispatcher {
     });
   }
 
-  /** Stops taking work, aborts attempts in flight (they stay queued and are retried on the next start). */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.timer);
-    for (const controller of this.inFlight.values()) controller.abort();
-    await Promise.allSettled([...this.settled]);
-    await this.agent.close();
-  }
-
-  get inFlightCount(): number {
-    return this.inFlight.size;
-  }
-
   private pump(): void {
     if (this.stopped) return;
-    const free = this.deps.config.concurrency - this.inFlight.size;
-    if (free > 0) {
-      const now = this.now();
-      let started = 0;
-      // Heads of conversations already in flight come back too; ask for enough to skip them.
-      for (const entry of this.deps.outbox.due(now, free + this.inFlight.size)) {
-        if (started >= free) break;
-        if (this.inFlight.has(entry.conversation_id)) continue;
-        started++;
-        this.launch(entry);
-      }
-    }
-    this.schedule();
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    this.writeSettlements();
+    // Heads of conversations in flight come back too: read past them.
+    const limit = this.inFlight.size + this.readAhead;
+    const rows = this.deps.outbox.due(this.now(), limit);
+    this.ready.replace(
+      rows.filter((head) => head.seq <= this.durableSeq && !this.inFlight.has(head.conversation_id)),
+      rows.length === limit ? rows.at(-1) : undefined,
+    );
+    this.fresh = false;
+    this.fill();
+    this.scheduleRetry(this.deps.outbox.nextDueAt(this.now()));
   }
 
-  /** Wakes up when the earliest waiting retry becomes due. */
-  private schedule(): void {
-    const at = this.deps.outbox.nextDueAt(this.now());
-    if (at === undefined || at >= this.timerAt) return;
-    clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(
+  /** Gives free slots to the oldest known heads; asks for a read when only one can tell what is next. */
+  private fill(): void {
+    const { concurrency } = this.deps.config;
+    while (this.inFlight.size < concurrency) {
+      const head = this.ready.take();
+      if (head === undefined) break;
+      this.launch(head);
+    }
+    if (this.inFlight.size < concurrency && (this.fresh || this.ready.needsRead)) this.schedulePump();
+  }
+
+  private writeSettlements(): void {
+    try {
+      this.settlements.write();
+    } catch (err) {
+      this.deps.logger.error({ err }, 'webhook bookkeeping failed; those deliveries will be made again');
+    }
+  }
+
+  /** Wakes a pump when the earliest waiting retry becomes due. */
+  private scheduleRetry(at: number | undefined): void {
+    if (at === undefined || at >= this.retryAt || this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryAt = at;
+    this.retryTimer = setTimeout(
       () => {
-        this.timerAt = Infinity;
+        this.retryAt = Infinity;
+        this.fresh = true;
         this.pump();
       },
       Math.max(0, at - this.now()),
     );
-    this.timer.unref();
+    this.retryTimer.unref();
   }
 
-  private launch(entry: OutboxEntry): void {
+  private launch(head: ReadyHead): void {
+    const entry = head.entry ?? this.deps.outbox.get(head.seq);
+    if (entry?.state !== 'pending') return;
     const controller = new AbortController();
     this.inFlight.set(entry.conversation_id, controller);
-    const done = this.attempt(entry, controller.signal)
-      .then((outcome) => this.settle(entry, outcome))
-      .catch((err: unknown) => this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed'))
-      .finally(() => {
-        this.inFlight.delete(entry.conversation_id);
-        this.settled.delete(done);
-        this.kick();
-      });
-    this.settled.add(done);
+    const signed = head.signed !== undefined && this.now() - head.signed.at < SIGNED_AHEAD_MAX_AGE_MS ? head.signed : this.sign(entry.payload);
+    void this.run(entry, signed.token, controller);
+    this.lookAhead(entry);
   }
 
-  private async attempt(entry: OutboxEntry, signal: AbortSignal): Promise<Outcome> {
-    const timeout = AbortSignal.timeout(this.deps.config.timeoutMs);
+  private sign(payload: string): Signed {
+    const token = this.deps.signer.sign(payload);
+    // Awaited by the attempt that uses it; one made ahead and never used must not be an unhandled rejection.
+    token.catch(() => undefined);
+    return { token, at: this.now() };
+  }
+
+  /** Looks up, and signs, the entry that follows `entry` in its conversation if `entry` leaves the queue. */
+  private lookAhead(entry: OutboxEntry): void {
+    const next = this.nextOf(entry.conversation_id, entry.seq);
+    if (next === undefined || next.next_attempt_at > this.now()) this.upcoming.delete(entry.conversation_id);
+    else this.upcoming.set(entry.conversation_id, { entry: next, signed: this.sign(next.payload), epoch: this.epoch });
+  }
+
+  private async run(entry: OutboxEntry, token: Promise<string>, controller: AbortController): Promise<void> {
     try {
-      const res = await request(this.deps.url, {
-        method: 'POST',
-        body: entry.payload,
-        headers: {
-          'content-type': 'application/json',
-          authorization: `Bearer ${await this.deps.signer.sign(entry.payload)}`,
-          'user-agent': 'legway-webhook',
-        },
-        dispatcher: this.agent,
-        signal: AbortSignal.any([signal, timeout]),
-      });
-      // The receiver's answer body is not ours to keep; drain it so the connection is reused.
-      await res.body.dump();
-      if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode };
-      const retryAfter = res.headers['retry-after'];
-      return {
-        ok: false,
-        status: res.statusCode,
-        error: `HTTP ${res.statusCode}`,
-        ...(typeof retryAfter === 'string' && { retryAfter }),
-      };
+      const outcome = await this.sender.send(entry.payload, token, controller);
+      this.inFlight.delete(entry.conversation_id);
+      if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
+      else this.upcoming.delete(entry.conversation_id);
     } catch (err) {
-      const reason = timeout.aborted ? `no answer within ${this.deps.config.timeoutMs} ms` : err instanceof Error ? err.message : 'request failed';
-      return { ok: false, status: null, error: reason.slice(0, 300) };
+      if (this.inFlight.get(entry.conversation_id) === controller) this.inFlight.delete(entry.conversation_id);
+      this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed');
     }
-  }
-
-  private settle(entry: OutboxEntry, outcome: Outcome): void {
-    const { outbox, metrics, logger } = this.deps;
-    const now = this.now();
-    if (this.stopped) return; // Aborted by shutdown: the entry stays as it was, to be sent again.
-    if (outcome.ok) {
-      outbox.delivered(entry.seq);
-      metrics.webhookDelivered.inc();
-      metrics.webhookLatency.observe((now - entry.created_at) / 1000);
+    if (this.stopped) {
+      if (this.inFlight.size === 0) this.idle?.();
       return;
     }
+    this.fill();
+    if (this.inFlight.size === 0 || this.settlements.size >= WRITE_BATCH) this.schedulePump();
+    else this.writeTimer ??= setTimeout(() => this.schedulePump(), WRITE_DELAY_MS);
+  }
+
+  /** `entry` left its conversation's queue: that conversation's next entry, if any, is a head now. */
+  private follow(entry: OutboxEntry): void {
+    const ahead = this.upcoming.get(entry.conversation_id);
+    this.upcoming.delete(entry.conversation_id);
+    // Looked up at launch, it is still next unless a replay came since; none then, one may have been queued since.
+    const known = ahead !== undefined && ahead.epoch === this.epoch ? ahead : undefined;
+    const next = known?.entry ?? this.nextOf(entry.conversation_id, entry.seq);
+    if (next === undefined) return;
+    if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next, ...(known && { signed: known.signed }) });
+    else this.scheduleRetry(next.next_attempt_at);
+  }
+
+  /**
+   * The conversation's head once `current` has left its queue: its lowest pending entry other than
+   * `current` and those whose leaving is not written yet (the outbox still shows them pending).
+   */
+  private nextOf(conversationId: string, current: number): OutboxEntry | undefined {
+    for (const seq of this.deps.outbox.pendingSeqs(conversationId, this.settlements.leftIn(conversationId) + 2)) {
+      if (seq === current || this.settlements.hasLeft(seq)) continue;
+      // Not on disk yet: enqueued() brings it when it is.
+      return seq <= this.durableSeq ? this.deps.outbox.get(seq) : undefined;
+    }
+    return undefined;
+  }
+
+  /** Records the outcome; returns whether the entry left its conversation's queue (delivered or parked). */
+  private settle(entry: OutboxEntry, outcome: Outcome): boolean {
+    const { metrics, logger } = this.deps;
+    const now = this.now();
+    if (outcome.ok) {
+      // Accepted, even during a shutdown: written by stop(), so it is not sent again.
+      this.settlements.add({ kind: 'delivered', seq: entry.seq, conversation_id: entry.conversation_id });
+      metrics.webhookDelivered.inc();
+      metrics.webhookLatency.observe((now - entry.created_at) / 1000);
+      return true;
+    }
+    if (this.stopped) return false; // Aborted by shutdown: the entry stays as it was, to be sent again.
     const verdict = decide({
       attempt: entry.attempts + 1,
       status: outcome.status,
@@ -174,13 +286,23 @@ export class WebhookDispatcher {
     });
     const log = logger.child({ conversation_id: entry.conversation_id, event_id: entry.event_id, attempt: entry.attempts + 1 });
     if (verdict.retry) {
-      outbox.retryLater(entry.seq, now + verdict.delayMs, outcome.status, outcome.error);
+      const next = now + verdict.delayMs;
+      this.settlements.add({ kind: 'retry', seq: entry.seq, conversation_id: entry.conversation_id, next, status: outcome.status, error: outcome.error });
+      this.scheduleRetry(next);
       metrics.webhookRetried.inc();
       log.debug({ status: outcome.status, error: outcome.error, delay_ms: verdict.delayMs }, 'webhook delivery failed; will retry');
-    } else {
-      outbox.park(entry.seq, now, outcome.status, `${outcome.error}; ${verdict.reason}`);
-      metrics.webhookFailed.inc();
-      log.warn({ status: outcome.status, error: outcome.error, reason: verdict.reason }, 'webhook delivery parked as failed');
+      return false;
     }
+    this.settlements.add({
+      kind: 'park',
+      seq: entry.seq,
+      conversation_id: entry.conversation_id,
+      at: now,
+      status: outcome.status,
+      error: `${outcome.error}; ${verdict.reason}`,
+    });
+    metrics.webhookFailed.inc();
+    log.warn({ status: outcome.status, error: outcome.error, reason: verdict.reason }, 'webhook delivery parked as failed');
+    return true;
   }
 }

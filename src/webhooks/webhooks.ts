@@ -23,24 +23,27 @@ export interface Webhooks {
 export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLog; clock: Clock; metrics: Metrics; logger: Logger }): Webhooks {
   const { config, store, log, metrics } = deps;
   const outbox = store.outbox;
-  metrics.countWebhookQueueWith(() => outbox.counts());
   const url = config.eventUrl;
   if (url === undefined) {
+    metrics.countWebhookQueueWith(() => outbox.counts());
     return { enabled: false, dispatcher: undefined, start: () => undefined, stop: () => Promise.resolve() };
   }
   const dispatcher = new WebhookDispatcher({
     url,
     outbox,
+    transaction: (fn) => store.transaction(fn),
     signer: new WebhookSigner(config.signatureSecret, config.applicationId),
     config: config.webhook,
     metrics,
     logger: deps.logger.child({ component: 'webhook' }),
     now: () => deps.clock.now().getTime(),
   });
+  metrics.countWebhookQueueWith(() => dispatcher.queueDepth());
   log.addAppendHook((event) => {
     if (!config.webhook.allEvents && !isWebhookEvent(event.type)) return;
-    outbox.enqueue(event, deps.clock.now().getTime());
-    store.afterCommit(() => dispatcher.kick());
+    const at = deps.clock.now().getTime();
+    const seq = outbox.enqueue(event, at);
+    store.afterCommit(() => dispatcher.enqueued(event.conversation_id, seq, at));
   });
   return { enabled: true, dispatcher, start: () => dispatcher.start(), stop: () => dispatcher.stop() };
 }

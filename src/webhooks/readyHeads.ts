@@ -1,0 +1,85 @@
+import type { OutboxEntry, OutboxHead } from '../store/outboxRepo.js';
+
+/** A signature made ahead of its attempt, and when. */
+export interface Signed {
+  token: Promise<string>;
+  at: number;
+}
+
+/** A due queue head the dispatcher knows of, with its entry (and signature) when it has them already. */
+export interface ReadyHead extends OutboxHead {
+  entry?: OutboxEntry;
+  signed?: Signed;
+}
+
+/** A place in the outbox's due order. */
+type Position = Pick<OutboxHead, 'next_attempt_at' | 'seq'>;
+
+/** The outbox's due order: earliest due first, then lowest seq. */
+const before = (a: Position, b: Position): boolean => a.next_attempt_at < b.next_attempt_at || (a.next_attempt_at === b.next_attempt_at && a.seq < b.seq);
+
+/**
+ * The due queue heads the dispatcher has read from the outbox, or learnt of as it delivered, in due
+ * order: freed slots go to the first of them without a query each. A read that stopped at its limit
+ * leaves a horizon; a head past it may have older ones still unread in the outbox, so it is not
+ * handed out until the next read.
+ */
+export class ReadyHeads {
+  private heads: ReadyHead[] = [];
+  private readonly conversations = new Set<string>();
+  private horizon: Position | undefined;
+
+  /** What a read found (oldest first); `horizon` is its last row when it hit its limit. */
+  replace(heads: ReadyHead[], horizon: Position | undefined): void {
+    this.heads = heads;
+    this.horizon = horizon;
+    this.conversations.clear();
+    for (const head of heads) this.conversations.add(head.conversation_id);
+  }
+
+  /** Whether the head of this conversation is among the known ones. */
+  has(conversationId: string): boolean {
+    return this.conversations.has(conversationId);
+  }
+
+  /** A new head was queued at `at`, unread: heads due after that may not go before it. */
+  queuedAt(at: number): void {
+    const mark = { next_attempt_at: at, seq: Number.MAX_SAFE_INTEGER };
+    if (this.horizon === undefined || before(mark, this.horizon)) this.horizon = mark;
+  }
+
+  /** A conversation's next head, learnt when its previous one left the queue. */
+  add(head: ReadyHead): void {
+    // From the back: a conversation's next entry is usually the newest head there is.
+    let i = this.heads.length;
+    for (let prev = this.heads[i - 1]; prev !== undefined && before(head, prev); prev = this.heads[i - 1]) i--;
+    this.heads.splice(i, 0, head);
+    this.conversations.add(head.conversation_id);
+  }
+
+  /** The oldest head, unless older ones may still be unread (then a read must come first). */
+  take(): ReadyHead | undefined {
+    const first = this.heads[0];
+    if (first === undefined || (this.horizon !== undefined && before(this.horizon, first))) return undefined;
+    this.heads.shift();
+    this.conversations.delete(first.conversation_id);
+    return first;
+  }
+
+  /** Whether only a read can tell which head is next: the known ones ran out before the horizon. */
+  get needsRead(): boolean {
+    const first = this.heads[0];
+    return this.horizon !== undefined && (first === undefined || before(this.horizon, first));
+  }
+
+  /** Forgets everything (the outbox changed under it: a replay). */
+  clear(): void {
+    this.heads = [];
+    this.horizon = undefined;
+    this.conversations.clear();
+  }
+
+  get size(): number {
+    return this.heads.length;
+  }
+}

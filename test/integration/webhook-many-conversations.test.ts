@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../support/gateway.js';
+import { WebhookReceiver, type Received } from '../support/receiver.js';
+
+const CONCURRENCY = 4;
+const CONVERSATIONS = 12;
+const EVENTS_EACH = 30;
+
+const key = (r: Received): string => `${r.event.conversation_id}#${r.event.id}`;
+
+describe('event webhook under many conversations', () => {
+  let gw: TestGateway | undefined;
+  const receiver = new WebhookReceiver();
+
+  afterEach(async () => {
+    await gw?.close();
+    gw = undefined;
+    await receiver.close();
+    receiver.requests.length = 0;
+    receiver.answer = () => ({ status: 200 });
+  });
+
+  // A generous timeout: hundreds of REST posts and deliveries on a loaded 2-core machine.
+  it('delivers every event of every conversation once, each conversation in id order, never more at once than allowed', { timeout: 60_000 }, async () => {
+    const url = await receiver.start();
+    gw = await startGateway({
+      env: {
+        LEGWAY_EVENT_URL: url,
+        LEGWAY_WEBHOOK_CONCURRENCY: String(CONCURRENCY),
+        LEGWAY_WEBHOOK_RETRY_BASE_MS: '20',
+        LEGWAY_WEBHOOK_RETRY_MAX_MS: '100',
+      },
+    });
+    const dispatcher = gw.app.webhooks.dispatcher!;
+    let mostInFlight = 0;
+    const refusedOnce = new Set<string>();
+    receiver.answer = (r) => {
+      mostInFlight = Math.max(mostInFlight, dispatcher.inFlightCount);
+      // Every seventh event is refused once, so retries are mixed into the stream.
+      if (r.event.id % 7 === 0 && !refusedOnce.has(key(r))) {
+        refusedOnce.add(key(r));
+        return { status: 503 };
+      }
+      return { status: 200 };
+    };
+
+    const conversations = await Promise.all(
+      Array.from({ length: CONVERSATIONS }, async (_, i) => {
+        const cid = (await gw!.api('POST', '/v1/conversations', { body: { name: `busy-${i}` } })).body.id as string;
+        const mid = (await gw!.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: `busy-${i}-a` }, state: 'joined' } })).body.id as string;
+        return { cid, mid };
+      }),
+    );
+    // Each conversation posts its events one after another; the conversations post side by side.
+    const sent = (
+      await Promise.all(
+        conversations.map(async ({ cid, mid }) => {
+          const keys: string[] = [];
+          for (let n = 0; n < EVENTS_EACH; n++) {
+            const res = await gw!.api('POST', `/v1/conversations/${cid}/events`, { body: { type: 'text', from: mid, body: { text: `m${n}` } } });
+            expect(res.status).toBe(201);
+            keys.push(`${cid}#${res.body.id}`);
+          }
+          return keys;
+        }),
+      )
+    ).flat();
+    await receiver.until(() => new Set(receiver.accepted().map(key)).size === sent.length, 45_000);
+
+    const accepted = receiver.accepted();
+    expect(accepted.map(key).sort()).toEqual([...sent].sort());
+    expect(accepted).toHaveLength(sent.length);
+    for (const { cid } of conversations) {
+      const ids = accepted.filter((r) => r.event.conversation_id === cid).map((r) => r.event.id as number);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    }
+    expect(refusedOnce.size).toBeGreaterThan(0);
+    expect(mostInFlight).toBeLessThanOrEqual(CONCURRENCY);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`legway_webhook_delivered_total ${sent.length}\\b`));
+    expect(metrics).toMatch(/legway_webhook_queue_depth\{state="pending"\} 0/);
+  });
+});
