@@ -49,6 +49,11 @@ export class EventService {
     return this.ctx.store.durable();
   }
 
+  /** Whether every write so far is durable: what the store returns now is safe to send out. */
+  get allDurable(): boolean {
+    return this.ctx.store.allDurable;
+  }
+
   list(conversationId: string, q: ListEvents, p: Principal): Page<ConversationEvent> {
     const { member } = this.access.readable(conversationId, p);
     return this.ctx.store.events.list({

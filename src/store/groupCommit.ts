@@ -54,6 +54,11 @@ export class GroupCommit {
     return this.open;
   }
 
+  /** Whether everything written so far is durable and announced (no group open, none waiting to sync). */
+  get idle(): boolean {
+    return !this.open && this.queued.length === 0 && this.syncing.length === 0;
+  }
+
   /** Groups committed so far. */
   get count(): number {
     return this.commits;

@@ -136,6 +136,11 @@ export class Store {
     return this.group?.durable() ?? Promise.resolve();
   }
 
+  /** Whether everything written so far is durable, so that what is read now may be sent out. */
+  get allDurable(): boolean {
+    return this.group?.idle ?? true;
+  }
+
   /** Commits the open group now (no-op without one); it is announced once synced. */
   flush(): void {
     this.group?.commit();

@@ -98,6 +98,15 @@ export class ConversationFeed {
 
   private replay(sub: Subscription): void {
     if (sub.closed) return;
+    // The store's own connection sees writes before they are durable; send only durable events,
+    // and go live in the same tick as the last read (so waiting happens before reading, never after).
+    if (!this.events.allDurable) {
+      this.events.durable().then(
+        () => this.replay(sub),
+        () => this.remove(sub),
+      );
+      return;
+    }
     try {
       const page = this.events.replay(sub.conversationId, sub.lastSent, sub.member, sub.principal, REPLAY_BATCH);
       for (const event of page.items) {
