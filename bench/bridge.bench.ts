@@ -14,6 +14,7 @@ import { createOpusCodec } from '../src/media/audio/opusCodec.js';
 import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../src/media/audio/frame.js';
 import { FrameEncoder } from '../src/media/audio/opusEncoder.js';
 import type { RtpPacket } from '../src/media/audio/rtp.js';
+import { frameDbfs } from '../src/media/audio/speakingDetector.js';
 import { AudioBridge } from '../src/media/bridge/audioBridge.js';
 import type { AudioPacket, EndpointEvents, WebRtcEndpoint } from '../src/media/engine.js';
 import { AudioSendStream } from '../src/media/rtp/audioSendStream.js';
@@ -71,6 +72,8 @@ const TONE_LEVEL = 27;
 const SILENT_LEVEL = 127;
 /** Bytes of an Opus frame of silence are single digits; a frame of tone is far above this. */
 const MIN_AUDIO_BYTES = 20;
+/** A G.711 leg's last packet above this level holds the mix, not silence (the tones are about −27 dBFS). */
+const MIN_AUDIO_DBFS = -40;
 
 const seconds = (ticks: number): number => (ticks * FRAME_MS) / 1000;
 
@@ -92,17 +95,21 @@ export const bridgeMixMethod =
   `carrying one 20 ms Opus frame pre-encoded with the project's FrameEncoder (48 kHz mono, default bitrate): a tone for a ` +
   `speaker (200 Hz + 50 Hz per leg, about −27 dBFS), digital silence for the others, with the RFC 6464 level a browser sends ` +
   `(${TONE_LEVEL} or ${SILENT_LEVEL}) where the shape says so; sendAudio() only counts frames and bytes. Each G.711 leg is the ` +
-  'real SIP leg audio (RtpLegAudio: playout buffer, decode, 8 → 48 kHz) on a fake RtpEndpoint whose sendFrame() runs the real ' +
-  'send stream (48 → 8 kHz, PCMU encode, packetise) into a counter instead of a socket. Everything in the bridge is real. ' +
+  'real SIP leg audio (RtpLegAudio: playout buffer, decode, level measured at 8 kHz, 8 → 48 kHz only when the bridge asks for ' +
+  'it) on a fake RtpEndpoint whose sendFrame(), sendNative() and sendEncoded() run the real send stream (48 → 8 kHz when given ' +
+  '48 kHz, PCMU encode when not encoded already, packetise) into a counter instead of a socket. Everything in the bridge is ' +
+  'real, including its mixing at 8 kHz when every mixed leg is G.711. ' +
   `${fixed(MIX_TICKS)} frames (${seconds(MIX_TICKS)} s of audio) are driven as fast as possible by feeding every leg its ` +
   `packet and calling tick() on every bridge, after ${MIX_WARMUP_TICKS} warm-up frames; the bridges' timers are stopped. ` +
   'CPU is process.cpuUsage() (user + system); CPU per leg-frame = CPU / (legs × frames); legs per core = 20 ms / CPU per ' +
   'leg-frame. Beside each, its limit measured in the same run: what a leg costs if each leg needed one decode and one encode ' +
   `(${fixed(LIMIT_FRAMES)} frames of FrameEncoder.encode + Opus decode; G.711 encode + decode of 160 samples, and the same with ` +
-  'the 8 ↔ 48 kHz resampling the bridge needs for it), and the ratio of legway’s legs per core to the limit’s. Checked: every ' +
+  'the 8 ↔ 48 kHz resampling a bridge mixing at 48 kHz needs for it, the limit shown for G.711), and the ratio of legway’s ' +
+  'legs per core to the limit’s. Checked: every ' +
   'leg was sent one frame per tick (Opus: averaging over ' +
-  `${MIN_AUDIO_BYTES} bytes, i.e. audio, not silence), speakers were reported speaking once and never stopped, silent legs ` +
-  'never; with the level extension, silent legs were never decoded. Also shown: the bridges’ decode, encode and forward ' +
+  `${MIN_AUDIO_BYTES} bytes, i.e. audio, not silence; G.711: the last packet decoded is above ${MIN_AUDIO_DBFS} dBFS), speakers were reported speaking once and never stopped, silent legs ` +
+  'never; with the level extension, silent legs were never decoded. Also shown: the bridges’ decode (to 48 kHz, or mixed at the ' +
+  'codec’s rate as it came), encode and forward ' +
   'counts per frame, GCs, the cores other processes used meanwhile (os.cpus()) and involuntary context switches.';
 
 export const bridgeRealtimeMethod =
@@ -133,6 +140,8 @@ interface BenchLeg {
   join(bridge: AudioBridge): void;
   /** Stops handing the bridge packets. */
   detach(): void;
+  /** The level of the last packet it was sent, in dBFS, when it can tell (G.711). */
+  lastLevelDbfs?(): number;
 }
 
 /**
@@ -215,6 +224,8 @@ const PCMU: RtpCodecConfig = { payloadType: 0, codec: 'PCMU', ptime: 20 };
 class G711BenchLeg implements BenchLeg {
   framesSent = 0;
   bytesSent = 0;
+  /** A copy of the last packet's payload (20 ms of PCMU). */
+  private readonly lastPayload = Buffer.alloc(160);
   private readonly output = new AudioSendStream(0);
   private rtp: ((packet: RtpPacket) => void) | undefined;
   private sequenceNumber: number;
@@ -249,6 +260,14 @@ class G711BenchLeg implements BenchLeg {
     this.output.tick(pcm48, this.sink);
   }
 
+  sendEncoded(payload: Uint8Array): void {
+    this.output.tickEncoded(payload, this.sink);
+  }
+
+  sendNative(pcm: Int16Array): void {
+    this.output.tickNative(pcm, this.sink);
+  }
+
   feed(): void {
     this.rtp?.({ payloadType: 0, sequenceNumber: this.sequenceNumber, timestamp: this.timestamp, ssrc: 0x1234, marker: false, payload: this.payload });
     this.sequenceNumber = (this.sequenceNumber + 1) & 0xffff;
@@ -264,9 +283,14 @@ class G711BenchLeg implements BenchLeg {
     this.rtp = undefined;
   }
 
+  lastLevelDbfs(): number {
+    return frameDbfs(decodeG711('PCMU', this.lastPayload));
+  }
+
   private readonly sink = (_pt: number, _ts: number, _marker: boolean, payload: Uint8Array): boolean => {
     this.framesSent++;
     this.bytesSent += payload.length;
+    if (payload.length === this.lastPayload.length) this.lastPayload.set(payload);
     return true;
   };
 }
@@ -402,7 +426,7 @@ interface Limits {
   opus: number;
   /** One G.711 decode + encode of 160 samples. */
   g711: number;
-  /** The same with 8 → 48 kHz and 48 → 8 kHz resampling, what the bridge does for a G.711 leg. */
+  /** The same with 8 → 48 kHz and 48 → 8 kHz resampling, what a bridge mixing at 48 kHz does for a G.711 leg. */
   g711Resampled: number;
 }
 
@@ -470,7 +494,7 @@ export async function benchBridgeMix(): Promise<BenchResult> {
         const preempted = process.resourceUsage().involuntaryContextSwitches - switches0;
         const collections = await gc.read();
         const after = rooms.map((room) => room.bridge.stats);
-        const work = { decoded: 0, encoded: 0, sharedEncoded: 0, forwarded: 0 };
+        const work = { decoded: 0, native: 0, encoded: 0, sharedEncoded: 0, forwarded: 0 };
         rooms.forEach((_, i) => {
           for (const key of Object.keys(work) as (keyof typeof work)[]) work[key] += after[i]![key] - before[i]![key];
         });
@@ -489,7 +513,7 @@ export async function benchBridgeMix(): Promise<BenchResult> {
           ],
           [
             '  per conversation-frame',
-            `${fixed(work.decoded / frames, 2)} decodes, ${fixed(work.encoded / frames, 2)} own encodes, ${fixed(work.sharedEncoded / frames, 2)} ` +
+            `${fixed(work.decoded / frames, 2)} decodes${work.native > 0 ? ` (and ${fixed(work.native / frames, 2)} mixed at the codec's rate)` : ''}, ${fixed(work.encoded / frames, 2)} own encodes, ${fixed(work.sharedEncoded / frames, 2)} ` +
               `shared encodes, ${fixed(work.forwarded / frames, 2)} forwarded; feed + tick of ${MIX_ROOMS} conversations p50 ` +
               `${fixed(percentile(times, 50), 0)} µs, p99 ${fixed(percentile(times, 99), 0)} µs; ${collections.count} GCs, ` +
               `${fixed(collections.ms, 1)} ms; other processes ${fixed(others, 2)} cores, preempted ${fixed(preempted)}×`,
@@ -522,6 +546,8 @@ function checkRooms(rooms: readonly Room[], shape: Shape, ticks: number | ((room
       if (leg.framesSent !== roomTicks) problems.push(`${leg.id} was sent ${leg.framesSent} frames in ${roomTicks} ticks`);
       else if (shape.codec === 'opus' && leg.bytesSent < leg.framesSent * MIN_AUDIO_BYTES)
         problems.push(`${leg.id} was sent ${fixed(leg.bytesSent / leg.framesSent, 1)} B per frame: silence, not the mix`);
+      else if (leg.lastLevelDbfs !== undefined && !(leg.lastLevelDbfs() > MIN_AUDIO_DBFS))
+        problems.push(`${leg.id} was last sent ${fixed(leg.lastLevelDbfs(), 1)} dBFS: silence, not the mix`);
       const decoded = room.bridge.legStats(leg.id)?.decoded ?? 0;
       if (shape.audioLevel && !leg.speaks && decoded > 0) problems.push(`${leg.id} is silent (level ${SILENT_LEVEL}) but was decoded ${decoded} times`);
     }

@@ -19,8 +19,9 @@ export interface BridgeStats {
   ticks: number;
   /** Ticks that ran more than one frame late (the loop could not keep up). */
   late: number;
-  /** Legs' frames decoded, and packets taken but left undecoded (silent legs, forwarded ones). */
+  /** Legs' frames decoded (to 48 kHz), mixed at their codec's rate as they came, and taken but left unused (silent legs, forwarded ones). */
   decoded: number;
+  native: number;
   skipped: number;
   /** Frames encoded for one leg (its own mix), and for all listeners of a codec at once (the shared mix). */
   encoded: number;
@@ -63,6 +64,7 @@ export class AudioBridge {
   /** Ticks run, however driven: keys the shared encoders' once-per-tick frames. */
   private round = 0;
   private decoded = 0;
+  private native = 0;
   private skipped = 0;
 
   constructor(
@@ -88,6 +90,7 @@ export class AudioBridge {
       ticks: this.ticks,
       late: this.late,
       decoded: this.decoded,
+      native: this.native,
       skipped: this.skipped,
       encoded: this.mix.encoded,
       sharedEncoded: this.mix.encoders.encoded,
@@ -252,6 +255,7 @@ export class AudioBridge {
     for (const leg of this.legs.values()) {
       const done = leg.endTick();
       if (done === 'decoded') this.decoded++;
+      else if (done === 'native') this.native++;
       else if (done === 'skipped') this.skipped++;
     }
     if (this.round % SWEEP_TICKS === 0) this.mix.encoders.sweep(this.round);

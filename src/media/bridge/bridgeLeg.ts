@@ -8,8 +8,10 @@ import type { LegAudio, ReceivedFrame } from './legAudio.js';
 
 /** Per-leg counters of the bridge's input work. */
 export interface LegInputStats {
-  /** Ticks whose frame was decoded. */
+  /** Ticks whose frame was decoded to 48 kHz. */
   decoded: number;
+  /** Ticks whose frame was mixed at its codec's rate as it came (SIP G.711, G.722), not decoded to 48 kHz. */
+  native: number;
   /** Ticks whose packet was taken from the jitter buffer and left undecoded (silent, or forwarded). */
   skipped: number;
 }
@@ -26,13 +28,15 @@ export class BridgeLeg {
   heardBy: ReadonlySet<string> | undefined;
   /** This leg's mix buffer, reused every tick. */
   readonly out = new Int16Array(FRAME_SAMPLES);
-  readonly stats: LegInputStats = { decoded: 0, skipped: 0 };
+  readonly stats: LegInputStats = { decoded: 0, native: 0, skipped: 0 };
   /** This tick's level in dBFS: from the sender's RFC 6464 extension, or measured on the decoded frame. */
   level = -Infinity;
   /** This tick's packet as received (legs that split receiving from decoding), for forwarding. */
   received: ReceivedFrame | undefined;
   private frameOfTick: Int16Array | undefined;
   private decodedThisTick = false;
+  /** This tick's input was used at its codec's rate (`nativeFrame()`), which costs no decoding here. */
+  private nativeThisTick = false;
 
   constructor(
     readonly id: string,
@@ -61,6 +65,7 @@ export class BridgeLeg {
   take(): number {
     const audio = this.audio;
     this.decodedThisTick = false;
+    this.nativeThisTick = false;
     this.frameOfTick = undefined;
     if (audio.receive === undefined || audio.decode === undefined) {
       this.received = undefined;
@@ -97,16 +102,34 @@ export class BridgeLeg {
     return this.frameOfTick;
   }
 
+  /** The rate its input can be had at this tick without resampling (`nativeFrame()`), when below 48 kHz; undefined otherwise. */
+  get nativeRate(): number | undefined {
+    if (this.received === undefined || this.received.kind === 'empty') return undefined;
+    return this.audio.nativeRate?.();
+  }
+
+  /** This tick's input at `nativeRate`, as its codec carried it, or undefined. Valid until the next `take()`. */
+  nativeFrame(): Int16Array | undefined {
+    if (this.received === undefined || this.received.kind === 'empty') return undefined;
+    const frame = this.audio.decodeNative?.();
+    if (frame !== undefined) this.nativeThisTick = true;
+    return frame;
+  }
+
   /** What it sends into the mix this tick: its frame, unless muted or held. */
   contribution(): Int16Array | undefined {
     return this.silenced ? undefined : this.frame();
   }
 
-  /** Ends the tick: says whether its input was decoded, or taken and left undecoded (skipped), or there was none. */
-  endTick(): 'decoded' | 'skipped' | 'idle' {
+  /** Ends the tick: says whether its input was decoded, used at its codec's rate, or taken and left unused (skipped), or there was none. */
+  endTick(): 'decoded' | 'native' | 'skipped' | 'idle' {
     if (this.received === undefined) return this.frameOfTick === undefined ? 'idle' : 'decoded';
     if (this.received.kind === 'empty') return 'idle';
     if (this.decodedThisTick) return 'decoded';
+    if (this.nativeThisTick) {
+      this.stats.native++;
+      return 'native';
+    }
     this.stats.skipped++;
     return 'skipped';
   }

@@ -7,10 +7,13 @@
  * else (everyone while one person talks; each of two speakers) is sent that speaker's packet as it
  * came, when their codecs match: what it hears is the same, without a decode or an encode.
  * Decoding happens only when a mix is actually summed, so a speaker nobody needs decoded is not.
+ * Legs whose codec runs at a lower rate (SIP G.711, G.722) get their mix summed at that rate, their
+ * speakers as they came and only the rest brought down to it (./nativeMix.ts).
  */
 import { FRAME_SAMPLES } from '../audio/frame.js';
 import { addInto, mixFor } from '../audio/mixer.js';
 import type { BridgeLeg } from './bridgeLeg.js';
+import { NativeMix } from './nativeMix.js';
 import { SharedEncoders } from './sharedEncoders.js';
 import { saturate, type Player, type Tap } from './sources.js';
 import type { SpeakerSelection } from './speakerSelection.js';
@@ -32,6 +35,8 @@ export class ConferenceMix {
   /** Speakers' packets sent on as they came to legs that hear only them. */
   forwarded = 0;
   readonly encoders = new SharedEncoders();
+  /** The mixes at the SIP codecs' own rates. */
+  private readonly native = new NativeMix();
   /** The mixed speakers and what plays to everyone: what a listener outside the mix hears. */
   private readonly total = new Int32Array(FRAME_SAMPLES);
   /** What plays to everyone this tick. */
@@ -70,6 +75,7 @@ export class ConferenceMix {
       }
     }
     this.sharedPlayers = sharedPlayers;
+    this.native.begin(voices, sharedPlayers ? this.shared : undefined, round);
     if (taps.size > 0) this.feedTaps(taps, legs);
     let restricted = false;
     for (const leg of legs.values()) if (leg.restricted) restricted = true;
@@ -102,13 +108,24 @@ export class ConferenceMix {
       } else if (heard === 1 && !sharedPlayers && this.forward(voices[0] === leg ? voices[1] : voices[0], leg)) {
         // One speaker and nothing else: its packet as it came.
       } else if (mixed) {
-        const own = leg.contribution();
-        this.send(leg, mixFor(this.sum(), own, own !== undefined, leg.out));
+        const rate = audio.codec?.()?.nativeRate;
+        if (NativeMix.supports(rate) && audio.sendNative !== undefined && leg.nativeRate === rate) {
+          // Its own voice went in at the rate it is sent at: taken out exactly.
+          this.encoded++;
+          audio.sendNative(this.native.without(leg, rate));
+        } else {
+          const own = leg.contribution();
+          this.send(leg, mixFor(this.sum(), own, own !== undefined, leg.out));
+        }
       } else {
-        sharedPcm ??= saturate(this.sum(), this.sharedPcm);
         const codec = audio.codec?.();
-        if (codec !== undefined && audio.sendEncoded !== undefined) audio.sendEncoded(this.encoders.encode(codec, sharedPcm, round));
-        else this.send(leg, sharedPcm);
+        if (codec !== undefined && audio.sendEncoded !== undefined) {
+          const rate = codec.nativeRate;
+          const native = NativeMix.supports(rate) ? this.encoders.encodeNative(codec, this.native.shared(rate), round) : undefined;
+          audio.sendEncoded(native ?? this.encoders.encode(codec, (sharedPcm ??= saturate(this.sum(), this.sharedPcm)), round));
+        } else {
+          this.send(leg, (sharedPcm ??= saturate(this.sum(), this.sharedPcm)));
+        }
       }
     }
   }

@@ -13,8 +13,9 @@ export function forwardingPair(legs: Iterable<BridgeLeg>, count: number, playing
   if (count !== 2 || playing || tapped) return undefined;
   const [a, b] = legs;
   if (a === undefined || b === undefined || !forwardable(a) || !forwardable(b)) return undefined;
-  const key = a.audio.codec?.()?.key;
-  return key !== undefined && key === b.audio.codec?.()?.key ? [a, b] : undefined;
+  const codec = a.audio.codec?.();
+  if (codec === undefined || codec.forwards === false) return undefined;
+  return codec.key === b.audio.codec?.()?.key ? [a, b] : undefined;
 }
 
 function forwardable(leg: BridgeLeg): boolean {

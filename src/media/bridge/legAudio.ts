@@ -11,6 +11,8 @@ export type { ReceivedFrame } from '../audio/decoderInput.js';
 export interface MixEncoder {
   /** Encodes one 960-sample frame (the caller may reuse the array afterwards). */
   encode(frame: Int16Array): Buffer;
+  /** Encodes one 20 ms frame at the codec's own rate (`LegCodec.nativeRate`), a mix that needed no resampling. */
+  encodeNative?(pcm: Int16Array): Buffer;
   close(): void;
 }
 
@@ -26,6 +28,10 @@ export interface LegCodec {
   createEncoder(): MixEncoder;
   /** Whether a payload this leg received is one frame of this key, sendable as it is to a leg of the same key. */
   forwardable(payload: Buffer): boolean;
+  /** False when no payload of this key ever is (a stateful codec whose packets make sense only in their own stream): two such legs are mixed, not forwarded. */
+  readonly forwards?: boolean;
+  /** The rate its encoders take frames at with `encodeNative()` (8 or 16 kHz SIP codecs); undefined: 48 kHz only. */
+  readonly nativeRate?: number;
 }
 
 /**
@@ -34,9 +40,13 @@ export interface LegCodec {
  *
  * Optional, for legs that can: `receive()` and `decode()` split taking the tick's packet from
  * decoding it, so the bridge decodes only the legs it mixes, and learns a leg's level from the RFC
- * 6464 extension instead of decoding; `codec()` and `sendEncoded()` let several legs share one
- * encoding, or take another leg's packets as they came. Legs without them (SIP) are decoded every
- * tick with `nextFrame()` and encode everything they are sent themselves.
+ * 6464 extension (or the codec's own samples) instead of decoding; `codec()` and `sendEncoded()`
+ * let several legs share one encoding, or take another leg's packets as they came. A leg whose
+ * codec runs at a lower rate (G.711 at 8 kHz, G.722 at 16 kHz) may also hand over its input at that
+ * rate (`nativeRate()`, `decodeNative()`) and take a mix at that rate (`sendNative()`): the mix
+ * such legs hear is summed at their rate, its speakers of that rate as they came (no resampling)
+ * and only the rest brought down to it. Legs without any of these are decoded every tick with
+ * `nextFrame()` and encode everything they are sent themselves.
  */
 export interface LegAudio {
   /** This tick's frame of what the leg says, or undefined when it has nothing (no packets yet). */
@@ -55,6 +65,12 @@ export interface LegAudio {
   codec?(): LegCodec | undefined;
   /** Sends a frame already encoded in `codec()` (shared by other legs, or another leg's packet): do not modify it. */
   sendEncoded?(payload: Buffer): void;
+  /** The rate (Hz) of what `receive()` took this tick, when `decodeNative()` can hand it over at that rate; undefined: 48 kHz only. */
+  nativeRate?(): number | undefined;
+  /** What `receive()` took this tick at `nativeRate()`, not resampled; undefined for silence. Valid until the next `receive()`. */
+  decodeNative?(): Int16Array | undefined;
+  /** Sends this tick's mix at the rate of `codec().nativeRate` (20 ms of it; the buffer is reused after the call). */
+  sendNative?(pcm: Int16Array): void;
 }
 
 /** WebRTC legs: Opus at 48 kHz, mono, 20 ms, the project's FrameEncoder defaults. */

@@ -23,15 +23,26 @@ export class SharedEncoders {
   /** Frames encoded so far, all keys together. */
   encoded = 0;
 
-  /** This tick's `mix` in `codec`, encoded on the first call of the tick and handed out to every later one. */
+  /** This tick's `mix` (48 kHz) in `codec`, encoded on the first call of the tick and handed out to every later one. */
   encode(codec: LegCodec, mix: Int16Array, tick: number): Buffer {
-    let entry = this.entries.get(codec.key);
-    if (entry === undefined) {
-      entry = { encoder: codec.createEncoder(), tick: -1, payload: undefined };
-      this.entries.set(codec.key, entry);
-    }
+    const entry = this.entry(codec);
     if (entry.tick !== tick || entry.payload === undefined) {
       entry.payload = entry.encoder.encode(mix);
+      entry.tick = tick;
+      this.encoded++;
+    }
+    return entry.payload;
+  }
+
+  /**
+   * The same for a mix at the codec's own rate (`codec.nativeRate`), with no resampling; undefined
+   * when its encoder takes only 48 kHz. A tick's listeners of one key all take one path or the other.
+   */
+  encodeNative(codec: LegCodec, pcm: Int16Array, tick: number): Buffer | undefined {
+    const entry = this.entry(codec);
+    if (entry.encoder.encodeNative === undefined) return undefined;
+    if (entry.tick !== tick || entry.payload === undefined) {
+      entry.payload = entry.encoder.encodeNative(pcm);
       entry.tick = tick;
       this.encoded++;
     }
@@ -45,6 +56,15 @@ export class SharedEncoders {
       entry.encoder.close();
       this.entries.delete(key);
     }
+  }
+
+  private entry(codec: LegCodec): Entry {
+    let entry = this.entries.get(codec.key);
+    if (entry === undefined) {
+      entry = { encoder: codec.createEncoder(), tick: -1, payload: undefined };
+      this.entries.set(codec.key, entry);
+    }
+    return entry;
   }
 
   /** Frees every encoder. */

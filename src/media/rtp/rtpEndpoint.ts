@@ -1,9 +1,9 @@
 /**
  * A SIP leg's media: plain RTP on the gateway's own UDP sockets (not mediasoup, whose
  * PlainTransport producers need the sender's SSRC in advance, which SIP trunks do not signal).
- * Audio out of the bridge's 48 kHz frames in the negotiated codec and packet time
- * (./audioSendStream.ts), RFC 4733 DTMF both ways; incoming audio is handed on as RTP packets, for
- * a `SipAudioInput` to place by timestamp, decode and upsample.
+ * Audio out of the bridge's ticks in the negotiated codec and packet time (./rtpOutput.ts,
+ * ./audioSendStream.ts), RFC 4733 DTMF both ways; incoming audio is handed on as RTP packets, for
+ * a `SipAudioInput` to place by timestamp and decode.
  *
  * - Source learning: see ./sourceLearning.ts for the policy (symmetric RTP, strict learning).
  * - RTCP: ./rtcpSession.ts (reports) and ./rtcpChannel.ts (where they go, which are read).
@@ -16,15 +16,16 @@ import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
-import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
+import { FRAME_SAMPLES } from '../audio/frame.js';
 import type { RtpPacket } from '../audio/rtp.js';
 import { SIP_CODECS, type SipCodecName } from '../codecs/sipCodecs.js';
-import { AudioSendStream, type DtmfTiming } from './audioSendStream.js';
+import type { DtmfTiming } from './audioSendStream.js';
 import { isDtmfDigit, type DtmfPress } from './dtmf.js';
 import { isUnspecified, normalizeIp, type UdpAddress } from './udpAddress.js';
 import { DtmfReceiver } from './rfc4733.js';
 import { RtcpChannel } from './rtcpChannel.js';
 import { RtcpSession } from './rtcpSession.js';
+import { RtpOutput } from './rtpOutput.js';
 import { classifyDatagram, RtpSender } from './rtpStream.js';
 import { SourceLearning, type SourceLearningOptions } from './sourceLearning.js';
 import { bindRtpPorts, type PortRange } from './udpPorts.js';
@@ -96,7 +97,7 @@ export class RtpEndpoint {
   private readonly emitter: TypedEmitter<RtpEndpointEvents>;
   private readonly learner: SourceLearning;
   private readonly sender = new RtpSender();
-  private readonly output: AudioSendStream;
+  private readonly output: RtpOutput;
   private readonly rtcp: RtcpSession;
   private dtmfReceiver = new DtmfReceiver({ clockRate: 8000 });
   private readonly counters = emptyRtpStats();
@@ -104,9 +105,6 @@ export class RtpEndpoint {
   private mediaDirection: MediaDirection = 'sendrecv';
   /** The far end's media address from its SDP. */
   private remoteSdp: UdpAddress | undefined;
-  private lastFrameAt = -Infinity;
-  private dtmfClock: NodeJS.Timeout | undefined;
-  private dtmfWaiters: (() => void)[] = [];
   private eventSsrc: number | undefined;
   private readonly watchdog: NodeJS.Timeout | undefined;
   private readonly rtcpChannel: RtcpChannel;
@@ -128,7 +126,7 @@ export class RtpEndpoint {
     this.emitter = new TypedEmitter<RtpEndpointEvents>((err, event) => logger.error({ err, event }, 'rtp endpoint listener failed'));
     this.learner = new SourceLearning(options.learning);
     if (options.signallingSource !== undefined) this.learner.setSignallingSource(options.signallingSource);
-    this.output = new AudioSendStream(randomInt(0x1_0000_0000), options.dtmf);
+    this.output = new RtpOutput(randomInt(0x1_0000_0000), options.dtmf, this.sendPacket);
     this.rtcp = new RtcpSession(this.sender.ssrc, `legway-${port}@${ip}`, 8000);
     rtpSocket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
     this.rtcpChannel = new RtcpChannel({
@@ -248,9 +246,19 @@ export class RtpEndpoint {
   sendFrame(pcm48: Int16Array): void {
     if (pcm48.length !== FRAME_SAMPLES) throw new RangeError(`frame has ${pcm48.length} samples, expected ${FRAME_SAMPLES}`);
     if (this.closed || this.config === undefined) return;
-    this.lastFrameAt = performance.now();
-    this.output.tick(pcm48, this.sendPacket);
-    if (!this.output.dtmfPending) this.stopDtmfClock();
+    this.output.tick(pcm48);
+  }
+
+  /** As `sendFrame`, with the mix already at the negotiated codec's rate (20 ms of it: 160 samples for G.711, 320 for G.722). */
+  sendNative(pcm: Int16Array): void {
+    if (this.closed || this.config === undefined) return;
+    this.output.tickNative(pcm);
+  }
+
+  /** As `sendFrame`, with the tick already encoded in the negotiated codec (G.711, G.722: a mix shared with other legs). */
+  sendEncoded(payload: Uint8Array): void {
+    if (this.closed || this.config === undefined) return;
+    this.output.tickEncoded(payload);
   }
 
   /**
@@ -263,22 +271,14 @@ export class RtpEndpoint {
     let valid = digits.length > 0;
     for (const d of digits) valid &&= isDtmfDigit(d);
     if (!valid) throw fail('BadRequest', `not a DTMF digit string: ${JSON.stringify(digits)}`);
-    this.output.enqueueDtmf(digits);
-    const done = new Promise<void>((resolve) => this.dtmfWaiters.push(resolve));
-    // Events are timed by the bridge's frames while they come; this clock stands in when they do not.
-    this.dtmfClock ??= setInterval(() => {
-      if (performance.now() - this.lastFrameAt < 1.5 * FRAME_MS) return;
-      this.output.tick(undefined, this.sendPacket);
-      if (!this.output.dtmfPending) this.stopDtmfClock();
-    }, FRAME_MS);
-    return done;
+    return this.output.sendDtmf(digits);
   }
 
   /** Says goodbye over RTCP, closes the sockets and stops the timers; harmless twice. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     if (this.watchdog) clearInterval(this.watchdog);
-    this.stopDtmfClock();
+    this.output.close();
     this.rtcpChannel.close();
     const sockets = [this.rtpSocket, this.rtcpSocket].filter((s) => s !== undefined);
     this.closing = Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {
@@ -388,13 +388,5 @@ export class RtpEndpoint {
       this.logger.info({ idleMs: Math.round(idleMs) }, 'rtp inactive');
       this.emitter.emit('inactive', { idleMs: Math.round(idleMs) });
     }
-  }
-
-  private stopDtmfClock(): void {
-    if (this.dtmfClock) clearInterval(this.dtmfClock);
-    this.dtmfClock = undefined;
-    const waiters = this.dtmfWaiters;
-    this.dtmfWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 }

@@ -1,9 +1,10 @@
 /**
  * A SIP leg's incoming audio as the bridge consumes it: packets in whenever the network delivers
- * them, placed by RTP timestamp and decoded in order (./playoutBuffer.ts), then brought to the
- * bridge's 48 kHz, one 20 ms frame per tick. Any packet time, a size that changes mid-call,
- * reordering, a new SSRC or talkspurt are the playout buffer's business; this adds the codec, the
- * resampling and in-band DTMF detection.
+ * them, placed by RTP timestamp and decoded in order (./playoutBuffer.ts), one 20 ms frame per
+ * tick at the codec's rate, brought to the bridge's 48 kHz only when asked (a bridge that mixes at
+ * the codec's rate never asks). Any packet time, a size that changes mid-call, reordering, a new
+ * SSRC or talkspurt are the playout buffer's business; this adds the codec, the resampling and
+ * in-band DTMF detection.
  */
 import type { RtpPacket } from '../audio/rtp.js';
 import { FRAME_MS, FRAME_SAMPLES } from '../audio/frame.js';
@@ -40,6 +41,9 @@ export class SipAudioInput {
   private readonly onInbandDtmf: ((press: DtmfPress) => void) | undefined;
   private playing = false;
   private closed = false;
+  /** This tick's audio at the codec's rate, and whether it has been brought to 48 kHz. */
+  private taken: Int16Array | undefined;
+  private converted = false;
 
   constructor(options: SipAudioInputOptions) {
     this.codec = options.codec;
@@ -75,10 +79,15 @@ export class SipAudioInput {
   }
 
   /**
-   * The frame for this tick (960 samples at 48 kHz), or `undefined` for silence: not started,
-   * drained, or too long a loss. The array is reused: it is valid until the next call.
+   * Takes this tick's audio at the codec's rate (played out and decoded, cheap for G.711 and G.722),
+   * without bringing it to 48 kHz: `undefined` for silence (not started, drained, too long a loss).
+   * Call once per tick, then `decode()` if the 48 kHz frame is wanted. The array is reused.
    */
-  nextFrame(): Int16Array | undefined {
+  receive(): Int16Array | undefined {
+    // Last tick's audio was not converted: the filter still takes it in, so the next frame joins it cleanly.
+    if (this.taken !== undefined && !this.converted) this.upsampler?.skip(this.taken);
+    this.taken = undefined;
+    this.converted = false;
     if (this.closed) return undefined;
     const pcm = this.playout.nextFrame();
     if (pcm === undefined) {
@@ -93,9 +102,40 @@ export class SipAudioInput {
       return undefined;
     }
     this.playing = true;
-    const frame = this.upsampler ? this.upsampler.process(pcm, this.out) : pcm;
-    if (this.detector) this.detect(this.detectorDownsampler ? this.detectorDownsampler.process(frame, this.detectorPcm) : pcm);
-    return frame;
+    this.taken = pcm;
+    // The detector needs every frame; for 8 kHz codecs it reads this one as it is.
+    if (this.detector) {
+      const down = this.detectorDownsampler;
+      const wide = down === undefined ? undefined : this.decode();
+      this.detect(down !== undefined && wide !== undefined ? down.process(wide, this.detectorPcm) : pcm);
+    }
+    return pcm;
+  }
+
+  /** This tick's audio (from `receive()`) at 48 kHz (960 samples), or `undefined` for silence. The array is reused. */
+  decode(): Int16Array | undefined {
+    const pcm = this.taken;
+    if (pcm === undefined) return undefined;
+    if (!this.upsampler) return pcm;
+    if (!this.converted) {
+      this.upsampler.process(pcm, this.out);
+      this.converted = true;
+    }
+    return this.out;
+  }
+
+  /** The codec's rate, when it is below the bridge's (G.711, G.722): `receive()` hands audio over at it. */
+  get nativeRate(): number | undefined {
+    return this.upsampler === undefined ? undefined : SIP_CODECS[this.codec].sampleRate;
+  }
+
+  /**
+   * The frame for this tick (960 samples at 48 kHz), or `undefined` for silence: not started,
+   * drained, or too long a loss. The array is reused: it is valid until the next call.
+   */
+  nextFrame(): Int16Array | undefined {
+    this.receive();
+    return this.decode();
   }
 
   /** Drops buffered packets and reports a press the detector was in the middle of; harmless twice. */
