@@ -127,6 +127,8 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
       LEGWAY_ANSWER_URL: server.url,
       LEGWAY_SIP_ROUTES: 'room=leak-room',
       LEGWAY_RTP_PORTS: `${rtpBase}-${rtpBase + 99}`,
+      // The flood keeps the process busy; each INVITE must meet its own refusal, not admission by load.
+      LEGWAY_ADMISSION_MAX_LOAD: '1',
     });
 
     const udpBaseline = await settled(() => udpSocketsOf(pid));
