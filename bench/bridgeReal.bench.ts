@@ -49,7 +49,7 @@ const RAW_LEGS = 30;
 const RAW_WINDOW_S = 3;
 const RAW_CYCLES = 3;
 /** Tones of a conversation's legs, by position: whole cycles per 10 ms chunk, none a harmonic of another. */
-const TONES = [300, 500, 700, 1100, 1300] as const;
+export const TONES = [300, 500, 700, 1100, 1300] as const;
 const AMPLITUDE = 4000;
 /** Of the AMPLITUDE a peer sends: another leg is heard above AUDIBLE; its own tone above SILENT is a trace worth showing. */
 const AUDIBLE = 800;
@@ -85,7 +85,7 @@ export const bridgeRealMethod =
   'per second, the median cycle shown. Each real-path row also shows the cores other processes used meanwhile (os.cpus()).';
 
 /** One peer the child runs. */
-interface PeerSpec {
+export interface PeerSpec {
   name: string;
   token: string;
   conversationId: string;
@@ -93,7 +93,7 @@ interface PeerSpec {
   others: number[];
 }
 
-interface PeerReport {
+export interface PeerReport {
   name: string;
   /** Mono samples received since the last mark. */
   samples: number;
@@ -124,7 +124,7 @@ function toneLevel(samples: ArrayLike<number>, freq: number): number {
 }
 
 /** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
-function processCpuMs(pid: number): number {
+export function processCpuMs(pid: number): number {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -135,7 +135,7 @@ function processCpuMs(pid: number): number {
 }
 
 /** The mediasoup workers that are children of this process. */
-function workerPids(): number[] {
+export function workerPids(): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -151,8 +151,8 @@ function workerPids(): number[] {
   return pids;
 }
 
-/** The load generator: a child process running the peers, driven over IPC. */
-class PeerProcess {
+/** The load generator: a child process running the peers, driven over IPC (also used by the soak). */
+export class PeerProcess {
   private readonly child: ChildProcess;
   private readonly inbox: FromChild[] = [];
   private waiter: (() => void) | undefined;

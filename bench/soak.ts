@@ -1,0 +1,261 @@
+/**
+ * `npm run soak`: a long run at a steady load, to show that memory, handles and audio timing stay
+ * flat. A real gateway in this process (mediasoup, SQLite with group commit, webhooks on) carries:
+ * - SIP calls from SIPp with RTP both ways (a PCMU tone pcap in, the conference mix back), each
+ *   call CALL_S seconds long and replaced as it ends, SOAK_SIP_CALLS at once in one conversation;
+ * - real libwebrtc peers (@roamhq/wrtc, in a child process) in SOAK_WEBRTC_ROOMS conversations of 5,
+ *   each sending a tone and hearing the others;
+ * - every webhook event POSTed to a receiver in this process.
+ * A warm-up round of the same load runs first and is ended; the baseline (heap, RSS, open handles
+ * and file descriptors, after a full GC) is taken then, so the first use's caches and compiled code
+ * are in it. Then SOAK_SECONDS of load, sampled every 10 s, the load is ended, and the same figures
+ * are taken again. Late frames are the audio bridges' ticks that ran more than a frame late.
+ *
+ * SOAK_SECONDS (600), SOAK_SIP_CALLS (20), SOAK_WEBRTC_ROOMS (2) size it; the defaults are about
+ * half of what bench 5c and bench 6 measure one core carries on the 2-core machine this was built on.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { AudioBridge } from '../src/media/bridge/audioBridge.js';
+import { pcmuTonePcap } from '../test/support/pcap.js';
+import { freePort } from '../test/sipp/sipp.js';
+import { PeerProcess, TONES, type PeerSpec } from './bridgeReal.bench.js';
+import { APPLICATION, startBenchGateway, type BenchGateway } from './gateway.js';
+import { describeMachine } from './machine.js';
+import { fixed } from './stats.js';
+
+const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 600);
+const WARMUP_SECONDS = Math.min(60, Math.max(20, SECONDS / 10));
+const SIP_CALLS = Number(process.env['SOAK_SIP_CALLS'] ?? 20);
+const WEBRTC_ROOMS = Number(process.env['SOAK_WEBRTC_ROOMS'] ?? 2);
+const ROOM_SIZE = 5;
+const CALL_S = 30;
+const SAMPLE_S = 10;
+/** Growth from the baseline, after the load ended, that still counts as flat. */
+const FLAT = 0.1;
+const SCENARIO = fileURLToPath(new URL('./sipp/uac-soak-call.xml', import.meta.url));
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+interface Figures {
+  heapMiB: number;
+  rssMiB: number;
+  handles: number;
+  fds: number;
+}
+
+async function figures(): Promise<Figures> {
+  // Let closes finish, then collect twice (weak references and finalizers need a second pass).
+  await sleep(3000);
+  gc();
+  await sleep(200);
+  gc();
+  const memory = process.memoryUsage();
+  return {
+    heapMiB: memory.heapUsed / 2 ** 20,
+    rssMiB: memory.rss / 2 ** 20,
+    handles: process.getActiveResourcesInfo().length,
+    fds: readdirSync('/proc/self/fd').length,
+  };
+}
+
+/** The highest `late` seen per bridge; bridges come and go with their legs, so they are polled. */
+class LateFrames {
+  private readonly seen = new Map<AudioBridge, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly gw: BenchGateway,
+    private readonly conversationIds: ReadonlySet<string>,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.poll(), 200);
+  }
+
+  poll(): void {
+    for (const id of this.conversationIds) {
+      const bridge = this.gw.app.legs.liveBridge(id);
+      if (bridge) this.seen.set(bridge, Math.max(this.seen.get(bridge) ?? 0, bridge.stats.late));
+    }
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    this.poll();
+    return [...this.seen.values()].reduce((a, b) => a + b, 0);
+  }
+}
+
+/** Counts webhook POSTs; answers 200. */
+async function startReceiver(): Promise<{ server: Server; url: string; received: () => number }> {
+  let count = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count++;
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return { server, url: `http://127.0.0.1:${port}/events`, received: () => count };
+}
+
+/** SIPp keeping `calls` calls of CALL_S seconds up for `seconds`, each replaced as it ends. */
+async function startSipp(sipPort: number, pcap: string, calls: number, seconds: number): Promise<ChildProcess> {
+  const rate = calls / CALL_S;
+  const total = Math.max(calls, Math.round(rate * seconds));
+  const dir = mkdtempSync(join(tmpdir(), 'legway-soak-sipp-'));
+  const args = [
+    '-sf',
+    SCENARIO,
+    '-s',
+    'soak',
+    '-t',
+    'u1',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(await freePort()),
+    '-cp',
+    String(await freePort()),
+    '-mi',
+    '127.0.0.1',
+    '-mp',
+    String(await freePort()),
+    '-key',
+    'pcap',
+    pcap,
+    '-set',
+    'talk_ms',
+    String(CALL_S * 1000),
+    '-r',
+    fixed(rate, 3),
+    '-m',
+    String(total),
+    '-l',
+    String(calls),
+    '-nostdin',
+    `127.0.0.1:${sipPort}`,
+  ];
+  const child = spawn('sipp', args, { cwd: dir, stdio: 'ignore' });
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return child;
+}
+
+/** Conversations with media, for the late-frame count. */
+const conversations = new Set<string>();
+
+/** WebRTC peers in `rooms` conversations of ROOM_SIZE, in a child process. */
+async function startPeers(gw: BenchGateway, round: string): Promise<PeerProcess> {
+  const peers: PeerSpec[] = [];
+  for (let room = 0; room < WEBRTC_ROOMS; room++) {
+    const conversation = gw.app.services.conversations.create({ name: `soak-${round}-${room}` }, APPLICATION);
+    conversations.add(conversation.id);
+    for (let i = 0; i < ROOM_SIZE; i++) {
+      const name = `soak-${round}-${room}-${i}`;
+      gw.app.services.members.create(conversation.id, { user: { name }, state: 'joined' }, APPLICATION);
+      const tone = TONES[i % TONES.length]!;
+      peers.push({ name, token: await gw.token(name), conversationId: conversation.id, tone, others: TONES.filter((t) => t !== tone) });
+    }
+  }
+  const generator = new PeerProcess();
+  await generator.ask({ kind: 'start', url: gw.url, peers }, 60_000 + peers.length * 2000);
+  return generator;
+}
+
+/** Runs the load for `seconds`, sampling every SAMPLE_S; ends it and waits until every leg is gone. */
+async function load(gw: BenchGateway, pcap: string, seconds: number, round: string, log: (line: string) => void): Promise<{ sipExit: number | null }> {
+  const sipp = await startSipp(gw.app.sip!.port, pcap, SIP_CALLS, seconds);
+  const sipDone = new Promise<number | null>((resolve) => sipp.once('exit', (code) => resolve(code)));
+  const peers = WEBRTC_ROOMS > 0 ? await startPeers(gw, round) : undefined;
+  const started = Date.now();
+  while (Date.now() - started < seconds * 1000) {
+    await sleep(SAMPLE_S * 1000);
+    const m = process.memoryUsage();
+    log(
+      `    ${fixed((Date.now() - started) / 1000).padStart(5)} s: legs ${String(gw.app.legs.active).padStart(3)}, heap ${fixed(m.heapUsed / 2 ** 20, 1)} MiB, ` +
+        `RSS ${fixed(m.rss / 2 ** 20, 1)} MiB, handles ${process.getActiveResourcesInfo().length}`,
+    );
+  }
+  await peers?.stop();
+  // SIPp has sent its last INVITE by now; its calls end within CALL_S.
+  const sipExit = await Promise.race([sipDone, sleep((CALL_S + 30) * 1000).then(() => null)]);
+  if (sipp.exitCode === null) sipp.kill('SIGKILL');
+  const deadline = Date.now() + 30_000;
+  while (gw.app.legs.active > 0 && Date.now() < deadline) await sleep(200);
+  return { sipExit };
+}
+
+async function main(): Promise<number> {
+  const log = (line: string): void => console.log(line);
+  log('legway soak');
+  for (const line of describeMachine()) log(line);
+  log(
+    `Load: ${SIP_CALLS} SIPp calls at once (PCMU, RTP both ways, ${CALL_S} s each, replaced as they end), ${WEBRTC_ROOMS * ROOM_SIZE} libwebrtc peers ` +
+      `in ${WEBRTC_ROOMS} conversations of ${ROOM_SIZE}, webhooks on; warm-up ${WARMUP_SECONDS} s, soak ${SECONDS} s.`,
+  );
+  const receiver = await startReceiver();
+  const sipPort = await freePort();
+  const pcapDir = mkdtempSync(join(tmpdir(), 'legway-soak-pcap-'));
+  const pcap = join(pcapDir, 'tone.pcap');
+  writeFileSync(pcap, pcmuTonePcap({ frequency: 1000, seconds: 12 }));
+  const gw = await startBenchGateway({
+    LEGWAY_SIP_ENABLED: 'true',
+    LEGWAY_SIP_HOST: '127.0.0.1',
+    LEGWAY_SIP_PORT: String(sipPort),
+    LEGWAY_SIP_ROUTES: 'soak=soak-sip',
+    LEGWAY_SIP_TRUNKS: '127.0.0.0/8',
+    LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
+    LEGWAY_MEDIA_WORKERS: '1',
+    LEGWAY_EVENT_URL: receiver.url,
+    LEGWAY_WEBHOOK_ALL_EVENTS: 'true',
+  });
+  const failures: string[] = [];
+  try {
+    conversations.add(gw.app.services.conversations.create({ name: 'soak-sip' }, APPLICATION).id);
+    log('Warm-up');
+    await load(gw, pcap, WARMUP_SECONDS, 'warm', log);
+    const before = await figures();
+    const late = new LateFrames(gw, conversations);
+    late.start();
+    log('Soak');
+    const { sipExit } = await load(gw, pcap, SECONDS, 'soak', log);
+    const lateFrames = late.stop();
+    const after = await figures();
+    const growth = (a: number, b: number): string => `${fixed(a, 1)} → ${fixed(b, 1)} (${b >= a ? '+' : ''}${fixed(((b - a) / a) * 100, 1)} %)`;
+    log('Result (after a full GC, no calls up)');
+    log(`    heap used:     ${growth(before.heapMiB, after.heapMiB)} MiB`);
+    log(`    RSS:           ${growth(before.rssMiB, after.rssMiB)} MiB`);
+    log(`    handles:       ${before.handles} → ${after.handles}`);
+    log(`    open fds:      ${before.fds} → ${after.fds}`);
+    log(`    late frames:   ${lateFrames}`);
+    log(`    SIPp exit:     ${String(sipExit)} (0: every call completed)`);
+    log(`    webhooks:      ${receiver.received()} POSTs received`);
+    if (after.heapMiB > before.heapMiB * (1 + FLAT)) failures.push('heap grew');
+    if (after.rssMiB > before.rssMiB * (1 + FLAT)) failures.push('RSS grew');
+    if (after.handles > before.handles) failures.push('handles grew');
+    if (after.fds > before.fds) failures.push('file descriptors grew');
+    if (lateFrames > 0) failures.push(`${lateFrames} late frames`);
+    if (sipExit !== 0) failures.push(`SIPp exited with ${String(sipExit)}`);
+  } finally {
+    await gw.close();
+    receiver.server.close();
+    rmSync(pcapDir, { recursive: true, force: true });
+  }
+  for (const failure of failures) log(`FAIL: ${failure}`);
+  if (failures.length === 0) log('OK: flat after the load, no late frames');
+  return failures.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
