@@ -10,18 +10,15 @@
  * The child is this file run with PEERS_FLAG (see the bottom of the file).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type * as Wrtc from '@roamhq/wrtc';
 import type { types as ms } from 'mediasoup';
 import { pino, type Logger } from 'pino';
-import { createApp, type App } from '../src/app.js';
-import { mintToken } from '../src/auth/tokens.js';
-import { loadConfig } from '../src/config/load.js';
+import type { App } from '../src/app.js';
 import { FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../src/media/audio/frame.js';
 import { parseRtp, RtpPacketizer } from '../src/media/audio/rtp.js';
 import { AudioBridge } from '../src/media/bridge/audioBridge.js';
@@ -29,7 +26,7 @@ import type { AudioEndpoint, AudioPacket, EndpointEvents, MediaEngine, WebRtcEnd
 import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
 import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { WorkerPool } from '../src/media/mediasoup/workerPool.js';
-import { APPLICATION } from './gateway.js';
+import { APPLICATION, startBenchGateway } from './gateway.js';
 import { fixed, table, type BenchResult } from './stats.js';
 
 const PEERS_FLAG = '--bench-real-peers';
@@ -318,55 +315,39 @@ interface Gateway {
 
 /** A real gateway on 127.0.0.1 (port 0, fresh temp data dir) on mediasoup with one worker, its engine wrapped for capture. */
 async function startGateway(): Promise<Gateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'legway-bench-'));
-  try {
-    const config = loadConfig({
-      env: {
-        LEGWAY_HOST: '127.0.0.1',
-        LEGWAY_HTTP_PORT: '0',
-        LEGWAY_DATA_DIR: dataDir,
-        LEGWAY_SECRET: 'bench-secret-that-is-long-enough-for-hs256!!',
-        LEGWAY_LOG_LEVEL: 'silent',
-        LEGWAY_SIP_ENABLED: 'false',
-        // Measured at a fixed load, not refused by admission control on a busy machine.
-        LEGWAY_ADMISSION_MAX_LOAD: '1',
-      },
-      cwd: dataDir,
-    });
-    // Warnings and errors are kept: a bridge that falls behind or a tick that throws shows in the results.
-    const logged: string[] = [];
-    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
-    const mediasoup = await MediasoupEngine.start({
-      workerBin: config.mediasoupWorker,
-      workers: 1,
-      listenIp: '127.0.0.1',
-      announcedAddress: undefined,
-      rtpPorts: config.rtpPorts,
+  // Warnings and errors are kept: a bridge that falls behind or a tick that throws shows in the results.
+  const logged: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+  let engine: CapturingEngine | undefined;
+  const gw = await startBenchGateway(
+    { LEGWAY_SIP_ENABLED: 'false' },
+    {
       logger,
-    });
-    const engine = new CapturingEngine(mediasoup);
-    const app = await createApp(config, { logger, engine });
-    const port = await app.listen();
-    return {
-      app,
-      url: `http://127.0.0.1:${port}`,
-      engine,
-      logged,
-      workerBin: config.mediasoupWorker,
-      rtpPorts: config.rtpPorts,
-      token: (sub) => mintToken(config.secret, { sub, role: 'user', ttlSeconds: 3600, applicationId: config.applicationId }),
-      async close() {
-        try {
-          await app.close();
-        } finally {
-          rmSync(dataDir, { recursive: true, force: true });
-        }
+      engine: async (config) => {
+        const mediasoup = await MediasoupEngine.start({
+          workerBin: config.mediasoupWorker,
+          workers: 1,
+          listenIp: '127.0.0.1',
+          announcedAddress: undefined,
+          rtpPorts: config.rtpPorts,
+          logger,
+        });
+        engine = new CapturingEngine(mediasoup);
+        return engine;
       },
-    };
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
+    },
+  );
+  if (!engine) throw new Error('the gateway made no media engine');
+  return {
+    app: gw.app,
+    url: gw.url,
+    engine,
+    logged,
+    workerBin: gw.config.mediasoupWorker,
+    rtpPorts: gw.config.rtpPorts,
+    token: (sub) => gw.token(sub),
+    close: () => gw.close(),
+  };
 }
 
 /** `legs` real peers in conversations of ROOM_SIZE; measured once every peer hears audio, after a capture of their packets. */

@@ -1,10 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from 'pino';
 import { createApp, type App } from '../src/app.js';
 import type { Principal, Role } from '../src/auth/principal.js';
 import { mintToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config/load.js';
+import type { Config } from '../src/config/schema.js';
+import type { MediaEngine } from '../src/media/engine.js';
 import { createLogger } from '../src/observability/logger.js';
 
 const SECRET = 'bench-secret-that-is-long-enough-for-hs256!!';
@@ -14,6 +17,7 @@ export const APPLICATION: Principal = { role: 'application', sub: 'bench-backend
 
 export interface BenchGateway {
   app: App;
+  config: Config;
   url: string;
   port: number;
   /** Mints a token for `sub` (an hour long). */
@@ -22,8 +26,15 @@ export interface BenchGateway {
   close(): Promise<void>;
 }
 
+export interface BenchGatewayOptions {
+  /** The gateway's logger (silent by default). */
+  logger?: Logger;
+  /** Makes the media engine from the configuration (the default engine when absent). */
+  engine?: (config: Config, logger: Logger) => Promise<MediaEngine>;
+}
+
 /** Starts a real gateway in this process on 127.0.0.1, port 0, with a fresh temp data dir. */
-export async function startBenchGateway(env: Record<string, string> = {}): Promise<BenchGateway> {
+export async function startBenchGateway(env: Record<string, string> = {}, options: BenchGatewayOptions = {}): Promise<BenchGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'legway-bench-'));
   try {
     const config = loadConfig({
@@ -40,10 +51,12 @@ export async function startBenchGateway(env: Record<string, string> = {}): Promi
       },
       cwd: dataDir,
     });
-    const app = await createApp(config, { logger: createLogger(config.logLevel) });
+    const logger = options.logger ?? createLogger(config.logLevel);
+    const app = await createApp(config, { logger, ...(options.engine && { engine: await options.engine(config, logger) }) });
     const port = await app.listen();
     return {
       app,
+      config,
       port,
       url: `http://127.0.0.1:${port}`,
       token: (sub, role = 'user') => mintToken(config.secret, { sub, role, ttlSeconds: 3600, applicationId: config.applicationId }),

@@ -4,23 +4,19 @@
  * the same run on the same worker: the raw mediasoup work one join needs, as
  * src/media/mediasoup/webRtcEndpoint.ts does it, with no gateway around it.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import wrtc from '@roamhq/wrtc';
 import type { types as ms } from 'mediasoup';
 import { pino } from 'pino';
 import { io as connectClient, type Socket } from 'socket.io-client';
-import { createApp, type App } from '../src/app.js';
-import { mintToken } from '../src/auth/tokens.js';
-import { loadConfig } from '../src/config/load.js';
+import type { App } from '../src/app.js';
 import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
 import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { readOffer } from '../src/media/mediasoup/offer.js';
 import { audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters } from '../src/media/mediasoup/rtpParameters.js';
-import { APPLICATION } from './gateway.js';
+import { APPLICATION, startBenchGateway } from './gateway.js';
 import { fixed, percentile, startWindow, table, type BenchResult } from './stats.js';
 
 const RATE_PER_S = 50;
@@ -83,59 +79,38 @@ interface Gateway {
 
 /** A real gateway on 127.0.0.1 (port 0, fresh temp data dir) on mediasoup with one worker, that worker kept for the limit. */
 async function startGateway(): Promise<Gateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'legway-bench-'));
   const workers: ms.Worker[] = [];
   const onWorker = (worker: ms.Worker): void => void workers.push(worker);
   let unobserve = (): void => undefined;
   try {
-    const config = loadConfig({
-      env: {
-        LEGWAY_HOST: '127.0.0.1',
-        LEGWAY_HTTP_PORT: '0',
-        LEGWAY_DATA_DIR: dataDir,
-        LEGWAY_SECRET: 'bench-secret-that-is-long-enough-for-hs256!!',
-        LEGWAY_LOG_LEVEL: 'silent',
-        LEGWAY_SIP_ENABLED: 'false',
-        LEGWAY_ADMISSION_MAX_LOAD: '1',
+    const gw = await startBenchGateway(
+      { LEGWAY_SIP_ENABLED: 'false' },
+      {
+        logger: pino({ level: 'silent' }),
+        engine: async (config, logger) => {
+          // mediasoup reads its worker's path once, when first loaded (as WorkerPool.start loads it), and
+          // its observer is how this bench learns of the engine's worker, to time the limit on it.
+          process.env.MEDIASOUP_WORKER_BIN = config.mediasoupWorker;
+          const { observer } = await import('mediasoup');
+          observer.on('newworker', onWorker);
+          unobserve = () => observer.off('newworker', onWorker);
+          return MediasoupEngine.start({
+            workerBin: config.mediasoupWorker,
+            workers: 1,
+            listenIp: '127.0.0.1',
+            announcedAddress: undefined,
+            rtpPorts: config.rtpPorts,
+            logger,
+          });
+        },
       },
-      cwd: dataDir,
-    });
-    const logger = pino({ level: 'silent' });
-    // mediasoup reads its worker's path once, when first loaded (as WorkerPool.start loads it), and
-    // its observer is how this bench learns of the engine's worker, to time the limit on it.
-    process.env.MEDIASOUP_WORKER_BIN = config.mediasoupWorker;
-    const { observer } = await import('mediasoup');
-    observer.on('newworker', onWorker);
-    unobserve = () => observer.off('newworker', onWorker);
-    const engine = await MediasoupEngine.start({
-      workerBin: config.mediasoupWorker,
-      workers: 1,
-      listenIp: '127.0.0.1',
-      announcedAddress: undefined,
-      rtpPorts: config.rtpPorts,
-      logger,
-    });
+    );
     const worker = workers[0];
-    if (!worker) throw new Error('no mediasoup worker started');
-    const app = await createApp(config, { logger, engine });
-    const port = await app.listen();
-    return {
-      app,
-      url: `http://127.0.0.1:${port}`,
-      worker,
-      rtpPorts: config.rtpPorts,
-      token: (sub) => mintToken(config.secret, { sub, role: 'user', ttlSeconds: 3600, applicationId: config.applicationId }),
-      async close() {
-        try {
-          await app.close();
-        } finally {
-          rmSync(dataDir, { recursive: true, force: true });
-        }
-      },
-    };
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
+    if (!worker) {
+      await gw.close();
+      throw new Error('no mediasoup worker started');
+    }
+    return { app: gw.app, url: gw.url, worker, rtpPorts: gw.config.rtpPorts, token: (sub) => gw.token(sub), close: () => gw.close() };
   } finally {
     unobserve();
   }
