@@ -1,8 +1,8 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
-import type { SipLegContext, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus, ToggleType } from './sipLeg.types.js';
+import type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus, ToggleType } from './sipLeg.types.js';
 import { EARMUFF, MUTE, toggleRegion, toggleRegionJoining } from './toggleRegion.js';
 
-export type { SipLegContext, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus };
+export type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus };
 
 const REASONS: Record<number, string> = { 180: 'Ringing', 183: 'Session Progress', 200: 'OK' };
 
@@ -50,7 +50,7 @@ export const sipLegMachine = setup({
     emitted: {} as SipLegEmitted,
   },
   actors: {
-    closeMedia: fromPromise<undefined, { legId: string }>(() => Promise.reject(new Error('closeMedia not provided'))),
+    closeMedia: fromPromise<undefined, { legId: string; effects?: SipLegEffects | undefined }>(() => Promise.reject(new Error('closeMedia not provided'))),
   },
   actions: {
     /** Inbound: send 180 Ringing. */
@@ -310,7 +310,7 @@ export const sipLegMachine = setup({
       tags: 'ending',
       invoke: {
         src: 'closeMedia',
-        input: ({ context }) => ({ legId: context.legId }),
+        input: ({ context }) => ({ legId: context.legId, effects: context.effects }),
         onDone: 'ended',
         onError: 'ended',
       },

@@ -1,5 +1,30 @@
 /** The SIP leg machine's input, context, events, status and emitted catalogue events. */
 
+/**
+ * One leg's own effects: its SIP session and its media. The implementations src/ provides are built
+ * once for every leg and reach the leg's effects through its input; the machine only hands them on.
+ */
+export interface SipLegEffects {
+  /** Inbound: 180 Ringing. */
+  ringing(): void;
+  /** Inbound: 200 OK with our SDP. */
+  answer(): void;
+  /** Outbound: CANCEL the INVITE. */
+  cancel(): void;
+  /** Inbound, before our 200: refuse the INVITE. */
+  reject(): void;
+  /** BYE, then forget the dialog. */
+  bye(): void;
+  /** Outbound: ringback into the conversation while the callee rings. */
+  startRingback(): void;
+  stopRingback(): void;
+  setMuted(on: boolean): void;
+  setEarmuffed(on: boolean): void;
+  setHeld(on: boolean): void;
+  /** Takes the leg's audio out of the conversation and frees its RTP. */
+  closeMedia(): Promise<void>;
+}
+
 /** What a SIP leg starts from. Inbound legs start once routed (the conversation is known); outbound ones when dialled. */
 export interface SipLegInput {
   legId: string;
@@ -13,6 +38,8 @@ export interface SipLegInput {
   initialMute?: boolean;
   /** Session timer (RFC 4028): the call ends unless refreshed within this many ms. */
   sessionExpiryMs?: number;
+  /** The leg's effects, for the provided implementations (pure tests of the machine go without). */
+  effects?: SipLegEffects;
 }
 
 export interface SipLegContext extends SipLegInput {

@@ -1,8 +1,8 @@
 import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
 import { EARMUFF, MUTE, toggleRegion, VIDEO_MUTE } from './toggleRegion.js';
-import type { ToggleType, WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput } from './webrtcLeg.types.js';
+import type { ToggleType, WebRtcLegContext, WebRtcLegEffects, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput } from './webrtcLeg.types.js';
 
-export type { WebRtcLegContext, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput };
+export type { WebRtcLegContext, WebRtcLegEffects, WebRtcLegEmitted, WebRtcLegEvent, WebRtcLegInput };
 
 /** Longest reason the catalogue accepts on rtc:terminate; an endpoint error message can be any length. */
 const MAX_REASON = 200;
@@ -47,10 +47,12 @@ export const webrtcLegMachine = setup({
     emitted: {} as WebRtcLegEmitted,
   },
   actors: {
-    createEndpoint: fromPromise<{ answerSdp: string; hasVideo: boolean }, { legId: string; offerSdp: string }>(() =>
+    createEndpoint: fromPromise<{ answerSdp: string; hasVideo: boolean }, { legId: string; offerSdp: string; effects?: WebRtcLegEffects | undefined }>(() =>
       Promise.reject(new Error('createEndpoint not provided')),
     ),
-    closeEndpoint: fromPromise<undefined, { legId: string }>(() => Promise.reject(new Error('closeEndpoint not provided'))),
+    closeEndpoint: fromPromise<undefined, { legId: string; effects?: WebRtcLegEffects | undefined }>(() =>
+      Promise.reject(new Error('closeEndpoint not provided')),
+    ),
   },
   actions: {
     applyMute: notProvided('applyMute'),
@@ -119,7 +121,7 @@ export const webrtcLegMachine = setup({
       invoke: {
         id: 'createEndpoint',
         src: 'createEndpoint',
-        input: ({ context }) => ({ legId: context.legId, offerSdp: context.offerSdp }),
+        input: ({ context }) => ({ legId: context.legId, offerSdp: context.offerSdp, effects: context.effects }),
         onDone: {
           target: 'connecting',
           actions: [assign({ answerSdp: ({ event }) => event.output.answerSdp, hasVideo: ({ event }) => event.output.hasVideo }), 'emitAnswer'],
@@ -277,7 +279,7 @@ export const webrtcLegMachine = setup({
       invoke: {
         id: 'closeEndpoint',
         src: 'closeEndpoint',
-        input: ({ context }) => ({ legId: context.legId }),
+        input: ({ context }) => ({ legId: context.legId, effects: context.effects }),
         // A failed close still ends the leg: there is nothing left to retry it for.
         onDone: 'ended',
         onError: 'ended',

@@ -1,5 +1,25 @@
 /** The WebRTC leg machine's input, context, events and emitted catalogue events. */
 
+/**
+ * One leg's own effects: its media endpoint, the conversation's bridge and video, and its client.
+ * The implementations src/ provides are built once for every leg and reach the leg's effects
+ * through its input; the machine only hands them on.
+ */
+export interface WebRtcLegEffects {
+  /** Makes the leg's endpoint from the offer; `signal` aborts when the leg ends meanwhile. */
+  createEndpoint(signal: AbortSignal): Promise<{ answerSdp: string; hasVideo: boolean }>;
+  /** Takes the leg out of the conversation's media and closes its endpoint. */
+  closeEndpoint(): Promise<void>;
+  setMuted(on: boolean): void;
+  setEarmuffed(on: boolean): void;
+  setVideoMuted(on: boolean): void;
+  /** The peer's video joins the conversation's video forwarding. */
+  joinVideo(): void;
+  /** Makes the gateway's offer and delivers it to the client. */
+  sendOffer(): void;
+  applyAnswer(sdp: string): void;
+}
+
 /** What a WebRTC leg starts from: ids, the client's SDP offer, how long ICE may take to connect and may stay lost. */
 export interface WebRtcLegInput {
   legId: string;
@@ -8,6 +28,8 @@ export interface WebRtcLegInput {
   connectTimeoutMs: number;
   /** How long a connected leg's ICE may stay disconnected before the leg is ended. */
   disconnectGraceMs: number;
+  /** The leg's effects, for the provided implementations (pure tests of the machine go without). */
+  effects?: WebRtcLegEffects;
 }
 
 /** The leg's context: its input, the answer once made, the media toggles and how it ended. */

@@ -18,18 +18,23 @@ export type LegEmitted =
  */
 export function recordLegEvent(deps: { store: Store; log: EventLog; logger: Logger }, leg: Leg, emitted: LegEmitted): void {
   const { store, log } = deps;
+  const draft = { conversation_id: leg.conversation_id, type: emitted.type, from: leg.member_id, body: emitted.body };
   try {
-    store.transaction(() => {
-      log.append({ conversation_id: leg.conversation_id, type: emitted.type, from: leg.member_id, body: emitted.body });
-      if (isTransfer(emitted)) {
+    if (isTransfer(emitted)) {
+      store.transaction(() => {
+        log.append(draft);
         // A transfer is news on both sides: the old conversation hears where the leg went.
         log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
-      }
-      if (isMedia(emitted)) {
-        const member = store.members.get(leg.member_id);
-        if (member && member.state !== 'left') store.members.update({ ...member, media: emitted.body.media });
-      }
-    });
+      });
+    } else if (isMedia(emitted)) {
+      store.transaction(() => {
+        log.append(draft);
+        store.members.setMedia(leg.member_id, emitted.body.media);
+      });
+    } else {
+      // The event alone: the log's own transaction holds all of it.
+      log.append(draft);
+    }
   } catch (err) {
     deps.logger.error({ err, leg_id: leg.id, type: emitted.type }, 'could not record leg event');
   }

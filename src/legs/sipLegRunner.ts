@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
-import { sipLegMachine, type SipLegEmitted, type SipLegEvent, type SipLegStatus } from '../../machines/sipLeg.machine.js';
+import { sipLegMachine, type SipLegEffects, type SipLegEmitted, type SipLegEvent, type SipLegStatus } from '../../machines/sipLeg.machine.js';
 import { fail } from '../domain/errors.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
@@ -31,6 +31,7 @@ export interface SipRunnerDeps {
   store: Store;
   log: EventLog;
   clock: Clock;
+  /** The gateway's logger: the runner names the leg and its conversation in each line. */
   logger: Logger;
   bridge: AudioBridge;
   rtp: RtpEndpoint;
@@ -53,8 +54,41 @@ export interface SipRunnerDeps {
 
 const STATUSES: readonly SipLegStatus[] = ['ended', 'ending', 'connected', 'connecting', 'ringing', 'answering'];
 
+/** A leg's effects, from its context or its actor's input; a leg started without them fails loudly. */
+function effectsOf(holder: { effects?: SipLegEffects | undefined }): SipLegEffects {
+  if (!holder.effects) throw new Error('SIP leg started without its effects');
+  return holder.effects;
+}
+
+/**
+ * The leg machine with its effects provided, built once for every leg (`provide()` builds a whole
+ * new machine): each implementation calls the effects that came with its leg's input.
+ */
+const providedSipLegMachine = sipLegMachine.provide({
+  actors: {
+    closeMedia: fromPromise<undefined, { legId: string; effects?: SipLegEffects | undefined }>(async ({ input }) => {
+      await effectsOf(input).closeMedia();
+      return undefined;
+    }),
+  },
+  actions: {
+    sendRinging: ({ context }) => effectsOf(context).ringing(),
+    sendAnswer: ({ context }) => effectsOf(context).answer(),
+    sendCancel: ({ context }) => effectsOf(context).cancel(),
+    sendReject: ({ context }) => effectsOf(context).reject(),
+    sendBye: ({ context }) => effectsOf(context).bye(),
+    startRingback: ({ context }) => effectsOf(context).startRingback(),
+    stopRingback: ({ context }) => effectsOf(context).stopRingback(),
+    applyMute: ({ context }, params: { on: boolean }) => effectsOf(context).setMuted(params.on),
+    applyEarmuff: ({ context }, params: { on: boolean }) => effectsOf(context).setEarmuffed(params.on),
+    applyHold: ({ context }, params: { on: boolean }) => effectsOf(context).setHeld(params.on),
+  },
+});
+
+type SipLegSnapshot = SnapshotFrom<typeof providedSipLegMachine>;
+
 /** The leg's status: the tag of the state the machine is in. */
-function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
+function statusOf(snapshot: SipLegSnapshot): LegStatus {
   if (snapshot.status === 'done') return 'ended';
   return STATUSES.find((status) => snapshot.hasTag(status)) ?? 'answering';
 }
@@ -65,7 +99,7 @@ function statusOf(snapshot: SnapshotFrom<typeof sipLegMachine>): LegStatus {
  * updated. Its audio joins the conversation's bridge as soon as the leg exists (early media).
  */
 export class SipLegRunner implements RunningLeg {
-  private readonly actor: Actor<typeof sipLegMachine>;
+  private readonly actor: Actor<typeof providedSipLegMachine>;
   private leg: Leg;
   private bridge: AudioBridge;
   private audio: RtpLegAudio | undefined;
@@ -78,29 +112,25 @@ export class SipLegRunner implements RunningLeg {
     this.leg = leg;
     this.bridge = deps.bridge;
     const { signalling, rtp } = deps;
-    const machine = sipLegMachine.provide({
-      actors: {
-        closeMedia: fromPromise(async (): Promise<undefined> => {
-          this.bridge.remove(leg.id);
-          await rtp.close();
-          return undefined;
-        }),
+    const effects: SipLegEffects = {
+      ringing: () => signalling.ringing(),
+      answer: () => signalling.answer(),
+      cancel: () => signalling.cancel(),
+      reject: () => signalling.reject(),
+      bye: () => signalling.bye(),
+      startRingback: () => deps.ringback?.start(),
+      stopRingback: () => deps.ringback?.stop(),
+      setMuted: (on) => this.bridge.setMuted(leg.id, on),
+      setEarmuffed: (on) => this.bridge.setEarmuffed(leg.id, on),
+      setHeld: (on) => this.bridge.setHeld(leg.id, on),
+      closeMedia: async () => {
+        this.bridge.remove(leg.id);
+        await rtp.close();
       },
-      actions: {
-        sendRinging: () => signalling.ringing(),
-        sendAnswer: () => signalling.answer(),
-        sendCancel: () => signalling.cancel(),
-        sendReject: () => signalling.reject(),
-        sendBye: () => signalling.bye(),
-        startRingback: () => deps.ringback?.start(),
-        stopRingback: () => deps.ringback?.stop(),
-        applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
-        applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
-        applyHold: (_, params: { on: boolean }) => this.bridge.setHeld(leg.id, params.on),
-      },
-    });
-    this.actor = createActor(machine, {
+    };
+    this.actor = createActor(providedSipLegMachine, {
       input: {
+        effects,
         legId: leg.id,
         memberId: leg.member_id,
         direction: deps.direction,
@@ -115,7 +145,7 @@ export class SipLegRunner implements RunningLeg {
       this.actor.subscribe({
         next: (snapshot) => this.track(snapshot),
         error: (err: unknown) => {
-          deps.logger.error({ err, leg_id: leg.id }, 'SIP leg machine failed');
+          deps.logger.error({ err, leg_id: this.leg.id, conversation_id: this.leg.conversation_id }, 'SIP leg machine failed');
           resolve();
         },
         complete: () => resolve(),
@@ -209,7 +239,7 @@ export class SipLegRunner implements RunningLeg {
         body: { leg_id: this.leg.id, digit, duration: Math.max(0, Math.min(60_000, Math.round(durationMs))), method },
       });
     } catch (err) {
-      this.deps.logger.error({ err, leg_id: this.leg.id }, 'could not record a DTMF key');
+      this.deps.logger.error({ err, leg_id: this.leg.id, conversation_id: this.leg.conversation_id }, 'could not record a DTMF key');
     }
   }
 
@@ -217,7 +247,7 @@ export class SipLegRunner implements RunningLeg {
     recordLegEvent(this.deps, this.leg, emitted);
   }
 
-  private track(snapshot: SnapshotFrom<typeof sipLegMachine>): void {
+  private track(snapshot: SipLegSnapshot): void {
     const status = statusOf(snapshot);
     const { muted, earmuffed, endCause, endedBy } = snapshot.context;
     const media = { muted, earmuffed, video_muted: false };
@@ -232,7 +262,7 @@ export class SipLegRunner implements RunningLeg {
     try {
       this.deps.store.legs.update(next, now);
     } catch (err) {
-      this.deps.logger.error({ err, leg_id: next.id }, 'could not store leg state');
+      this.deps.logger.error({ err, leg_id: next.id, conversation_id: next.conversation_id }, 'could not store leg state');
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
-import { webrtcLegMachine, type WebRtcLegEmitted, type WebRtcLegEvent } from '../../machines/webrtcLeg.machine.js';
+import { webrtcLegMachine, type WebRtcLegEffects, type WebRtcLegEmitted, type WebRtcLegEvent } from '../../machines/webrtcLeg.machine.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
 import type { AudioBridge } from '../media/bridge/audioBridge.js';
@@ -29,10 +29,41 @@ export interface RunnerDeps {
   onEnded: (leg: Leg) => void;
 }
 
-type LegActor = Actor<typeof webrtcLegMachine>;
+/** A leg's effects, from its context or its actor's input; a leg started without them fails loudly. */
+function effectsOf(holder: { effects?: WebRtcLegEffects | undefined }): WebRtcLegEffects {
+  if (!holder.effects) throw new Error('WebRTC leg started without its effects');
+  return holder.effects;
+}
+
+/**
+ * The leg machine with its effects provided, built once for every leg (`provide()` builds a whole
+ * new machine): each implementation calls the effects that came with its leg's input.
+ */
+const providedWebRtcLegMachine = webrtcLegMachine.provide({
+  actors: {
+    createEndpoint: fromPromise<{ answerSdp: string; hasVideo: boolean }, { legId: string; offerSdp: string; effects?: WebRtcLegEffects | undefined }>(
+      ({ input, signal }) => effectsOf(input).createEndpoint(signal),
+    ),
+    closeEndpoint: fromPromise<undefined, { legId: string; effects?: WebRtcLegEffects | undefined }>(async ({ input }) => {
+      await effectsOf(input).closeEndpoint();
+      return undefined;
+    }),
+  },
+  actions: {
+    applyMute: ({ context }, params: { on: boolean }) => effectsOf(context).setMuted(params.on),
+    applyEarmuff: ({ context }, params: { on: boolean }) => effectsOf(context).setEarmuffed(params.on),
+    joinVideo: ({ context }) => effectsOf(context).joinVideo(),
+    applyVideoMute: ({ context }, params: { on: boolean }) => effectsOf(context).setVideoMuted(params.on),
+    sendOffer: ({ context }) => effectsOf(context).sendOffer(),
+    applyAnswer: ({ context }, params: { sdp: string }) => effectsOf(context).applyAnswer(params.sdp),
+  },
+});
+
+type LegActor = Actor<typeof providedWebRtcLegMachine>;
+type LegSnapshot = SnapshotFrom<typeof providedWebRtcLegMachine>;
 
 /** The leg's status: the tag of the state the machine is in. */
-function statusOf(snapshot: SnapshotFrom<typeof webrtcLegMachine>): LegStatus {
+function statusOf(snapshot: LegSnapshot): LegStatus {
   if (snapshot.status === 'done') return 'ended';
   for (const s of ['answering', 'connecting', 'connected', 'ending'] as const) if (snapshot.hasTag(s)) return s;
   return 'ended';
@@ -64,51 +95,47 @@ export class WebRtcLegRunner implements RunningLeg {
     this.bridge = deps.bridge;
     this.video = deps.video;
     const log = deps.logger;
-    const machine = webrtcLegMachine.provide({
-      actors: {
-        createEndpoint: fromPromise(async ({ signal }) => {
-          const endpoint = await deps.engine.createWebRtcEndpoint({ conversationId: leg.conversation_id, legId: leg.id, offerSdp });
-          // The leg ended while the endpoint was being made (member left, conversation deleted):
-          // closeEndpoint has already run and found nothing, so this one must be closed here.
-          if (signal.aborted) {
-            await endpoint.close();
-            throw new Error('leg ended while its media was being set up');
-          }
-          this.endpoint = endpoint;
-          endpoint.on('status', (s) => this.send({ type: 'ENDPOINT_STATUS', kind: s.kind, state: s.state }));
-          endpoint.on('closed', (reason) => this.send({ type: 'TERMINATE', reason }));
-          this.bridge.add(leg.id, endpoint);
-          return { answerSdp: endpoint.answer, hasVideo: endpoint.sendsVideo };
-        }),
-        closeEndpoint: fromPromise(async (): Promise<undefined> => {
-          this.video.remove(leg.id);
-          this.bridge.remove(leg.id);
-          await this.endpoint?.close();
-          return undefined;
-        }),
+    const effects: WebRtcLegEffects = {
+      createEndpoint: async (signal) => {
+        const endpoint = await deps.engine.createWebRtcEndpoint({ conversationId: leg.conversation_id, legId: leg.id, offerSdp });
+        // The leg ended while the endpoint was being made (member left, conversation deleted):
+        // closeEndpoint has already run and found nothing, so this one must be closed here.
+        if (signal.aborted) {
+          await endpoint.close();
+          throw new Error('leg ended while its media was being set up');
+        }
+        this.endpoint = endpoint;
+        endpoint.on('status', (s) => this.send({ type: 'ENDPOINT_STATUS', kind: s.kind, state: s.state }));
+        endpoint.on('closed', (reason) => this.send({ type: 'TERMINATE', reason }));
+        this.bridge.add(leg.id, endpoint);
+        return { answerSdp: endpoint.answer, hasVideo: endpoint.sendsVideo };
       },
-      actions: {
-        applyMute: (_, params: { on: boolean }) => this.bridge.setMuted(leg.id, params.on),
-        applyEarmuff: (_, params: { on: boolean }) => this.bridge.setEarmuffed(leg.id, params.on),
-        joinVideo: () => {
-          if (this.endpoint) void this.video.add(leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
-        },
-        applyVideoMute: (_, params: { on: boolean }) => {
-          this.endpoint?.setVideoPaused(params.on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
-        },
-        sendOffer: () => {
-          if (!this.endpoint) return;
-          this.unanswered = this.endpoint.createOffer();
-          deps.sendOffer(this.unanswered);
-        },
-        applyAnswer: (_, params: { sdp: string }) => {
-          this.unanswered = undefined;
-          this.endpoint?.applyAnswer(params.sdp).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not apply the answer'));
-        },
+      closeEndpoint: async () => {
+        this.video.remove(leg.id);
+        this.bridge.remove(leg.id);
+        await this.endpoint?.close();
       },
-    });
-    this.actor = createActor(machine, {
+      setMuted: (on) => this.bridge.setMuted(leg.id, on),
+      setEarmuffed: (on) => this.bridge.setEarmuffed(leg.id, on),
+      joinVideo: () => {
+        if (this.endpoint) void this.video.add(leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
+      },
+      setVideoMuted: (on) => {
+        this.endpoint?.setVideoPaused(on).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not change video mute'));
+      },
+      sendOffer: () => {
+        if (!this.endpoint) return;
+        this.unanswered = this.endpoint.createOffer();
+        deps.sendOffer(this.unanswered);
+      },
+      applyAnswer: (sdp) => {
+        this.unanswered = undefined;
+        this.endpoint?.applyAnswer(sdp).catch((err: unknown) => log.warn({ err, leg_id: leg.id }, 'could not apply the answer'));
+      },
+    };
+    this.actor = createActor(providedWebRtcLegMachine, {
       input: {
+        effects,
         legId: leg.id,
         memberId: leg.member_id,
         offerSdp,
@@ -226,11 +253,12 @@ export class WebRtcLegRunner implements RunningLeg {
     recordLegEvent(this.deps, this.leg, emitted);
   }
 
-  private track(snapshot: SnapshotFrom<typeof webrtcLegMachine>): void {
+  private track(snapshot: LegSnapshot): void {
     const status = statusOf(snapshot);
     const { muted, earmuffed, videoMuted, endReason, endedBy } = snapshot.context;
     const media = { muted, earmuffed, video_muted: videoMuted };
-    const same = status === this.leg.status && JSON.stringify(media) === JSON.stringify(this.leg.media);
+    const was = this.leg.media;
+    const same = status === this.leg.status && muted === was.muted && earmuffed === was.earmuffed && videoMuted === was.video_muted;
     if (same) return;
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };

@@ -229,7 +229,8 @@ export class MemberService {
     };
     if (reason !== undefined) body.reason = reason;
     log.append({ conversation_id: member.conversation_id, type: EVENT_OF[member.state], from: member.id, body });
-    const joined = store.members.joinedCount(member.conversation_id);
-    store.conversations.setIdleSince(member.conversation_id, joined > 0 ? null : this.ctx.clock.now().toISOString());
+    // A member that joins is someone in the conversation: no need to count.
+    const someoneIn = member.state === 'joined' || store.members.hasJoined(member.conversation_id);
+    store.conversations.setIdleSince(member.conversation_id, someoneIn ? null : this.ctx.clock.now().toISOString());
   }
 }

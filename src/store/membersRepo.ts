@@ -44,7 +44,8 @@ export class MembersRepo {
   private readonly pageAsc;
   private readonly pageDesc;
   private readonly currentInConversation;
-  private readonly countJoined;
+  private readonly anyJoined;
+  private readonly mediaStmt;
 
   constructor(db: SqliteDb) {
     this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
@@ -63,8 +64,17 @@ export class MembersRepo {
     this.pageDesc = db.prepare<{ conversation_id: string; after: number; limit: number }, Row>(
       `${SELECT} WHERE m.conversation_id = @conversation_id AND m.seq < @after ORDER BY m.seq DESC LIMIT @limit`,
     );
-    this.currentInConversation = db.prepare<[string], Row>(`${SELECT} WHERE m.conversation_id = ? AND m.state != 'left' ORDER BY m.seq`);
-    this.countJoined = db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM members WHERE conversation_id = ? AND state = 'joined'");
+    // Current members come from the partial index of current members: left ones pile up in a busy
+    // conversation (every call its member), and SQLite would otherwise walk all of them.
+    this.currentInConversation = db.prepare<[string], Row>(
+      `SELECT m.*, u.name AS user_name, u.display_name AS user_display_name
+       FROM members m INDEXED BY members_current JOIN users u ON u.id = m.user_id
+       WHERE m.conversation_id = ? AND m.state != 'left' ORDER BY m.seq`,
+    );
+    this.anyJoined = db.prepare<[string], { joined: number }>(
+      "SELECT EXISTS (SELECT 1 FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left' AND state = 'joined') AS joined",
+    );
+    this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 
   get(id: string): Member | undefined {
@@ -83,8 +93,9 @@ export class MembersRepo {
     return this.currentInConversation.all(conversationId).map(toMember);
   }
 
-  joinedCount(conversationId: string): number {
-    return this.countJoined.get(conversationId)?.n ?? 0;
+  /** Whether a member of the conversation is joined. */
+  hasJoined(conversationId: string): boolean {
+    return this.anyJoined.get(conversationId)?.joined === 1;
   }
 
   insert(m: Member): void {
@@ -111,6 +122,11 @@ export class MembersRepo {
       joined_at: m.timestamp.joined ?? null,
       left_at: m.timestamp.left ?? null,
     });
+  }
+
+  /** Writes the media state of a member that has not left (nothing for one that has). */
+  setMedia(id: string, media: MemberMedia): void {
+    this.mediaStmt.run({ id, media: JSON.stringify(media) });
   }
 
   list(conversationId: string, page: PageRequest): Page<Member> {

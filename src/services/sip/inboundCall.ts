@@ -107,7 +107,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
       store: c.ctx.store,
       log: c.ctx.log,
       clock: c.ctx.clock,
-      logger: c.ctx.logger.child({ leg_id: legId, conversation_id: conversation.id }),
+      logger: c.ctx.logger,
       bridge: c.legs.bridgeFor(conversation.id),
       rtp,
       audio,

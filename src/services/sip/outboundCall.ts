@@ -89,7 +89,7 @@ export async function placeOutboundCall(
       store: c.ctx.store,
       log: c.ctx.log,
       clock: c.ctx.clock,
-      logger: c.ctx.logger.child({ leg_id: legId, conversation_id: conversationId }),
+      logger: c.ctx.logger,
       bridge,
       rtp,
       audio: undefined,

@@ -28,10 +28,17 @@ export function arrivalKey(topVia: Via, callId: string, cseq: number, method: st
   return `${formatVia(topVia)}\n${callId}\n${String(cseq)} ${method.toUpperCase()}`;
 }
 
-/** The record key of the request a response (as sip.js wrote it) answers; undefined when unreadable. */
-export function responseArrivalKey(head: MessageHead): string | undefined {
+/** The top Via of a head (the first value of the first Via line); undefined when absent or unreadable. */
+export function topViaOf(head: MessageHead): Via | undefined {
   const topText = headerValues(head, 'via').flatMap(splitViaValues)[0];
-  const top = topText === undefined ? undefined : parseVia(topText);
+  return topText === undefined ? undefined : parseVia(topText);
+}
+
+/**
+ * The record key of the request a response (as sip.js wrote it) answers; undefined when unreadable.
+ * `top` is the head's top Via when the caller has read it already (`topViaOf`).
+ */
+export function responseArrivalKey(head: MessageHead, top: Via | undefined = topViaOf(head)): string | undefined {
   const callId = headerValue(head, 'call-id');
   const cseq = headerValue(head, 'cseq');
   const method = cseqMethod(cseq);

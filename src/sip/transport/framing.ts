@@ -1,4 +1,4 @@
-import { contentLength, parseHead } from './sipText.js';
+import { contentLength, parseHead, type MessageHead } from './sipText.js';
 
 /**
  * Message framing (RFC 3261 §18.3). A datagram holds one message; a stream is cut by the
@@ -7,8 +7,8 @@ import { contentLength, parseHead } from './sipText.js';
 
 /** One framing outcome: a whole message, or why there is none. */
 export type Frame =
-  /** A complete message: head, empty line, and exactly Content-Length bytes of body. */
-  | { readonly kind: 'message'; readonly data: Buffer }
+  /** A complete message: head, empty line, and exactly Content-Length bytes of body; a datagram's head as parsed here. */
+  | { readonly kind: 'message'; readonly data: Buffer; readonly head?: MessageHead }
   /** The message would exceed the size limit; `head` is given when it was read whole (to answer 513). */
   | { readonly kind: 'too-large'; readonly head: Buffer | undefined }
   /** Content-Length is unreadable or contradictory: the message (and a stream after it) has no boundary. */
@@ -30,7 +30,10 @@ function skipLineBreaks(data: Buffer, from = 0, to = data.length): number {
 
 /** Content-Length of a head; a head too broken to read has none (the parser will refuse the message). */
 function lengthOfHead(head: Buffer): number | undefined | 'invalid' {
-  const parsed = parseHead(head.toString('utf8'));
+  return lengthOf(parseHead(head.toString('utf8')));
+}
+
+function lengthOf(parsed: MessageHead | undefined): number | undefined | 'invalid' {
   return parsed ? contentLength(parsed) : undefined;
 }
 
@@ -43,13 +46,16 @@ export function frameDatagram(datagram: Buffer, maxMessageBytes: number): Frame 
   if (headEnd < 0) return data.length > maxMessageBytes ? { kind: 'too-large', head: undefined } : { kind: 'malformed', data };
   const head = data.subarray(0, headEnd);
   if (data.length > maxMessageBytes) return { kind: 'too-large', head };
-  const length = lengthOfHead(head);
+  const parsed = parseHead(head.toString('utf8'));
+  const length = lengthOf(parsed);
   if (length === 'invalid') return { kind: 'bad-length', head };
   const bodyStart = headEnd + 4;
+  // The parsed head goes along, so that the message is not read twice (none when it was unreadable).
+  const known = parsed === undefined ? {} : { head: parsed };
   // Over UDP a missing Content-Length means "the rest of the datagram"; extra bytes beyond it are dropped.
-  if (length === undefined) return { kind: 'message', data };
+  if (length === undefined) return { kind: 'message', data, ...known };
   if (bodyStart + length > data.length) return { kind: 'truncated', head };
-  return { kind: 'message', data: data.subarray(0, bodyStart + length) };
+  return { kind: 'message', data: data.subarray(0, bodyStart + length), ...known };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Core } from 'sip.js';
-import { headOf, parseHead } from './sipText.js';
+import { headOf, parseHead, type MessageHead } from './sipText.js';
 import { headerProblem, requestLineProblem, unfoldHead } from './strictSyntax.js';
 import { serverTransactionId } from './transactionId.js';
 import { DEFAULT_SIP_PORT, type SipSource } from './types.js';
@@ -33,11 +33,19 @@ function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage |
 
 /**
  * Reads one framed message; never throws. `awaitsAck(id)` tells whether the INVITE server
- * transaction of an id waits for the ACK of a non-2xx (to match RFC 2543 ACKs).
+ * transaction of an id waits for the ACK of a non-2xx (to match RFC 2543 ACKs); `framedHead` is the
+ * message's head as framing parsed it, if it did.
  */
-export function normalizeIncoming(raw: string, source: SipSource, logger: Core.Logger, awaitsAck: (id: string) => boolean = () => false): IncomingOutcome {
+export function normalizeIncoming(
+  raw: string,
+  source: SipSource,
+  logger: Core.Logger,
+  awaitsAck: (id: string) => boolean = () => false,
+  framedHead?: MessageHead,
+): IncomingOutcome {
   const text = unfoldHead(raw);
-  const head = parseHead(headOf(text));
+  // Framing may have read this head already (the same bytes; unfolding changes nothing when no line is folded).
+  const head = framedHead !== undefined && text === raw ? framedHead : parseHead(headOf(text));
   const looksLikeRequest = head !== undefined && !head.startLine.startsWith('SIP/');
   const problem = head && ((looksLikeRequest ? requestLineProblem(head.startLine) : undefined) ?? headerProblem(head));
   if (problem) return looksLikeRequest ? { kind: 'refuse', ...problem } : { kind: 'drop', reason: problem.reason };
@@ -62,11 +70,15 @@ export function normalizeIncoming(raw: string, source: SipSource, logger: Core.L
     if (!message.ruri) return refuse('Malformed Request-URI');
     const stamped = stampVia(top, source);
     setVias(message, [formatVia(stamped), ...vias.slice(1)], stamped);
+    const ruri = message.ruri;
     message.viaBranch = serverTransactionId(
       {
         method: message.method,
         topVia: top,
-        requestUri: message.ruri.toString(),
+        // Written out only for the RFC 2543 ids that need it (a branch without the magic cookie).
+        get requestUri() {
+          return ruri.toString();
+        },
         callId: message.callId,
         cseq: message.cseq,
         fromTag: message.fromTag,

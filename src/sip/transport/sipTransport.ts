@@ -3,27 +3,17 @@ import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
-import { arrivalKey, Arrivals, responseArrivalKey, udpResponseTarget, type Arrival } from './arrivals.js';
+import { arrivalKey, Arrivals, responseArrivalKey, topViaOf, udpResponseTarget, type Arrival } from './arrivals.js';
 import { frameDatagram, type Frame } from './framing.js';
 import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
 import { rawErrorResponse } from './rawResponse.js';
-import {
-  cseqMethod,
-  headerValue,
-  headerValues,
-  headOf,
-  parseRequestLine,
-  parseStatusLine,
-  readHead,
-  rewriteTopViaTransport,
-  type MessageHead,
-} from './sipText.js';
+import { cseqMethod, headerValue, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
 import { bindUdpAndTcp, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
 import type { SipDestination, SipProtocol, SipSource } from './types.js';
-import { normalizeAddress, parseVia, responseRoute, splitViaValues, viaBranch, type Via } from './via.js';
+import { normalizeAddress, responseRoute, viaBranch, type Via } from './via.js';
 
 /**
  * SIP over UDP and TCP on one port number, adapted to sip.js's `Transport` interface.
@@ -229,7 +219,7 @@ export class SipTransport implements Core.Transport {
     try {
       switch (frame.kind) {
         case 'message':
-          this.receive(frame.data, source, connection);
+          this.receive(frame.data, source, connection, frame.head);
           return;
         case 'too-large':
           this.counters.oversized++;
@@ -255,10 +245,10 @@ export class SipTransport implements Core.Transport {
     }
   }
 
-  private receive(data: Buffer, source: SipSource, connection: TcpConnection | undefined): void {
+  private receive(data: Buffer, source: SipSource, connection: TcpConnection | undefined, head: MessageHead | undefined): void {
     this.counters.received++;
     const text = data.toString('utf8');
-    const outcome = normalizeIncoming(text, source, this.parserLogger, (id) => this.isServerTransaction(id));
+    const outcome = normalizeIncoming(text, source, this.parserLogger, (id) => this.isServerTransaction(id), head);
     if (outcome.kind === 'refuse') {
       this.counters.malformed++;
       this.refuse(headOf(text), outcome.status, source, connection, outcome.reason);
@@ -308,9 +298,9 @@ export class SipTransport implements Core.Transport {
   private async sendResponse(text: string): Promise<void> {
     const head = readHead(text);
     const status = parseStatusLine(head.startLine)?.status;
-    const via = topVia(head);
+    const via = topViaOf(head);
     if (status === undefined || !via) throw new Error('response without a readable status line or Via');
-    const key = responseArrivalKey(head);
+    const key = responseArrivalKey(head, via);
     const arrival = key === undefined ? undefined : this.arrivals.find(key);
     if (arrival ? arrival.source.protocol === 'TCP' : via.transport === 'TCP') {
       await this.sendOnConnection(text, arrival, via);
@@ -356,7 +346,7 @@ export class SipTransport implements Core.Transport {
       return;
     }
     const bytes = Buffer.from(this.finish(text, 'UDP'), 'utf8');
-    const via = topVia(head);
+    const via = topViaOf(head);
     const branch = via ? viaBranch(via) : undefined;
     // Armed before the packet leaves, so that even an immediate response finds it to stop.
     if (branch !== undefined) this.retransmitter.requestSent(branch, requestLine.method, () => this.udpSendQuietly(bytes, { address, port: hop.port }));
@@ -384,9 +374,4 @@ export class SipTransport implements Core.Transport {
       this.options.logger.debug({ err: (err as Error).message }, 'SIP retransmission failed'),
     );
   }
-}
-
-function topVia(head: MessageHead): Via | undefined {
-  const text = headerValues(head, 'via').flatMap(splitViaValues)[0];
-  return text === undefined ? undefined : parseVia(text);
 }
