@@ -26,6 +26,7 @@ import type { AudioEndpoint, AudioPacket, EndpointEvents, MediaEngine, WebRtcEnd
 import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
 import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { WorkerPool } from '../src/media/mediasoup/workerPool.js';
+import { toneLevel } from '../test/support/tone.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
 import { fixed, table, type BenchResult } from './stats.js';
 
@@ -101,24 +102,6 @@ export interface PeerReport {
 
 type ToChild = { kind: 'start'; url: string; peers: PeerSpec[] } | { kind: 'mark' } | { kind: 'report' } | { kind: 'stop' };
 type FromChild = { kind: 'ready' } | { kind: 'marked' } | { kind: 'report'; peers: PeerReport[] } | { kind: 'failed'; error: string };
-
-/** Amplitude of `freq` in the samples (Goertzel, Hann window): a pure sine of amplitude A gives about A. */
-function toneLevel(samples: ArrayLike<number>, freq: number): number {
-  const n = samples.length;
-  if (n === 0) return 0;
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / SAMPLE_RATE);
-  let s1 = 0;
-  let s2 = 0;
-  let windowSum = 0;
-  for (let i = 0; i < n; i++) {
-    const h = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / n);
-    windowSum += h;
-    const s0 = (samples[i] ?? 0) * h + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  return (2 * Math.sqrt(Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2))) / windowSum;
-}
 
 /** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
 export function processCpuMs(pid: number): number {
