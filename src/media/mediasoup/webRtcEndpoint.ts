@@ -78,6 +78,11 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
   private readonly forwarded = new Map<string, Forwarded>();
   private readonly adding = new Set<string>();
   private closedReason: string | undefined;
+  /**
+   * Whether DTLS is up: until then the transport has no keys and drops what it is sent, so the
+   * mix is not even handed to it (a leg that never connects costs the bridge no packets).
+   */
+  secured = false;
   private version = 1;
   private nextMid = 0;
   private offerPending = false;
@@ -180,7 +185,10 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
         network,
       });
       transport.on('icestatechange', (state) => endpoint.emitter.emit('status', { kind: 'ice', state }));
-      transport.on('dtlsstatechange', (state) => endpoint.emitter.emit('status', { kind: 'dtls', state }));
+      transport.on('dtlsstatechange', (state) => {
+        endpoint.secured = state === 'connected';
+        endpoint.emitter.emit('status', { kind: 'dtls', state });
+      });
       if (inbound) endpoint.receiveAudio(inbound);
       // Deferred: when the worker dies, mediasoup closes the router first and reports 'died' right
       // after, and the leg should end with that reason (workerDied) rather than a plain 'closed'.
@@ -210,7 +218,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
 
   sendAudio(opusFrame: Buffer): void {
     const mix = this.parts.mix;
-    if (!mix || this.closedReason !== undefined) return;
+    if (!mix || !this.secured || this.closedReason !== undefined) return;
     this.parts.loopback.send(mix.packet(opusFrame));
   }
 
