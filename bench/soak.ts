@@ -29,6 +29,7 @@ import { freePort } from '../test/sipp/sipp.js';
 import { PeerProcess, TONES, type PeerSpec } from './bridgeReal.bench.js';
 import { APPLICATION, startBenchGateway, type BenchGateway } from './gateway.js';
 import { describeMachine } from './machine.js';
+import { StallMonitor } from './stalls.js';
 import { fixed } from './stats.js';
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 600);
@@ -229,9 +230,12 @@ async function main(): Promise<number> {
     const before = await figures();
     const late = new LateFrames(gw, conversations);
     late.start();
+    const monitor = new StallMonitor();
+    monitor.start();
     log('Soak');
     const { sipExit } = await load(gw, pcap, SECONDS, 'soak', log);
     const lateFrames = late.stop();
+    const { stalls, gcMs } = monitor.stop();
     const after = await figures();
     const growth = (a: number, b: number): string => `${fixed(a, 1)} → ${fixed(b, 1)} (${b >= a ? '+' : ''}${fixed(((b - a) / a) * 100, 1)} %)`;
     log('Result (after a full GC, no calls up)');
@@ -240,6 +244,9 @@ async function main(): Promise<number> {
     log(`    handles:       ${before.handles} → ${after.handles}`);
     log(`    open fds:      ${before.fds} → ${after.fds}`);
     log(`    late frames:   ${lateFrames}`);
+    log(`    GC:            ${fixed(gcMs, 0)} ms in all; pauses and stalls of 10 ms or more: ${stalls.length} (the 20 longest below)`);
+    const longest = [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 20);
+    for (const stall of longest.sort((a, b) => a.at - b.at)) log(`        at ${fixed(stall.at, 1)} s: ${stall.what}, ${fixed(stall.ms, 1)} ms`);
     log(`    SIPp exit:     ${String(sipExit)} (0: every call completed)`);
     log(`    webhooks:      ${receiver.received()} POSTs received`);
     if (after.heapMiB > before.heapMiB * (1 + FLAT)) failures.push('heap grew');
