@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
-import { ReadyHeads, type ReadyHead, type Signed } from './readyHeads.js';
+import { ReadyHeads, type ReadyHead } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
 import { WebhookSender, type Outcome } from './sender.js';
 import { SettlementBatch, type Transact } from './settlements.js';
@@ -27,8 +27,6 @@ const WRITE_BATCH = 128;
 const WRITE_DELAY_MS = 10;
 /** Due heads each read takes beyond those in flight, as slot-fillers until the next read. */
 const READ_AHEAD_PER_SLOT = 8;
-/** A signature made ahead is used only this soon after: its `iat` must stay close to its attempt. */
-const SIGNED_AHEAD_MAX_AGE_MS = 1000;
 
 /**
  * Delivers the outbox: at most `concurrency` POSTs at once, at most one per conversation (so each
@@ -42,9 +40,9 @@ const SIGNED_AHEAD_MAX_AGE_MS = 1000;
  * when the known heads run out, and to write outcomes: at once when nothing is in flight any more,
  * otherwise once WRITE_BATCH are waiting or after WRITE_DELAY_MS.
  *
- * While an attempt is in flight, its conversation's next entry is looked up and signed, so that
- * when the attempt succeeds the next one goes out without a signing round trip through the thread
- * pool on its way.
+ * While an attempt is in flight, its conversation's next entry is looked up, so that when the
+ * attempt succeeds the next one goes out without a query on its way. Each attempt is signed as it
+ * starts (a synchronous HMAC, a few microseconds), so its `iat` is its own.
  */
 export class WebhookDispatcher {
   private readonly sender: WebhookSender;
@@ -52,8 +50,8 @@ export class WebhookDispatcher {
   private readonly ready = new ReadyHeads();
   /** Attempts in flight, by conversation. */
   private readonly inFlight = new Map<string, AbortController>();
-  /** The entry after each attempt in flight (signed already), as looked up when it was launched. */
-  private readonly upcoming = new Map<string, { entry: OutboxEntry; signed: Signed; epoch: number }>();
+  /** The entry after each attempt in flight, as looked up when it was launched. */
+  private readonly upcoming = new Map<string, { entry: OutboxEntry; epoch: number }>();
   /** Counts replays: an entry looked up ahead before one may no longer be next. */
   private epoch = 0;
   /**
@@ -200,26 +198,18 @@ export class WebhookDispatcher {
     if (entry?.state !== 'pending') return;
     const controller = new AbortController();
     this.inFlight.set(entry.conversation_id, controller);
-    const signed = head.signed !== undefined && this.now() - head.signed.at < SIGNED_AHEAD_MAX_AGE_MS ? head.signed : this.sign(entry.payload);
-    void this.run(entry, signed.token, controller);
+    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())), controller);
     this.lookAhead(entry);
   }
 
-  private sign(payload: string): Signed {
-    const token = this.deps.signer.sign(payload);
-    // Awaited by the attempt that uses it; one made ahead and never used must not be an unhandled rejection.
-    token.catch(() => undefined);
-    return { token, at: this.now() };
-  }
-
-  /** Looks up, and signs, the entry that follows `entry` in its conversation if `entry` leaves the queue. */
+  /** Looks up the entry that follows `entry` in its conversation if `entry` leaves the queue. */
   private lookAhead(entry: OutboxEntry): void {
     const next = this.nextOf(entry.conversation_id, entry.seq);
     if (next === undefined || next.next_attempt_at > this.now()) this.upcoming.delete(entry.conversation_id);
-    else this.upcoming.set(entry.conversation_id, { entry: next, signed: this.sign(next.payload), epoch: this.epoch });
+    else this.upcoming.set(entry.conversation_id, { entry: next, epoch: this.epoch });
   }
 
-  private async run(entry: OutboxEntry, token: Promise<string>, controller: AbortController): Promise<void> {
+  private async run(entry: OutboxEntry, token: string, controller: AbortController): Promise<void> {
     try {
       const outcome = await this.sender.send(entry.payload, token, controller);
       this.inFlight.delete(entry.conversation_id);
@@ -246,7 +236,7 @@ export class WebhookDispatcher {
     const known = ahead !== undefined && ahead.epoch === this.epoch ? ahead : undefined;
     const next = known?.entry ?? this.nextOf(entry.conversation_id, entry.seq);
     if (next === undefined) return;
-    if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next, ...(known && { signed: known.signed }) });
+    if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next });
     else this.scheduleRetry(next.next_attempt_at);
   }
 

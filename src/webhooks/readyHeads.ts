@@ -1,15 +1,8 @@
 import type { OutboxEntry, OutboxHead } from '../store/outboxRepo.js';
 
-/** A signature made ahead of its attempt, and when. */
-export interface Signed {
-  token: Promise<string>;
-  at: number;
-}
-
-/** A due queue head the dispatcher knows of, with its entry (and signature) when it has them already. */
+/** A due queue head the dispatcher knows of, with its entry when it has it already. */
 export interface ReadyHead extends OutboxHead {
   entry?: OutboxEntry;
-  signed?: Signed;
 }
 
 /** A place in the outbox's due order. */

@@ -32,7 +32,7 @@ export class WebhookSender {
   }
 
   /** POSTs `payload` signed with `token`; `controller` aborts it (shutdown), and so does the attempt's time limit. */
-  async send(payload: string, token: Promise<string>, controller: AbortController): Promise<Outcome> {
+  async send(payload: string, token: string, controller: AbortController): Promise<Outcome> {
     const { timeoutMs } = this.options;
     // One timer on the attempt's own controller: cheaper than AbortSignal.timeout() joined by AbortSignal.any().
     const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs);
@@ -45,7 +45,7 @@ export class WebhookSender {
         body: payload,
         headers: {
           'content-type': 'application/json',
-          authorization: `Bearer ${await token}`,
+          authorization: `Bearer ${token}`,
           'user-agent': 'legway-webhook',
         },
         signal: controller.signal,
