@@ -64,8 +64,11 @@ export async function serve(flags: Partial<Record<ConfigKey, string>>, file: str
         () => {
           clearTimeout(deadline);
           lock.release();
-          logger.info('stopped');
-          finish(0);
+          // A stop the gateway asked for itself (a failed store commit) set a failing status first,
+          // which the clean close must not turn into a success.
+          const code = typeof process.exitCode === 'number' && process.exitCode !== 0 ? EXIT_UNCLEAN_STOP : 0;
+          logger.info({ status: code }, 'stopped');
+          finish(code);
         },
         (err: unknown) => {
           clearTimeout(deadline);
