@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config/schema.js';
 import { EventLog } from './events/eventLog.js';
+import { startMetricsServer, type MetricsServer } from './interfaces/http/metricsServer.js';
 import { buildHttp } from './interfaces/http/server.js';
 import { ConversationFeed } from './interfaces/socket/conversationFeed.js';
 import { createSocketServer, type LegwayIo } from './interfaces/socket/server.js';
@@ -55,6 +56,8 @@ export interface App {
   readonly legs: LegService;
   /** The SIP server (UDP and TCP), unless SIP is off (`LEGWAY_SIP_ENABLED=false`). */
   readonly sip: SipServer | undefined;
+  /** The bound port of the /metrics listener of its own (`LEGWAY_METRICS_LISTEN`), once listening. */
+  readonly metricsPort: number | undefined;
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   close(): Promise<void>;
@@ -180,6 +183,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     restRateLimit: config.restRateLimit,
     // A configured secret means a real application mints the tokens, so the login stays off.
     devLogin: config.secretSource === 'config' ? undefined : { secret: config.secret, applicationId: config.applicationId, now: () => clock.now() },
+    // With a listener of its own, /metrics is served there only; else here, to this host or with a token.
+    metricsAccess:
+      config.metrics.listen !== undefined
+        ? undefined
+        : config.metrics.token !== undefined
+          ? { kind: 'token', token: config.metrics.token }
+          : { kind: 'local', verifier },
     readiness: {
       problems: () => [...(closing ? ['shutting down'] : []), ...(listening ? [] : ['not listening']), ...(store.ping() ? [] : ['store unavailable'])],
     },
@@ -208,6 +218,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   }, config.ttlSweepSeconds * 1000);
   sweep.unref();
 
+  let metricsServer: MetricsServer | undefined;
   let closed: Promise<void> | undefined;
   return {
     config,
@@ -220,7 +231,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     webhooks,
     legs,
     sip,
+    get metricsPort() {
+      return metricsServer?.port;
+    },
     async listen() {
+      const own = config.metrics.listen;
+      if (own) metricsServer = await startMetricsServer({ ...own, token: config.metrics.token, metrics, logger });
       await http.listen({ host: config.host, port: config.httpPort });
       listening = true;
       webhooks.start();
@@ -249,6 +265,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           void io.close(() => resolve());
         });
         await http.close();
+        await metricsServer?.close();
         await webhooks.stop();
         await engine?.close();
         await loader.close();

@@ -156,6 +156,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     tokenRateLimit: input.token_rate_limit,
     ttlSweepSeconds: input.ttl_sweep_seconds,
     shutdownTimeoutMs: input.shutdown_timeout_ms,
+    metrics: Object.freeze({
+      token: input.metrics_token,
+      listen: input.metrics_listen && Object.freeze({ ...input.metrics_listen }),
+    }),
     webhook: Object.freeze({
       allEvents: input.webhook_all_events,
       timeoutMs: input.webhook_timeout_ms,

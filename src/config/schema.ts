@@ -88,6 +88,18 @@ const portRange = z
     message: 'range must lie within 1024-65535 with MIN <= MAX',
   });
 
+/** `HOST:PORT`, an IPv6 host in brackets (`[::1]:9464`); port 0 picks a free one. */
+const hostPort = z
+  .string()
+  .trim()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]]+):(\d{1,5})$/, 'expected HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464')
+  .transform((s) => {
+    const at = s.lastIndexOf(':');
+    return { host: s.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(s.slice(at + 1)) };
+  })
+  .refine((a) => a.port <= 65535, { message: 'port must be 0-65535' })
+  .refine((a) => !a.host.includes(':') || isIP(a.host) === 6, { message: 'not an IPv6 address' });
+
 const httpUrl = z.url({ protocol: /^https?$/ });
 
 const boolean = z
@@ -164,6 +176,15 @@ export const configInputSchema = z.strictObject({
   token_rate_limit: z.coerce.number().int().min(1).default(50),
   ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
   shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
+  /** When set, `/metrics` answers only `Authorization: Bearer <this>` (a scraper's credential, not a JWT). */
+  metrics_token: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .max(1024)
+    .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces (it is sent in an HTTP header)')
+    .optional(),
+  /** `HOST:PORT` of a listener of its own for `/metrics`; when set, the main port does not serve it. */
+  metrics_listen: hostPort.optional(),
   rtc_listen_ip: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
   rtc_announced_address: nonEmpty.optional(),
   rtc_connect_timeout_ms: z.coerce.number().int().min(1000).max(120_000).default(20_000),
@@ -273,6 +294,8 @@ export interface Config {
   readonly tokenRateLimit: number;
   readonly ttlSweepSeconds: number;
   readonly shutdownTimeoutMs: number;
+  /** Who may read `/metrics`, and where it is served (README, Health and metrics). */
+  readonly metrics: MetricsConfig;
   readonly webhook: WebhookConfig;
   /** Largest media file or download `play` accepts, in bytes. */
   readonly mediaMaxBytes: number;
@@ -291,6 +314,13 @@ export interface WebhookConfig {
   readonly retryMaxMs: number;
   readonly giveUpAfterMs: number;
   readonly concurrency: number;
+}
+
+/** `/metrics`: the scrapers' bearer token and the listener of its own, each optional. */
+export interface MetricsConfig {
+  /** Never logged. */
+  readonly token: string | undefined;
+  readonly listen: { readonly host: string; readonly port: number } | undefined;
 }
 
 /** Text to speech (`say`): the espeak-ng binary and its limits. */

@@ -12,13 +12,14 @@ export interface RunningGateway {
   output: () => string;
 }
 
+/** What a spawned `legway serve` gets before the test's own settings: loopback only, any free ports. */
+function serveEnv(env: Record<string, string>): Record<string, string> {
+  return { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', LEGWAY_SIP_HOST: '127.0.0.1', LEGWAY_SIP_PORT: '0', ...env };
+}
+
 /** Starts `legway serve` as a real process in `cwd` and resolves once it logs its port. */
 export function spawnGateway(cwd: string, env: Record<string, string> = {}): Promise<RunningGateway> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', LEGWAY_SIP_HOST: '127.0.0.1', LEGWAY_SIP_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
@@ -32,6 +33,38 @@ export function spawnGateway(cwd: string, env: Record<string, string> = {}): Pro
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
     child.once('exit', (code) => reject(new Error(`legway serve exited with ${code}: ${err}${out}`)));
+  });
+}
+
+/** How a `legway serve` that was meant to stop by itself ended; `timedOut` when it had to be killed. */
+export interface ServeOutcome {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/**
+ * Runs `legway serve` (same defaults as spawnGateway) until it exits by itself, without blocking
+ * this process (gateways and phones of the test keep running); SIGKILLed after `timeoutMs`.
+ */
+export function serveUntilExit(cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<ServeOutcome> {
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  return new Promise((resolve) => {
+    // 'close', not 'exit': by then everything the process wrote has been read.
+    child.once('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr, timedOut });
+    });
   });
 }
 

@@ -135,6 +135,30 @@ describe('configuration', () => {
     expect(problems).not.toContain('1234567');
   });
 
+  it('reads LEGWAY_METRICS_TOKEN and LEGWAY_METRICS_LISTEN (HOST:PORT, IPv6 in brackets), both unset by default, and refuses bad ones without showing the token', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).metrics).toEqual({ token: undefined, listen: undefined });
+    expect(loadConfig({ env: { LEGWAY_METRICS_TOKEN: 'scraper-token-0123456789', LEGWAY_METRICS_LISTEN: '10.1.2.3:9464' }, cwd: dir }).metrics).toEqual({
+      token: 'scraper-token-0123456789',
+      listen: { host: '10.1.2.3', port: 9464 },
+    });
+    expect(loadConfig({ env: { LEGWAY_METRICS_LISTEN: '[::1]:0' }, cwd: dir }).metrics.listen).toEqual({ host: '::1', port: 0 });
+    expect(loadConfig({ env: { LEGWAY_METRICS_LISTEN: 'localhost:9464' }, cwd: dir }).metrics.listen).toEqual({ host: 'localhost', port: 9464 });
+    for (const bad of ['9464', '127.0.0.1', '127.0.0.1:70000', '::1:9464', '[nope]:1', 'host :1']) {
+      expect(() => loadConfig({ env: { LEGWAY_METRICS_LISTEN: bad }, cwd: dir }), bad).toThrow(/LEGWAY_METRICS_LISTEN \(--metrics-listen\)/);
+    }
+    for (const bad of ['short-token', 'has a space in the middle of it']) {
+      let error: unknown;
+      try {
+        loadConfig({ env: { LEGWAY_METRICS_TOKEN: bad }, cwd: dir });
+      } catch (err) {
+        error = err;
+      }
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toContain('LEGWAY_METRICS_TOKEN');
+      expect(problems).not.toContain(bad);
+    }
+  });
+
   it('refuses to start in production without a configured secret, and never writes one there', () => {
     expect(() => loadConfig({ env: { NODE_ENV: 'production' }, cwd: dir })).toThrow(/LEGWAY_SECRET is required when NODE_ENV=production/);
     expect(() => readFileSync(join(dir, 'data', 'secret'))).toThrow();

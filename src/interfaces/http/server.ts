@@ -10,6 +10,7 @@ import { fromFrameworkError, sendProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
+import { metricsRoutes, type MetricsAccess } from './routes/metrics.js';
 import { legRoutes } from './routes/legs.js';
 import { memberRoutes } from './routes/members.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -26,6 +27,8 @@ export interface HttpDeps {
   verifier: TokenVerifier;
   metrics: Metrics;
   readiness: Readiness;
+  /** Who may read /metrics on this server; undefined when it is served on a listener of its own. */
+  metricsAccess: MetricsAccess | undefined;
   bodyLimit: number;
   /** REST requests per minute per token. */
   restRateLimit: number;
@@ -82,7 +85,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     deps.metrics.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
 
-  healthRoutes(app, deps.readiness, deps.metrics);
+  healthRoutes(app, deps.readiness);
+  if (deps.metricsAccess) metricsRoutes(app, deps.metrics, deps.metricsAccess);
   // Outside /v1: a browser loads the pages, and logs in for development, before it holds a token.
   await app.register(webRoutes, { root: findWebRoot() });
   await app.register(devLoginRoutes, { login: deps.devLogin, services: deps.services });

@@ -1,0 +1,64 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { seesAll } from '../../../auth/principal.js';
+import type { TokenVerifier } from '../../../auth/tokens.js';
+import { fail } from '../../../domain/errors.js';
+import type { Metrics } from '../../../observability/metrics.js';
+
+/**
+ * Who may read `/metrics` (README, Health and metrics):
+ * - `token`: only `Authorization: Bearer <LEGWAY_METRICS_TOKEN>`, from anywhere;
+ * - `listener`: anyone who reaches the listener of its own (`LEGWAY_METRICS_LISTEN` without a token);
+ * - `local`: the default on the main port, loopback peers, or an application or operator token.
+ */
+export type MetricsAccess = { kind: 'token'; token: string } | { kind: 'listener' } | { kind: 'local'; verifier: TokenVerifier };
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** True for a peer on this host: 127.0.0.0/8, ::1, and IPv4-mapped loopback (a dual-stack listener's view). */
+export function isLoopbackPeer(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  // BlockList matches IPv4-mapped IPv6 addresses against the IPv4 rules.
+  return address.includes(':') ? LOOPBACK.check(address, 'ipv6') : LOOPBACK.check(address, 'ipv4');
+}
+
+function bearerOf(req: FastifyRequest): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  return match?.[1];
+}
+
+/** Compares in time that does not depend on where the strings differ, nor (hashed first) on their lengths. */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The check run before `/metrics` answers; throws `Unauthorized` or `Forbidden`. */
+function guard(access: MetricsAccess): (req: FastifyRequest) => Promise<void> {
+  return async (req) => {
+    if (access.kind === 'listener') return;
+    const bearer = bearerOf(req);
+    if (access.kind === 'token') {
+      if (bearer === undefined || !sameSecret(bearer, access.token)) throw fail('Unauthorized', 'GET /metrics needs Authorization: Bearer <metrics token>');
+      return;
+    }
+    // The socket's own peer address: a forwarded-for header is the client's word, not a fact.
+    if (isLoopbackPeer(req.socket.remoteAddress)) return;
+    if (bearer === undefined) {
+      throw fail('Unauthorized', 'GET /metrics answers this host, or an application or operator token; configure a metrics token to scrape from elsewhere');
+    }
+    const principal = await access.verifier.verify(bearer);
+    if (!seesAll(principal)) throw fail('Forbidden', 'GET /metrics needs an application or operator token');
+  };
+}
+
+/** GET /metrics (Prometheus text), behind the given access rule. */
+export function metricsRoutes(app: FastifyInstance, metrics: Metrics, access: MetricsAccess): void {
+  app.get('/metrics', { onRequest: guard(access) }, async (_req, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+}
