@@ -40,7 +40,9 @@ export async function serve(flags: Partial<Record<ConfigKey, string>>, file: str
     throw err;
   }
   logger.info({ host: config.host, port, data_dir: config.dataDir, application_id: config.applicationId }, `legway listening on ${config.host}:${port}`);
-  if (app.metricsPort !== undefined) logger.info({ port: app.metricsPort }, 'metrics served on their own listener');
+  if (config.metrics.listen && app.metricsPort !== undefined) {
+    logger.info({ host: config.metrics.listen.host, port: app.metricsPort }, `metrics on ${config.metrics.listen.host}:${app.metricsPort}`);
+  }
 
   return new Promise<number>((settle) => {
     let stopping = false;
