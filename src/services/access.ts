@@ -1,6 +1,7 @@
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import type { Conversation, Member } from '../domain/model.js';
+import type { MemberPlace } from '../store/membersRepo.js';
 import type { Store } from '../store/store.js';
 
 /** Authorisation rules shared by the services (one place, so REST and socket agree). */
@@ -26,6 +27,17 @@ export class Access {
     const member = this.memberOf(conversationId, p);
     if (!seesAll(p) && !member) throw fail('Forbidden', 'not a member of this conversation');
     return { conversation, member };
+  }
+
+  /**
+   * `readable` for a write on a hot path (posting an event): the same checks and refusals, but only
+   * the member's id and state are read, with no conversation row or member JSON decoded.
+   */
+  placeIn(conversationId: string, p: Principal): MemberPlace | undefined {
+    if (!this.store.conversations.isActive(conversationId)) throw fail('ConversationNotFound', `conversation ${conversationId} not found`);
+    const member = this.store.members.currentPlace(conversationId, p.sub);
+    if (!seesAll(p) && !member) throw fail('Forbidden', 'not a member of this conversation');
+    return member;
   }
 
   /** Only the application may manage conversations and other people's memberships. */

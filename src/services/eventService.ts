@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import type { ConversationEvent, Member } from '../domain/model.js';
 import { isClientSendable, isCustomEventType, type AnyEventType } from '../events/catalogue.js';
+import type { MemberPlace } from '../store/membersRepo.js';
 import type { Page, Order } from '../store/page.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
@@ -104,10 +105,10 @@ export class EventService {
     const type = input.type as AnyEventType;
     const { store, log } = this.ctx;
     return store.transaction(() => {
-      const { member } = this.access.readable(conversationId, p);
+      const member = this.access.placeIn(conversationId, p);
       const from = this.sender(conversationId, input.from, member, p);
       if (input.to !== undefined) {
-        const to = store.members.get(input.to);
+        const to = store.members.place(input.to);
         if (to?.conversation_id !== conversationId || to.state === 'left') {
           throw fail('MemberNotFound', `member ${input.to} is not in this conversation`);
         }
@@ -132,10 +133,10 @@ export class EventService {
     });
   }
 
-  private sender(conversationId: string, from: string | undefined, member: Member | undefined, p: Principal): string {
+  private sender(conversationId: string, from: string | undefined, member: MemberPlace | undefined, p: Principal): string {
     if (p.role === 'application') {
       if (from === undefined) throw fail('ValidationFailed', 'from (a member id) is required');
-      const sender = this.ctx.store.members.get(from);
+      const sender = this.ctx.store.members.place(from);
       if (sender?.conversation_id !== conversationId || sender.state !== 'joined') {
         throw fail('MemberNotFound', `member ${from} is not joined to this conversation`);
       }

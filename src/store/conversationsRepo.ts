@@ -45,6 +45,7 @@ export interface NewConversation {
 export class ConversationsRepo {
   private readonly byId;
   private readonly byName;
+  private readonly activeById;
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly deleteStmt;
@@ -56,6 +57,7 @@ export class ConversationsRepo {
 
   constructor(private readonly db: SqliteDb) {
     this.byId = db.prepare<[string], Row>('SELECT * FROM conversations WHERE id = ?');
+    this.activeById = db.prepare<[string], number>("SELECT 1 FROM conversations WHERE id = ? AND state = 'active'").pluck();
     this.byName = db.prepare<[string], Row>("SELECT * FROM conversations WHERE name = ? AND state = 'active'");
     this.insertStmt = db.prepare(
       `INSERT INTO conversations (id, name, display_name, state, properties, created_at, idle_since)
@@ -81,6 +83,11 @@ export class ConversationsRepo {
   get(id: string): Conversation | undefined {
     const row = this.byId.get(id);
     return row ? toConversation(row) : undefined;
+  }
+
+  /** Whether the conversation exists and is active (one index probe, no row decoded). */
+  isActive(id: string): boolean {
+    return this.activeById.get(id) !== undefined;
   }
 
   getActiveByName(name: string): Conversation | undefined {

@@ -32,6 +32,13 @@ function toMember(row: Row): Member {
   });
 }
 
+/** Where a member is, and whether it is in: `MembersRepo.place`. */
+export interface MemberPlace {
+  id: string;
+  conversation_id: string;
+  state: MemberState;
+}
+
 const SELECT = `SELECT m.*, u.name AS user_name, u.display_name AS user_display_name
   FROM members m JOIN users u ON u.id = m.user_id`;
 
@@ -45,6 +52,8 @@ export class MembersRepo {
   private readonly pageDesc;
   private readonly currentInConversation;
   private readonly anyJoined;
+  private readonly placeById;
+  private readonly currentPlaceByName;
   private readonly mediaStmt;
 
   constructor(db: SqliteDb) {
@@ -74,12 +83,27 @@ export class MembersRepo {
     this.anyJoined = db.prepare<[string], { joined: number }>(
       "SELECT EXISTS (SELECT 1 FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left' AND state = 'joined') AS joined",
     );
+    this.placeById = db.prepare<[string], MemberPlace>('SELECT id, conversation_id, state FROM members WHERE id = ?');
+    this.currentPlaceByName = db.prepare<[string, string], MemberPlace>(
+      `SELECT m.id, m.conversation_id, m.state FROM members m JOIN users u ON u.id = m.user_id
+       WHERE m.conversation_id = ? AND u.name = ? AND m.state != 'left'`,
+    );
     this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 
   get(id: string): Member | undefined {
     const row = this.byId.get(id);
     return row ? toMember(row) : undefined;
+  }
+
+  /** A member's conversation and state only: what a hot path checks, without the joins and JSON of `get`. */
+  place(id: string): MemberPlace | undefined {
+    return this.placeById.get(id);
+  }
+
+  /** The id and state of the named user's member in the conversation that has not left, if any. */
+  currentPlace(conversationId: string, userName: string): MemberPlace | undefined {
+    return this.currentPlaceByName.get(conversationId, userName);
   }
 
   /** The user's member in the conversation that has not left, if any. */
