@@ -8,7 +8,8 @@ import { byId, describeError } from './callDom.js';
 import { openSession, showConnection } from './callSession.js';
 import { credentialsFromHash, devLogin, devLoginAvailable } from './login.js';
 
-const NO_LOGIN = 'This gateway has no development login (LEGWAY_DEV_LOGIN is off). Open this page from your application’s link, which ends in #token=…&conversation=…';
+const NO_LOGIN =
+  'This gateway has no development login (LEGWAY_DEV_LOGIN is off). Open this page from your application’s link, which ends in #token=…&conversation=…';
 
 const loginView = byId('login-view', HTMLElement);
 const loginForm = byId('login-form', HTMLFormElement);

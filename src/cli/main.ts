@@ -80,7 +80,7 @@ async function token(args: string[]): Promise<number> {
 }
 
 /** `legway token revoke JTI`: records the id in the store; a running gateway picks it up within seconds. */
-async function revoke(args: string[]): Promise<number> {
+function revoke(args: string[]): number {
   const { values, positionals } = parseArgs({ args, options: configOptions, strict: true, allowPositionals: true });
   const [jti, ...extra] = positionals;
   if (jti === undefined || extra.length > 0 || !/^[\x21-\x7e]{1,200}$/.test(jti)) {

@@ -58,12 +58,7 @@ function keptSecret(dataDir: string, file: string, variable: string): { value: s
  * values win, else those kept in the data folder. The two secrets must differ: a webhook receiver
  * holds the signature secret, and must not be able to mint tokens with it.
  */
-export function resolveIdentity(
-  dataDir: string,
-  secret: string | undefined,
-  applicationId: string | undefined,
-  signatureSecret: string | undefined,
-): Identity {
+export function resolveIdentity(dataDir: string, secret: string | undefined, applicationId: string | undefined, signatureSecret: string | undefined): Identity {
   let resolvedSecret = secret;
   let secretSource: Identity['secretSource'] = 'config';
   if (resolvedSecret === undefined) {

@@ -96,13 +96,11 @@ const boolean = z
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
 /** A duration such as `90s`, `15m`, `24h`, `7d` (or plain seconds), in seconds. */
-const duration = z
-  .string()
-  .transform((text, ctx) => {
-    const seconds = parseDuration(text);
-    if (seconds === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration such as 3600, 90s, 15m, 24h or 7d (at most 366d)' });
-    return seconds ?? 0;
-  });
+const duration = z.string().transform((text, ctx) => {
+  const seconds = parseDuration(text);
+  if (seconds === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration such as 3600, 90s, 15m, 24h or 7d (at most 366d)' });
+  return seconds ?? 0;
+});
 
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 

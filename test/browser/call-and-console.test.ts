@@ -68,7 +68,8 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     writeFileSync(join(dir, 'sip-tone.pcap'), pcmuTonePcap({ frequency: SIP_TONE, seconds: 60 }));
     gw = await startGateway({
       media: true,
-      devSecret: true, devLogin: true,
+      devSecret: true,
+      devLogin: true,
       env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '127.0.0.1/32' },
     });
   }, 60_000);

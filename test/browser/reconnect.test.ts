@@ -58,7 +58,8 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
 
     // The new gateway logs two texts before it listens: the page can only learn of them by replay.
     gw = await startGateway({
-      devSecret: true, devLogin: true,
+      devSecret: true,
+      devLogin: true,
       dataDir,
       port,
       beforeListen: (app) => {

@@ -128,7 +128,11 @@ export async function startCallOnPage(page: Page, options: { video?: boolean } =
  * test) mints an operator token and links to `/console#token=…` (the development login never
  * mints operator tokens).
  */
-export async function signInToConsole(page: Page, gateway: { url: string; token: (sub: string, role: 'operator') => Promise<string> }, name: string): Promise<void> {
+export async function signInToConsole(
+  page: Page,
+  gateway: { url: string; token: (sub: string, role: 'operator') => Promise<string> },
+  name: string,
+): Promise<void> {
   await page.goto(`${gateway.url}/console#token=${await gateway.token(name, 'operator')}`);
   await page
     .locator('#connection')
