@@ -97,6 +97,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (parsed.success && production && parsed.data.secret === undefined) {
     problems.push('LEGWAY_SECRET is required when NODE_ENV=production (the generated development secret is refused)');
   }
+  if (parsed.success && production && parsed.data.dev_login) {
+    // Behind a reverse proxy on the same machine every request comes from loopback.
+    problems.push('LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production (it mints tokens for whoever reaches it from this machine)');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const input = parsed.data;

@@ -52,6 +52,9 @@ describe('configuration', () => {
     expect(loadConfig({ env: {}, cwd: dir }).devLogin).toBe(false);
     expect(loadConfig({ env: { LEGWAY_DEV_LOGIN: 'true' }, cwd: dir }).devLogin).toBe(true);
     expect(() => loadConfig({ env: { LEGWAY_DEV_LOGIN: 'maybe' }, cwd: dir })).toThrow(/LEGWAY_DEV_LOGIN/);
+    expect(() => loadConfig({ env: { NODE_ENV: 'production', LEGWAY_SECRET: SECRET, LEGWAY_DEV_LOGIN: 'true' }, cwd: dir })).toThrow(
+      /LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production/,
+    );
   });
 
   it('reads LEGWAY_TOKEN_MAX_TTL as a duration, 24 hours by default', () => {
