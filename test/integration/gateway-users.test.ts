@@ -48,14 +48,14 @@ describe.skipIf(missing !== undefined)("a SIP caller's member cannot be claimed 
     gw = g;
     const port = g.app.sip?.port;
     if (port === undefined) throw new Error('the gateway runs no SIP server');
-    sipp = await startSipp({ scenario: 'uac-invite-expect-200-then-bye-from-gateway.xml', transport: 'u1', target: `127.0.0.1:${port}`, timeoutSeconds: 20 });
+    sipp = await startSipp({ scenario: 'uac-invite-expect-200-then-bye-from-gateway.xml', transport: 'u1', target: `127.0.0.1:${port}`, timeoutSeconds: 40 });
     let leg: { id: string; member_id: string; conversation_id: string } | undefined;
     await waitUntil(
       async () => {
         leg = await connectedSipLeg(g);
         return leg !== undefined;
       },
-      { timeoutMs: 10_000, what: 'a connected SIP leg' },
+      { timeoutMs: 30_000, what: 'a connected SIP leg' },
     );
     if (!leg) throw new Error('no SIP leg');
     return { g, cid: leg.conversation_id, memberId: leg.member_id, legId: leg.id };
