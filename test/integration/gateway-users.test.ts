@@ -86,7 +86,7 @@ describe.skipIf(missing !== undefined)("a SIP caller's member cannot be claimed 
 
     expect((await g.api('PUT', `/v1/legs/${legId}`, { body: { action: 'hangup' } })).status).toBe(200);
     expect((await sipp!.finished).code).toBe(0);
-  });
+  }, 60_000);
 
   it('refuses the same subject in capitals, and mints no token in that namespace', async () => {
     const { g, legId } = await connectedCall();
@@ -97,5 +97,5 @@ describe.skipIf(missing !== undefined)("a SIP caller's member cannot be claimed 
     await expect(g.token(CALLER)).rejects.toMatchObject({ code: 'ValidationFailed' });
     await expect(g.token('sip-anyone', 'operator')).rejects.toThrow(/reserved/);
     expect((await g.api('PUT', `/v1/legs/${legId}`, { body: { action: 'hangup' } })).status).toBe(200);
-  });
+  }, 60_000);
 });
