@@ -21,6 +21,8 @@ import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
 import { LegService } from './services/legService.js';
 import { TransferService } from './services/transferService.js';
+import { TokenRevocations } from './services/tokenRevocations.js';
+import { disconnectRevoked } from './interfaces/socket/revocation.js';
 import { KnockingService } from './services/knockingService.js';
 import { PlaybackService } from './services/playbackService.js';
 import { RecorderService } from './services/recorderService.js';
@@ -35,6 +37,9 @@ import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
 import { Store } from './store/store.js';
 import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
+
+/** How often revocations recorded by other processes are picked up. */
+const REVOCATION_SYNC_MS = 2000;
 
 export interface AppOptions {
   logger: Logger;
@@ -157,7 +162,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     sipLegs.attach(sip);
   }
   playback.sendRfc4733With((legId, digits) => sipLegs.sendDtmf(legId, digits));
+  const tokens = new TokenRevocations(store, clock, (err) => logger.error({ err }, 'token revocation listener failed'));
   const services: Services = {
+    tokens,
     members,
     legs,
     transfers: new TransferService(conversations, members, legs),
@@ -170,7 +177,13 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     recorder,
     sipLegs,
   };
-  const verifier = new TokenVerifier(config.secret, config.applicationId, () => clock.now());
+  const verifier = new TokenVerifier({
+    secret: config.secret,
+    applicationId: config.applicationId,
+    maxTtlSeconds: config.tokenMaxTtlSeconds,
+    revoked: tokens,
+    now: () => clock.now(),
+  });
 
   let closing = false;
   let listening = false;
@@ -181,8 +194,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     metrics,
     bodyLimit: config.bodyLimit,
     restRateLimit: config.restRateLimit,
-    // A configured secret means a real application mints the tokens, so the login stays off.
-    devLogin: config.secretSource === 'config' ? undefined : { secret: config.secret, applicationId: config.applicationId, now: () => clock.now() },
+    devLogin: config.devLogin
+      ? { secret: config.secret, applicationId: config.applicationId, maxTtlSeconds: config.tokenMaxTtlSeconds, now: () => clock.now() }
+      : undefined,
     // With a listener of its own, /metrics is served there only; else here, to this host or with a token.
     metricsAccess:
       config.metrics.listen !== undefined
@@ -211,6 +225,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     socketRateLimit: config.socketRateLimit,
     tokenRateLimit: config.tokenRateLimit,
   });
+
+  tokens.onRevoked((jti) => disconnectRevoked(io, jti));
+  // `legway token revoke` writes to the store from another process: pick its revocations up.
+  const revocationSync = setInterval(() => tokens.refresh(), REVOCATION_SYNC_MS);
+  revocationSync.unref();
 
   const sweep = setInterval(() => {
     const expired = services.conversations.sweepExpired();
@@ -247,6 +266,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       closed ??= (async () => {
         closing = true;
         clearInterval(sweep);
+        clearInterval(revocationSync);
         admission.close();
         // Recordings first: their files are finished while the store is still open.
         await recorder.close();

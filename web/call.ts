@@ -8,7 +8,8 @@ import { byId, describeError } from './callDom.js';
 import { openSession, showConnection } from './callSession.js';
 import { credentialsFromHash, devLogin, devLoginAvailable } from './login.js';
 
-const NO_LOGIN = 'This gateway has no development login. Open this page from your application’s link, which ends in #token=…&conversation=…';
+const NO_LOGIN =
+  'No development login here (it needs LEGWAY_DEV_LOGIN=true, and a page opened on the gateway’s own machine). Open this page from your application’s link, which ends in #token=…&conversation=…';
 
 const loginView = byId('login-view', HTMLElement);
 const loginForm = byId('login-form', HTMLFormElement);

@@ -1,7 +1,7 @@
 /**
  * How the pages get a token. In production the application mints tokens and links to a page with
  * them in the URL fragment (`/call#token=…&conversation=…`), which never reaches a server log.
- * While the gateway runs with its development secret, the pages offer a login form instead.
+ * While the gateway runs with LEGWAY_DEV_LOGIN=true, the call page offers a login form (user tokens only).
  */
 import { devLogin, type DevLogin } from '../client/index.js';
 

@@ -9,6 +9,8 @@ export interface Principal {
   sub: string;
   /** Conversation names or ids this user may join without an invitation (`*` = any). */
   join: readonly string[];
+  /** The token's id, so that revoking it can end what it opened. */
+  jti?: string;
 }
 
 /** True for principals that see every conversation (the application and operators). */

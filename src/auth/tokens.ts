@@ -2,18 +2,43 @@ import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
 import { z } from 'zod';
 import { fail } from '../domain/errors.js';
+import { GATEWAY_USER_PREFIX, isGatewayUserName } from '../domain/gatewayUsers.js';
 import { ROLES, type Principal, type Role } from './principal.js';
 
 const ALG = 'HS256';
 const encoder = new TextEncoder();
 
+/** The `token_type` of the gateway's access tokens: nothing else signed with any key passes for one. */
+export const ACCESS_TOKEN_TYPE = 'access';
+
+/** How far in the future a token's `iat` may lie (the minting machine's clock may run ahead). */
+const IAT_SKEW_SECONDS = 60;
+
+/** Why a subject cannot be a token's, or undefined when it can. */
+export function subjectProblem(sub: string): string | undefined {
+  if (sub.length === 0 || sub.length > 200) return 'must be 1-200 characters';
+  // eslint-disable-next-line no-control-regex -- the point is to refuse control characters
+  if (/[\u0000-\u001f\u007f]/.test(sub)) return 'must not contain control characters';
+  if (isGatewayUserName(sub)) return `names starting with "${GATEWAY_USER_PREFIX}" are reserved for the gateway's SIP callers and callees`;
+  return undefined;
+}
+
 const claimsSchema = z.object({
-  sub: z.string().min(1).max(200),
+  sub: z.string().superRefine((sub, ctx) => {
+    const problem = subjectProblem(sub);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   role: z.enum(ROLES).default('user'),
   exp: z.number(),
-  application_id: z.string().optional(),
+  iat: z.number(),
+  jti: z.string().min(1).max(200),
+  application_id: z.string(),
+  token_type: z.literal(ACCESS_TOKEN_TYPE),
   join: z.array(z.string().min(1).max(200)).max(100).optional(),
 });
+
+/** Claims every token must carry; a token without one is refused naming it. */
+const REQUIRED = ['sub', 'exp', 'iat', 'jti', 'application_id', 'token_type'] as const;
 
 export interface MintOptions {
   sub: string;
@@ -25,38 +50,66 @@ export interface MintOptions {
   now?: Date;
 }
 
-/** Signs a token for `sub` with the configured secret (HS256). */
+/** What was minted: the token, and its id (`jti`) for revoking it. */
+export interface Minted {
+  token: string;
+  jti: string;
+}
+
+/** Signs a token for `sub` with the configured secret (HS256), with a fresh `jti`; a reserved subject throws `ValidationFailed`. */
 export async function mintToken(secret: string, options: MintOptions): Promise<string> {
+  return (await mintTokenWithId(secret, options)).token;
+}
+
+/** Like `mintToken`, also returning the token's id. */
+export async function mintTokenWithId(secret: string, options: MintOptions): Promise<Minted> {
+  const problem = subjectProblem(options.sub);
+  if (problem !== undefined) throw fail('ValidationFailed', `token subject ${problem}`);
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
-  const claims: Record<string, unknown> = { role: options.role, application_id: options.applicationId };
+  const jti = randomUUID();
+  const claims: Record<string, unknown> = { role: options.role, application_id: options.applicationId, token_type: ACCESS_TOKEN_TYPE };
   if (options.join && options.join.length > 0) claims.join = [...options.join];
-  return new SignJWT(claims)
+  const token = await new SignJWT(claims)
     .setProtectedHeader({ alg: ALG, typ: 'JWT' })
     .setSubject(options.sub)
     .setIssuedAt(iat)
     .setExpirationTime(iat + options.ttlSeconds)
-    .setJti(randomUUID())
+    .setJti(jti)
     .sign(encoder.encode(secret));
+  return { token, jti };
+}
+
+/** The ids of revoked tokens, as the verifier asks about them. */
+export interface RevocationCheck {
+  has(jti: string): boolean;
+}
+
+export interface VerifierOptions {
+  secret: string;
+  applicationId: string;
+  /** Longest lifetime (`exp - iat`) accepted, in seconds. */
+  maxTtlSeconds: number;
+  revoked?: RevocationCheck;
+  now?: () => Date;
 }
 
 /** Verifies tokens against one secret and application id; failures are `Unauthorized` with the reason. */
 export class TokenVerifier {
   private readonly key: Uint8Array;
+  private readonly now: () => Date;
 
-  constructor(
-    secret: string,
-    private readonly applicationId: string,
-    private readonly now: () => Date = () => new Date(),
-  ) {
-    this.key = encoder.encode(secret);
+  constructor(private readonly options: VerifierOptions) {
+    this.key = encoder.encode(options.secret);
+    this.now = options.now ?? (() => new Date());
   }
 
   async verify(token: unknown): Promise<Principal> {
     if (typeof token !== 'string' || token.length === 0) throw fail('Unauthorized', 'missing token');
     if (token.length > 8192) throw fail('Unauthorized', 'token too long');
-    let payload: unknown;
+    const now = this.now();
+    let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: [ALG], currentDate: this.now() }));
+      ({ payload } = await jwtVerify(token, this.key, { algorithms: [ALG], currentDate: now }));
     } catch (err) {
       if (err instanceof errors.JWTExpired) throw fail('Unauthorized', 'token expired');
       if (err instanceof errors.JWSSignatureVerificationFailed) throw fail('Unauthorized', 'token signature invalid');
@@ -64,24 +117,21 @@ export class TokenVerifier {
       if (err instanceof errors.JWTClaimValidationFailed) throw fail('Unauthorized', `token claim invalid: ${err.claim}`);
       throw fail('Unauthorized', 'token malformed');
     }
+    const missing = REQUIRED.find((claim) => payload[claim] === undefined);
+    if (missing !== undefined) throw fail('Unauthorized', `token lacks the ${missing} claim`);
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) {
-      const path = claims.error.issues[0]?.path.join('.') ?? 'claims';
-      throw fail('Unauthorized', `token claim invalid: ${path}`);
+      const issue = claims.error.issues[0];
+      const path = issue?.path.join('.') ?? 'claims';
+      throw fail('Unauthorized', `token claim invalid: ${path}${issue?.code === 'custom' ? ` (${issue.message})` : ''}`);
     }
-    if (claims.data.application_id !== undefined && claims.data.application_id !== this.applicationId) {
-      throw fail('Unauthorized', 'token is for another application');
+    const c = claims.data;
+    if (c.application_id !== this.options.applicationId) throw fail('Unauthorized', 'token is for another application');
+    if (c.iat > now.getTime() / 1000 + IAT_SKEW_SECONDS) throw fail('Unauthorized', 'token claim invalid: iat (in the future)');
+    if (c.exp - c.iat > this.options.maxTtlSeconds) {
+      throw fail('Unauthorized', `token lifetime exceeds the gateway's maximum of ${this.options.maxTtlSeconds} s`);
     }
-    return { role: claims.data.role, sub: claims.data.sub, join: claims.data.join ?? [] };
+    if (this.options.revoked?.has(c.jti)) throw fail('Unauthorized', 'token revoked');
+    return { role: c.role, sub: c.sub, join: c.join ?? [], jti: c.jti };
   }
-}
-
-/** Parses a duration such as `90s`, `15m`, `24h`, `7d` (or plain seconds) into seconds. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d{1,9})([smhd]?)$/.exec(text.trim());
-  if (!match) return undefined;
-  const n = Number(match[1]);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
-  const seconds = n * unit;
-  return seconds > 0 && seconds <= 366 * 86400 ? seconds : undefined;
 }

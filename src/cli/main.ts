@@ -1,15 +1,21 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ROLES, type Role } from '../auth/principal.js';
-import { mintToken, parseDuration } from '../auth/tokens.js';
+import { mintTokenWithId, subjectProblem } from '../auth/tokens.js';
+import { parseDuration } from '../lib/duration.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { CONFIG_KEYS, envName, flagName, type ConfigKey } from '../config/schema.js';
+import { Store } from '../store/store.js';
 import { serve } from './serve.js';
+
+/** Lifetime of a token minted without --ttl (shortened to LEGWAY_TOKEN_MAX_TTL when that is shorter). */
+const DEFAULT_TTL_SECONDS = 24 * 3600;
 
 const USAGE = `legway — WebRTC and SIP media-leg gateway
 
 Usage:
   legway serve [--config FILE] [--<setting> VALUE ...]
   legway token --sub NAME [--role user|operator|application] [--ttl 24h] [--join CONVERSATION ...]
+  legway token revoke JTI
   legway help
 
 Settings (flag, environment variable):
@@ -31,13 +37,14 @@ function configFlags(values: Record<string, unknown>): Partial<Record<ConfigKey,
 }
 
 async function token(args: string[]): Promise<number> {
+  if (args[0] === 'revoke') return revoke(args.slice(1));
   const { values } = parseArgs({
     args,
     options: {
       ...configOptions,
       sub: { type: 'string' },
       role: { type: 'string', default: 'user' },
-      ttl: { type: 'string', default: '24h' },
+      ttl: { type: 'string' },
       join: { type: 'string', multiple: true },
     },
     strict: true,
@@ -46,15 +53,48 @@ async function token(args: string[]): Promise<number> {
   const role = values.role;
   if (!(ROLES as readonly string[]).includes(role)) problems.push(`--role must be one of ${ROLES.join(', ')}`);
   const sub = typeof values.sub === 'string' ? values.sub.trim() : role === 'application' ? 'application' : '';
-  if (sub.length === 0 || sub.length > 200) problems.push('--sub NAME is required (1-200 characters)');
-  const ttl = parseDuration(values.ttl);
-  if (ttl === undefined) problems.push('--ttl must be a duration such as 3600, 90s, 15m, 24h or 7d (at most 366d)');
-  if (problems.length > 0 || ttl === undefined) throw new ConfigError(problems);
+  const subProblem = subjectProblem(sub);
+  if (sub.length === 0) problems.push('--sub NAME is required');
+  else if (subProblem !== undefined) problems.push(`--sub ${subProblem}`);
+  const ttl = values.ttl === undefined ? undefined : parseDuration(values.ttl);
+  if (values.ttl !== undefined && ttl === undefined) problems.push('--ttl must be a duration such as 3600, 90s, 15m, 24h or 7d (at most 366d)');
+  if (problems.length > 0) throw new ConfigError(problems);
   const file = (values as Record<string, unknown>).config;
   const config = loadConfig({ flags: configFlags(values), file: typeof file === 'string' ? file : undefined });
+  const max = config.tokenMaxTtlSeconds;
+  if (ttl !== undefined && ttl > max) {
+    throw new ConfigError([`--ttl ${values.ttl ?? ''} is longer than LEGWAY_TOKEN_MAX_TTL (${max} s); the gateway would refuse the token`]);
+  }
   const join = values.join ?? [];
-  const jwt = await mintToken(config.secret, { sub, role: role as Role, ttlSeconds: ttl, applicationId: config.applicationId, join });
-  process.stdout.write(`${jwt}\n`);
+  const minted = await mintTokenWithId(config.secret, {
+    sub,
+    role: role as Role,
+    ttlSeconds: ttl ?? Math.min(DEFAULT_TTL_SECONDS, max),
+    applicationId: config.applicationId,
+    join,
+  });
+  process.stdout.write(`${minted.token}\n`);
+  // stderr, so that `TOKEN=$(legway token …)` holds the token alone.
+  process.stderr.write(`token id (jti) ${minted.jti}; revoke it with: legway token revoke ${minted.jti}\n`);
+  return 0;
+}
+
+/** `legway token revoke JTI`: records the id in the store; a running gateway picks it up within seconds. */
+function revoke(args: string[]): number {
+  const { values, positionals } = parseArgs({ args, options: configOptions, strict: true, allowPositionals: true });
+  const [jti, ...extra] = positionals;
+  if (jti === undefined || extra.length > 0 || !/^[\x21-\x7e]{1,200}$/.test(jti)) {
+    throw new ConfigError(['usage: legway token revoke JTI (the token id that legway token printed, 1-200 printable characters)']);
+  }
+  const file = (values as Record<string, unknown>).config;
+  const config = loadConfig({ flags: configFlags(values), file: typeof file === 'string' ? file : undefined });
+  const store = Store.open(config.dataDir, { synchronous: config.sqliteSynchronous });
+  try {
+    const created = store.transaction(() => store.revokedTokens.add(jti, new Date().toISOString()));
+    process.stdout.write(created ? `revoked ${jti}\n` : `${jti} was already revoked\n`);
+  } finally {
+    store.close();
+  }
   return 0;
 }
 

@@ -97,11 +97,15 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (parsed.success && production && parsed.data.secret === undefined) {
     problems.push('LEGWAY_SECRET is required when NODE_ENV=production (the generated development secret is refused)');
   }
+  if (parsed.success && production && parsed.data.dev_login) {
+    // Behind a reverse proxy on the same machine every request comes from loopback.
+    problems.push('LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production (it mints tokens for whoever reaches it from this machine)');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const input = parsed.data;
   const dataDir = resolve(cwd, input.data_dir);
-  const identity = resolveIdentity(dataDir, input.secret, input.application_id);
+  const identity = resolveIdentity(dataDir, input.secret, input.application_id, input.signature_secret);
 
   const config: Config = {
     host: input.host,
@@ -111,7 +115,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     secretSource: identity.secretSource,
     applicationId: identity.applicationId,
     eventUrl: input.event_url,
-    signatureSecret: input.signature_secret ?? identity.secret,
+    signatureSecret: identity.signatureSecret,
     answerUrl: input.answer_url,
     sipHost: input.sip_host,
     sipPort: input.sip_port,
@@ -147,6 +151,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }),
     bridgeMaxSpeakers: input.bridge_max_speakers,
     logLevel: input.log_level,
+    devLogin: input.dev_login,
+    tokenMaxTtlSeconds: input.token_max_ttl,
     production,
     sqliteSynchronous: input.sqlite_synchronous,
     sqliteCommitWindowMs: input.sqlite_group_commit ? input.sqlite_commit_window_ms : undefined,

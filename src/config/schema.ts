@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseDuration } from '../lib/duration.js';
 import { DEFAULT_SIP_CODECS, SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js';
 
 /**
@@ -106,6 +107,13 @@ const boolean = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
   .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
+/** A duration such as `90s`, `15m`, `24h`, `7d` (or plain seconds), in seconds. */
+const duration = z.string().transform((text, ctx) => {
+  const seconds = parseDuration(text);
+  if (seconds === undefined) ctx.addIssue({ code: 'custom', message: 'expected a duration such as 3600, 90s, 15m, 24h or 7d (at most 366d)' });
+  return seconds ?? 0;
+});
+
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 /** Raw input schema: what flags, environment and file may set, with the embedded defaults. */
@@ -160,6 +168,8 @@ export const configInputSchema = z.strictObject({
   media_dir: nonEmpty.default('./media'),
   mediasoup_worker: nonEmpty.optional(),
   log_level: logLevel.default('info'),
+  /** The browser pages' development login (`POST /dev/login`): loopback peers only, user tokens only. */
+  dev_login: boolean.default(false),
   // Additions beside the public contract's keys:
   sqlite_synchronous: z.enum(['full', 'normal']).default('full'),
   /** Group commit: the writes of one event-loop turn (or of this window) share one transaction and one fsync. */
@@ -174,6 +184,8 @@ export const configInputSchema = z.strictObject({
   rest_rate_limit: z.coerce.number().int().min(1).default(1200),
   socket_rate_limit: z.coerce.number().int().min(1).default(20),
   token_rate_limit: z.coerce.number().int().min(1).default(50),
+  /** Longest lifetime (`exp - iat`) a token may have; longer ones, and tokens without `iat`, are refused. */
+  token_max_ttl: duration.default(24 * 3600),
   ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
   shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
   /** When set, `/metrics` answers only `Authorization: Bearer <this>` (a scraper's credential, not a JWT). */
@@ -243,6 +255,7 @@ export interface Config {
   readonly secretSource: 'config' | 'generated' | 'data-dir';
   readonly applicationId: string;
   readonly eventUrl: string | undefined;
+  /** HS256 secret of webhook signatures: configured or kept in the data dir, never the token secret. */
   readonly signatureSecret: string;
   readonly answerUrl: string | undefined;
   readonly sipHost: string;
@@ -284,6 +297,10 @@ export interface Config {
   /** Most speakers a conversation's audio bridge mixes at once (`LEGWAY_BRIDGE_MAX_SPEAKERS`). */
   readonly bridgeMaxSpeakers: number;
   readonly logLevel: Parsed['log_level'];
+  /** Whether `POST /dev/login` mints user tokens for loopback peers (`LEGWAY_DEV_LOGIN`). */
+  readonly devLogin: boolean;
+  /** Longest token lifetime accepted and minted, in seconds (`LEGWAY_TOKEN_MAX_TTL`). */
+  readonly tokenMaxTtlSeconds: number;
   readonly production: boolean;
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
   /** Milliseconds a group commit collects writes (0: to the end of the event-loop turn); undefined: no group commit. */

@@ -7,6 +7,7 @@ import type { PlaybackService } from './playbackService.js';
 import type { RecorderService } from './recorderService.js';
 import type { SipLegService } from './sipLegService.js';
 import type { RecordingService } from './recordingService.js';
+import type { TokenRevocations } from './tokenRevocations.js';
 import type { TransferService } from './transferService.js';
 import type { WebhookService } from './webhookService.js';
 
@@ -23,4 +24,5 @@ export interface Services {
   sipLegs: SipLegService;
   webhooks: WebhookService;
   recordings: RecordingService;
+  tokens: TokenRevocations;
 }

@@ -146,6 +146,15 @@ const MIGRATIONS: readonly string[] = [
       WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
   END;
   `,
+  // Ids (jti) of revoked tokens: the verifier refuses them. `seq` lets a running gateway pick up,
+  // cheaply, what another process (`legway token revoke`) added.
+  `
+  CREATE TABLE revoked_tokens (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    jti TEXT NOT NULL UNIQUE,
+    revoked_at TEXT NOT NULL
+  );
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

@@ -5,6 +5,7 @@ import { LegsRepo } from './legsRepo.js';
 import { MembersRepo } from './membersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
+import { RevokedTokensRepo } from './revokedTokensRepo.js';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import { UsersRepo } from './usersRepo.js';
 import { Checkpointer } from './checkpointer.js';
@@ -42,6 +43,7 @@ export class Store {
   readonly outbox: OutboxRepo;
   readonly legs: LegsRepo;
   readonly recordings: RecordingsRepo;
+  readonly revokedTokens: RevokedTokensRepo;
   private depth = 0;
   /** Callbacks of the transaction in progress when no group commit collects them. */
   private pending: (() => void)[] = [];
@@ -62,6 +64,7 @@ export class Store {
     this.outbox = new OutboxRepo(db);
     this.legs = new LegsRepo(db);
     this.recordings = new RecordingsRepo(db);
+    this.revokedTokens = new RevokedTokensRepo(db);
     const wrapper = db.transaction((fn: () => unknown) => fn());
     this.runTransaction = <T>(fn: () => T): T => wrapper(fn) as T;
     if (options.commitWindowMs !== undefined) {

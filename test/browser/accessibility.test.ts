@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../support/gateway.js';
-import { chromiumMissing, launchChromium } from '../support/browser.js';
+import { chromiumMissing, launchChromium, signInToConsole } from '../support/browser.js';
 
 const missing = chromiumMissing();
 if (missing) console.warn(`browser accessibility tests skipped: ${missing}`);
@@ -39,7 +39,7 @@ describe.skipIf(missing !== undefined)('browser: accessibility of /call and /con
   let browser: Browser;
 
   beforeAll(async () => {
-    gw = await startGateway({ media: true, devSecret: true });
+    gw = await startGateway({ media: true, devSecret: true, devLogin: true });
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -74,8 +74,7 @@ describe.skipIf(missing !== undefined)('browser: accessibility of /call and /con
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${gw.url}/console`);
     expect(await violations(page)).toEqual([]);
-    await page.getByLabel('Operator name', { exact: true }).fill('olivia');
-    await page.keyboard.press('Enter');
+    await signInToConsole(page, gw, 'olivia');
     await page.locator('#legs tr[data-leg-id]').first().waitFor();
     expect(await violations(page)).toEqual([]);
   }, 60_000);

@@ -69,6 +69,7 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     gw = await startGateway({
       media: true,
       devSecret: true,
+      devLogin: true,
       env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '127.0.0.1/32' },
     });
   }, 60_000);
@@ -96,7 +97,7 @@ describe.skipIf(missing !== undefined)('browser: call page, SIP caller and opera
     const browser = await launchChromium();
     browsers.push(browser);
     console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await signInToConsole(console_, gw.url, 'olivia');
+    await signInToConsole(console_, gw, 'olivia');
 
     alice = await caller('alice', ALICE_TONE);
     bob = await caller('bob', BOB_TONE);

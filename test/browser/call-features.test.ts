@@ -44,7 +44,7 @@ describe.skipIf(missing !== undefined)('browser: video, text, DTMF and console a
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'legway-features-'));
-    gw = await startGateway({ media: true, devSecret: true });
+    gw = await startGateway({ media: true, devSecret: true, devLogin: true });
   }, 60_000);
   afterAll(async () => {
     for (const b of browsers.splice(0)) await b.close();
@@ -109,7 +109,7 @@ describe.skipIf(missing !== undefined)('browser: video, text, DTMF and console a
     const browser = await launchChromium();
     browsers.push(browser);
     const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await signInToConsole(console_, gw.url, 'olivia');
+    await signInToConsole(console_, gw, 'olivia');
     const row = console_.locator(`#legs tr[data-leg-id="${await legIdOf(bob)}"]`);
     await row.waitFor();
 

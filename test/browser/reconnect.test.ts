@@ -37,7 +37,7 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
   });
 
   it('reconnects after the gateway restarts and replays the events it missed, none twice', async () => {
-    gw = await startGateway({ devSecret: true, dataDir });
+    gw = await startGateway({ devSecret: true, devLogin: true, dataDir });
     const port = Number(new URL(gw.url).port);
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -47,7 +47,7 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     await page.locator('#events li[data-event-type="text"]', { hasText: 'before the restart' }).waitFor();
     // An operator's console watches too; after the restart it must watch again by itself.
     const console_ = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await signInToConsole(console_, gw.url, 'olivia');
+    await signInToConsole(console_, gw, 'olivia');
     const conversationId = gw.app.services.conversations.resolve(ROOM)?.id;
     expect(conversationId).toMatch(/^CON-/);
     const memberId = await page.evaluate(() => (globalThis as any).legwayCall.client.joined[0].member_id as string);
@@ -59,6 +59,7 @@ describe.skipIf(missing !== undefined)('browser: the client library across a gat
     // The new gateway logs two texts before it listens: the page can only learn of them by replay.
     gw = await startGateway({
       devSecret: true,
+      devLogin: true,
       dataDir,
       port,
       beforeListen: (app) => {

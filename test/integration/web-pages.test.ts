@@ -155,18 +155,17 @@ describe('web pages', () => {
 });
 
 describe('development login', () => {
-  it('is available with the development secret', async () => {
-    const g = await start({ devSecret: true });
+  it('is available when LEGWAY_DEV_LOGIN is on', async () => {
+    const g = await start({ devLogin: true });
 
     const res = await g.api('GET', '/dev/login', { token: null });
 
-    expect(g.app.config.secretSource).not.toBe('config');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ available: true });
   });
 
   it('mints a user token for a new conversation, which the user then joins', async () => {
-    const g = await start({ devSecret: true });
+    const g = await start({ devLogin: true });
     const before = Date.now();
 
     const res = await login(g, { name: 'alice', conversation: 'standup' });
@@ -185,7 +184,7 @@ describe('development login', () => {
   });
 
   it('finds an existing conversation by name or id instead of creating another', async () => {
-    const g = await start({ devSecret: true });
+    const g = await start({ devLogin: true });
     const first = await login(g, { name: 'alice', conversation: 'standup' });
     const cid: string = first.body.conversation_id;
 
@@ -201,29 +200,57 @@ describe('development login', () => {
     expect(await conversationCount(g)).toBe(1);
   });
 
-  it('mints an operator token that connects to /operator', async () => {
-    const g = await start({ devSecret: true });
+  it.each(['operator', 'application'])('refuses to mint a %s token, minting and creating nothing', async (role) => {
+    const g = await start({ devLogin: true });
 
-    const res = await login(g, { name: 'olga@example.com', role: 'operator' });
-    const socket = await g.connect(res.body.token, { namespace: '/operator' });
-    const listing = await request(socket, 'conversation:list', {});
+    const res = await login(g, { name: 'olga@example.com', role, conversation: 'standup' });
 
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ role: 'operator', sub: 'olga@example.com' });
-    expect(res.body.conversation_id).toBeUndefined();
-    expect(listing).toMatchObject({ ok: true });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(res.body).toMatchObject({ code: 'Forbidden', detail: expect.stringContaining('user tokens only') });
+    expect(res.body.detail).toContain(`legway token --sub NAME --role ${role}`);
+    expect(res.body.token).toBeUndefined();
+    expect(await conversationCount(g)).toBe(0);
+  });
+
+  it('answers loopback peers only: another address gets 403, whatever X-Forwarded-For says', async () => {
+    const g = await start({ devLogin: true });
+    const body = JSON.stringify({ name: 'mallory', conversation: 'standup' });
+    const headers = { 'content-type': 'application/json' };
+
+    // A peer on the network (fastify's inject sets the peer address; nothing leaves this process).
+    const remote = await g.app.http.inject({ method: 'POST', url: '/dev/login', remoteAddress: '192.0.2.7', headers, payload: body });
+    const forwarded = await g.app.http.inject({
+      method: 'POST',
+      url: '/dev/login',
+      remoteAddress: '198.51.100.1',
+      headers: { ...headers, 'x-forwarded-for': '127.0.0.1' },
+      payload: body,
+    });
+    const probe = await g.app.http.inject({ method: 'GET', url: '/dev/login', remoteAddress: '2001:db8::1' });
+    const mappedLoopback = await g.app.http.inject({ method: 'POST', url: '/dev/login', remoteAddress: '::ffff:127.0.0.1', headers, payload: body });
+
+    for (const res of [remote, forwarded, probe]) {
+      expect(res.statusCode).toBe(403);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ code: 'Forbidden', detail: expect.stringContaining('loopback') });
+      expect(res.json().token).toBeUndefined();
+    }
+    expect(mappedLoopback.statusCode).toBe(200);
+    // Only the loopback login created its conversation.
+    expect(await conversationCount(g)).toBe(1);
   });
 
   it('keeps its tokens valid across a restart on the same data folder and port', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'legway-test-'));
     dirs.push(dataDir);
-    const first = await startGateway({ devSecret: true, dataDir });
+    const first = await startGateway({ devSecret: true, devLogin: true, dataDir });
     extra.push(first);
     const minted = await login(first, { name: 'alice', conversation: 'standup' });
     const port = Number(new URL(first.url).port);
     await first.close();
 
-    const g = await start({ devSecret: true, dataDir, port });
+    const g = await start({ devSecret: true, devLogin: true, dataDir, port });
     const socket = await g.connect(minted.body.token);
     const ack = await request(socket, 'conversation:join', { conversation_id: 'standup' });
 
@@ -232,8 +259,11 @@ describe('development login', () => {
     expect(ack).toMatchObject({ ok: true, conversation_id: minted.body.conversation_id });
   });
 
-  it('is off (404 for GET and POST) with a configured LEGWAY_SECRET', async () => {
-    const g = await start();
+  it.each([
+    ['by default, even on the development secret', { devSecret: true }],
+    ['by default with a configured LEGWAY_SECRET', {}],
+  ])('is off (404 for GET and POST) %s', async (_what, options) => {
+    const g = await start(options);
 
     const get = await g.api('GET', '/dev/login', { token: null });
     const post = await login(g, { name: 'alice', conversation: 'standup' });
@@ -248,7 +278,9 @@ describe('development login', () => {
   });
 
   it.each([
-    ['a wrong role', { name: 'alice', role: 'application' }, 422],
+    ['an unknown role', { name: 'alice', role: 'root' }, 422],
+    ["a name in the gateway-made users' namespace", { name: 'sip-+15551234' }, 422],
+    ['a name in that namespace in capitals', { name: 'SIP-alice' }, 422],
     ['a name with spaces', { name: 'alice smith' }, 422],
     ['an empty name', { name: '' }, 422],
     ['a name too long', { name: 'a'.repeat(101) }, 422],
@@ -257,7 +289,7 @@ describe('development login', () => {
     ['a conversation name with control characters', { name: 'alice', conversation: 'stand\u0000up' }, 422],
     ['a body that is not an object', ['alice'], 422],
   ])('refuses %s without minting or creating anything', async (_what, body, status) => {
-    const g = await start({ devSecret: true });
+    const g = await start({ devLogin: true });
 
     const res = await login(g, body);
 
@@ -269,7 +301,7 @@ describe('development login', () => {
   });
 
   it('limits logins to 30 a minute from one address', async () => {
-    const g = await start({ devSecret: true });
+    const g = await start({ devLogin: true });
 
     const statuses: number[] = [];
     for (let i = 0; i < 31; i++) statuses.push((await login(g, { name: `user${i}` })).status);
@@ -281,7 +313,7 @@ describe('development login', () => {
   });
 
   it('refuses bodies that are not JSON', async () => {
-    const g = await start({ devSecret: true });
+    const g = await start({ devLogin: true });
 
     const malformed = await g.api('POST', '/dev/login', { token: null, raw: '{"name":', headers: { 'content-type': 'application/json' } });
     const form = await g.api('POST', '/dev/login', { token: null, raw: 'name=alice', headers: { 'content-type': 'application/x-www-form-urlencoded' } });

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
@@ -56,10 +58,11 @@ describe('event webhook', () => {
     // Exactly the stored event, signed with a JWT whose payload_hash is the body's SHA-256.
     const stored = (await gw.api('GET', `/v1/conversations/${cid}/events/${last}`)).body;
     expect(JSON.parse(got.at(-1)!.raw)).toEqual(stored);
+    const signatureKey = new TextEncoder().encode(gw.app.config.signatureSecret);
     for (const r of got) {
       expect(r.headers['content-type']).toBe('application/json');
       const token = /^Bearer (.+)$/.exec(r.headers.authorization ?? '')![1]!;
-      const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode(TEST_SECRET), { algorithms: ['HS256'] });
+      const { payload, protectedHeader } = await jwtVerify(token, signatureKey, { algorithms: ['HS256'] });
       expect(protectedHeader.alg).toBe('HS256');
       expect(payload.payload_hash).toBe(createHash('sha256').update(r.raw).digest('hex'));
       expect(payload.application_id).toBe(gw.app.config.applicationId);
@@ -79,10 +82,25 @@ describe('event webhook', () => {
     await receiver.until(() => receiver.accepted().some((r) => r.event.id === id));
     const r = receiver.accepted()[0]!;
     const token = /^Bearer (.+)$/.exec(r.headers.authorization!)![1]!;
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(TEST_SECRET));
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(gw.app.config.signatureSecret));
     const forged = r.raw.replace('pay 10', 'pay 1000');
     expect(createHash('sha256').update(forged).digest('hex')).not.toBe(payload.payload_hash);
     await expect(jwtVerify(token, new TextEncoder().encode('another-secret-another-secret-another!!'))).rejects.toThrow();
+  });
+
+  it('signs with the signature secret kept in the data folder, never with the token secret', async () => {
+    const url = await receiver.start();
+    gw = await startGateway({ env: { LEGWAY_EVENT_URL: url } });
+    const { cid, a } = await conversation(gw, 'keys');
+    const id = await text(gw, cid, a, 'which key?');
+    await receiver.until(() => receiver.accepted().some((r) => r.event.id === id));
+    const token = /^Bearer (.+)$/.exec(receiver.accepted()[0]!.headers.authorization!)![1]!;
+    const kept = readFileSync(join(gw.dataDir, 'signature_secret'), 'utf8').trim();
+
+    await expect(jwtVerify(token, new TextEncoder().encode(kept), { algorithms: ['HS256'] })).resolves.toBeDefined();
+    // A receiver holds the signature secret; the token secret must not be it.
+    expect(kept).not.toBe(TEST_SECRET);
+    await expect(jwtVerify(token, new TextEncoder().encode(TEST_SECRET), { algorithms: ['HS256'] })).rejects.toThrow(/signature/);
   });
 
   it('posts every event when configured to', async () => {

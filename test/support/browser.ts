@@ -123,11 +123,17 @@ export async function startCallOnPage(page: Page, options: { video?: boolean } =
   await page.locator('#call-status[data-phase="connected"]').waitFor({ timeout: 20_000 });
 }
 
-/** Opens `/console` and signs in as operator `name` through the development login. */
-export async function signInToConsole(page: Page, gatewayUrl: string, name: string): Promise<void> {
-  await page.goto(`${gatewayUrl}/console`);
-  await page.getByLabel('Operator name', { exact: true }).fill(name);
-  await page.locator('#login').click();
+/**
+ * Opens `/console` signed in as operator `name`, as production does it: the application (here the
+ * test) mints an operator token and links to `/console#token=…` (the development login never
+ * mints operator tokens).
+ */
+export async function signInToConsole(
+  page: Page,
+  gateway: { url: string; token: (sub: string, role: 'operator') => Promise<string> },
+  name: string,
+): Promise<void> {
+  await page.goto(`${gateway.url}/console#token=${await gateway.token(name, 'operator')}`);
   await page
     .locator('#connection')
     .filter({ hasText: /^connected$/ })

@@ -42,8 +42,10 @@ export interface GatewayOptions {
   media?: boolean;
   /** The media engine to run legs on (e.g. test/support/fakeEngine.ts); takes the place of `media`. */
   engine?: MediaEngine;
-  /** No LEGWAY_SECRET: the gateway generates its development secret in the data folder (and dev login is on). */
+  /** No LEGWAY_SECRET: the gateway generates its development secret in the data folder. */
   devSecret?: boolean;
+  /** LEGWAY_DEV_LOGIN=true: `POST /dev/login` mints user tokens for loopback peers (off by default, as in production). */
+  devLogin?: boolean;
   /** LEGWAY_HTTP_PORT; 0 (any free port) by default. */
   port?: number;
   /** Runs after the gateway is built and before it listens: what it does, no client can see live. */
@@ -59,6 +61,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       LEGWAY_HTTP_PORT: String(options.port ?? 0),
       LEGWAY_DATA_DIR: dataDir,
       ...(!options.devSecret && { LEGWAY_SECRET: TEST_SECRET }),
+      ...(options.devLogin && { LEGWAY_DEV_LOGIN: 'true' }),
       LEGWAY_LOG_LEVEL: 'silent',
       LEGWAY_SQLITE_SYNCHRONOUS: 'normal',
       LEGWAY_RTC_LISTEN_IP: '127.0.0.1',

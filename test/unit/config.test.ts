@@ -26,7 +26,41 @@ describe('configuration', () => {
     expect(second.secret).toBe(first.secret);
     expect(second.applicationId).toBe(first.applicationId);
     expect(second.secretSource).toBe('data-dir');
-    expect(second.signatureSecret).toBe(first.secret);
+    expect(second.signatureSecret).toBe(first.signatureSecret);
+  });
+
+  it('keeps a webhook signature secret of its own in the data folder, never the token secret', () => {
+    const first = loadConfig({ env: {}, cwd: dir });
+    const configured = loadConfig({ env: { LEGWAY_SECRET: SECRET }, cwd: dir });
+
+    expect(first.signatureSecret.length).toBeGreaterThanOrEqual(32);
+    expect(first.signatureSecret).not.toBe(first.secret);
+    expect(readFileSync(join(dir, 'data', 'signature_secret'), 'utf8').trim()).toBe(first.signatureSecret);
+    expect(statSync(join(dir, 'data', 'signature_secret')).mode & 0o077).toBe(0);
+    // A configured token secret does not become the signature secret either.
+    expect(configured.signatureSecret).toBe(first.signatureSecret);
+    expect(configured.signatureSecret).not.toBe(SECRET);
+  });
+
+  it('refuses a signature secret equal to the token secret, saying why', () => {
+    const same = (): unknown => loadConfig({ env: { LEGWAY_SECRET: SECRET, LEGWAY_SIGNATURE_SECRET: SECRET }, cwd: dir });
+    expect(same).toThrow(ConfigError);
+    expect(same).toThrow(/LEGWAY_SIGNATURE_SECRET must differ from LEGWAY_SECRET/);
+  });
+
+  it('turns the development login off unless LEGWAY_DEV_LOGIN says otherwise', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).devLogin).toBe(false);
+    expect(loadConfig({ env: { LEGWAY_DEV_LOGIN: 'true' }, cwd: dir }).devLogin).toBe(true);
+    expect(() => loadConfig({ env: { LEGWAY_DEV_LOGIN: 'maybe' }, cwd: dir })).toThrow(/LEGWAY_DEV_LOGIN/);
+    expect(() => loadConfig({ env: { NODE_ENV: 'production', LEGWAY_SECRET: SECRET, LEGWAY_DEV_LOGIN: 'true' }, cwd: dir })).toThrow(
+      /LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production/,
+    );
+  });
+
+  it('reads LEGWAY_TOKEN_MAX_TTL as a duration, 24 hours by default', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).tokenMaxTtlSeconds).toBe(24 * 3600);
+    expect(loadConfig({ env: { LEGWAY_TOKEN_MAX_TTL: '2h' }, cwd: dir }).tokenMaxTtlSeconds).toBe(7200);
+    expect(() => loadConfig({ env: { LEGWAY_TOKEN_MAX_TTL: 'forever' }, cwd: dir })).toThrow(/LEGWAY_TOKEN_MAX_TTL.*duration/);
   });
 
   it('reads the contract environment names', () => {

@@ -18,6 +18,7 @@ import { playbackRoutes } from './routes/playback.js';
 import { knockingRoutes } from './routes/knockings.js';
 import { callRoutes } from './routes/calls.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { devLoginRoutes, type DevLogin } from './routes/devLogin.js';
 import { findWebRoot, webRoutes } from './routes/web.js';
 
@@ -32,7 +33,7 @@ export interface HttpDeps {
   bodyLimit: number;
   /** REST requests per minute per token. */
   restRateLimit: number;
-  /** The development login's secret, only while the gateway runs with the development secret. */
+  /** The development login's secret, only while `LEGWAY_DEV_LOGIN` is on. */
   devLogin: DevLogin | undefined;
 }
 
@@ -109,6 +110,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     playbackRoutes(v1, deps.services);
     knockingRoutes(v1, deps.services);
     callRoutes(v1, deps.services);
+    tokenRoutes(v1, deps.services);
   });
 
   return app;

@@ -16,6 +16,7 @@ import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../../s
 import type { InboundInvite } from '../../sip/sipServer.js';
 import type { SipCallContext } from './sipCallContext.js';
 import { sipUserName } from './sipNames.js';
+import { sipPartyUserName } from '../../domain/gatewayUsers.js';
 
 /** The gateway acting for SIP callers (it creates the conversations calls route to). */
 const SIP_PRINCIPAL: Principal = { role: 'application', sub: 'sip', join: [] };
@@ -74,7 +75,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
     if (remote && !remote.nullAddress) rtp.setRemote(remoteMedia(remote));
     call.telephoneEvents = codec.telephoneEventPt !== undefined && remote !== undefined;
     const ourSdp = remote ? writeAnswer(call.local, codec, answerDirection(remote.direction)) : writeOffer(call.local, c.codecs);
-    const member = c.members.admit(conversation.id, `sip-${caller}`, 'sip', { type: 'sip', from: caller, to: dialled });
+    const member = c.members.admit(conversation.id, sipPartyUserName(caller), 'sip', { type: 'sip', from: caller, to: dialled });
     const leg = c.insertLeg(legId, conversation.id, member.id, 'inbound');
 
     const signalling: SipSignalling = {

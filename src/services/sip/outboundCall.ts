@@ -18,6 +18,7 @@ import type { SipServer } from '../../sip/sipServer.js';
 import type { Leg } from '../../store/legsRepo.js';
 import type { SipCallContext } from './sipCallContext.js';
 import { sipUserName } from './sipNames.js';
+import { sipPartyUserName } from '../../domain/gatewayUsers.js';
 
 /** `POST /v1/calls`: who to dial, into which conversation. */
 export interface OutboundCall {
@@ -64,7 +65,7 @@ export async function placeOutboundCall(
   const call = await c.openCall(legId, 'outbound', target.host);
   try {
     const channel = { type: 'sip' as const, to: target.user ?? target.host };
-    const memberName = `sip-${callee}`;
+    const memberName = sipPartyUserName(callee);
     const member = c.members.inviteCallee(conversationId, memberName, channel, 'application');
     const leg = c.insertLeg(legId, conversationId, member.id, 'outbound');
     const rtp = call.rtp;

@@ -1,37 +1,43 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Principal } from '../../../auth/principal.js';
+import { isIPv4 } from 'node:net';
+import { ROLES, type Principal } from '../../../auth/principal.js';
 import { mintToken } from '../../../auth/tokens.js';
 import { fail, LegwayError } from '../../../domain/errors.js';
+import { GATEWAY_USER_PREFIX, isGatewayUserName } from '../../../domain/gatewayUsers.js';
 import type { Conversation } from '../../../domain/model.js';
 import { parseOrThrow } from '../../../domain/validation.js';
 import type { Services } from '../../../services/services.js';
 
-/** What the development login needs: the development secret it signs with. */
+/** What the development login needs: the secret it signs with and the lifetime cap. */
 export interface DevLogin {
   secret: string;
   applicationId: string;
+  /** The gateway's longest token lifetime; the login's tokens never outlive it. */
+  maxTtlSeconds: number;
   /** The gateway's clock, so the tokens it mints agree with the verifier's. */
   now: () => Date;
 }
 
 export interface DevLoginOptions {
-  /** Undefined (a configured LEGWAY_SECRET) turns the login off. */
+  /** Undefined (`LEGWAY_DEV_LOGIN` off, the default) turns the login off. */
   login: DevLogin | undefined;
   services: Services;
 }
 
 const TTL_SECONDS = 12 * 3600;
-const OFF = 'development login is off: the gateway runs with a configured LEGWAY_SECRET; mint tokens in your application';
+const OFF = 'development login is off; turn it on with LEGWAY_DEV_LOGIN=true, or mint a token with legway token --sub NAME';
 
 const loginBody = z.strictObject({
   name: z
     .string()
     .min(1)
     .max(100)
-    .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only'),
-  role: z.enum(['user', 'operator']).default('user'),
+    .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only')
+    .refine((name) => !isGatewayUserName(name), `names starting with "${GATEWAY_USER_PREFIX}" are reserved for the gateway's SIP callers`),
+  // Only `user` is minted; the other roles are named so that asking for them gets a clear refusal.
+  role: z.enum(ROLES).default('user'),
   conversation: z
     .string()
     .trim()
@@ -41,6 +47,13 @@ const loginBody = z.strictObject({
     .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
     .optional(),
 });
+
+/** True for an address of this machine's loopback interface (IPv4, IPv6, or IPv4 mapped into IPv6). */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  return address === '::1' || (isIPv4(v4) && v4.startsWith('127.'));
+}
 
 /** Dev login creates conversations as the application would, from its backend. */
 const DEV_APPLICATION: Principal = { role: 'application', sub: 'dev-login', join: [] };
@@ -53,7 +66,10 @@ function conversationFor(services: Services, ref: string): Conversation {
   return services.conversations.create({ name: ref }, DEV_APPLICATION);
 }
 
-/** /dev/login: tokens for anyone who asks, only while the gateway runs with its development secret. */
+/**
+ * /dev/login: user tokens for whoever asks from this machine, only while `LEGWAY_DEV_LOGIN` is on.
+ * Operator and application tokens are never minted here: those come from `legway token`.
+ */
 export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOptions): Promise<void> {
   const login = options.login;
   if (!login) {
@@ -65,7 +81,13 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
     return;
   }
 
-  app.log.warn('development login is on: POST /dev/login mints tokens for anyone who reaches this gateway');
+  app.log.warn('development login is on: POST /dev/login mints user tokens for anyone on this machine');
+  // The peer's own address: forwarded-for headers are not trusted (fastify's trustProxy is off).
+  app.addHook('onRequest', async (req) => {
+    if (!isLoopback(req.socket.remoteAddress)) {
+      throw new LegwayError('Forbidden', 'the development login answers requests from this machine (loopback) only');
+    }
+  });
   await app.register(rateLimit, {
     max: 30,
     timeWindow: 60_000,
@@ -77,24 +99,28 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
 
   app.post('/dev/login', async (req) => {
     const body = parseOrThrow(loginBody, req.body ?? {}, 'login');
+    if (body.role !== 'user') {
+      throw fail('Forbidden', `the development login mints user tokens only; mint a ${body.role} token with legway token --sub NAME --role ${body.role}`);
+    }
     // Before minting: a login for a conversation that cannot be had gets no token.
     const conversation = body.conversation === undefined ? undefined : conversationFor(options.services, body.conversation);
     const now = login.now();
+    const ttlSeconds = Math.min(TTL_SECONDS, login.maxTtlSeconds);
     const token = await mintToken(login.secret, {
       sub: body.name,
-      role: body.role,
-      ttlSeconds: TTL_SECONDS,
+      role: 'user',
+      ttlSeconds,
       applicationId: login.applicationId,
       now,
-      // Operators may join anything already; a development user may too.
-      ...(body.role === 'user' && { join: ['*'] }),
+      // A development user may join any conversation.
+      join: ['*'],
     });
     // mintToken counts whole seconds from `now`.
-    const expiresAt = new Date((Math.floor(now.getTime() / 1000) + TTL_SECONDS) * 1000);
-    req.log.info({ role: body.role, sub: body.name }, 'dev login');
+    const expiresAt = new Date((Math.floor(now.getTime() / 1000) + ttlSeconds) * 1000);
+    req.log.info({ role: 'user' }, 'dev login');
     return {
       token,
-      role: body.role,
+      role: 'user',
       sub: body.name,
       expires_at: expiresAt.toISOString(),
       ...(conversation && { conversation_id: conversation.id }),
