@@ -154,6 +154,16 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     restRateLimit: input.rest_rate_limit,
     socketRateLimit: input.socket_rate_limit,
     tokenRateLimit: input.token_rate_limit,
+    limits: Object.freeze({
+      legsPerMember: input.max_legs_per_member,
+      legsPerConversation: input.max_legs_per_conversation,
+      membersPerConversation: input.max_members_per_conversation,
+      socketsPerSubject: input.max_sockets_per_subject,
+      socketsPerIp: input.max_sockets_per_ip,
+      socketMaxBufferedBytes: input.socket_max_buffered_bytes,
+      replayPageEvents: input.replay_page_events,
+      knocksPerMinute: input.knock_rate_limit,
+    }),
     ttlSweepSeconds: input.ttl_sweep_seconds,
     shutdownTimeoutMs: input.shutdown_timeout_ms,
     webhook: Object.freeze({

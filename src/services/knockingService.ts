@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { SYSTEM_ORIGIN } from '../domain/model.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
+import type { LimitWarnings } from './limitWarnings.js';
 import type { MemberService } from './memberService.js';
 
 /** What the knocking client is told when its knock is answered. */
@@ -26,6 +28,12 @@ interface Pending extends Knocking {
   notify: (answer: KnockingAnswer) => void;
 }
 
+export interface KnockLimits {
+  /** New knocks one user may make per minute, over all conversations. */
+  perMinute: number;
+  warnings: LimitWarnings;
+}
+
 /** Pending knocks per conversation; a busy door is a sign of abuse, not of demand. */
 const MAX_PENDING_PER_CONVERSATION = 100;
 
@@ -37,15 +45,37 @@ const MAX_PENDING_PER_CONVERSATION = 100;
  */
 export class KnockingService {
   private readonly pending = new Map<string, Pending>();
+  private readonly perUser: RateLimiterMemory;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly access: Access,
     private readonly members: MemberService,
-  ) {}
+    private readonly limits: KnockLimits,
+  ) {
+    this.perUser = new RateLimiterMemory({ points: limits.perMinute, duration: 60 });
+  }
 
-  /** A user knocks; `notify` delivers the answer to it. Knocking again while waiting returns the same knock. */
-  knock(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Knocking {
+  /**
+   * A user knocks; `notify` delivers the answer to it. Knocking again while waiting returns the
+   * same knock; a new knock past the user's knocks per minute (over all conversations) is refused.
+   */
+  async knock(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Promise<Knocking> {
+    const waiting = this.waiting(conversationId, p);
+    if (waiting) return waiting;
+    try {
+      await this.perUser.consume(p.sub);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      this.limits.warnings.tripped('knock_rate_limit', p.sub, { user: p.sub });
+      throw fail('RateLimited', `at most ${this.limits.perMinute} knocks a minute; retry in ${Math.ceil(err.msBeforeNext / 1000)} s`);
+    }
+    // Checked again: the conversation or the user's knocks may have changed while the limiter answered.
+    return this.waiting(conversationId, p) ?? this.open(conversationId, p, notify);
+  }
+
+  /** The user's pending knock at the conversation, after the checks every knock passes. */
+  private waiting(conversationId: string, p: Principal): Knocking | undefined {
     if (p.role !== 'user') throw fail('Forbidden', 'only users knock; operators and the application join directly');
     const conversation = this.access.conversation(conversationId);
     const member = this.access.memberOf(conversation.id, p);
@@ -53,6 +83,11 @@ export class KnockingService {
     for (const k of this.pending.values()) {
       if (k.conversation_id === conversation.id && k.user.name === p.sub) return publicView(k);
     }
+    return undefined;
+  }
+
+  private open(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Knocking {
+    const conversation = this.access.conversation(conversationId);
     let count = 0;
     for (const k of this.pending.values()) if (k.conversation_id === conversation.id) count++;
     if (count >= MAX_PENDING_PER_CONVERSATION) throw fail('RateLimited', 'too many knocks are waiting at this conversation');

@@ -45,6 +45,7 @@ export class MembersRepo {
   private readonly pageDesc;
   private readonly currentInConversation;
   private readonly anyJoined;
+  private readonly currentCount;
   private readonly mediaStmt;
 
   constructor(db: SqliteDb) {
@@ -74,6 +75,9 @@ export class MembersRepo {
     this.anyJoined = db.prepare<[string], { joined: number }>(
       "SELECT EXISTS (SELECT 1 FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left' AND state = 'joined') AS joined",
     );
+    this.currentCount = db.prepare<[string], { n: number }>(
+      "SELECT COUNT(*) AS n FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left'",
+    );
     this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 
@@ -96,6 +100,11 @@ export class MembersRepo {
   /** Whether a member of the conversation is joined. */
   hasJoined(conversationId: string): boolean {
     return this.anyJoined.get(conversationId)?.joined === 1;
+  }
+
+  /** How many members of the conversation have not left (invited and joined). */
+  countCurrent(conversationId: string): number {
+    return this.currentCount.get(conversationId)?.n ?? 0;
   }
 
   insert(m: Member): void {

@@ -105,9 +105,9 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     const knockingAnswer = (answer: KnockingAnswer): void => {
       socket.emit('knocking:answer', answer);
     };
-    request('conversation:knock', knockRequest, ({ conversation_id }) => {
+    request('conversation:knock', knockRequest, async ({ conversation_id }) => {
       const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
-      const knock = deps.services.knocking.knock(id, principal, knockingAnswer);
+      const knock = await deps.services.knocking.knock(id, principal, knockingAnswer);
       return { knocking_id: knock.id, conversation_id: knock.conversation_id };
     });
     request('conversation:knock:cancel', knockCancelRequest, ({ knocking_id }) => {
