@@ -190,7 +190,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
   });
 
-  const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }));
+  const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }), config.limits.replayPageEvents);
   eventLog.onCommitted((event) => {
     metrics.eventsAppended.inc({ family: event.type.split(':')[0] ?? event.type });
     feed.publish(event);
@@ -205,6 +205,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     maxPayloadBytes: config.bodyLimit,
     socketRateLimit: config.socketRateLimit,
     tokenRateLimit: config.tokenRateLimit,
+    limits: config.limits,
+    warnings: limitWarnings,
   });
 
   const sweep = setInterval(() => {

@@ -97,6 +97,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (parsed.success && production && parsed.data.secret === undefined) {
     problems.push('LEGWAY_SECRET is required when NODE_ENV=production (the generated development secret is refused)');
   }
+  if (parsed.success && parsed.data.socket_max_buffered_bytes < 4 * parsed.data.body_limit) {
+    // A replay stops at half the limit and may then send one more event of up to a body's size.
+    problems.push('LEGWAY_SOCKET_MAX_BUFFERED_BYTES (--socket-max-buffered-bytes): must be at least 4 × LEGWAY_BODY_LIMIT');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const input = parsed.data;
