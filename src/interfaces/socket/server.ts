@@ -74,7 +74,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
 interface HandshakeSocket {
   handshake: { auth: unknown; address: string };
   data: Partial<SocketData>;
-  conn: { once(event: 'close', listener: () => void): unknown };
+  conn: { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
   once(event: 'disconnect', listener: () => void): unknown;
 }
 
@@ -99,8 +99,13 @@ function authenticate(verifier: TokenVerifier, quota: ConnectionQuota, refuse: (
           return;
         }
         // Given back when the socket leaves, or when its connection closes before it ever connected.
-        socket.once('disconnect', place.release);
-        socket.conn.once('close', place.release);
+        // The connection may outlive many sockets (namespaces joined and left): its listener goes too.
+        const release = (): void => {
+          place.release();
+          socket.conn.off('close', release);
+        };
+        socket.once('disconnect', release);
+        socket.conn.once('close', release);
         socket.data.principal = principal;
         next();
       },
