@@ -31,7 +31,7 @@ export interface SocketDeps {
   maxPayloadBytes: number;
   socketRateLimit: number;
   tokenRateLimit: number;
-  /** Connections per subject and per address, bytes buffered per connection, events per replay page. */
+  /** Connections per subject and per address, and the bytes one connection may leave unsent. */
   limits: Pick<LimitsConfig, 'socketsPerSubject' | 'socketsPerIp' | 'socketMaxBufferedBytes'>;
   warnings: LimitWarnings;
 }
