@@ -58,11 +58,13 @@ export class KnockingService {
 
   /**
    * A user knocks; `notify` delivers the answer to it. Knocking again while waiting returns the
-   * same knock; a new knock past the user's knocks per minute (over all conversations) is refused.
+   * same knock; any other knock counts against the user's knocks per minute (over all
+   * conversations), also one at a conversation that does not exist, so knocks cannot probe names.
    */
   async knock(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Promise<Knocking> {
-    const waiting = this.waiting(conversationId, p);
-    if (waiting) return waiting;
+    if (p.role !== 'user') throw fail('Forbidden', 'only users knock; operators and the application join directly');
+    const again = this.pendingOf(conversationId, p);
+    if (again) return publicView(again);
     try {
       await this.perUser.consume(p.sub);
     } catch (err) {
@@ -70,24 +72,22 @@ export class KnockingService {
       this.limits.warnings.tripped('knock_rate_limit', p.sub, { user: p.sub });
       throw fail('RateLimited', `at most ${this.limits.perMinute} knocks a minute; retry in ${Math.ceil(err.msBeforeNext / 1000)} s`);
     }
-    // Checked again: the conversation or the user's knocks may have changed while the limiter answered.
-    return this.waiting(conversationId, p) ?? this.open(conversationId, p, notify);
+    return this.open(conversationId, p, notify);
   }
 
-  /** The user's pending knock at the conversation, after the checks every knock passes. */
-  private waiting(conversationId: string, p: Principal): Knocking | undefined {
-    if (p.role !== 'user') throw fail('Forbidden', 'only users knock; operators and the application join directly');
-    const conversation = this.access.conversation(conversationId);
-    const member = this.access.memberOf(conversation.id, p);
-    if (member?.state === 'joined') throw fail('InvalidState', 'already a member of this conversation');
-    for (const k of this.pending.values()) {
-      if (k.conversation_id === conversation.id && k.user.name === p.sub) return publicView(k);
-    }
+  /** The user's pending knock at the conversation (by id), if any. */
+  private pendingOf(conversationId: string, p: Principal): Pending | undefined {
+    for (const k of this.pending.values()) if (k.conversation_id === conversationId && k.user.name === p.sub) return k;
     return undefined;
   }
 
   private open(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Knocking {
     const conversation = this.access.conversation(conversationId);
+    const member = this.access.memberOf(conversation.id, p);
+    if (member?.state === 'joined') throw fail('InvalidState', 'already a member of this conversation');
+    // Made while the limiter answered: still the same knock.
+    const again = this.pendingOf(conversation.id, p);
+    if (again) return publicView(again);
     let count = 0;
     for (const k of this.pending.values()) if (k.conversation_id === conversation.id) count++;
     if (count >= MAX_PENDING_PER_CONVERSATION) throw fail('RateLimited', 'too many knocks are waiting at this conversation');

@@ -148,23 +148,28 @@ describe('socket connections per token subject and per address', () => {
 });
 
 describe('knocks per user per minute', () => {
-  it('refuses a new knock past the limit, over all conversations, with RateLimited; a repeated knock is not counted', async () => {
+  it('refuses a new knock past the limit, over all conversations, with RateLimited; a repeated knock is not counted, a probe is', async () => {
     const g = await start({ LEGWAY_KNOCK_RATE_LIMIT: '3' });
     const doors = [];
-    for (let i = 0; i < 5; i++) doors.push(await conversation(g, `door-${i}`));
+    for (let i = 0; i < 4; i++) doors.push(await conversation(g, `door-${i}`));
     const dave = await g.connect(await g.token('dave'));
     const knocks = [];
-    for (const door of doors.slice(0, 3)) knocks.push(await request(dave, 'conversation:knock', { conversation_id: door }));
+    for (const door of doors.slice(0, 2)) knocks.push(await request(dave, 'conversation:knock', { conversation_id: door }));
     expect(knocks.every((k) => k.ok === true)).toBe(true);
-    // Knocking again at a door where it waits returns the same knock.
+    // Knocking again at a door where it waits returns the same knock, and costs nothing.
     expect(await request(dave, 'conversation:knock', { conversation_id: doors[0] })).toMatchObject({ ok: true, knocking_id: knocks[0].knocking_id });
+    // Knocking at a door that does not exist costs as much as a knock: names cannot be probed for free.
+    expect(await request(dave, 'conversation:knock', { conversation_id: 'no-such-door' })).toMatchObject({
+      ok: false,
+      error: { code: 'ConversationNotFound' },
+    });
 
-    const refused = await request(dave, 'conversation:knock', { conversation_id: doors[3] });
+    const refused = await request(dave, 'conversation:knock', { conversation_id: doors[2] });
     expect(refused).toMatchObject({ ok: false, error: { code: 'RateLimited', message: expect.stringMatching(/^at most 3 knocks a minute; retry in \d+ s$/) } });
-    expect((await events(g, doors[3]!)).filter((e) => e.type === 'app:knocking')).toEqual([]);
+    expect((await events(g, doors[2]!)).filter((e) => e.type === 'app:knocking')).toEqual([]);
     // Another user has knocks of its own.
     const erin = await g.connect(await g.token('erin'));
-    expect(await request(erin, 'conversation:knock', { conversation_id: doors[4] })).toMatchObject({ ok: true });
+    expect(await request(erin, 'conversation:knock', { conversation_id: doors[3] })).toMatchObject({ ok: true });
   });
 });
 
