@@ -17,6 +17,8 @@ import type { MediaEngine } from './media/engine.js';
 import { MediasoupEngine } from './media/mediasoup/mediasoupEngine.js';
 import { Metrics } from './observability/metrics.js';
 import { Access } from './services/access.js';
+import { LegLimits } from './services/legLimits.js';
+import { LimitWarnings } from './services/limitWarnings.js';
 import { ConversationService } from './services/conversationService.js';
 import { EventService } from './services/eventService.js';
 import { LegService } from './services/legService.js';
@@ -105,6 +107,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };
   const access = new Access(store);
+  // One record of tripped limits, so each is logged once a minute per key whatever refused it.
+  const limitWarnings = new LimitWarnings(logger.child({ component: 'limits' }), () => clock.now().getTime());
   const recordingsDir = join(config.dataDir, 'recordings');
   const recovered = await recoverRecordings(store, recordingsDir, clock.now());
   if (recovered.finished.length + recovered.failed.length > 0)
@@ -121,8 +125,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     disconnectGraceMs: config.rtc.disconnectGraceMs,
     admission,
     bridgeMaxSpeakers: config.bridgeMaxSpeakers,
+    limits: new LegLimits(config.limits.legsPerMember, config.limits.legsPerConversation, limitWarnings),
   });
-  const members = new MemberService(ctx, access, legs);
+  const members = new MemberService(ctx, access, legs, { maxPerConversation: config.limits.membersPerConversation, warnings: limitWarnings });
   // A SIP member is its call: one whose call the last stop cut off leaves with it.
   for (const lost of legs.recoverLostLegs()) {
     if (lost.type === 'sip' && !legs.memberHasLegs(lost.member_id)) members.leaveMember(lost.member_id, 'sip', 'gateway restarted');
@@ -168,7 +173,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     members,
     legs,
     transfers: new TransferService(conversations, members, legs),
-    knocking: new KnockingService(ctx, access, members),
+    knocking: new KnockingService(ctx, access, members, { perMinute: config.limits.knocksPerMinute, warnings: limitWarnings }),
     conversations,
     events: new EventService(ctx, access),
     webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),
@@ -209,7 +214,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
   });
 
-  const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }));
+  const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }), config.limits.replayPageEvents);
   eventLog.onCommitted((event) => {
     metrics.eventsAppended.inc({ family: event.type.split(':')[0] ?? event.type });
     feed.publish(event);
@@ -224,6 +229,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     maxPayloadBytes: config.bodyLimit,
     socketRateLimit: config.socketRateLimit,
     tokenRateLimit: config.tokenRateLimit,
+    limits: config.limits,
+    warnings: limitWarnings,
   });
 
   tokens.onRevoked((jti) => disconnectRevoked(io, jti));

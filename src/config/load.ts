@@ -101,6 +101,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     // Behind a reverse proxy on the same machine every request comes from loopback.
     problems.push('LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production (it mints tokens for whoever reaches it from this machine)');
   }
+  if (parsed.success && parsed.data.socket_max_buffered_bytes < 4 * parsed.data.body_limit) {
+    // A replay stops at half the limit and may then send one more event of up to a body's size.
+    problems.push('LEGWAY_SOCKET_MAX_BUFFERED_BYTES (--socket-max-buffered-bytes): must be at least 4 × LEGWAY_BODY_LIMIT');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const input = parsed.data;
@@ -160,6 +164,16 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     restRateLimit: input.rest_rate_limit,
     socketRateLimit: input.socket_rate_limit,
     tokenRateLimit: input.token_rate_limit,
+    limits: Object.freeze({
+      legsPerMember: input.max_legs_per_member,
+      legsPerConversation: input.max_legs_per_conversation,
+      membersPerConversation: input.max_members_per_conversation,
+      socketsPerSubject: input.max_sockets_per_subject,
+      socketsPerIp: input.max_sockets_per_ip,
+      socketMaxBufferedBytes: input.socket_max_buffered_bytes,
+      replayPageEvents: input.replay_page_events,
+      knocksPerMinute: input.knock_rate_limit,
+    }),
     ttlSweepSeconds: input.ttl_sweep_seconds,
     shutdownTimeoutMs: input.shutdown_timeout_ms,
     metrics: Object.freeze({

@@ -186,6 +186,27 @@ export const configInputSchema = z.strictObject({
   token_rate_limit: z.coerce.number().int().min(1).default(50),
   /** Longest lifetime (`exp - iat`) a token may have; longer ones, and tokens without `iat`, are refused. */
   token_max_ttl: duration.default(24 * 3600),
+  /** WebRTC legs one member may hold at once (each holds a router, a transport and ports). */
+  max_legs_per_member: z.coerce.number().int().min(1).max(1000).default(4),
+  /** WebRTC legs one conversation may hold at once. */
+  max_legs_per_conversation: z.coerce.number().int().min(1).max(100_000).default(50),
+  /** Current (invited or joined) members one conversation may have. */
+  max_members_per_conversation: z.coerce.number().int().min(1).max(1_000_000).default(200),
+  /** Socket connections one token subject may hold at once, over both namespaces. */
+  max_sockets_per_subject: z.coerce.number().int().min(1).max(100_000).default(10),
+  /** Socket connections one remote address may hold at once, over both namespaces. */
+  max_sockets_per_ip: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  /** Bytes waiting to be sent to one socket past which it is disconnected (a client that stopped reading). */
+  socket_max_buffered_bytes: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(1024 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
+  /** Events a join's replay sends before it waits for the socket to drain. */
+  replay_page_events: z.coerce.number().int().min(1).max(10_000).default(200),
+  /** Knocks one user may make per minute, over all conversations. */
+  knock_rate_limit: z.coerce.number().int().min(1).max(10_000).default(10),
   ttl_sweep_seconds: z.coerce.number().int().min(1).max(3600).default(30),
   shutdown_timeout_ms: z.coerce.number().int().min(0).max(120_000).default(10_000),
   /** When set, `/metrics` answers only `Authorization: Bearer <this>` (a scraper's credential, not a JWT). */
@@ -309,6 +330,7 @@ export interface Config {
   readonly restRateLimit: number;
   readonly socketRateLimit: number;
   readonly tokenRateLimit: number;
+  readonly limits: LimitsConfig;
   readonly ttlSweepSeconds: number;
   readonly shutdownTimeoutMs: number;
   /** Who may read `/metrics`, and where it is served (README, Health and metrics). */
@@ -321,6 +343,19 @@ export interface Config {
   /** Whether `play` may fetch URLs on loopback and private networks (off: no requests into the gateway's own network). */
   readonly mediaAllowPrivateUrls: boolean;
   readonly tts: TtsConfig;
+}
+
+/** What one client may grow: legs, members, connections, buffers, replays and knocks. */
+export interface LimitsConfig {
+  readonly legsPerMember: number;
+  readonly legsPerConversation: number;
+  readonly membersPerConversation: number;
+  readonly socketsPerSubject: number;
+  readonly socketsPerIp: number;
+  readonly socketMaxBufferedBytes: number;
+  readonly replayPageEvents: number;
+  /** Knocks per user per minute. */
+  readonly knocksPerMinute: number;
 }
 
 /** Event webhook delivery: where, which events, and the retry schedule. */

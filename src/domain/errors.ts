@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   UnsupportedMediaType: { status: 415, title: 'Unsupported media type' },
   RangeNotSatisfiable: { status: 416, title: 'Range not satisfiable' },
   RateLimited: { status: 429, title: 'Too many requests' },
+  LimitReached: { status: 429, title: 'Limit reached' },
   UnknownRequest: { status: 404, title: 'Unknown request' },
   Unavailable: { status: 503, title: 'Service unavailable' },
   Internal: { status: 500, title: 'Internal error' },

@@ -28,6 +28,9 @@ export function sipCodeOf(err: unknown): number {
       return 404;
     case 'Forbidden':
       return 403;
+    // The conversation is full (LEGWAY_MAX_MEMBERS_PER_CONVERSATION): busy there, not a gateway out of capacity.
+    case 'LimitReached':
+      return 486;
     default:
       return 503;
   }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { SYSTEM_ORIGIN } from '../domain/model.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
+import type { LimitWarnings } from './limitWarnings.js';
 import type { MemberService } from './memberService.js';
 
 /** What the knocking client is told when its knock is answered. */
@@ -26,6 +28,12 @@ interface Pending extends Knocking {
   notify: (answer: KnockingAnswer) => void;
 }
 
+export interface KnockLimits {
+  /** New knocks one user may make per minute, over all conversations. */
+  perMinute: number;
+  warnings: LimitWarnings;
+}
+
 /** Pending knocks per conversation; a busy door is a sign of abuse, not of demand. */
 const MAX_PENDING_PER_CONVERSATION = 100;
 
@@ -37,22 +45,49 @@ const MAX_PENDING_PER_CONVERSATION = 100;
  */
 export class KnockingService {
   private readonly pending = new Map<string, Pending>();
+  private readonly perUser: RateLimiterMemory;
 
   constructor(
     private readonly ctx: ServiceContext,
     private readonly access: Access,
     private readonly members: MemberService,
-  ) {}
+    private readonly limits: KnockLimits,
+  ) {
+    this.perUser = new RateLimiterMemory({ points: limits.perMinute, duration: 60 });
+  }
 
-  /** A user knocks; `notify` delivers the answer to it. Knocking again while waiting returns the same knock. */
-  knock(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Knocking {
+  /**
+   * A user knocks; `notify` delivers the answer to it. Knocking again while waiting returns the
+   * same knock; any other knock counts against the user's knocks per minute (over all
+   * conversations), also one at a conversation that does not exist, so knocks cannot probe names.
+   */
+  async knock(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Promise<Knocking> {
     if (p.role !== 'user') throw fail('Forbidden', 'only users knock; operators and the application join directly');
+    const again = this.pendingOf(conversationId, p);
+    if (again) return publicView(again);
+    try {
+      await this.perUser.consume(p.sub);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      this.limits.warnings.tripped('knock_rate_limit', p.sub, { user: p.sub });
+      throw fail('RateLimited', `at most ${this.limits.perMinute} knocks a minute; retry in ${Math.ceil(err.msBeforeNext / 1000)} s`);
+    }
+    return this.open(conversationId, p, notify);
+  }
+
+  /** The user's pending knock at the conversation (by id), if any. */
+  private pendingOf(conversationId: string, p: Principal): Pending | undefined {
+    for (const k of this.pending.values()) if (k.conversation_id === conversationId && k.user.name === p.sub) return k;
+    return undefined;
+  }
+
+  private open(conversationId: string, p: Principal, notify: (answer: KnockingAnswer) => void): Knocking {
     const conversation = this.access.conversation(conversationId);
     const member = this.access.memberOf(conversation.id, p);
     if (member?.state === 'joined') throw fail('InvalidState', 'already a member of this conversation');
-    for (const k of this.pending.values()) {
-      if (k.conversation_id === conversation.id && k.user.name === p.sub) return publicView(k);
-    }
+    // Made while the limiter answered: still the same knock.
+    const again = this.pendingOf(conversation.id, p);
+    if (again) return publicView(again);
     let count = 0;
     for (const k of this.pending.values()) if (k.conversation_id === conversation.id) count++;
     if (count >= MAX_PENDING_PER_CONVERSATION) throw fail('RateLimited', 'too many knocks are waiting at this conversation');

@@ -11,8 +11,8 @@ import type { SipMediaStats } from '../legs/sipMediaStats.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
+import type { LegLimits } from './legLimits.js';
 
-/** Leg actions of the public API (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
 /** Where a WebRTC leg's renegotiation offers go: the connection of the client that owns the leg. */
 export interface OfferSink {
   send(legId: string, sdp: string): void;
@@ -23,6 +23,7 @@ export interface OfferSink {
 /** A live leg as `leg:list` shows it: the stored leg, whether its member is speaking now, and its media statistics (SIP). */
 export type LiveLeg = Leg & { speaking: boolean; stats?: SipMediaStats };
 
+/** Leg actions of the public API (REST `PUT /v1/legs/:id`, socket `leg:*`, operator `leg:action`). */
 export type LegAction = 'mute' | 'unmute' | 'earmuff' | 'unearmuff' | 'video-mute' | 'video-unmute' | 'hangup';
 
 /** Each toggle action as the leg machine's command. */
@@ -44,6 +45,8 @@ export interface LegServiceOptions {
   admission?: Admission | undefined;
   /** Most speakers each conversation's audio bridge mixes at once (its default when unset). */
   bridgeMaxSpeakers?: number | undefined;
+  /** WebRTC legs one member, and one conversation, may hold at once. */
+  limits?: LegLimits | undefined;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -85,6 +88,7 @@ export class LegService implements LegTermination {
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
     if (member?.state !== 'joined') throw fail('Forbidden', 'join the conversation before starting media');
+    this.options.limits?.check(this.runners.values(), conversation.id, member.id);
     this.options.admission?.check('WebRTC leg');
     const now = this.ctx.clock.now().toISOString();
     const leg: Leg = {
@@ -283,16 +287,12 @@ export class LegService implements LegTermination {
 
   /** Ends every leg of a conversation (deleted) with `rtc:terminate`. */
   terminateConversation(conversationId: string, reason: string): void {
-    for (const runner of this.runners.values()) {
-      if (runner.state.conversation_id === conversationId) runner.hangup('gateway', reason);
-    }
+    for (const runner of this.runners.values()) if (runner.state.conversation_id === conversationId) runner.hangup('gateway', reason);
   }
 
   /** Ends every leg of a member (it left). */
   terminateMember(memberId: string, reason: string): void {
-    for (const runner of this.runners.values()) {
-      if (runner.state.member_id === memberId) runner.hangup('gateway', reason);
-    }
+    for (const runner of this.runners.values()) if (runner.state.member_id === memberId) runner.hangup('gateway', reason);
   }
 
   /** Number of legs running now. */

@@ -4,9 +4,10 @@ import { fail } from '../domain/errors.js';
 import type { Member, MemberChannel, MemberState, User } from '../domain/model.js';
 import { newMemberId, newUserId } from '../lib/ids.js';
 import type { Page, PageRequest } from '../store/page.js';
-import type { Access } from './access.js';
+import { notFoundOrNotAllowed, type Access } from './access.js';
 import type { ServiceContext } from './context.js';
 import type { LegTermination } from './legService.js';
+import type { LimitWarnings } from './limitWarnings.js';
 
 export interface CreateMember {
   user: { name?: string | undefined; id?: string | undefined; display_name?: string | undefined };
@@ -22,12 +23,20 @@ const EVENT_OF: Record<MemberState, 'member:invited' | 'member:joined' | 'member
   left: 'member:left',
 };
 
+export interface MemberLimits {
+  /** Current (invited or joined) members a conversation may have; a new one past it is refused. */
+  maxPerConversation: number;
+  /** Where a refusal is logged (once a minute per conversation). */
+  warnings: LimitWarnings;
+}
+
 /** Members: invite, join and leave (through the member machine), as the application or as the user. */
 export class MemberService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly access: Access,
     private readonly legs: LegTermination,
+    private readonly limits: MemberLimits,
   ) {}
 
   /** The user of that name, created on first use. */
@@ -100,14 +109,13 @@ export class MemberService {
   joinAsUser(conversationId: string, p: Principal): Member {
     const { store } = this.ctx;
     return store.transaction(() => {
-      const conversation = this.access.conversation(conversationId);
-      const user = this.ensureUser(p.sub);
-      const current = store.members.current(conversationId, user.id);
+      const conversation = this.access.conversationFor(conversationId, p);
+      const current = this.access.memberOf(conversationId, p);
       if (current?.state === 'joined') return current;
       if (current) return this.move(current, 'JOIN', p.sub);
       const allowed = p.role === 'operator' || p.join.some((j) => j === '*' || j === conversation.id || j === conversation.name);
-      if (!allowed) throw fail('Forbidden', 'not a member of this conversation');
-      return this.insert(conversationId, user, 'joined', { type: 'app' }, p.sub);
+      if (!allowed) throw notFoundOrNotAllowed();
+      return this.insert(conversationId, this.ensureUser(p.sub), 'joined', { type: 'app' }, p.sub);
     });
   }
 
@@ -150,9 +158,9 @@ export class MemberService {
   leaveAsUser(conversationId: string, p: Principal): Member {
     const { store } = this.ctx;
     return store.transaction(() => {
-      this.access.conversation(conversationId);
+      this.access.conversationFor(conversationId, p);
       const member = this.access.memberOf(conversationId, p);
-      if (!member) throw fail('Forbidden', 'not a member of this conversation');
+      if (!member) throw p.role === 'user' ? notFoundOrNotAllowed() : fail('Forbidden', 'not a member of this conversation');
       return this.move(member, 'LEAVE', p.sub);
     });
   }
@@ -187,6 +195,12 @@ export class MemberService {
   }
 
   private insert(conversationId: string, user: User, state: 'invited' | 'joined', channel: MemberChannel, initiator: string): Member {
+    // Every new membership comes through here (join, invite, admitted knock, callee, transfer).
+    const limits = this.limits;
+    if (this.ctx.store.members.countCurrent(conversationId) >= limits.maxPerConversation) {
+      limits.warnings.tripped('max_members_per_conversation', conversationId, { conversation_id: conversationId });
+      throw fail('LimitReached', `the conversation has its limit of ${limits.maxPerConversation} members`);
+    }
     const now = this.ctx.clock.now().toISOString();
     const member: Member = {
       id: newMemberId(),

@@ -233,13 +233,15 @@ export class RecordingService {
     return stored;
   }
 
-  /** Application and operators see every recording; a user those of active conversations it is a member of. */
+  /**
+   * Application and operators see every recording; a user those of active conversations it is a
+   * member of, and one refusal for the rest, whether the recording exists or not.
+   */
   private readable(id: string, p: Principal): StoredRecording {
-    const stored = this.stored(id);
-    if (seesAll(p)) return stored;
-    const conversation = this.ctx.store.conversations.get(stored.conversation_id);
-    if (conversation?.state !== 'active') throw fail('RecordingNotFound', `recording ${id} not found`);
-    if (!this.access.memberOf(stored.conversation_id, p)) throw fail('Forbidden', "not a member of this recording's conversation");
+    if (seesAll(p)) return this.stored(id);
+    const stored = this.ctx.store.recordings.get(id);
+    const active = stored && this.ctx.store.conversations.get(stored.conversation_id)?.state === 'active';
+    if (!stored || !active || !this.access.memberOf(stored.conversation_id, p)) throw fail('RecordingNotFound', 'recording not found or not allowed');
     return stored;
   }
 }

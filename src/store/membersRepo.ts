@@ -54,6 +54,7 @@ export class MembersRepo {
   private readonly anyJoined;
   private readonly placeById;
   private readonly currentPlaceByName;
+  private readonly currentCount;
   private readonly mediaStmt;
 
   constructor(db: SqliteDb) {
@@ -88,6 +89,9 @@ export class MembersRepo {
       `SELECT m.id, m.conversation_id, m.state FROM members m JOIN users u ON u.id = m.user_id
        WHERE m.conversation_id = ? AND u.name = ? AND m.state != 'left'`,
     );
+    this.currentCount = db.prepare<[string], { n: number }>(
+      "SELECT COUNT(*) AS n FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left'",
+    );
     this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 
@@ -120,6 +124,11 @@ export class MembersRepo {
   /** Whether a member of the conversation is joined. */
   hasJoined(conversationId: string): boolean {
     return this.anyJoined.get(conversationId)?.joined === 1;
+  }
+
+  /** How many members of the conversation have not left (invited and joined). */
+  countCurrent(conversationId: string): number {
+    return this.currentCount.get(conversationId)?.n ?? 0;
   }
 
   insert(m: Member): void {

@@ -45,7 +45,7 @@ describe.skipIf(missing !== undefined)('browser: the client library reports the 
       const result = {
         badToken,
         unknown: await codeOf(() => client.join('no-such-conversation')),
-        forbidden: await codeOf(() => client.join('members-only')),
+        notAllowed: await codeOf(() => client.join('members-only')),
         hangupUnknownLeg: await codeOf(() => client.request('rtc:hangup', { leg_id: '00000000-0000-4000-8000-000000000000' })),
         badPayload: await codeOf(() => client.request('leg:mute', { leg_id: 'x', on: 'yes' })),
         state: client.state,
@@ -57,7 +57,8 @@ describe.skipIf(missing !== undefined)('browser: the client library reports the 
     expect(outcome).toEqual({
       badToken: 'Unauthorized',
       unknown: 'ConversationNotFound',
-      forbidden: 'Forbidden',
+      // A conversation the user may not join answers as one that does not exist.
+      notAllowed: 'ConversationNotFound',
       hangupUnknownLeg: 'LegNotFound',
       badPayload: 'ValidationFailed',
       state: 'connected',

@@ -28,7 +28,7 @@ describe('knocking', () => {
 
   it('a stranger knocks, an operator admits it, and it joins', async () => {
     const dave = await visitor();
-    expect(await request(dave.socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
+    expect(await request(dave.socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'ConversationNotFound' } });
 
     const knock = await request(dave.socket, 'conversation:knock', { conversation_id: 'door' });
     expect(knock).toMatchObject({ ok: true, conversation_id: cid });
@@ -55,7 +55,7 @@ describe('knocking', () => {
     await request(olga.socket, 'knocking:answer', { knocking_id: knock.knocking_id, admit: false });
     expect(await dave.seen.waitFor((e) => e.name === 'knocking:answer')).toMatchObject({ admitted: false });
     expect((await logged('app:knocking:cancel')).map((e) => e.body.knocking_id)).toEqual([knock.knocking_id]);
-    expect(await request(dave.socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
+    expect(await request(dave.socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: false, error: { code: 'ConversationNotFound' } });
     expect(await request(olga.socket, 'knocking:answer', { knocking_id: knock.knocking_id, admit: true })).toMatchObject({
       ok: false,
       error: { code: 'NotFound' },

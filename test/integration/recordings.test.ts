@@ -159,10 +159,10 @@ describe('recordings', () => {
     // An operator reads everything.
     expect((await download(id, { token: operator })).res.status).toBe(200);
 
-    // A non-member is refused, as for the conversation's other resources.
-    expectProblem(await gw.api('GET', `/v1/recordings/${id}`, { token: mallory }), 403, 'Forbidden');
-    expectProblem(await gw.api('GET', `/v1/recordings/${id}`, { token: mallory, headers: { accept: 'application/json' } }), 403, 'Forbidden');
-    expectProblem(await gw.api('GET', `/v1/conversations/${cid}/recordings`, { token: mallory }), 403, 'Forbidden');
+    // A non-member gets the answer of a recording or conversation that does not exist.
+    expectProblem(await gw.api('GET', `/v1/recordings/${id}`, { token: mallory }), 404, 'RecordingNotFound');
+    expectProblem(await gw.api('GET', `/v1/recordings/${id}`, { token: mallory, headers: { accept: 'application/json' } }), 404, 'RecordingNotFound');
+    expectProblem(await gw.api('GET', `/v1/conversations/${cid}/recordings`, { token: mallory }), 404, 'ConversationNotFound');
     // Only the application deletes.
     expectProblem(await gw.api('DELETE', `/v1/recordings/${id}`, { token: alice }), 403, 'Forbidden');
     expectProblem(await gw.api('DELETE', `/v1/recordings/${id}`, { token: operator }), 403, 'Forbidden');

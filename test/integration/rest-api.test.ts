@@ -577,11 +577,11 @@ describe('REST API', () => {
       await addMember(theirs.id, 'bob');
       const token = await gw.token('alice');
 
-      // Not a member: 403 on every read and write.
-      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}`, { token }), 403, 'Forbidden');
-      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}/events`, { token }), 403, 'Forbidden');
-      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}/members`, { token }), 403, 'Forbidden');
-      expectProblem(await postEvent(theirs.id, { type: 'text', body: { text: 'let me in' } }, token), 403, 'Forbidden');
+      // Not a member: the 404 of a conversation that does not exist, on every read and write.
+      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}`, { token }), 404, 'ConversationNotFound');
+      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}/events`, { token }), 404, 'ConversationNotFound');
+      expectProblem(await gw.api('GET', `/v1/conversations/${theirs.id}/members`, { token }), 404, 'ConversationNotFound');
+      expectProblem(await postEvent(theirs.id, { type: 'text', body: { text: 'let me in' } }, token), 404, 'ConversationNotFound');
 
       // The listing shows only her conversations.
       const listed = await gw.api('GET', '/v1/conversations', { token });
@@ -639,7 +639,7 @@ describe('REST API', () => {
       const left = await gw.api('PATCH', `/v1/conversations/${c.id}/members/${alice.id}`, { token, body: { state: 'left' } });
       expect(left.status).toBe(200);
 
-      expectProblem(await gw.api('GET', `/v1/conversations/${c.id}`, { token }), 403, 'Forbidden');
+      expectProblem(await gw.api('GET', `/v1/conversations/${c.id}`, { token }), 404, 'ConversationNotFound');
       expect((await gw.api('GET', '/v1/conversations', { token })).body._embedded.conversations).toEqual([]);
     });
 

@@ -227,7 +227,7 @@ describe('REST API under hostile input', () => {
       expect(mine.body._embedded.conversations.map((c: any) => c.id)).toEqual([cid]);
       const orUser = await gw.token(SQL_OR);
       expect((await gw.api('GET', '/v1/conversations', { token: orUser })).body._embedded.conversations).toEqual([]);
-      expectProblem(await gw.api('GET', `/v1/conversations/${cid}`, { token: orUser }), 403, 'Forbidden');
+      expectProblem(await gw.api('GET', `/v1/conversations/${cid}`, { token: orUser }), 404, 'ConversationNotFound');
 
       // The rest is intact: the event table survived, counts add up.
       const after: any = await snapshot();
@@ -307,24 +307,32 @@ describe('REST API under hostile input', () => {
       expect(await snapshot()).toEqual(before);
     });
 
-    it("another user's conversation is 403 for every request, and nothing changes", async () => {
+    it("another user's conversation is 404 (as if it did not exist) for every request, 403 for management, and nothing changes", async () => {
       const before = await snapshot();
       const eve = await gw.token('eve');
       const mallory = await gw.token('mallory', 'user', { join: ['some-other-room'] });
       for (const token of [eve, mallory]) {
-        expectProblem(await gw.api('GET', `/v1/conversations/${cid}`, { token }), 403, 'Forbidden');
-        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/events`, { token }), 403, 'Forbidden');
-        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/events/1`, { token }), 403, 'Forbidden');
-        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/members`, { token }), 403, 'Forbidden');
-        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/members/${alice.id as string}`, { token }), 403, 'Forbidden');
-        expectProblem(await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { token, body: { state: 'left' } }), 403, 'Forbidden');
-        expectProblem(await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', body: { text: 'hi' } } }), 403, 'Forbidden');
+        expectProblem(await gw.api('GET', `/v1/conversations/${cid}`, { token }), 404, 'ConversationNotFound');
+        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/events`, { token }), 404, 'ConversationNotFound');
+        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/events/1`, { token }), 404, 'ConversationNotFound');
+        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/members`, { token }), 404, 'ConversationNotFound');
+        expectProblem(await gw.api('GET', `/v1/conversations/${cid}/members/${alice.id as string}`, { token }), 404, 'ConversationNotFound');
+        expectProblem(
+          await gw.api('PATCH', `/v1/conversations/${cid}/members/${alice.id as string}`, { token, body: { state: 'left' } }),
+          404,
+          'ConversationNotFound',
+        );
+        expectProblem(
+          await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', body: { text: 'hi' } } }),
+          404,
+          'ConversationNotFound',
+        );
         expectProblem(
           await gw.api('POST', `/v1/conversations/${cid}/events`, { token, body: { type: 'text', from: alice.id, body: { text: 'hi' } } }),
-          403,
-          'Forbidden',
+          404,
+          'ConversationNotFound',
         );
-        expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}/events/4`, { token }), 403, 'Forbidden');
+        expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}/events/4`, { token }), 404, 'ConversationNotFound');
         expectProblem(await gw.api('POST', `/v1/conversations/${cid}/members`, { token, body: { user: { name: 'eve' }, state: 'joined' } }), 403, 'Forbidden');
         expectProblem(await gw.api('DELETE', `/v1/conversations/${cid}`, { token }), 403, 'Forbidden');
         expect((await gw.api('GET', '/v1/conversations', { token })).body._embedded.conversations).toEqual([]);

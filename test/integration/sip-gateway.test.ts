@@ -204,6 +204,18 @@ describe.skipIf(missing !== undefined)('inbound SIP through the gateway (SIPp ca
     }
   });
 
+  describe('a conversation at its member limit', () => {
+    it('answers an INVITE into it with 486 Busy Here, and adds no member or leg', async () => {
+      const g = await start({ LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_MAX_MEMBERS_PER_CONVERSATION: '1' });
+      const cid = (await g.api('POST', '/v1/conversations', { body: { name: ROOM } })).body.id as string;
+      expect((await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } })).status).toBe(201);
+      const before = await events(g, cid);
+      expectPassed(await runSipp({ scenario: 'uac-invite-expect-486.xml', transport: 'u1', target: target(g) }));
+      expect(await events(g, cid)).toEqual(before);
+      expect(g.app.legs.active).toBe(0);
+    });
+  });
+
   describe('digest authentication of callers outside the trunks', () => {
     const env = { LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '10.0.0.0/8', LEGWAY_SIP_CALLERS: 'alice:wonderland-42,bob:builder-7' };
 

@@ -193,6 +193,46 @@ describe('configuration', () => {
     }
   });
 
+  it('has the limits a client may grow, each configurable, and refuses a send buffer too small for one message', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).limits).toEqual({
+      legsPerMember: 4,
+      legsPerConversation: 50,
+      membersPerConversation: 200,
+      socketsPerSubject: 10,
+      socketsPerIp: 100,
+      socketMaxBufferedBytes: 4 * 1024 * 1024,
+      replayPageEvents: 200,
+      knocksPerMinute: 10,
+    });
+    const set = loadConfig({
+      env: {
+        LEGWAY_MAX_LEGS_PER_MEMBER: '1',
+        LEGWAY_MAX_LEGS_PER_CONVERSATION: '2',
+        LEGWAY_MAX_MEMBERS_PER_CONVERSATION: '3',
+        LEGWAY_MAX_SOCKETS_PER_SUBJECT: '4',
+        LEGWAY_MAX_SOCKETS_PER_IP: '5',
+        LEGWAY_SOCKET_MAX_BUFFERED_BYTES: '1048576',
+        LEGWAY_REPLAY_PAGE_EVENTS: '7',
+        LEGWAY_KNOCK_RATE_LIMIT: '8',
+      },
+      cwd: dir,
+    });
+    expect(set.limits).toEqual({
+      legsPerMember: 1,
+      legsPerConversation: 2,
+      membersPerConversation: 3,
+      socketsPerSubject: 4,
+      socketsPerIp: 5,
+      socketMaxBufferedBytes: 1_048_576,
+      replayPageEvents: 7,
+      knocksPerMinute: 8,
+    });
+    expect(() => loadConfig({ env: { LEGWAY_MAX_LEGS_PER_MEMBER: '0' }, cwd: dir })).toThrow(/LEGWAY_MAX_LEGS_PER_MEMBER/);
+    expect(() => loadConfig({ env: { LEGWAY_SOCKET_MAX_BUFFERED_BYTES: '300000', LEGWAY_BODY_LIMIT: '100000' }, cwd: dir })).toThrow(
+      /LEGWAY_SOCKET_MAX_BUFFERED_BYTES \(--socket-max-buffered-bytes\): must be at least 4 × LEGWAY_BODY_LIMIT/,
+    );
+  });
+
   it('refuses to start in production without a configured secret, and never writes one there', () => {
     expect(() => loadConfig({ env: { NODE_ENV: 'production' }, cwd: dir })).toThrow(/LEGWAY_SECRET is required when NODE_ENV=production/);
     expect(() => readFileSync(join(dir, 'data', 'secret'))).toThrow();

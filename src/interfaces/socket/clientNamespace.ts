@@ -5,6 +5,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import type { ConversationFeed, Fanout } from './conversationFeed.js';
 import type { RequestLimiter } from './limiter.js';
+import type { SendBuffers } from './sendBuffers.js';
 import { socketRequests } from './request.js';
 import type { KnockingAnswer } from '../../services/knockingService.js';
 import type { LegAction, OfferSink } from '../../services/legService.js';
@@ -35,6 +36,7 @@ interface ClientDeps {
   metrics: Metrics;
   feed: ConversationFeed;
   limiter: RequestLimiter;
+  buffers: SendBuffers;
 }
 
 /** The client namespace `/`: join/leave conversations, send events, receive the conversation's events. */
@@ -69,7 +71,7 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       // Events committed meanwhile are in the store, so the replay reads them.
       afterAck(() => {
         if (socket.disconnected) return;
-        const unsubscribe = deps.feed.subscribe(id, member, principal, from, socket.id, fanout);
+        const unsubscribe = deps.feed.subscribe(id, member, principal, from, socket.id, fanout, deps.buffers.pacer(socket.conn));
         subscriptions.set(id, unsubscribe);
         // A client back after a lost connection takes its calls' offers over (video renegotiation).
         deps.services.legs.redirectOffers(id, member.id, offers);
@@ -105,9 +107,9 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     const knockingAnswer = (answer: KnockingAnswer): void => {
       socket.emit('knocking:answer', answer);
     };
-    request('conversation:knock', knockRequest, ({ conversation_id }) => {
+    request('conversation:knock', knockRequest, async ({ conversation_id }) => {
       const id = deps.services.conversations.resolve(conversation_id)?.id ?? conversation_id;
-      const knock = deps.services.knocking.knock(id, principal, knockingAnswer);
+      const knock = await deps.services.knocking.knock(id, principal, knockingAnswer);
       return { knocking_id: knock.id, conversation_id: knock.conversation_id };
     });
     request('conversation:knock:cancel', knockCancelRequest, ({ knocking_id }) => {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../../auth/principal.js';
 import { CONVERSATION_DELETED, type ConversationEvent, type Member } from '../../domain/model.js';
 import type { EventService } from '../../services/eventService.js';
+import type { Pacer } from './sendBuffers.js';
 
 /**
  * Sends one event to some sockets of one namespace, encoding it once for all of them: socket.io's
@@ -17,6 +18,8 @@ interface Subscription {
   /** The subscribing socket's id (its own room in socket.io). */
   socketId: string;
   fanout: Fanout;
+  /** Holds the replay back while the socket's send buffer is full. */
+  pacer: Pacer | undefined;
   /** Highest id delivered (or claimed seen by the client); nothing at or below it is sent again. */
   lastSent: number;
   /** False while the backlog replays from the store; live events are then left to the replay. */
@@ -32,12 +35,13 @@ interface Recipients {
   socketIds: string[];
 }
 
-const REPLAY_BATCH = 500;
-
 /**
  * Per-subscriber delivery of a conversation's events, in id order, each once: a join replays
- * the backlog after `since` from the store in batches, then switches to live events in the same
+ * the backlog after `since` from the store in pages, then switches to live events in the same
  * tick as its last read, so an event committed during the replay is read, not pushed twice.
+ * With a pacer, the replay waits whenever the socket's send buffer fills (a slow reader, a long
+ * backlog) and goes on once it has drained, so a replay never holds more than about half the
+ * buffer limit in memory.
  * A live event goes to all the live subscribers that may see it in one broadcast per namespace,
  * so its cost follows events, not recipients.
  */
@@ -47,14 +51,27 @@ export class ConversationFeed {
   constructor(
     private readonly events: EventService,
     private readonly logger: Logger,
+    /** Events read from the store per replay page. */
+    private readonly pageEvents = 200,
   ) {}
 
   /**
    * Starts delivering the conversation's events after `since` to socket `socketId` through `fanout`
-   * (its namespace's broadcast); returns the unsubscribe function.
+   * (its namespace's broadcast), paced by `pacer` when given; returns the unsubscribe function.
    */
-  subscribe(conversationId: string, member: Member, principal: Principal, since: number, socketId: string, fanout: Fanout): () => void {
-    const sub: Subscription = { conversationId, member, principal, socketId, fanout, lastSent: since, live: false, leaving: false, closed: false };
+  subscribe(conversationId: string, member: Member, principal: Principal, since: number, socketId: string, fanout: Fanout, pacer?: Pacer): () => void {
+    const sub: Subscription = {
+      conversationId,
+      member,
+      principal,
+      socketId,
+      fanout,
+      pacer,
+      lastSent: since,
+      live: false,
+      leaving: false,
+      closed: false,
+    };
     let set = this.byConversation.get(conversationId);
     if (!set) {
       set = new Set();
@@ -108,7 +125,8 @@ export class ConversationFeed {
       return;
     }
     try {
-      const page = this.events.replay(sub.conversationId, sub.lastSent, sub.member, sub.principal, REPLAY_BATCH);
+      const page = this.events.replay(sub.conversationId, sub.lastSent, sub.member, sub.principal, this.pageEvents);
+      let full = false;
       for (const event of page.items) {
         sub.lastSent = event.id;
         if (!visible(sub, event)) continue;
@@ -117,9 +135,16 @@ export class ConversationFeed {
           this.remove(sub);
           return;
         }
+        // The rest of the page is read again after the drain: `lastSent` is where it resumes.
+        full = sub.pacer?.full ?? false;
+        if (full) break;
+      }
+      if (full) {
+        void sub.pacer?.drained().then(() => this.replay(sub));
+        return;
       }
       if (page.next !== undefined) {
-        // More to read: yield to the loop between batches so a long backlog cannot stall other work.
+        // More to read: yield to the loop between pages so a long backlog cannot stall other work.
         setImmediate(() => this.replay(sub));
         return;
       }

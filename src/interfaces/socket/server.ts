@@ -3,13 +3,17 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { Principal } from '../../auth/principal.js';
 import type { TokenVerifier } from '../../auth/tokens.js';
+import type { LimitsConfig } from '../../config/schema.js';
 import { fail, LegwayError } from '../../domain/errors.js';
+import type { LimitWarnings } from '../../services/limitWarnings.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { registerClientNamespace } from './clientNamespace.js';
 import type { ConversationFeed } from './conversationFeed.js';
 import { coalesceFlushes } from './flushCoalescing.js';
+import { ConnectionQuota } from './connectionQuota.js';
 import { RequestLimiter } from './limiter.js';
+import { SendBuffers, type Connection } from './sendBuffers.js';
 import { registerOperatorNamespace, type OperatorNamespace } from './operatorNamespace.js';
 import type { CommittedSource } from './operatorWatch.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './protocol.js';
@@ -27,6 +31,9 @@ export interface SocketDeps {
   maxPayloadBytes: number;
   socketRateLimit: number;
   tokenRateLimit: number;
+  /** Connections per subject and per address, and the bytes one connection may leave unsent. */
+  limits: Pick<LimitsConfig, 'socketsPerSubject' | 'socketsPerIp' | 'socketMaxBufferedBytes'>;
+  warnings: LimitWarnings;
 }
 
 /** Attaches socket.io to the HTTP server and registers the namespaces. */
@@ -37,39 +44,46 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
     cors: { origin: true, credentials: false },
   });
   coalesceFlushes(io);
+  const buffers = new SendBuffers(deps.limits.socketMaxBufferedBytes, deps.warnings, deps.logger.child({ component: 'socket' }));
+  io.engine.on('connection', (conn: Connection) => buffers.watch(conn));
+  // One quota for both namespaces: an operator's connections count as much as a user's.
+  const quota = new ConnectionQuota(deps.limits.socketsPerSubject, deps.limits.socketsPerIp, deps.warnings);
 
   // `io.use` guards the main namespace only: each namespace verifies the token itself.
   io.use(
-    authenticate(deps.verifier, (p) =>
+    authenticate(deps.verifier, quota, (p) =>
       p.role === 'application' ? fail('Forbidden', 'application tokens are for the REST API; connect as a user or operator') : undefined,
     ),
   );
   // The namespace's maps differ from the main one's; socket.io types `of()` with the server's maps.
   const operators = io.of('/operator') as unknown as OperatorNamespace;
   operators.use(
-    authenticate(deps.verifier, (p) =>
+    authenticate(deps.verifier, quota, (p) =>
       p.role === 'operator' ? undefined : fail('Forbidden', `the operator namespace needs an operator token (this is a ${p.role} token)`),
     ),
   );
 
   // One limiter for both namespaces: a token's budget is shared by all its connections.
   const limiter = new RequestLimiter(deps.socketRateLimit, deps.tokenRateLimit);
-  registerClientNamespace(io.of('/'), { ...deps, limiter });
+  registerClientNamespace(io.of('/'), { ...deps, limiter, buffers });
   registerOperatorNamespace(operators, { ...deps, limiter });
   return io;
 }
 
 /** What the handshake middleware reads and writes on a socket of any namespace. */
 interface HandshakeSocket {
-  handshake: { auth: unknown };
+  handshake: { auth: unknown; address: string };
   data: Partial<SocketData>;
+  conn: { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown };
+  once(event: 'disconnect', listener: () => void): unknown;
 }
 
 /**
  * Handshake middleware: verifies the token of `auth.token`, then lets `refuse` turn the principal
- * away (a LegwayError) or admit it (undefined); an admitted principal is kept in `socket.data`.
+ * away (a LegwayError) or admit it (undefined), and takes its place in the connection quota; an
+ * admitted principal is kept in `socket.data`.
  */
-function authenticate(verifier: TokenVerifier, refuse: (p: Principal) => LegwayError | undefined) {
+function authenticate(verifier: TokenVerifier, quota: ConnectionQuota, refuse: (p: Principal) => LegwayError | undefined) {
   return (socket: HandshakeSocket, next: (err?: Error) => void): void => {
     const token: unknown = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
     verifier.verify(token).then(
@@ -79,6 +93,19 @@ function authenticate(verifier: TokenVerifier, refuse: (p: Principal) => LegwayE
           next(handshakeError(refusal));
           return;
         }
+        const place = quota.admit(`${principal.role}:${principal.sub}`, socket.handshake.address);
+        if (place instanceof LegwayError) {
+          next(handshakeError(place));
+          return;
+        }
+        // Given back when the socket leaves, or when its connection closes before it ever connected.
+        // The connection may outlive many sockets (namespaces joined and left): its listener goes too.
+        const release = (): void => {
+          place.release();
+          socket.conn.off('close', release);
+        };
+        socket.once('disconnect', release);
+        socket.conn.once('close', release);
         socket.data.principal = principal;
         next();
       },
