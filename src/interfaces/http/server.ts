@@ -6,6 +6,7 @@ import { LegwayError } from '../../domain/errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { bearerAuth } from './auth.js';
+import { registerContract } from './contract.js';
 import { fromFrameworkError, sendProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
@@ -52,6 +53,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     },
   });
 
+  // First: the routes' zod schemas validate requests and make /openapi.json (contract.ts).
+  await registerContract(app);
+
   // JSON only: everything else is 415 (fastify would otherwise accept text/plain).
   app.removeContentTypeParser('text/plain');
 
@@ -90,7 +94,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(deps.verifier));
     await v1.register(rateLimit, {
-      hook: 'preHandler',
+      // Before schema validation, so a limited client is told so whatever it sends.
+      hook: 'preValidation',
       max: deps.restRateLimit,
       timeWindow: 60_000,
       keyGenerator: (req) => (req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip),
