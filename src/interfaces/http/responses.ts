@@ -186,12 +186,17 @@ const PROBLEM_TEXT: Partial<Record<number, string>> = {
   503: 'Unavailable (shutting down, or this gateway lacks what it needs)',
 };
 
-/** Problem responses for `statuses`, as `application/problem+json`. */
-export function problems(...statuses: number[]): Record<number, { description: string; content: { 'application/problem+json': { schema: typeof problem } } }> {
-  const out: Record<number, { description: string; content: { 'application/problem+json': { schema: typeof problem } } }> = {};
-  for (const status of statuses) {
-    out[status] = { description: PROBLEM_TEXT[status] ?? 'Error', content: { 'application/problem+json': { schema: problem } } };
-  }
+type ProblemResponse = { description: string; content: { 'application/problem+json': { schema: typeof problem } } };
+
+/** One problem response, `application/problem+json`, described as `description`. */
+export function problemResponse(description: string): ProblemResponse {
+  return { description, content: { 'application/problem+json': { schema: problem } } };
+}
+
+/** Problem responses for `statuses`, with their usual descriptions. */
+export function problems(...statuses: number[]): Record<number, ProblemResponse> {
+  const out: Record<number, ProblemResponse> = {};
+  for (const status of statuses) out[status] = problemResponse(PROBLEM_TEXT[status] ?? 'Error');
   return out;
 }
 
