@@ -31,7 +31,7 @@ let doc: any;
 
 const key = (r: { method: string; url: string }): string => `${r.method} ${r.url}`;
 /** Routes as the API has them: fastify's automatic HEAD twins of GET routes left out. */
-const apiRoutes = (): RouteEntry[] => gw.app.http.routeTable.filter((r) => r.method !== 'HEAD');
+const apiRoutes = (g = gw): RouteEntry[] => g.app.http.routeTable.filter((r) => r.method !== 'HEAD');
 const openApiPath = (url: string): string => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\*$/, '{*}');
 const isBodyMethod = (method: string): boolean => ['POST', 'PUT', 'PATCH'].includes(method);
 
@@ -103,8 +103,8 @@ describe('every route answers as documented', () => {
   const mismatches: string[] = [];
 
   /** The route `path` reaches: static segments win over parameters, as in fastify's router. */
-  function routeOf(method: string, path: string): RouteEntry | undefined {
-    const matches = apiRoutes().filter((r) => {
+  function routeOf(g: TestGateway, method: string, path: string): RouteEntry | undefined {
+    const matches = apiRoutes(g).filter((r) => {
       const pattern = r.url
         .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
         .replace(/:[A-Za-z0-9_]+/g, '[^/]+')
@@ -123,10 +123,10 @@ describe('every route answers as documented', () => {
     return spec.content[media]?.schema ?? `${media || 'no content type'} is not documented for ${status}`;
   }
 
-  /** A request through the real HTTP API, checked against its route's response schemas. */
-  async function call(method: string, path: string, options: Parameters<TestGateway['api']>[2] = {}): Promise<ApiResponse> {
-    const res = await gw.api(method, path, options);
-    const route = routeOf(method, path);
+  /** A request through `g`'s real HTTP API, checked against its route's response schemas. */
+  async function callOn(g: TestGateway, method: string, path: string, options: Parameters<TestGateway['api']>[2] = {}): Promise<ApiResponse> {
+    const res = await g.api(method, path, options);
+    const route = routeOf(g, method, path);
     if (!route) throw new Error(`no route for ${method} ${path}`);
     visited.add(key(route));
     const schema = schemaFor(route, res.status, res.headers.get('content-type'));
@@ -142,6 +142,22 @@ describe('every route answers as documented', () => {
     else if (!isDeepStrictEqual(parsed.data, res.body)) mismatches.push(`${key(route)} ${res.status}: fields not described in ${JSON.stringify(res.body)}`);
     return res;
   }
+
+  const call = (method: string, path: string, options: Parameters<TestGateway['api']>[2] = {}): Promise<ApiResponse> => callOn(gw, method, path, options);
+
+  it('the development login, when it is on', async () => {
+    const dev = await startGateway({ devSecret: true });
+    try {
+      await callOn(dev, 'GET', '/dev/login', { token: null });
+      await callOn(dev, 'POST', '/dev/login', { token: null, body: { name: 'dev', role: 'operator' } });
+      await callOn(dev, 'POST', '/dev/login', { token: null, body: { name: 'dev', conversation: 'room' } });
+      await callOn(dev, 'POST', '/dev/login', { token: null, body: { name: 'd e v' } });
+      await callOn(dev, 'POST', '/dev/login', { token: null, body: { name: 'dev', conversation: 'CON-00000000-0000-4000-8000-000000000000' } });
+    } finally {
+      await dev.close();
+    }
+    expect(mismatches).toEqual([]);
+  });
 
   it('through a tour of every route, in success and in error', async () => {
     // Conversations.
