@@ -14,13 +14,21 @@ export function decodeCursor(cursor: string | undefined, order: Order): number |
   return Number(match[2]);
 }
 
+/** A HAL page as sent (responses.ts describes it). */
+export interface HalPage<N extends string, T> {
+  page_size: number;
+  _embedded: { [K in N]: T[] };
+  _links: { self: { href: string }; next?: { href: string } };
+}
+
 /** A HAL-style page: `{ page_size, _embedded: { <name>: [...] }, _links: { self, next? } }`. */
-export function halPage<T>(req: FastifyRequest, name: string, pageSize: number, order: Order, page: Page<T>): Record<string, unknown> {
+export function halPage<N extends string, T>(req: FastifyRequest, name: N, pageSize: number, order: Order, page: Page<T>): HalPage<N, T> {
   const url = new URL(req.url, 'http://localhost');
-  const links: Record<string, { href: string }> = { self: { href: `${url.pathname}${url.search}` } };
+  const links: HalPage<N, T>['_links'] = { self: { href: `${url.pathname}${url.search}` } };
   if (page.next !== undefined) {
     url.searchParams.set('cursor', encodeCursor(order, page.next));
     links.next = { href: `${url.pathname}${url.search}` };
   }
-  return { page_size: pageSize, _embedded: { [name]: page.items }, _links: links };
+  // A computed key widens to `string`; the mapped type is what it is.
+  return { page_size: pageSize, _embedded: { [name]: page.items } as { [K in N]: T[] }, _links: links };
 }

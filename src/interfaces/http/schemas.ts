@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { ID_PATTERNS } from '../../lib/ids.js';
+import { refusedAs } from './schemaCompilers.js';
 
-/** Request schemas of the REST API (the edge's validation; services trust their inputs' shapes). */
+/**
+ * Request schemas of the REST API: the routes declare them, fastify validates with them
+ * (schemaCompilers.ts) and /openapi.json is generated from them; services trust their inputs' shapes.
+ */
 
 export const conversationId = z.string().regex(ID_PATTERNS.conversation, 'not a conversation id (CON-<uuid>)');
 export const memberId = z.string().regex(ID_PATTERNS.member, 'not a member id (MEM-<uuid>)');
@@ -20,40 +24,56 @@ export const properties = z.strictObject({
   custom_data: customData.optional(),
 });
 
-export const createConversationBody = z.strictObject({
-  name: name.optional(),
-  display_name: displayName.optional(),
-  properties: properties.optional(),
-});
-
-export const updateConversationBody = z
-  .strictObject({
-    name: name.optional(),
+export const createConversationBody = refusedAs(
+  z.strictObject({
+    name: name.optional().describe('unique; defaults to the id'),
     display_name: displayName.optional(),
     properties: properties.optional(),
-  })
-  .refine((b) => Object.keys(b).length > 0, 'nothing to update');
+  }),
+  'ValidationFailed',
+  'conversation',
+);
 
-export const createMemberBody = z.strictObject({
-  user: z
+export const updateConversationBody = refusedAs(
+  z
     .strictObject({
       name: name.optional(),
-      id: z.string().regex(ID_PATTERNS.user, 'not a user id (USR-<uuid>)').optional(),
       display_name: displayName.optional(),
+      properties: properties.optional(),
     })
-    .refine((u) => u.name !== undefined || u.id !== undefined, 'user.name or user.id is required'),
-  state: z.enum(['invited', 'joined']).default('invited'),
-  channel: z.strictObject({ type: z.literal('app') }).optional(),
-});
+    .refine((b) => Object.keys(b).length > 0, 'nothing to update'),
+  'ValidationFailed',
+  'conversation',
+);
 
-export const updateMemberBody = z.strictObject({ state: z.enum(['joined', 'left']) });
+export const createMemberBody = refusedAs(
+  z.strictObject({
+    user: z
+      .strictObject({
+        name: name.optional(),
+        id: z.string().regex(ID_PATTERNS.user, 'not a user id (USR-<uuid>)').optional(),
+        display_name: displayName.optional(),
+      })
+      .refine((u) => u.name !== undefined || u.id !== undefined, 'user.name or user.id is required'),
+    state: z.enum(['invited', 'joined']).default('invited'),
+    channel: z.strictObject({ type: z.literal('app') }).optional(),
+  }),
+  'ValidationFailed',
+  'member',
+);
 
-export const postEventBody = z.strictObject({
-  type: z.string().min(1).max(120),
-  body: z.unknown(),
-  from: memberId.optional(),
-  to: memberId.optional(),
-});
+export const updateMemberBody = refusedAs(z.strictObject({ state: z.enum(['joined', 'left']) }), 'ValidationFailed', 'member');
+
+export const postEventBody = refusedAs(
+  z.strictObject({
+    type: z.string().min(1).max(120).describe('a type clients may send (text, image…) or `custom:NAME`'),
+    body: z.unknown().describe("the type's body"),
+    from: memberId.optional().describe('the sending member (a user token sends as its own member)'),
+    to: memberId.optional().describe('only this member (and the application) sees it'),
+  }),
+  'ValidationFailed',
+  'event',
+);
 
 const pageSize = z.coerce.number().int().min(1).max(100).default(10);
 const order = z.enum(['asc', 'desc']).default('asc');
@@ -94,12 +114,16 @@ export const eventsQuery = z.strictObject({
 // Path ids are looked up as given (prepared statements, never spliced into SQL): a malformed id is
 // simply an id that does not exist, so it gets the same 404 as an unknown one.
 const pathId = z.string().min(1).max(200);
-export const conversationParams = z.strictObject({ id: pathId });
-export const memberParams = z.strictObject({ id: pathId, member_id: pathId });
-export const eventParams = z.strictObject({
-  id: pathId,
-  event_id: z
-    .string()
-    .regex(/^\d{1,15}$/)
-    .transform(Number),
-});
+export const conversationParams = refusedAs(z.strictObject({ id: pathId.describe('conversation id (CON-…)') }), 'ConversationNotFound', 'path');
+export const memberParams = refusedAs(z.strictObject({ id: pathId, member_id: pathId }), 'MemberNotFound', 'path');
+export const eventParams = refusedAs(
+  z.strictObject({
+    id: pathId,
+    event_id: z
+      .string()
+      .regex(/^\d{1,15}$/)
+      .transform(Number),
+  }),
+  'EventNotFound',
+  'path',
+);

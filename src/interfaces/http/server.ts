@@ -6,11 +6,12 @@ import { LegwayError } from '../../domain/errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { bearerAuth } from './auth.js';
+import { registerContract } from './contract.js';
 import { fromFrameworkError, sendProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type Readiness } from './routes/health.js';
-import { metricsRoutes, type MetricsAccess } from './routes/metrics.js';
+import { metricsRoutes, metricsSchema, type MetricsAccess } from './routes/metrics.js';
 import { legRoutes } from './routes/legs.js';
 import { memberRoutes } from './routes/members.js';
 import { recordingRoutes } from './routes/recordings.js';
@@ -56,6 +57,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     },
   });
 
+  // First: the routes' zod schemas validate requests and make /openapi.json (contract.ts).
+  await registerContract(app);
+
   // JSON only: everything else is 415 (fastify would otherwise accept text/plain).
   app.removeContentTypeParser('text/plain');
 
@@ -87,7 +91,7 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   });
 
   healthRoutes(app, deps.readiness);
-  if (deps.metricsAccess) metricsRoutes(app, deps.metrics, deps.metricsAccess);
+  if (deps.metricsAccess) metricsRoutes(app, deps.metrics, deps.metricsAccess, metricsSchema);
   // Outside /v1: a browser loads the pages, and logs in for development, before it holds a token.
   await app.register(webRoutes, { root: findWebRoot() });
   await app.register(devLoginRoutes, { login: deps.devLogin, services: deps.services });
@@ -95,7 +99,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     v1.addHook('onRequest', bearerAuth(deps.verifier));
     await v1.register(rateLimit, {
-      hook: 'preHandler',
+      // Before schema validation, so a limited client is told so whatever it sends.
+      hook: 'preValidation',
       max: deps.restRateLimit,
       timeWindow: 60_000,
       keyGenerator: (req) => (req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip),

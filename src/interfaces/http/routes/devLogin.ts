@@ -1,5 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isIPv4 } from 'node:net';
 import { ROLES, type Principal } from '../../../auth/principal.js';
@@ -7,8 +8,9 @@ import { mintToken } from '../../../auth/tokens.js';
 import { fail, LegwayError } from '../../../domain/errors.js';
 import { GATEWAY_USER_PREFIX, isGatewayUserName } from '../../../domain/gatewayUsers.js';
 import type { Conversation } from '../../../domain/model.js';
-import { parseOrThrow } from '../../../domain/validation.js';
 import type { Services } from '../../../services/services.js';
+import { json, problemResponse, problems } from '../responses.js';
+import { refusedAs } from '../schemaCompilers.js';
 
 /** What the development login needs: the secret it signs with and the lifetime cap. */
 export interface DevLogin {
@@ -29,24 +31,65 @@ export interface DevLoginOptions {
 const TTL_SECONDS = 12 * 3600;
 const OFF = 'development login is off; turn it on with LEGWAY_DEV_LOGIN=true, or mint a token with legway token --sub NAME';
 
-const loginBody = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only')
-    .refine((name) => !isGatewayUserName(name), `names starting with "${GATEWAY_USER_PREFIX}" are reserved for the gateway's SIP callers`),
-  // Only `user` is minted; the other roles are named so that asking for them gets a clear refusal.
-  role: z.enum(ROLES).default('user'),
-  conversation: z
-    .string()
-    .trim()
-    .min(1)
-    .max(100)
-    // eslint-disable-next-line no-control-regex -- the point is to refuse control characters in names
-    .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
-    .optional(),
-});
+const loginBody = refusedAs(
+  z.strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only')
+      .refine((name) => !isGatewayUserName(name), `names starting with "${GATEWAY_USER_PREFIX}" are reserved for the gateway's SIP callers`),
+    // Only `user` is minted; the other roles are named so that asking for them gets a clear refusal.
+    role: z.enum(ROLES).default('user'),
+    conversation: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      // eslint-disable-next-line no-control-regex -- the point is to refuse control characters in names
+      .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters')
+      .optional(),
+  }),
+  'ValidationFailed',
+  'login',
+);
+
+const tags = ['development'];
+// Development login is how a browser gets its first token: it carries none.
+const security: [] = [];
+const OFF_TEXT = 'Not found: the login is off (LEGWAY_DEV_LOGIN)';
+const loginSchema = {
+  summary: 'Mint a user token (only with LEGWAY_DEV_LOGIN on, and only for a client on this machine)',
+  tags,
+  security,
+  body: loginBody,
+  response: {
+    200: json(
+      'A user token for the name asked for',
+      z.strictObject({
+        token: z.string(),
+        role: z.literal('user'),
+        sub: z.string(),
+        expires_at: z.iso.datetime(),
+        conversation_id: z.string().optional().describe('the conversation asked for, created if it was a new name'),
+      }),
+    ),
+    ...problems(400, 413, 415, 422, 429),
+    403: problemResponse('Forbidden: a client not on this machine, or a role other than user asked for'),
+    404: problemResponse(`${OFF_TEXT}, or no such conversation`),
+  },
+};
+const availableSchema = {
+  summary: 'Whether the development login is on',
+  tags,
+  security,
+  response: {
+    200: json('It is on', z.strictObject({ available: z.literal(true) })),
+    ...problems(429),
+    403: problemResponse('Forbidden: a client not on this machine'),
+    404: problemResponse(OFF_TEXT),
+  },
+};
 
 /** True for an address of this machine's loopback interface (IPv4, IPv6, or IPv4 mapped into IPv6). */
 export function isLoopback(address: string | undefined): boolean {
@@ -77,7 +120,8 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
     const off = async (): Promise<never> => {
       throw new LegwayError('NotFound', OFF);
     };
-    app.route({ method: ['GET', 'POST'], url: '/dev/login', onRequest: off, handler: off });
+    app.get('/dev/login', { schema: availableSchema, onRequest: off }, off);
+    app.post('/dev/login', { schema: loginSchema, onRequest: off }, off);
     return;
   }
 
@@ -95,10 +139,11 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
     errorResponseBuilder: (_req, ctx) => new LegwayError('RateLimited', `rate limit of ${ctx.max} logins per minute exceeded; retry in ${ctx.after}`),
   });
 
-  app.get('/dev/login', async () => ({ available: true }));
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/dev/login', { schema: availableSchema }, async () => ({ available: true as const }));
 
-  app.post('/dev/login', async (req) => {
-    const body = parseOrThrow(loginBody, req.body ?? {}, 'login');
+  r.post('/dev/login', { schema: loginSchema }, async (req) => {
+    const body = req.body;
     if (body.role !== 'user') {
       throw fail('Forbidden', `the development login mints user tokens only; mint a ${body.role} token with legway token --sub NAME --role ${body.role}`);
     }
@@ -120,7 +165,7 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
     req.log.info({ role: 'user' }, 'dev login');
     return {
       token,
-      role: 'user',
+      role: 'user' as const,
       sub: body.name,
       expires_at: expiresAt.toISOString(),
       ...(conversation && { conversation_id: conversation.id }),

@@ -1,10 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { seesAll } from '../../../auth/principal.js';
 import type { TokenVerifier } from '../../../auth/tokens.js';
 import { fail } from '../../../domain/errors.js';
 import type { Metrics } from '../../../observability/metrics.js';
+import { problems } from '../responses.js';
 
 /**
  * Who may read `/metrics` (README, Health and metrics):
@@ -55,9 +57,22 @@ function guard(access: MetricsAccess): (req: FastifyRequest) => Promise<void> {
   };
 }
 
-/** GET /metrics (Prometheus text), behind the given access rule. */
-export function metricsRoutes(app: FastifyInstance, metrics: Metrics, access: MetricsAccess): void {
-  app.get('/metrics', { onRequest: guard(access) }, async (_req, reply) => {
+/**
+ * How /metrics is described in /openapi.json: the main server's zod compilers read it. The listener
+ * of its own (LEGWAY_METRICS_LISTEN) has neither those compilers nor a document, so it goes without.
+ */
+export const metricsSchema = {
+  summary: 'Prometheus metrics (to this machine, an application or operator token, or the metrics token)',
+  tags: ['health'],
+  response: {
+    200: { description: 'The Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+    ...problems(401, 403),
+  },
+};
+
+/** GET /metrics (Prometheus text), behind the given access rule; `schema` documents it where there is a document. */
+export function metricsRoutes(app: FastifyInstance, metrics: Metrics, access: MetricsAccess, schema?: typeof metricsSchema): void {
+  app.get('/metrics', { onRequest: guard(access), ...(schema && { schema }) }, async (_req, reply) => {
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });

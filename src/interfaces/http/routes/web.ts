@@ -22,6 +22,9 @@ export const PAGE_CSP = [
 
 const PAGES = { '/call': 'call.html', '/console': 'console.html' } as const;
 
+/** Pages and their files are for browsers, not part of the API's description (/openapi.json). */
+const PAGE = { schema: { hide: true } };
+
 /** `dist/web` of the legway package this module belongs to, or undefined when that package cannot be found. */
 export function findWebRoot(): string | undefined {
   const root = findPackageRoot(import.meta.url, 'legway');
@@ -57,14 +60,14 @@ export interface WebOptions {
 
 /** The browser pages (`/call`, `/console`), their scripts and styles under `/web/`, and `/` → `/call`. */
 export async function webRoutes(app: FastifyInstance, options: WebOptions): Promise<void> {
-  app.get('/', async (_req, reply) => reply.redirect('/call', 302));
+  app.get('/', PAGE, async (_req, reply) => reply.redirect('/call', 302));
 
   const root = options.root;
   if (root === undefined || !isDirectory(root)) {
     // Checked once: a gateway started before `npm run build` keeps answering 503 for /web/ until restarted.
     app.log.warn({ root }, 'web pages not built (run npm run build): /call, /console and /web/ answer 503');
-    app.get('/web/*', async (_req, reply) => notBuilt(reply));
-    for (const url of Object.keys(PAGES)) app.get(url, async (_req, reply) => notBuilt(reply));
+    app.get('/web/*', PAGE, async (_req, reply) => notBuilt(reply));
+    for (const url of Object.keys(PAGES)) app.get(url, PAGE, async (_req, reply) => notBuilt(reply));
     return;
   }
 
@@ -96,7 +99,7 @@ export async function webRoutes(app: FastifyInstance, options: WebOptions): Prom
   });
 
   for (const [url, file] of Object.entries(PAGES)) {
-    app.get(url, async (_req, reply) => {
+    app.get(url, PAGE, async (_req, reply) => {
       if (!(await exists(join(root, file)))) return notBuilt(reply);
       return reply.sendFile(file);
     });
