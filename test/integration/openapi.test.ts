@@ -261,6 +261,11 @@ describe('every route answers as documented', () => {
     await call('POST', '/v1/webhooks/failed/replay', { token: await gw.token('alice') });
     await call('POST', '/v1/calls', { body: { to: { type: 'sip', uri: 'sip:bob@127.0.0.1' }, conversation_id: conv.id } });
     await call('POST', '/v1/calls', { body: { to: { type: 'tel', uri: '123' }, conversation_id: conv.id } });
+    // Token revocation: revoked now, revoked already, a bad id, and a user who may not.
+    await call('POST', '/v1/tokens/revocations', { body: { jti: 'tour-token' } });
+    await call('POST', '/v1/tokens/revocations', { body: { jti: 'tour-token' } });
+    await call('POST', '/v1/tokens/revocations', { body: { jti: 'has spaces' } });
+    await call('POST', '/v1/tokens/revocations', { body: { jti: 'another' }, token: await gw.token('alice') });
     await call('GET', '/healthz', { token: null });
     await call('GET', '/readyz', { token: null });
     await call('GET', '/metrics', { token: null });
