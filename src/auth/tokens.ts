@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { createVerifier, TokenError } from 'fast-jwt';
+import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { fail } from '../domain/errors.js';
 import { GATEWAY_USER_PREFIX, isGatewayUserName } from '../domain/gatewayUsers.js';
@@ -95,28 +96,40 @@ export interface VerifierOptions {
 
 /** Verifies tokens against one secret and application id; failures are `Unauthorized` with the reason. */
 export class TokenVerifier {
-  private readonly key: Uint8Array;
+  /**
+   * Signature, algorithm and shape, checked synchronously with node:crypto (fast-jwt): a WebCrypto
+   * verify is a job on libuv's thread pool, about 7× the CPU, on every REST request and handshake.
+   * Times are checked below, against the injected clock.
+   */
+  private readonly check: (token: string) => unknown;
   private readonly now: () => Date;
 
   constructor(private readonly options: VerifierOptions) {
-    this.key = encoder.encode(options.secret);
+    this.check = createVerifier({ key: options.secret, algorithms: [ALG], ignoreExpiration: true, ignoreNotBefore: true, cache: false });
     this.now = options.now ?? (() => new Date());
   }
 
-  async verify(token: unknown): Promise<Principal> {
+  /** The token's principal; rejects with `Unauthorized` naming the reason. */
+  verify(token: unknown): Promise<Principal> {
+    // The check itself is synchronous; a throw inside the executor becomes the rejection.
+    return new Promise((resolve) => resolve(this.principalOf(token)));
+  }
+
+  private principalOf(token: unknown): Principal {
     if (typeof token !== 'string' || token.length === 0) throw fail('Unauthorized', 'missing token');
     if (token.length > 8192) throw fail('Unauthorized', 'token too long');
     const now = this.now();
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.key, { algorithms: [ALG], currentDate: now }));
+      payload = this.check(token) as Record<string, unknown>;
     } catch (err) {
-      if (err instanceof errors.JWTExpired) throw fail('Unauthorized', 'token expired');
-      if (err instanceof errors.JWSSignatureVerificationFailed) throw fail('Unauthorized', 'token signature invalid');
-      if (err instanceof errors.JOSEAlgNotAllowed) throw fail('Unauthorized', 'token algorithm not allowed (HS256 only)');
-      if (err instanceof errors.JWTClaimValidationFailed) throw fail('Unauthorized', `token claim invalid: ${err.claim}`);
-      throw fail('Unauthorized', 'token malformed');
+      throw fail('Unauthorized', refusalOf(err));
     }
+    // Times against the injected clock, in whole seconds, as RFC 7519 counts them.
+    const seconds = Math.floor(now.getTime() / 1000);
+    if (payload.exp !== undefined && typeof payload.exp !== 'number') throw fail('Unauthorized', 'token claim invalid: exp');
+    if (typeof payload.exp === 'number' && payload.exp <= seconds) throw fail('Unauthorized', 'token expired');
+    if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > seconds)) throw fail('Unauthorized', 'token claim invalid: nbf');
     const missing = REQUIRED.find((claim) => payload[claim] === undefined);
     if (missing !== undefined) throw fail('Unauthorized', `token lacks the ${missing} claim`);
     const claims = claimsSchema.safeParse(payload);
@@ -133,5 +146,21 @@ export class TokenVerifier {
     }
     if (this.options.revoked?.has(c.jti)) throw fail('Unauthorized', 'token revoked');
     return { role: c.role, sub: c.sub, join: c.join ?? [], jti: c.jti };
+  }
+}
+
+/** Why fast-jwt refused a token, in the words a client is told. */
+function refusalOf(err: unknown): string {
+  if (!(err instanceof TokenError)) return 'token malformed';
+  switch (err.code) {
+    case TokenError.codes.invalidSignature:
+    case TokenError.codes.missingSignature:
+      return 'token signature invalid';
+    case TokenError.codes.invalidAlgorithm:
+      return 'token algorithm not allowed (HS256 only)';
+    case TokenError.codes.invalidCritHeader:
+      return 'token header invalid: crit';
+    default:
+      return 'token malformed';
   }
 }
