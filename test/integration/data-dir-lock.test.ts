@@ -4,12 +4,12 @@
  * of a crashed one and end them, and finish its recordings. The lock is the kernel's, so a
  * gateway killed with -9 leaves nothing behind that would block the next start.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../sipp/sipp.js';
-import { BIN, processApi, runCli, serveUntilExit, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { processApi, requireBuiltCli, runCli, serveUntilExit, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 import { ScriptedPhone } from '../support/scriptedPhone.js';
 
 const SECRET = 'data-dir-lock-secret-long-enough-for-hs256';
@@ -20,7 +20,7 @@ describe('the data folder lock', () => {
   const phones: ScriptedPhone[] = [];
 
   beforeAll(() => {
-    if (!existsSync(join(BIN, '..', '..', 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+    requireBuiltCli();
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-lock-'));

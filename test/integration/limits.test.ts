@@ -1,7 +1,7 @@
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeMediaEngine, fakeOfferSdp } from '../support/fakeEngine.js';
-import { request, startGateway, type GatewayOptions, type TestGateway } from '../support/gateway.js';
+import { createConversation, request, startGateway, type GatewayOptions, type TestGateway } from '../support/gateway.js';
 
 /**
  * What one client may grow, each refused past its configured limit with a stable code, and the
@@ -19,12 +19,6 @@ afterEach(async () => {
 async function start(env: Record<string, string>, options: GatewayOptions = {}): Promise<TestGateway> {
   gw = await startGateway({ ...options, env });
   return gw;
-}
-
-async function conversation(g: TestGateway, name: string): Promise<string> {
-  const res = await g.api('POST', '/v1/conversations', { body: { name } });
-  expect(res.status).toBe(201);
-  return res.body.id as string;
 }
 
 /** A joined member `name` whose socket has joined the conversation. */
@@ -53,7 +47,7 @@ describe('WebRTC legs per member and per conversation', () => {
   it('refuses rtc:new past either limit with LimitReached, and creates no leg, endpoint or event', async () => {
     const engine = new FakeMediaEngine();
     const g = await start({ LEGWAY_MAX_LEGS_PER_MEMBER: '2', LEGWAY_MAX_LEGS_PER_CONVERSATION: '3' }, { engine });
-    const cid = await conversation(g, 'legs');
+    const cid = await createConversation(g, 'legs');
     const alice = await joined(g, cid, 'alice');
     const bob = await joined(g, cid, 'bob');
     const carol = await joined(g, cid, 'carol');
@@ -91,7 +85,7 @@ describe('WebRTC legs per member and per conversation', () => {
 describe('members per conversation', () => {
   it('refuses a new member past the limit, over REST and on the socket, and changes nothing', async () => {
     const g = await start({ LEGWAY_MAX_MEMBERS_PER_CONVERSATION: '2' });
-    const cid = await conversation(g, 'small-room');
+    const cid = await createConversation(g, 'small-room');
     expect((await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } })).status).toBe(201);
     const bob = await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'bob' }, state: 'invited' } });
     expect(bob.status).toBe(201);
@@ -151,7 +145,7 @@ describe('knocks per user per minute', () => {
   it('refuses a new knock past the limit, over all conversations, with RateLimited; a repeated knock is not counted, a probe is', async () => {
     const g = await start({ LEGWAY_KNOCK_RATE_LIMIT: '3' });
     const doors = [];
-    for (let i = 0; i < 4; i++) doors.push(await conversation(g, `door-${i}`));
+    for (let i = 0; i < 4; i++) doors.push(await createConversation(g, `door-${i}`));
     const dave = await g.connect(await g.token('dave'));
     const knocks = [];
     for (const door of doors.slice(0, 2)) knocks.push(await request(dave, 'conversation:knock', { conversation_id: door }));
@@ -176,7 +170,7 @@ describe('knocks per user per minute', () => {
 describe('one answer for "not found or not allowed"', () => {
   it('a stranger gets byte-identical errors for an existing conversation and a made-up one; the application a precise one', async () => {
     const g = await start({});
-    const cid = await conversation(g, 'secret-room');
+    const cid = await createConversation(g, 'secret-room');
     await joined(g, cid, 'alice');
     const madeUp = `${cid.slice(0, -4)}${cid.endsWith('0000') ? '1111' : '0000'}`;
     const mallory = await g.connect(await g.token('mallory', 'user', { join: ['elsewhere'] }));

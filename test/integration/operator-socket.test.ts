@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
+import { createConversation, EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
 import { rms, toneLevel } from '../support/tone.js';
 import { TestPeer } from '../support/webrtcPeer.js';
 
@@ -31,12 +31,6 @@ async function start(options: { media?: boolean; env?: Record<string, string> } 
 async function operator(g: TestGateway, name = 'olga'): Promise<{ socket: Socket; seen: EventRecorder }> {
   const socket = await g.connect(await g.token(name, 'operator'), { namespace: OPERATOR });
   return { socket, seen: new EventRecorder(socket) };
-}
-
-async function createConversation(g: TestGateway, name: string): Promise<string> {
-  const res = await g.api('POST', '/v1/conversations', { body: { name } });
-  expect(res.status).toBe(201);
-  return res.body.id as string;
 }
 
 async function addMember(g: TestGateway, cid: string, user: string): Promise<string> {

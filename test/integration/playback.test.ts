@@ -7,7 +7,7 @@ import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeWav } from '../../src/media/sources/wav.js';
 import { SpeechSynth } from '../../src/media/sources/speech.js';
-import { EventRecorder, request, startGateway, type ApiResponse, type TestGateway } from '../support/gateway.js';
+import { createConversation, EventRecorder, request, startGateway, type ApiResponse, type TestGateway } from '../support/gateway.js';
 import { waitUntil } from '../support/resources.js';
 import { rms, sine, toneLevel } from '../support/tone.js';
 import { TestPeer } from '../support/webrtcPeer.js';
@@ -206,12 +206,6 @@ describe('play, say, record and DTMF in calls', () => {
     return gw;
   }
 
-  async function conversation(g: TestGateway, name: string): Promise<string> {
-    const res = await g.api('POST', '/v1/conversations', { body: { name } });
-    expect(res.status).toBe(201);
-    return res.body.id as string;
-  }
-
   /** A user joined to `cid` with a connected WebRTC leg sending `tone` (0 = silence), audio flowing. */
   async function joinCall(g: TestGateway, cid: string, name: string, tone = 0): Promise<Joined> {
     await g.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name }, state: 'joined' } });
@@ -246,7 +240,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('a WAV played to the conversation is heard by every peer, then audio:play:done; the tone is gone after', async () => {
     const g = await start({ 'tone.wav': toneWav(2) });
-    const cid = await conversation(g, 'play-all');
+    const cid = await createConversation(g, 'play-all');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob', 440);
     const c = await joinCall(g, cid, 'carol');
@@ -291,7 +285,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('a play with loop 0 goes on until DELETE /stream, which logs audio:play:stop (not done) and silences it', async () => {
     const g = await start({ 'short.wav': toneWav(0.5) });
-    const cid = await conversation(g, 'play-forever');
+    const cid = await createConversation(g, 'play-forever');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob');
 
@@ -322,7 +316,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('a play to one leg (PUT /v1/legs/:id/stream) is heard by that leg only', async () => {
     const g = await start({ 'tone.wav': toneWav(1) });
-    const cid = await conversation(g, 'play-one');
+    const cid = await createConversation(g, 'play-one');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob');
     const marks = [a.peer.received.length, b.peer.received.length];
@@ -345,7 +339,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it.skipIf(!espeak)('say (PUT /talk) is heard as speech by the peers, then audio:say:done', async () => {
     const g = await start();
-    const cid = await conversation(g, 'say');
+    const cid = await createConversation(g, 'say');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob');
     await Promise.all([a.peer.receiveMore(300), b.peer.receiveMore(300)]);
@@ -376,7 +370,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('records the conversation mix and legs to 48 kHz mono WAVs that hold what was sent', async () => {
     const g = await start();
-    const cid = await conversation(g, 'record');
+    const cid = await createConversation(g, 'record');
     const a = await joinCall(g, cid, 'alice', 440);
     const b = await joinCall(g, cid, 'bob');
     await hears(b.peer, 440, 'B to hear A');
@@ -446,7 +440,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('a split conversation recording also makes one file per leg, stopped with it', async () => {
     const g = await start();
-    const cid = await conversation(g, 'split');
+    const cid = await createConversation(g, 'split');
     const a = await joinCall(g, cid, 'alice', 440);
     const b = await joinCall(g, cid, 'bob', 880);
     await hears(a.peer, 880, 'A to hear B');
@@ -482,7 +476,7 @@ describe('play, say, record and DTMF in calls', () => {
     const web = await mediaServer();
     cleanups.push(() => web.close());
 
-    const cid = await conversation(g, 'refusals');
+    const cid = await createConversation(g, 'refusals');
     const a = await joinCall(g, cid, 'alice');
     const mark = a.peer.received.length;
     const play = (stream_url: string) => g.api('PUT', `/v1/conversations/${cid}/stream`, { body: { stream_url: [stream_url] } });
@@ -538,7 +532,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('the detail of a refused play names the media, not the request body', async () => {
     const g = await start({ 'notes.wav': 'not a RIFF file', 'big.wav': new Uint8Array(MAX_BYTES + 1) });
-    const cid = await conversation(g, 'details');
+    const cid = await createConversation(g, 'details');
     await joinCall(g, cid, 'alice');
     const notWav = await g.api('PUT', `/v1/conversations/${cid}/stream`, { body: { stream_url: 'notes.wav' } });
     const tooBig = await g.api('PUT', `/v1/conversations/${cid}/stream`, { body: { stream_url: 'big.wav' } });
@@ -549,7 +543,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('the operator plays to a leg and stops it over /operator (leg:action play, play:stop)', async () => {
     const g = await start({ 'short.wav': toneWav(0.5) });
-    const cid = await conversation(g, 'operator');
+    const cid = await createConversation(g, 'operator');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob');
     const socket = await g.connect(await g.token('olga', 'operator'), { namespace: '/operator' });
@@ -579,7 +573,7 @@ describe('play, say, record and DTMF in calls', () => {
 
   it('PUT /v1/legs/:id/dtmf plays the keys to that leg and logs audio:dtmf for each', async () => {
     const g = await start();
-    const cid = await conversation(g, 'dtmf');
+    const cid = await createConversation(g, 'dtmf');
     const a = await joinCall(g, cid, 'alice');
     const b = await joinCall(g, cid, 'bob');
     const marks = [a.peer.received.length, b.peer.received.length];

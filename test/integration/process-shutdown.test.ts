@@ -4,12 +4,12 @@
  * LEGWAY_SHUTDOWN_TIMEOUT_MS has passed, instead of whenever the thing holding it lets go.
  */
 import { connect, type Socket as NetSocket } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, processApi, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { processApi, requireBuiltCli, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 
 const SECRET = 'process-shutdown-secret-long-enough-for-hs256';
 const ENV = { LEGWAY_SECRET: SECRET, LEGWAY_SIP_ENABLED: 'false', LEGWAY_MEDIA_WORKERS: '1', LEGWAY_SHUTDOWN_TIMEOUT_MS: '1000' };
@@ -37,7 +37,7 @@ describe('stopping `legway serve`', () => {
   const clients: Socket[] = [];
 
   beforeAll(() => {
-    if (!existsSync(join(BIN, '..', '..', 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+    requireBuiltCli();
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-stop-'));

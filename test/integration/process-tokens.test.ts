@@ -4,12 +4,12 @@
  * mints tokens with the gateway's claims, within LEGWAY_TOKEN_MAX_TTL and outside the gateway-made
  * users' namespace; `legway token revoke` revokes one while the gateway runs.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, processApi, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
+import { processApi, requireBuiltCli, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 import { waitUntil } from '../support/resources.js';
 
 describe('tokens from the legway command', () => {
@@ -17,7 +17,7 @@ describe('tokens from the legway command', () => {
   const running: RunningGateway[] = [];
 
   beforeAll(() => {
-    if (!existsSync(join(BIN, '..', '..', 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+    requireBuiltCli();
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-proc-tokens-'));

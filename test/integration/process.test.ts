@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
-import { BIN, processApi, runCli, spawnGateway, stop, type ProcessApiResponse, type RunningGateway } from '../support/process.js';
+import { processApi, requireBuiltCli, runCli, spawnGateway, stop, type ProcessApiResponse, type RunningGateway } from '../support/process.js';
 
 /** A port that was free a moment ago (bound to 0, read, released). */
 function freePort(): Promise<number> {
@@ -29,8 +29,7 @@ describe('the legway command', () => {
   const running: RunningGateway[] = [];
 
   beforeAll(() => {
-    // The command runs the compiled gateway; `npm test` builds it first (and `npm ci` via prepare).
-    if (!existsSync(join(BIN, '..', '..', 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+    requireBuiltCli();
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-proc-'));

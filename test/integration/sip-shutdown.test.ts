@@ -15,14 +15,14 @@
  *
  * No timing is asserted beyond the configured shutdown deadline (plus a margin).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort, sippMissing, startSipp, type SippRun, type StartedSipp } from '../sipp/sipp.js';
 import { AnswerServer } from '../support/answerServer.js';
 import { pcmuSamplesPcap } from '../support/pcap.js';
-import { BIN, runCli, spawnGateway, stop, type RunningGateway, processApi } from '../support/process.js';
+import { processApi, requireBuiltCli, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 import { openFds, processAlive, udpSocketsOf, waitUntil } from '../support/resources.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { SipProbe } from '../support/sipProbe.js';
@@ -42,8 +42,7 @@ describe.skipIf(missing !== undefined)('the SIP gateway as a process', () => {
   let answers: AnswerServer | undefined;
 
   beforeAll(() => {
-    // The command runs the compiled gateway; `npm test` builds it first (and `npm ci` via prepare).
-    if (!existsSync(join(BIN, '..', '..', 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+    requireBuiltCli();
   });
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-sip-proc-'));

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
+import { createConversation, EventRecorder, request, startGateway, TEST_SECRET, type TestGateway } from '../support/gateway.js';
 
 /** The client socket API (README, "Socket API"): handshake, join rules, fan-out, leave, hostile input, limits. */
 
@@ -15,12 +15,6 @@ afterEach(async () => {
 async function start(env?: Record<string, string>): Promise<TestGateway> {
   gw = await startGateway(env ? { env } : {});
   return gw;
-}
-
-async function createConversation(g: TestGateway, name: string): Promise<string> {
-  const res = await g.api('POST', '/v1/conversations', { body: { name } });
-  expect(res.status).toBe(201);
-  return res.body.id as string;
 }
 
 async function addMember(g: TestGateway, cid: string, user: string, state: 'invited' | 'joined'): Promise<any> {

@@ -146,6 +146,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
 }
 
 /** A request with acknowledgement, as clients make them. */
+/** Creates a conversation named `name` as the application (REST); its id. */
+export async function createConversation(g: TestGateway, name: string): Promise<string> {
+  const res = await g.api('POST', '/v1/conversations', { body: { name } });
+  if (res.status !== 201) throw new Error(`creating conversation ${name}: ${String(res.status)} ${JSON.stringify(res.body)}`);
+  return res.body.id as string;
+}
+
 export function request(socket: Socket, name: string, payload: unknown): Promise<any> {
   return socket.timeout(5000).emitWithAck(name, payload);
 }

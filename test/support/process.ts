@@ -1,8 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, 'bin', 'legway.js');
+
+/** Fails a suite that runs the real command when it is not built (`npm test` builds it first, and `npm ci` via prepare). */
+export function requireBuiltCli(): void {
+  if (!existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build`');
+}
 
 export interface RunningGateway {
   child: ChildProcess;
