@@ -15,7 +15,7 @@ export interface FuzzWorld {
   legId: string;
   eventId: number;
   user: Principal;
-  tokens: { user: string; operator: string; application: string; wrongSecret: string; expired: string; otherApplication: string };
+  tokens: { user: string; stranger: string; operator: string; application: string; wrongSecret: string; expired: string; otherApplication: string };
 }
 
 export const FUZZ_USER = 'fuzz-user';
@@ -59,6 +59,7 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
       mintToken(secret, { sub, role, ttlSeconds, applicationId });
     const tokens = {
       user: await mint(FUZZ_USER, 'user'),
+      stranger: await mint('fuzz-stranger', 'user'),
       operator: await mint('fuzz-operator', 'operator'),
       application: await mint('fuzz-backend', 'application'),
       wrongSecret: await mint('fuzz-backend', 'application', 'not-the-secret-but-long-enough-for-hs256!!'),

@@ -11,8 +11,8 @@ const QUERY_KEYS = ['page_size', 'order', 'cursor', 'start_id', 'end_id', 'event
 const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/problem+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', ''];
 const EXTRA_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
 
-type TokenKind = 'application' | 'user' | 'operator' | 'none' | 'garbage' | 'wrongSecret' | 'expired' | 'otherApplication' | 'basic' | 'tampered' | 'lowercase';
-const TOKEN_KINDS: readonly TokenKind[] = ['application', 'user', 'operator', 'none', 'garbage', 'wrongSecret', 'expired', 'otherApplication', 'basic', 'tampered', 'lowercase'];
+type TokenKind = 'application' | 'user' | 'stranger' | 'operator' | 'none' | 'garbage' | 'wrongSecret' | 'expired' | 'otherApplication' | 'basic' | 'tampered' | 'lowercase';
+const TOKEN_KINDS: readonly TokenKind[] = ['application', 'user', 'stranger', 'operator', 'none', 'garbage', 'wrongSecret', 'expired', 'otherApplication', 'basic', 'tampered', 'lowercase'];
 
 interface RestInput {
   readonly route: number;
@@ -29,6 +29,7 @@ function authorization(world: FuzzWorld, kind: TokenKind): string | undefined {
   switch (kind) {
     case 'application':
     case 'user':
+    case 'stranger':
     case 'operator':
     case 'wrongSecret':
     case 'expired':
@@ -166,7 +167,7 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
       name: 'REST requests (real HTTP)',
       method: [
         `undici over 2 keep-alive connections to the ${routes.length} routes of the gateway's own route table (${routes.map((r) => r.path).join(' ')})`,
-        'route methods and others; path params from the seeded world or arbitrary (encoded, raw, bad %); random query strings; JSON bodies from the input schemas, arbitrary, broken or none; 7 content types; 11 kinds of token (good, bad, missing)',
+        'route methods and others; path params from the seeded world or arbitrary (encoded, raw, bad %); random query strings; JSON bodies from the input schemas, arbitrary, broken or none; 7 content types; 12 kinds of token (good, bad, missing)',
         `one request at a time; every answer below 500 and every 4xx a problem body with a catalogued code; ${clientRefused} requests undici refused to send`,
         `store checked around every rejected request (${checked.background} background writes told apart by replaying the input)`,
       ],

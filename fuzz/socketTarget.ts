@@ -82,8 +82,8 @@ function judgeAck(ack: unknown): boolean {
 }
 
 /**
- * Socket requests over real socket.io clients (a user on `/`, an operator on `/operator`, the
- * application on `/`): every request name the gateway registered on each socket, and unknown ones,
+ * Socket requests over real socket.io clients (the seeded user and a stranger on `/`, an operator
+ * on `/operator`): every request name the gateway registered on each socket, and unknown ones,
  * with payloads shaped like the input schemas and wrong, arbitrary, or none. Each must be
  * acknowledged `{ ok: true, … }` or `{ ok: false, error: { code, message } }` with a catalogued
  * code other than Internal — or, for a payload over the size limit, end the connection — and a
@@ -95,7 +95,7 @@ export async function fuzzSocketRequests(budget: Budget, world: FuzzWorld, watch
   for (const [label, namespace, token] of [
     ['user', '/', world.tokens.user],
     ['operator', '/operator', world.tokens.operator],
-    ['application', '/', world.tokens.application],
+    ['stranger', '/', world.tokens.stranger],
   ] as const) {
     const socket = await open(url, namespace, token);
     clients.push({ label, namespace, token, socket, names: requestNames(world, namespace, socket) });
@@ -152,7 +152,7 @@ export async function fuzzSocketRequests(budget: Budget, world: FuzzWorld, watch
     return {
       name: 'Socket requests (real socket.io clients)',
       method: [
-        '3 socket.io clients (user and application on /, operator on /operator); request names read from the gateway\'s own server-side sockets:',
+        '3 socket.io clients (the seeded member and a stranger on /, an operator on /operator); request names read from the gateway\'s own server-side sockets:',
         ...names.map((n) => `  ${n}`),
         'payloads drawn from the JSON Schema of every exported input schema (fields missing, mistyped, at and past their limits, real ids mixed in), arbitrary JSON, or none; 1 in 31 names unknown',
         `one request at a time; each must be acked with a catalogued code (not Internal); ${disconnects} over the size limit ended their connection, as they must`,
