@@ -67,7 +67,9 @@ function queryOf(query: RestInput['query']): string {
 
 /** Checks a response; true when it accepts the request. A 5xx, or a 4xx without a problem body naming a catalogued code, fails. */
 function judge(status: number, contentType: string | undefined, text: string, method: string): boolean {
-  if (status >= 500) throw new InvariantFailure(`answered ${status}: ${text.slice(0, 300)}`);
+  // 503 Unavailable is a refusal the gateway means (media off, pages not built, shutting down); any other 5xx is a failure.
+  const unavailable = status === 503 && (method === 'HEAD' || /"code":"Unavailable"/.test(text));
+  if (status >= 500 && !unavailable) throw new InvariantFailure(`answered ${status}: ${text.slice(0, 300)}`);
   if (status < 400) return true;
   if (method === 'HEAD') return false;
   let problem: { code?: unknown; detail?: unknown };

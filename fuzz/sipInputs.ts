@@ -301,6 +301,6 @@ export function build(seeds: readonly { bytes: Buffer }[], input: SipInput): Buf
 /** How an input is described when it fails: its seed's name and the message in JSON (every byte visible). */
 export function describeSipInput(seeds: readonly { name: string; bytes: Buffer }[], input: SipInput): string {
   const bytes = build(seeds, input);
-  const shown = bytes.length > 2000 ? `${bytes.subarray(0, 2000).toString('latin1')}… (${bytes.length} bytes)` : bytes.toString('latin1');
+  const shown = bytes.length > 600 ? `${bytes.subarray(0, 600).toString('latin1')}… (${bytes.length} bytes)` : bytes.toString('latin1');
   return `seed ${seeds[input.seed]?.name ?? '?'}, mutations ${JSON.stringify(input.mutations)}\nmessage: ${JSON.stringify(shown)}`;
 }
