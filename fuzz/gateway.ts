@@ -55,8 +55,13 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
     engine.endpoint(leg_id).connect();
     const event = app.services.events.post(conversation.id, { type: 'text', body: { text: 'seed' } }, user);
     await app.store.durable();
-    const mint = (sub: string, role: 'user' | 'operator' | 'application', secret = config.secret, ttlSeconds = 24 * 3600, applicationId = config.applicationId) =>
-      mintToken(secret, { sub, role, ttlSeconds, applicationId });
+    const mint = (
+      sub: string,
+      role: 'user' | 'operator' | 'application',
+      secret = config.secret,
+      ttlSeconds = 24 * 3600,
+      applicationId = config.applicationId,
+    ) => mintToken(secret, { sub, role, ttlSeconds, applicationId });
     const tokens = {
       user: await mint(FUZZ_USER, 'user'),
       stranger: await mint('fuzz-stranger', 'user'),

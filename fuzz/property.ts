@@ -48,6 +48,11 @@ export class Tally {
     if (!this.frozen) this.stateViolations++;
   }
 
+  /** The counts, for a TargetResult. */
+  counts(): { accepted: number; rejected: number; stateChecked: number; stateViolations: number } {
+    return { accepted: this.accepted, rejected: this.rejected, stateChecked: this.stateChecked, stateViolations: this.stateViolations };
+  }
+
   /** Called when an input fails: what follows is fast-check shrinking it. */
   freeze(): void {
     this.frozen = true;
@@ -61,7 +66,7 @@ function parameters<T>(budget: Budget): fc.Parameters<[T]> {
   return {
     numRuns: budget.runs,
     seed: budget.seed,
-    ...(budget.timeLimitMs !== undefined && { interruptAfterTimeLimit: budget.timeLimitMs, markInterruptAsFailure: false }),
+    ...(budget.timeLimitMs !== undefined && { plugins: [fc.interruptAfterTimeLimit(budget.timeLimitMs)] }),
   };
 }
 

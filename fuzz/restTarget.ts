@@ -4,15 +4,37 @@ import { ERROR_CODES } from '../src/domain/errors.js';
 import type { FuzzWorld } from './gateway.js';
 import { checkAsync, InvariantFailure, Tally, type Budget, type TargetResult } from './property.js';
 import { listRoutes, type Route } from './routes.js';
-import { confine, payloads, worldValues } from './shapes.js';
+import { confine, json, payloads, worldValues } from './shapes.js';
 import { runChecked, type CheckedRun, type StateWatch } from './stateWatch.js';
 
 const QUERY_KEYS = ['page_size', 'order', 'cursor', 'start_id', 'end_id', 'event_type', 'type', 'id', 'q'];
-const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/problem+json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', ''];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/problem+json',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  '',
+];
 const EXTRA_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
 
-type TokenKind = 'application' | 'user' | 'stranger' | 'operator' | 'none' | 'garbage' | 'wrongSecret' | 'expired' | 'otherApplication' | 'basic' | 'tampered' | 'lowercase';
-const TOKEN_KINDS: readonly TokenKind[] = ['application', 'user', 'stranger', 'operator', 'none', 'garbage', 'wrongSecret', 'expired', 'otherApplication', 'basic', 'tampered', 'lowercase'];
+type TokenKind =
+  'application' | 'user' | 'stranger' | 'operator' | 'none' | 'garbage' | 'wrongSecret' | 'expired' | 'otherApplication' | 'basic' | 'tampered' | 'lowercase';
+const TOKEN_KINDS: readonly TokenKind[] = [
+  'application',
+  'user',
+  'stranger',
+  'operator',
+  'none',
+  'garbage',
+  'wrongSecret',
+  'expired',
+  'otherApplication',
+  'basic',
+  'tampered',
+  'lowercase',
+];
 
 interface RestInput {
   readonly route: number;
@@ -52,7 +74,7 @@ function pathOf(route: Route, params: RestInput['params']): string {
   let i = 0;
   const fill = (): string => {
     const p = params[i++] ?? { value: 'x', encoding: 'encoded' as const };
-    const text = typeof p.value === 'string' ? p.value : JSON.stringify(p.value) ?? 'undefined';
+    const text = typeof p.value === 'string' ? p.value : json(p.value);
     if (p.encoding === 'raw') return text.replace(/[\s#?]/g, '_');
     if (p.encoding === 'bad-percent') return `${encodeURIComponent(text)}%zz`;
     return encodeURIComponent(text);
@@ -78,7 +100,8 @@ function judge(status: number, contentType: string | undefined, text: string, me
   } catch {
     throw new InvariantFailure(`answered ${status} (${contentType ?? 'no content type'}) without a JSON problem body: ${text.slice(0, 200)}`);
   }
-  if (typeof problem.code !== 'string' || !(problem.code in ERROR_CODES)) throw new InvariantFailure(`answered ${status} with a problem body without a catalogued code: ${text.slice(0, 200)}`);
+  if (typeof problem.code !== 'string' || !(problem.code in ERROR_CODES))
+    throw new InvariantFailure(`answered ${status} with a problem body without a catalogued code: ${text.slice(0, 200)}`);
   return false;
 }
 
@@ -99,18 +122,31 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
   let count = 0;
   let clientRefused = 0;
   const bodyLimit = world.gateway.config.bodyLimit;
-  const jsonText = payloads(world).map((v) => JSON.stringify(v) ?? '');
+  const jsonText = payloads(world).map((v) => json(v));
   const arbitrary: fc.Arbitrary<RestInput> = fc.record({
     route: fc.nat({ max: routes.length - 1 }),
     method: fc.oneof({ weight: 8, arbitrary: fc.nat() }, { weight: 1, arbitrary: fc.constantFrom(...EXTRA_METHODS) }),
     params: fc.array(
       fc.record({
-        value: fc.oneof({ weight: 4, arbitrary: values }, { weight: 1, arbitrary: fc.string({ maxLength: 40 }) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) }),
+        value: fc.oneof(
+          { weight: 4, arbitrary: values },
+          { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+          { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
+        ),
         encoding: fc.constantFrom('encoded' as const, 'encoded' as const, 'encoded' as const, 'raw' as const, 'bad-percent' as const),
       }),
       { minLength: 2, maxLength: 2 },
     ),
-    query: fc.array(fc.tuple(fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.string({ maxLength: 8 })), fc.oneof(values.map((v) => String(v)), fc.string({ maxLength: 20 }))), { maxLength: 4 }),
+    query: fc.array(
+      fc.tuple(
+        fc.oneof(fc.constantFrom(...QUERY_KEYS), fc.string({ maxLength: 8 })),
+        fc.oneof(
+          values.map((v) => String(v)),
+          fc.string({ maxLength: 20 }),
+        ),
+      ),
+      { maxLength: 4 },
+    ),
     body: fc.oneof(
       { weight: 2, arbitrary: fc.constant({ kind: 'none' as const }) },
       { weight: 8, arbitrary: payloads(world).map((value) => ({ kind: 'json' as const, value })) },
@@ -128,8 +164,16 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
     const route = routes[input.route]!;
     const method = typeof input.method === 'string' ? input.method : (route.methods[input.method % route.methods.length] ?? 'GET');
     const auth = authorization(world, input.token);
-    const body = input.body.kind === 'none' || method === 'GET' || method === 'HEAD' ? undefined : input.body.kind === 'json' ? (JSON.stringify(confine(input.body.value)) ?? '') : input.body.text;
-    const headers: Record<string, string> = { ...(auth !== undefined && { authorization: auth }), ...(body !== undefined && input.contentType !== '' && { 'content-type': input.contentType }) };
+    const body =
+      input.body.kind === 'none' || method === 'GET' || method === 'HEAD'
+        ? undefined
+        : input.body.kind === 'json'
+          ? json(confine(input.body.value))
+          : input.body.text;
+    const headers: Record<string, string> = {
+      ...(auth !== undefined && { authorization: auth }),
+      ...(body !== undefined && input.contentType !== '' && { 'content-type': input.contentType }),
+    };
     return { method, path: `${pathOf(route, input.params)}${queryOf(input.query)}`, headers, body };
   };
   try {
@@ -140,7 +184,14 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
         await runChecked(checked, async () => {
           let res;
           try {
-            res = await pool.request({ method: req.method as 'GET', path: req.path, headers: req.headers, ...(req.body !== undefined && { body: req.body }), headersTimeout: 10_000, bodyTimeout: 10_000 });
+            res = await pool.request({
+              method: req.method,
+              path: req.path,
+              headers: req.headers,
+              ...(req.body !== undefined && { body: req.body }),
+              headersTimeout: 10_000,
+              bodyTimeout: 10_000,
+            });
           } catch (err) {
             // undici refuses some requests itself (a path it cannot send): nothing reached the gateway.
             const code = (err as { code?: string }).code;
@@ -174,7 +225,7 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
         `store checked around every rejected request (${checked.background} background writes told apart by replaying the input)`,
       ],
       ...run,
-      ...tally,
+      ...tally.counts(),
     };
   } finally {
     await pool.close();

@@ -47,7 +47,13 @@ const rtpHeader = fc
   .map((h) => {
     const csrc = Buffer.alloc(h.csrcs * 4);
     const words = Math.ceil(h.elements.length / 4);
-    const ext = h.extension ? Buffer.concat([Buffer.from([h.profile >> 8, h.profile & 0xff, words >> 8, words & 0xff]), Buffer.from(h.elements), Buffer.alloc(words * 4 - h.elements.length)]) : Buffer.alloc(0);
+    const ext = h.extension
+      ? Buffer.concat([
+          Buffer.from([h.profile >> 8, h.profile & 0xff, words >> 8, words & 0xff]),
+          Buffer.from(h.elements),
+          Buffer.alloc(words * 4 - h.elements.length),
+        ])
+      : Buffer.alloc(0);
     const pad = h.padding ? Buffer.from([...Array<number>(Math.max(0, h.padCount - 1)).fill(0), h.padCount]) : Buffer.alloc(0);
     const head = Buffer.alloc(12);
     head[0] = 0x80 | (h.padding ? 0x20 : 0) | (h.extension ? 0x10 : 0) | h.csrcs;
@@ -77,7 +83,11 @@ const report = fc.record({
 });
 
 const mediaInput: fc.Arbitrary<MediaInput> = fc.oneof(
-  fc.record({ kind: fc.constant('rtp' as const), bytes: fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated(rtpHeader)), audioLevelId: fc.option(fc.integer({ min: 1, max: 255 }), { nil: undefined }) }),
+  fc.record({
+    kind: fc.constant('rtp' as const),
+    bytes: fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated(rtpHeader)),
+    audioLevelId: fc.option(fc.integer({ min: 1, max: 255 }), { nil: undefined }),
+  }),
   report.chain((r) => {
     const built = new Uint8Array(
       buildCompound({
@@ -89,7 +99,12 @@ const mediaInput: fc.Arbitrary<MediaInput> = fc.oneof(
     );
     return fc.oneof(
       fc.constant({ kind: 'rtcp' as const, bytes: built, ssrc: r.ssrc, cname: r.cname }),
-      fc.record({ kind: fc.constant('rtcp' as const), bytes: fc.oneof(fc.uint8Array({ maxLength: 120 }), mutated(fc.constant(built))), ssrc: fc.constant(undefined), cname: fc.constant(undefined) }),
+      fc.record({
+        kind: fc.constant('rtcp' as const),
+        bytes: fc.oneof(fc.uint8Array({ maxLength: 120 }), mutated(fc.constant(built))),
+        ssrc: fc.constant(undefined),
+        cname: fc.constant(undefined),
+      }),
     );
   }),
   fc.record({
@@ -105,12 +120,14 @@ function check(input: MediaInput): boolean {
       const packet = parseRtp(Buffer.from(input.bytes), input.audioLevelId);
       if (!packet) return false;
       if (packet.payload.length > input.bytes.length) throw new InvariantFailure('RTP payload longer than the packet');
-      if (packet.audioLevel !== undefined && (packet.audioLevel < 0 || packet.audioLevel > 127)) throw new InvariantFailure(`audio level ${packet.audioLevel} out of range`);
+      if (packet.audioLevel !== undefined && (packet.audioLevel < 0 || packet.audioLevel > 127))
+        throw new InvariantFailure(`audio level ${packet.audioLevel} out of range`);
       return true;
     }
     case 'rtcp': {
       const compound = parseCompound(Buffer.from(input.bytes));
-      if (input.ssrc !== undefined && compound?.cnames.get(input.ssrc) !== input.cname) throw new InvariantFailure('a built RTCP report does not parse back to its CNAME');
+      if (input.ssrc !== undefined && compound?.cnames.get(input.ssrc) !== input.cname)
+        throw new InvariantFailure('a built RTCP report does not parse back to its CNAME');
       return compound !== undefined;
     }
     case 'dtmf': {
@@ -149,8 +166,10 @@ export function fuzzRtpParsers(budget: Budget): TargetResult {
   );
   return {
     name: 'RTP, RTCP, RFC 4733 and G.711 parsers (in-process)',
-    method: ['random bytes, well-formed packets (RTP with CSRCs, extensions, padding; built RTCP reports) and the same with bytes flipped or cut; telephone-event packet runs'],
+    method: [
+      'random bytes, well-formed packets (RTP with CSRCs, extensions, padding; built RTCP reports) and the same with bytes flipped or cut; telephone-event packet runs',
+    ],
     ...run,
-    ...tally,
+    ...tally.counts(),
   };
 }

@@ -60,7 +60,8 @@ function readOptions(): { seconds: number | undefined; seed: number } {
   const seconds = values.seconds ?? process.env.FUZZ_SECONDS;
   const seed = values.seed ?? process.env.FUZZ_SEED;
   const parsedSeconds = seconds === undefined ? undefined : Number(seconds);
-  if (parsedSeconds !== undefined && !(Number.isFinite(parsedSeconds) && parsedSeconds >= 10)) throw new Error('--seconds must be a number of seconds, at least 10');
+  if (parsedSeconds !== undefined && !(Number.isFinite(parsedSeconds) && parsedSeconds >= 10))
+    throw new Error('--seconds must be a number of seconds, at least 10');
   const parsedSeed = seed === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(seed);
   if (!Number.isSafeInteger(parsedSeed)) throw new Error('--seed must be an integer');
   return { seconds: parsedSeconds, seed: parsedSeed };
@@ -77,7 +78,8 @@ async function main(): Promise<number> {
   // A time-boxed run spends 90 % of its time on the targets (the rest starts, warms up and stops).
   const budget = (name: TargetName, warmUp = false): Budget => {
     const full = FULL[name];
-    if (warmUp) return { runs: Math.max(50, Math.round(full.runs * WARM_UP_SHARE * (seconds === undefined ? 1 : 0.1))), timeLimitMs: undefined, seed: seed + 1 };
+    if (warmUp)
+      return { runs: Math.max(50, Math.round(full.runs * WARM_UP_SHARE * (seconds === undefined ? 1 : 0.1))), timeLimitMs: undefined, seed: seed + 1 };
     return { runs: full.runs, timeLimitMs: seconds === undefined ? undefined : seconds * 900 * full.share, seed };
   };
   const targets: TargetResult[] = [];

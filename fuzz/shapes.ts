@@ -45,6 +45,13 @@ function exportedSchemas(): JsonSchema[] {
   return found.map((schema) => z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as JsonSchema);
 }
 
+/** JSON text of a value; `undefined` (which JSON.stringify gives for it) written out. */
+export function json(value: unknown): string {
+  // JSON.stringify's type says string, but it gives undefined for undefined (and functions).
+  const text = JSON.stringify(value) as unknown;
+  return typeof text === 'string' ? text : 'undefined';
+}
+
 /** Values that mean something to the seeded gateway, and classic troublemakers. */
 export function worldValues(world: FuzzWorld): fc.Arbitrary<unknown> {
   return fc.constantFrom<unknown>(
@@ -113,7 +120,13 @@ function numberFor(schema: JsonSchema, values: fc.Arbitrary<unknown>): fc.Arbitr
   const min = schema.minimum ?? -1000;
   const max = schema.maximum ?? 1000;
   const edges = [min - 1, min, max, max + 1, min + 0.5].filter((n) => Number.isFinite(n));
-  return fc.oneof(values, fc.constantFrom(...edges), fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: true }), fc.integer({ min: Math.max(min, -1e9), max: Math.min(max, 1e9) }));
+  return fc.oneof(
+    values,
+    fc.constantFrom(...edges),
+    fc.integer({ min: -5, max: 5 }),
+    fc.double({ noNaN: true }),
+    fc.integer({ min: Math.max(min, -1e9), max: Math.min(max, 1e9) }),
+  );
 }
 
 /** An arbitrary of values near `schema`: mostly of its shape, sometimes anything. */
@@ -122,13 +135,17 @@ function arbitraryFor(schema: JsonSchema, values: fc.Arbitrary<unknown>, depth: 
   const union = schema.anyOf ?? schema.oneOf;
   if (union && union.length > 0) return fc.oneof(...union.map((s) => arbitraryFor(s, values, depth)), wrong);
   if (schema.const !== undefined) return fc.oneof({ weight: 4, arbitrary: fc.constant(schema.const) }, { weight: 1, arbitrary: wrong });
-  if (schema.enum !== undefined && schema.enum.length > 0) return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...schema.enum) }, { weight: 1, arbitrary: wrong });
+  if (schema.enum !== undefined && schema.enum.length > 0)
+    return fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...schema.enum) }, { weight: 1, arbitrary: wrong });
   const type = Array.isArray(schema.type) ? schema.type[0] : schema.type;
   switch (type) {
     case 'object': {
       const entries = Object.entries(schema.properties ?? {});
       const fields = entries.map(([key, s]) => fc.option(arbitraryFor(s, values, depth + 1), { nil: undefined, freq: 4 }).map((v) => [key, v] as const));
-      const extra = fc.option(fc.tuple(fc.constantFrom('extra', '__proto__', 'constructor', ...entries.map(([k]) => k.toUpperCase())), values), { nil: undefined, freq: 6 });
+      const extra = fc.option(fc.tuple(fc.constantFrom('extra', '__proto__', 'constructor', ...entries.map(([k]) => k.toUpperCase())), values), {
+        nil: undefined,
+        freq: 6,
+      });
       return fc.oneof(
         { weight: 6, arbitrary: fc.tuple(fc.tuple(...fields), extra).map(([kv, more]) => objectOf([...kv, ...(more ? [more] : [])])) },
         { weight: 1, arbitrary: wrong },

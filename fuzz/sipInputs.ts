@@ -57,7 +57,10 @@ export function typicalSeeds(): { name: string; bytes: Buffer }[] {
   const sdp = ['Content-Type: application/sdp'];
   const hold = SDP_OFFER.replace('a=sendrecv', 'a=sendonly');
   return [
-    { name: 'INVITE with SDP', bytes: message('INVITE sip:fuzz@127.0.0.1 SIP/2.0', [...dialogHeaders('INVITE'), 'Supported: timer', 'Session-Expires: 1800', ...sdp], SDP_OFFER) },
+    {
+      name: 'INVITE with SDP',
+      bytes: message('INVITE sip:fuzz@127.0.0.1 SIP/2.0', [...dialogHeaders('INVITE'), 'Supported: timer', 'Session-Expires: 1800', ...sdp], SDP_OFFER),
+    },
     { name: 're-INVITE (hold)', bytes: message('INVITE sip:fuzz@127.0.0.1 SIP/2.0', [...dialogHeaders('INVITE', 2, ';tag=gw1'), ...sdp], hold) },
     { name: 'ACK', bytes: message('ACK sip:fuzz@127.0.0.1 SIP/2.0', dialogHeaders('ACK', 1, ';tag=gw1')) },
     { name: 'BYE', bytes: message('BYE sip:fuzz@127.0.0.1 SIP/2.0', dialogHeaders('BYE', 3, ';tag=gw1')) },
@@ -73,19 +76,32 @@ export function typicalSeeds(): { name: string; bytes: Buffer }[] {
     },
     {
       name: 'INFO (DTMF)',
-      bytes: message('INFO sip:fuzz@127.0.0.1 SIP/2.0', [...dialogHeaders('INFO', 4, ';tag=gw1'), 'Content-Type: application/dtmf-relay'], 'Signal=5\r\nDuration=160\r\n'),
+      bytes: message(
+        'INFO sip:fuzz@127.0.0.1 SIP/2.0',
+        [...dialogHeaders('INFO', 4, ';tag=gw1'), 'Content-Type: application/dtmf-relay'],
+        'Signal=5\r\nDuration=160\r\n',
+      ),
     },
     { name: '100 Trying', bytes: message('SIP/2.0 100 Trying', dialogHeaders('INVITE')) },
     { name: '180 Ringing', bytes: message('SIP/2.0 180 Ringing', dialogHeaders('INVITE', 1, ';tag=callee1')) },
     { name: '200 OK with SDP', bytes: message('SIP/2.0 200 OK', [...dialogHeaders('INVITE', 1, ';tag=callee1'), ...sdp], SDP_OFFER) },
     {
       name: '401 with challenge',
-      bytes: message('SIP/2.0 401 Unauthorized', [...dialogHeaders('INVITE', 1, ';tag=callee1'), 'WWW-Authenticate: Digest realm="trunk", nonce="x1y2", algorithm=MD5, qop="auth"']),
+      bytes: message('SIP/2.0 401 Unauthorized', [
+        ...dialogHeaders('INVITE', 1, ';tag=callee1'),
+        'WWW-Authenticate: Digest realm="trunk", nonce="x1y2", algorithm=MD5, qop="auth"',
+      ]),
     },
     { name: '487 Request Terminated', bytes: message('SIP/2.0 487 Request Terminated', dialogHeaders('INVITE', 1, ';tag=callee1')) },
     {
       name: 'compact forms',
-      bytes: message('OPTIONS sip:fuzz@127.0.0.1 SIP/2.0', ['v: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-c1', 'f: <sip:a@127.0.0.1>;tag=1', 't: <sip:b@127.0.0.1>', 'i: compact@x', 'CSeq: 9 OPTIONS']),
+      bytes: message('OPTIONS sip:fuzz@127.0.0.1 SIP/2.0', [
+        'v: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-c1',
+        'f: <sip:a@127.0.0.1>;tag=1',
+        't: <sip:b@127.0.0.1>',
+        'i: compact@x',
+        'CSeq: 9 OPTIONS',
+      ]),
     },
   ];
 }
@@ -171,7 +187,10 @@ const SDP_LINES = [
 
 const sdpLine = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...SDP_LINES) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom('v', 'o', 's', 'c', 't', 'm', 'a', 'b', 'k', 'z', 'x'), fc.string({ maxLength: 40 })).map(([k, v]) => `${k}=${v}`) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.constantFrom('v', 'o', 's', 'c', 't', 'm', 'a', 'b', 'k', 'z', 'x'), fc.string({ maxLength: 40 })).map(([k, v]) => `${k}=${v}`),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 60, unit: 'binary' }) },
 );
 
@@ -197,7 +216,11 @@ const mutation: fc.Arbitrary<SipMutation> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('content-length' as const),
-      value: fc.oneof(fc.constantFrom('0', '-1', '1', '99999999999', '4294967296', ' 12', '12 ', '0x10', '1e3', ''), fc.nat().map(String), fc.string({ maxLength: 8 })),
+      value: fc.oneof(
+        fc.constantFrom('0', '-1', '1', '99999999999', '4294967296', ' 12', '12 ', '0x10', '1e3', ''),
+        fc.nat().map(String),
+        fc.string({ maxLength: 8 }),
+      ),
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('line-ending' as const), ending: fc.constantFrom('\n', '\r', '\r\r\n', '\n\r', '\r\n ', '\r\n\t') }) },
@@ -207,7 +230,9 @@ const mutation: fc.Arbitrary<SipMutation> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('header' as const),
       line: fc.nat(),
-      text: fc.tuple(fc.constantFrom(...HEADER_NAMES), fc.constantFrom(':', ' :', ': ', ':\t'), fc.string({ maxLength: 80 })).map(([n, sep, v]) => `${n}${sep}${v}`),
+      text: fc
+        .tuple(fc.constantFrom(...HEADER_NAMES), fc.constantFrom(':', ' :', ': ', ':\t'), fc.string({ maxLength: 80 }))
+        .map(([n, sep, v]) => `${n}${sep}${v}`),
     }),
   },
 );

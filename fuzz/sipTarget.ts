@@ -13,7 +13,7 @@ import type { SipSource } from '../src/sip/transport/types.js';
 import { TcpPeer, UdpPeer } from '../test/support/sipPeers.js';
 import type { FuzzWorld } from './gateway.js';
 import { checkAsync, checkSync, InvariantFailure, Tally, type Budget, type TargetResult } from './property.js';
-import { build, describeSipInput, sipInput, sipSeeds, type SipInput } from './sipInputs.js';
+import { build, describeSipInput, sipInput, sipSeeds } from './sipInputs.js';
 import { describeChanges, type StateWatch } from './stateWatch.js';
 
 /** The transport's size limit (SipTransport's default). */
@@ -22,12 +22,6 @@ const MAX_DATAGRAM_BYTES = 65_507;
 const SOURCE: SipSource = { protocol: 'UDP', address: '127.0.0.1', port: 5070 };
 const seeds = sipSeeds();
 const parserLogger = sipjsLoggerFactory(pino({ level: 'silent' })).getLogger('sip.parser');
-
-interface SegmentedInput {
-  readonly input: SipInput;
-  /** Where a TCP stream is cut into segments (offsets, wrapped to the message's length). */
-  readonly cuts: readonly number[];
-}
 
 const segmentedInput = fc.record({ input: sipInput(seeds.length), cuts: fc.array(fc.nat(), { maxLength: 4 }) });
 
@@ -110,7 +104,7 @@ export function fuzzSipInProcess(budget: Budget): TargetResult {
       'and framed as a TCP stream cut at random points, which must frame as the whole stream does',
     ],
     ...run,
-    ...tally,
+    ...tally.counts(),
   };
 }
 
@@ -178,7 +172,7 @@ export async function fuzzSipWire(budget: Budget, world: FuzzWorld, watch: State
       ],
       ...run,
       failures,
-      ...tally,
+      ...tally.counts(),
     };
   } finally {
     await peer.close();

@@ -3,7 +3,7 @@ import { io as connectClient, type Socket } from 'socket.io-client';
 import { ERROR_CODES } from '../src/domain/errors.js';
 import type { FuzzWorld } from './gateway.js';
 import { checkAsync, InvariantFailure, Tally, type Budget, type TargetResult } from './property.js';
-import { payloads } from './shapes.js';
+import { json, payloads } from './shapes.js';
 import { runChecked, type CheckedRun, type StateWatch } from './stateWatch.js';
 
 /** Names socket.io keeps for itself: a client cannot emit them. */
@@ -72,11 +72,13 @@ function send(client: FuzzClient, name: string, input: SocketInput): Promise<Out
 
 /** Checks an acknowledgement's shape; true when it accepts the request. */
 function judgeAck(ack: unknown): boolean {
-  if (ack === null || typeof ack !== 'object' || typeof (ack as { ok?: unknown }).ok !== 'boolean') throw new InvariantFailure(`malformed ack ${JSON.stringify(ack)}`);
+  if (ack === null || typeof ack !== 'object' || typeof (ack as { ok?: unknown }).ok !== 'boolean')
+    throw new InvariantFailure(`malformed ack ${JSON.stringify(ack)}`);
   const { ok, error } = ack as { ok: boolean; error?: { code?: unknown; message?: unknown } };
   if (ok) return true;
   const code = error?.code;
-  if (typeof code !== 'string' || !(code in ERROR_CODES) || typeof error?.message !== 'string') throw new InvariantFailure(`error ack without a stable code: ${JSON.stringify(ack)}`);
+  if (typeof code !== 'string' || !(code in ERROR_CODES) || typeof error?.message !== 'string')
+    throw new InvariantFailure(`error ack without a stable code: ${JSON.stringify(ack)}`);
   if (code === 'Internal') throw new InvariantFailure(`error ack Internal: ${error.message}`);
   return false;
 }
@@ -109,7 +111,10 @@ export async function fuzzSocketRequests(budget: Budget, world: FuzzWorld, watch
     client: fc.nat({ max: clients.length - 1 }),
     name: fc.oneof(
       { weight: 30, arbitrary: fc.nat() },
-      { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', 'hasOwnProperty', 'conversation:join:x', 'rtc:offer')) },
+      {
+        weight: 1,
+        arbitrary: fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom('__proto__', 'constructor', 'hasOwnProperty', 'conversation:join:x', 'rtc:offer')),
+      },
     ),
     payload: payloads(world),
     withPayload: fc.nat({ max: 15 }).map((n) => n !== 0),
@@ -125,7 +130,7 @@ export async function fuzzSocketRequests(budget: Budget, world: FuzzWorld, watch
         const client = clients[input.client]!;
         const name = nameOf(input);
         if (RESERVED.has(name)) return;
-        const size = Buffer.byteLength(JSON.stringify([name, input.payload]) ?? '');
+        const size = Buffer.byteLength(json([name, input.payload]));
         await runChecked<Outcome>(checked, async () => {
           const outcome = await send(client, name, input);
           if (outcome.kind === 'disconnected') {
@@ -146,20 +151,21 @@ export async function fuzzSocketRequests(budget: Budget, world: FuzzWorld, watch
       },
       budget,
       tally,
-      (input) => `${clients[input.client]?.label ?? '?'} ${JSON.stringify(nameOf(input))} ${input.withPayload ? JSON.stringify(input.payload)?.slice(0, 2000) : '(no payload)'}`,
+      (input) =>
+        `${clients[input.client]?.label ?? '?'} ${JSON.stringify(nameOf(input))} ${input.withPayload ? json(input.payload).slice(0, 2000) : '(no payload)'}`,
     );
     const names = clients.map((c) => `${c.label} on ${c.namespace}: ${c.names.join(', ')}`);
     return {
       name: 'Socket requests (real socket.io clients)',
       method: [
-        '3 socket.io clients (the seeded member and a stranger on /, an operator on /operator); request names read from the gateway\'s own server-side sockets:',
+        "3 socket.io clients (the seeded member and a stranger on /, an operator on /operator); request names read from the gateway's own server-side sockets:",
         ...names.map((n) => `  ${n}`),
         'payloads drawn from the JSON Schema of every exported input schema (fields missing, mistyped, at and past their limits, real ids mixed in), arbitrary JSON, or none; 1 in 31 names unknown',
         `one request at a time; each must be acked with a catalogued code (not Internal); ${disconnects} over the size limit ended their connection, as they must`,
         `store checked around every rejected request (${checked.background} background writes told apart by replaying the input)`,
       ],
       ...run,
-      ...tally,
+      ...tally.counts(),
     };
   } finally {
     for (const c of clients) c.socket.disconnect();
