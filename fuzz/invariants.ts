@@ -34,11 +34,12 @@ export function settledRss(): number {
 
 /** RSS readings taken along the run (each after a full collection). */
 export class RssSampler {
-  readonly samples: { at: string; rss: number }[] = [];
+  readonly samples: { at: string; rss: number; heap: number; external: number }[] = [];
 
   sample(at: string): number {
     const rss = settledRss();
-    this.samples.push({ at, rss });
+    const { heapUsed, external } = process.memoryUsage();
+    this.samples.push({ at, rss, heap: heapUsed, external });
     return rss;
   }
 }

@@ -9,7 +9,7 @@ export interface FuzzReport {
   readonly targets: readonly TargetResult[];
   readonly crashes: readonly string[];
   readonly liveness: { probes: number; failures: readonly string[] };
-  readonly rss: { start: number; end: number; limitPercent: number; samples: readonly { at: string; rss: number }[] };
+  readonly rss: { start: number; end: number; limitPercent: number; samples: readonly { at: string; rss: number; heap: number; external: number }[] };
   readonly durationMs: number;
 }
 
@@ -62,7 +62,7 @@ export function printReport(report: FuzzReport): void {
       ['RSS at start', `${mib(report.rss.start)} (after warm-up and a full GC)`],
       ['RSS at end', `${mib(report.rss.end)} (after a full GC)`],
       ['RSS growth', `${fixed(growth, 1)} % (limit ${report.rss.limitPercent} %)`],
-      ['RSS samples', report.rss.samples.map((s) => `${s.at} ${mib(s.rss)}`).join(', ')],
+      ['RSS samples', report.rss.samples.map((s) => `${s.at} ${mib(s.rss)} (heap ${mib(s.heap)}, external ${mib(s.external)})`).join(', ')],
       ['duration', `${fixed(report.durationMs / 1000, 1)} s`],
     ]),
     '',

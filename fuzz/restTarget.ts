@@ -70,21 +70,30 @@ function authorization(world: FuzzWorld, kind: TokenKind): string | undefined {
   }
 }
 
+/** Percent-encodes text as UTF-8; lone surrogates (which encodeURIComponent refuses) as U+FFFD. */
+function encode(text: string): string {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    return [...Buffer.from(text, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+  }
+}
+
 function pathOf(route: Route, params: RestInput['params']): string {
   let i = 0;
   const fill = (): string => {
     const p = params[i++] ?? { value: 'x', encoding: 'encoded' as const };
     const text = typeof p.value === 'string' ? p.value : json(p.value);
     if (p.encoding === 'raw') return text.replace(/[\s#?]/g, '_');
-    if (p.encoding === 'bad-percent') return `${encodeURIComponent(text)}%zz`;
-    return encodeURIComponent(text);
+    if (p.encoding === 'bad-percent') return `${encode(text)}%zz`;
+    return encode(text);
   };
   return route.path.replace(/:[A-Za-z_]+|\*/g, () => fill());
 }
 
 function queryOf(query: RestInput['query']): string {
   if (query.length === 0) return '';
-  return `?${query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')}`;
+  return `?${query.map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&')}`;
 }
 
 /** Checks a response; true when it accepts the request. A 5xx, or a 4xx without a problem body naming a catalogued code, fails. */
