@@ -55,9 +55,23 @@ export class Tally {
 
   /** Called when an input fails: what follows is fast-check shrinking it. */
   freeze(): void {
+    if (!this.frozen) this.failedAt = Date.now();
     this.frozen = true;
   }
+
+  /** Whether shrinking has had its time: further candidates are passed over, and the smallest failure so far is reported. */
+  get shrinkingOver(): boolean {
+    return this.failedAt !== undefined && Date.now() - this.failedAt > SHRINK_LIMIT_MS;
+  }
+
+  private failedAt: number | undefined;
 }
+
+/** How long one input of a live target may take to get its outcome. */
+const INPUT_LIMIT_MS = 30_000;
+
+/** How long fast-check may shrink a failing input (each candidate of a live target can take seconds to time out). */
+const SHRINK_LIMIT_MS = 60_000;
 
 /** An invariant that does not hold for an input: the property fails with this message. */
 export class InvariantFailure extends Error {}
@@ -84,6 +98,7 @@ export function checkSync<T>(arb: fc.Arbitrary<T>, predicate: (input: T) => void
   const done = startWindow();
   const details = fc.check(
     fc.property(arb, (input) => {
+      if (tally.shrinkingOver) return;
       try {
         predicate(input);
       } catch (err) {
@@ -107,11 +122,19 @@ export async function checkAsync<T>(
   const done = startWindow();
   const details = await fc.check(
     fc.asyncProperty(arb, async (input) => {
+      if (tally.shrinkingOver) return;
+      let timer: NodeJS.Timeout | undefined;
+      // An input that never gets an answer fails instead of hanging the campaign.
+      const watchdog = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new InvariantFailure(`no outcome within ${INPUT_LIMIT_MS / 1000} s`)), INPUT_LIMIT_MS);
+      });
       try {
-        await predicate(input);
+        await Promise.race([predicate(input), watchdog]);
       } catch (err) {
         tally.freeze();
         throw err;
+      } finally {
+        clearTimeout(timer);
       }
     }),
     parameters<T>(budget),

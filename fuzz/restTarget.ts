@@ -84,7 +84,8 @@ function pathOf(route: Route, params: RestInput['params']): string {
   const fill = (): string => {
     const p = params[i++] ?? { value: 'x', encoding: 'encoded' as const };
     const text = typeof p.value === 'string' ? p.value : json(p.value);
-    if (p.encoding === 'raw') return text.replace(/[\s#?]/g, '_');
+    // Raw: as typed, but well-formed (a lone surrogate makes undici refuse the path).
+    if (p.encoding === 'raw') return text.replace(/[\s#?]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '_');
     if (p.encoding === 'bad-percent') return `${encode(text)}%zz`;
     return encode(text);
   };
@@ -124,7 +125,9 @@ function judge(status: number, contentType: string | undefined, text: string, me
  */
 export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: StateWatch, every?: (n: number) => Promise<void>): Promise<TargetResult> {
   const routes = listRoutes(world.gateway.app.http);
-  const pool = new Pool(world.gateway.url, { connections: 2, pipelining: 1 });
+  const newPool = (): Pool => new Pool(world.gateway.url, { connections: 2, pipelining: 1 });
+  let pool = newPool();
+  let poolsReplaced = 0;
   const tally = new Tally();
   const checked: CheckedRun = { watch, tally, background: 0 };
   const values = worldValues(world);
@@ -191,16 +194,30 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
       async (input) => {
         const req = requestOf(input);
         await runChecked(checked, async () => {
-          let res;
-          try {
-            res = await pool.request({
+          const send = () =>
+            pool.request({
               method: req.method,
               path: req.path,
               headers: req.headers,
               ...(req.body !== undefined && { body: req.body }),
               headersTimeout: 10_000,
               bodyTimeout: 10_000,
+              // Also ends a request still queued in the pool.
+              signal: AbortSignal.timeout(15_000),
             });
+          let res;
+          try {
+            try {
+              res = await send();
+            } catch (err) {
+              const code = (err as { code?: string; name?: string }).code ?? (err as Error).name;
+              if (code !== 'UND_ERR_ABORTED' && code !== 'TimeoutError' && code !== 'UND_ERR_HEADERS_TIMEOUT') throw err;
+              // A client connection that went wrong is not the gateway's failure: once more on fresh ones.
+              void pool.destroy();
+              pool = newPool();
+              poolsReplaced++;
+              res = await send();
+            }
           } catch (err) {
             // undici refuses some requests itself (a path it cannot send): nothing reached the gateway.
             const code = (err as { code?: string }).code;
@@ -230,7 +247,7 @@ export async function fuzzRestRequests(budget: Budget, world: FuzzWorld, watch: 
       method: [
         `undici over 2 keep-alive connections to the ${routes.length} routes of the gateway's own route table (${routes.map((r) => r.path).join(' ')})`,
         'route methods and others; path params from the seeded world or arbitrary (encoded, raw, bad %); random query strings; JSON bodies from the input schemas, arbitrary, broken or none; 7 content types; 12 kinds of token (good, bad, missing)',
-        `one request at a time; every answer below 500 and every 4xx a problem body with a catalogued code; ${clientRefused} requests undici refused to send`,
+        `one request at a time; every answer below 500 and every 4xx a problem body with a catalogued code; ${clientRefused} requests undici refused to send; ${poolsReplaced} client pools replaced after a request got no answer (then answered on a fresh connection)`,
         `store checked around every rejected request (${checked.background} background writes told apart by replaying the input)`,
       ],
       ...run,

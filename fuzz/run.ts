@@ -12,48 +12,28 @@
  * FUZZ_SECONDS and FUZZ_SEED do the same as the flags.
  */
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { startFuzzWorld } from './gateway.js';
 import { CrashWatch, LivenessProbe, RssSampler } from './invariants.js';
 import type { Budget, TargetResult } from './property.js';
 import { failuresOf, printReport } from './report.js';
 import { fuzzRestRequests } from './restTarget.js';
 import { fuzzRtpParsers } from './rtpTarget.js';
-import { fuzzSipWire } from './sipTarget.js';
+import { fuzzSipInProcess, fuzzSipWire } from './sipTarget.js';
 import { fuzzSocketRequests } from './socketTarget.js';
 import { StateWatch } from './stateWatch.js';
 
-/**
- * Inputs per target in the full campaign, and each target's share of a time-boxed one. The
- * in-process SIP target runs on a worker thread beside the live targets (it needs no gateway, and
- * they leave a core waiting on the network and the disk), for as long as they take together.
- */
+/** Inputs per target in the full campaign, and each target's share of a time-boxed one. */
 const FULL = {
-  sipInProcess: { runs: 980_000, share: 0.85 },
-  rtp: { runs: 200_000, share: 0.05 },
-  sipWire: { runs: 20_000, share: 0.15 },
-  socket: { runs: 100_000, share: 0.4 },
-  rest: { runs: 100_000, share: 0.4 },
+  sipInProcess: { runs: 980_000, share: 0.3 },
+  rtp: { runs: 200_000, share: 0.04 },
+  sipWire: { runs: 20_000, share: 0.1 },
+  socket: { runs: 100_000, share: 0.28 },
+  rest: { runs: 100_000, share: 0.28 },
 } as const;
 type TargetName = keyof typeof FULL;
 /** Warm-up inputs per target before the memory baseline (caches, JIT, lazily built parts). */
 const WARM_UP_SHARE = 0.02;
 const RSS_LIMIT_PERCENT = 10;
-
-/** Runs the in-process SIP target on a worker thread (tsx's loader registered there too). */
-function sipInWorker(budget: Budget, crashes: CrashWatch): Promise<TargetResult> {
-  const entry = new URL('./sipWorker.ts', import.meta.url).href;
-  const code = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(entry)});`;
-  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: budget });
-  return new Promise((resolve, reject) => {
-    worker.once('message', (result: TargetResult) => resolve(result));
-    worker.once('error', (err) => {
-      crashes.crashes.push(`SIP parser worker: ${err.stack ?? err.message}`);
-      reject(err);
-    });
-    worker.once('exit', (code) => reject(new Error(`the SIP parser worker exited (${code}) without a result`)));
-  });
-}
 
 function readOptions(): { seconds: number | undefined; seed: number } {
   const { values } = parseArgs({ options: { seconds: { type: 'string' }, seed: { type: 'string' } }, allowPositionals: false });
@@ -67,9 +47,16 @@ function readOptions(): { seconds: number | undefined; seed: number } {
   return { seconds: parsedSeconds, seed: parsedSeed };
 }
 
+const began = Date.now();
+
+/** A progress line on stderr (the figures go to stdout at the end). */
+function progress(what: string): void {
+  console.error(`[fuzz ${((Date.now() - began) / 1000).toFixed(0).padStart(4)} s] ${what}`);
+}
+
 async function main(): Promise<number> {
   const { seconds, seed } = readOptions();
-  const began = Date.now();
+  progress(`seed ${seed}; starting the gateway`);
   const crashes = new CrashWatch();
   const world = await startFuzzWorld();
   const watch = new StateWatch(world.gateway.app.store.db);
@@ -87,10 +74,14 @@ async function main(): Promise<number> {
     const live = async (warmUp: boolean): Promise<TargetResult[]> => {
       const label = warmUp ? ' (warm-up)' : '';
       const probe = async (where: string): Promise<void> => {
+        progress(`${where}${label}`);
         await liveness.check(`${where}${label}`);
         if (!warmUp) rss.sample(where);
       };
-      const results = [fuzzRtpParsers(budget('rtp', warmUp)), await fuzzSipWire(budget('sipWire', warmUp), world, watch)];
+      progress(`RTP parsers${label}`);
+      const results = [fuzzRtpParsers(budget('rtp', warmUp))];
+      progress(`SIP over UDP and TCP${label}`);
+      results.push(await fuzzSipWire(budget('sipWire', warmUp), world, watch));
       await probe('after SIP');
       results.push(await fuzzSocketRequests(budget('socket', warmUp), world, watch, (n) => probe(`socket ${n}`)));
       await probe('after socket');
@@ -98,18 +89,14 @@ async function main(): Promise<number> {
       await probe('after REST');
       return results;
     };
-    // The warm-up runs a worker too, so that what a thread leaves behind is in the baseline.
-    const warmUp = sipInWorker(budget('sipInProcess', true), crashes);
-    warmUp.catch(() => undefined);
+    fuzzSipInProcess(budget('sipInProcess', true));
     await live(true);
-    await warmUp;
     const start = rss.sample('start');
     watch.reset();
-    const inProcess = sipInWorker(budget('sipInProcess'), crashes);
-    // Settled either way before anything else can throw, so a failure is never unhandled.
-    inProcess.catch(() => undefined);
-    const liveResults = await live(false);
-    targets.push(await inProcess, ...liveResults);
+    progress('SIP parser (in-process)');
+    targets.push(fuzzSipInProcess(budget('sipInProcess')));
+    await liveness.check('after the SIP parser');
+    targets.push(...(await live(false)));
     const end = rss.sample('end');
     const report = {
       mode: seconds === undefined ? 'full campaign' : `${seconds}-second slice`,
@@ -124,7 +111,7 @@ async function main(): Promise<number> {
     return failuresOf(report).length === 0 ? 0 : 1;
   } finally {
     await liveness.close();
-    await world.gateway.close();
+    await world.close();
   }
 }
 
