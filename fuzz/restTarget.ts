@@ -84,8 +84,9 @@ function pathOf(route: Route, params: RestInput['params']): string {
   const fill = (): string => {
     const p = params[i++] ?? { value: 'x', encoding: 'encoded' as const };
     const text = typeof p.value === 'string' ? p.value : json(p.value);
-    // Raw: as typed, but well-formed (a lone surrogate makes undici refuse the path).
-    if (p.encoding === 'raw') return text.replace(/[\s#?]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '_');
+    // Raw: as typed, bytes 0x80-0xFF included, but nothing undici refuses to send (it leaves its
+    // connection unusable after refusing a path: undici 7).
+    if (p.encoding === 'raw') return text.replace(/[^\x21-\x7e\x80-\xff]|[#?]/g, '_');
     if (p.encoding === 'bad-percent') return `${encode(text)}%zz`;
     return encode(text);
   };
