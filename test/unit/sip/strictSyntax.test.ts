@@ -20,7 +20,10 @@ describe('strict syntax where sip.js is lenient', () => {
       return end < 0 ? unfolded : unfolded + text.slice(end);
     };
     const text = fc.array(fc.constantFrom('a', 'b:', ' ', '\t', '\r\n', '\r', '\n', '\r\n\r\n')).map((parts) => parts.join(''));
-    fc.assert(fc.property(text, (t) => unfoldHead(t) === byRegex(t)), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(text, (t) => unfoldHead(t) === byRegex(t)),
+      { numRuns: 20_000 },
+    );
   });
 
   it('unfolds a head of a million blanks before a fold in one pass (found by npm run fuzz)', () => {
