@@ -28,7 +28,7 @@ export default tseslint.config(
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', console: 'readonly' } },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'fuzz/**/*.ts'],
     rules: {
       // Tests read JSON bodies and pushed events freely; src/ and machines/ keep the strict rules.
       '@typescript-eslint/no-non-null-assertion': 'off',

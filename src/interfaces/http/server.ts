@@ -6,6 +6,7 @@ import { LegwayError } from '../../domain/errors.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Services } from '../../services/services.js';
 import { bearerAuth } from './auth.js';
+import { problemClientErrorHandler } from './clientError.js';
 import { registerContract } from './contract.js';
 import { fromFrameworkError, sendProblem } from './problem.js';
 import { conversationRoutes } from './routes/conversations.js';
@@ -49,6 +50,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     // Ids and query strings are bounded; refuse absurd URLs early.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // What Node's parser refuses (a head over its limit: 431) gets a problem body too.
+    clientErrorHandler: problemClientErrorHandler,
     // URLs the router refuses before routing (bad percent-encoding, a path segment over maxParamLength)
     // get a problem body too, instead of fastify's own JSON that echoes the whole path.
     frameworkErrors: (err, _req, reply) => {
