@@ -176,7 +176,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     knocking: new KnockingService(ctx, access, members, { perMinute: config.limits.knocksPerMinute, warnings: limitWarnings }),
     conversations,
     events: new EventService(ctx, access),
-    webhooks: new WebhookService(ctx, access, () => webhooks.dispatcher?.kick()),
+    webhooks: new WebhookService(
+      ctx,
+      access,
+      () => webhooks.dispatcher?.kick(),
+      () => webhooks.dispatcher?.writeOutcomes(),
+    ),
     recordings,
     playback,
     recorder,

@@ -22,10 +22,13 @@ export class WebhookService {
     private readonly ctx: ServiceContext,
     private readonly access: Access,
     private readonly wake: () => void,
+    /** Writes the dispatcher's batched outcomes, so that what is read next includes every park decided. */
+    private readonly settle: () => void = () => undefined,
   ) {}
 
   listFailed(after: number, size: number, p: Principal): Page<FailedDelivery> {
     this.access.requireApplication(p, 'reading webhook deliveries');
+    this.settle();
     const rows = this.ctx.store.outbox.failed(after, size + 1);
     const items = rows.slice(0, size).map((row) => ({
       id: row.seq,
@@ -46,6 +49,7 @@ export class WebhookService {
   /** Queues one parked delivery (or all, when `id` is undefined) again; returns how many. */
   replay(id: number | undefined, p: Principal): number {
     this.access.requireApplication(p, 'replaying webhook deliveries');
+    this.settle();
     const now = this.ctx.clock.now().getTime();
     const { outbox } = this.ctx.store;
     const count = id === undefined ? outbox.replayAll(now) : outbox.replay(id, now) ? 1 : 0;

@@ -121,6 +121,14 @@ export class WebhookDispatcher {
     await this.sender.close();
   }
 
+  /**
+   * Writes the outcomes settled so far (they are batched while deliveries are in flight), so that a
+   * read of the outbox that follows sees every park and retry already decided.
+   */
+  writeOutcomes(): void {
+    this.writeSettlements();
+  }
+
   get inFlightCount(): number {
     return this.inFlight.size;
   }
