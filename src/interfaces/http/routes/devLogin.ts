@@ -2,13 +2,13 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { isIPv4 } from 'node:net';
 import { ROLES, type Principal } from '../../../auth/principal.js';
 import { mintToken } from '../../../auth/tokens.js';
 import { fail, LegwayError } from '../../../domain/errors.js';
 import { GATEWAY_USER_PREFIX, isGatewayUserName } from '../../../domain/gatewayUsers.js';
 import type { Conversation } from '../../../domain/model.js';
 import type { Services } from '../../../services/services.js';
+import { isLoopbackPeer } from '../loopback.js';
 import { json, problemResponse, problems } from '../responses.js';
 import { refusedAs } from '../schemaCompilers.js';
 
@@ -91,13 +91,6 @@ const availableSchema = {
   },
 };
 
-/** True for an address of this machine's loopback interface (IPv4, IPv6, or IPv4 mapped into IPv6). */
-export function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
-  return address === '::1' || (isIPv4(v4) && v4.startsWith('127.'));
-}
-
 /** Dev login creates conversations as the application would, from its backend. */
 const DEV_APPLICATION: Principal = { role: 'application', sub: 'dev-login', join: [] };
 
@@ -128,7 +121,7 @@ export async function devLoginRoutes(app: FastifyInstance, options: DevLoginOpti
   app.log.warn('development login is on: POST /dev/login mints user tokens for anyone on this machine');
   // The peer's own address: forwarded-for headers are not trusted (fastify's trustProxy is off).
   app.addHook('onRequest', async (req) => {
-    if (!isLoopback(req.socket.remoteAddress)) {
+    if (!isLoopbackPeer(req.socket.remoteAddress)) {
       throw new LegwayError('Forbidden', 'the development login answers requests from this machine (loopback) only');
     }
   });

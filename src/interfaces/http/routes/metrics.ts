@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { seesAll } from '../../../auth/principal.js';
 import type { TokenVerifier } from '../../../auth/tokens.js';
 import { fail } from '../../../domain/errors.js';
 import type { Metrics } from '../../../observability/metrics.js';
+import { isLoopbackPeer } from '../loopback.js';
 import { problems } from '../responses.js';
 
 /**
@@ -15,17 +15,6 @@ import { problems } from '../responses.js';
  * - `local`: the default on the main port, loopback peers, or an application or operator token.
  */
 export type MetricsAccess = { kind: 'token'; token: string } | { kind: 'listener' } | { kind: 'local'; verifier: TokenVerifier };
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** True for a peer on this host: 127.0.0.0/8, ::1, and IPv4-mapped loopback (a dual-stack listener's view). */
-export function isLoopbackPeer(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  // BlockList matches IPv4-mapped IPv6 addresses against the IPv4 rules.
-  return address.includes(':') ? LOOPBACK.check(address, 'ipv6') : LOOPBACK.check(address, 'ipv4');
-}
 
 function bearerOf(req: FastifyRequest): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
