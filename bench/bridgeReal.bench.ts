@@ -28,7 +28,7 @@ import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { WorkerPool } from '../src/media/mediasoup/workerPool.js';
 import { toneLevel } from '../test/support/tone.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
-import { fixed, table, type BenchResult } from './stats.js';
+import { fixed, processCpuMs, table, type BenchResult } from './stats.js';
 
 const PEERS_FLAG = '--bench-real-peers';
 /** Legs per conversation, and the leg counts measured (multiples of it). */
@@ -102,17 +102,6 @@ export interface PeerReport {
 
 type ToChild = { kind: 'start'; url: string; peers: PeerSpec[] } | { kind: 'mark' } | { kind: 'report' } | { kind: 'stop' };
 type FromChild = { kind: 'ready' } | { kind: 'marked' } | { kind: 'report'; peers: PeerReport[] } | { kind: 'failed'; error: string };
-
-/** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
-export function processCpuMs(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
 
 /** The mediasoup workers that are children of this process. */
 export function workerPids(): number[] {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** Measurement helpers shared by the benchmarks: wall and CPU windows, percentiles, formatting. */
 
 export interface Window {
@@ -59,4 +60,15 @@ export interface BenchResult {
   lines: string[];
   /** Problems found while checking results; the runner prints them as FAIL. */
   failures: string[];
+}
+
+/** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
+export function processCpuMs(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
 }

@@ -4,7 +4,6 @@
  * the same run on the same worker: the raw mediasoup work one join needs, as
  * src/media/mediasoup/webRtcEndpoint.ts does it, with no gateway around it.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import wrtc from '@roamhq/wrtc';
@@ -17,7 +16,7 @@ import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { readOffer } from '../src/media/mediasoup/offer.js';
 import { audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters } from '../src/media/mediasoup/rtpParameters.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
-import { fixed, percentile, startWindow, table, type BenchResult } from './stats.js';
+import { fixed, percentile, processCpuMs, startWindow, table, type BenchResult } from './stats.js';
 
 const RATE_PER_S = 50;
 const DURATION_S = 10;
@@ -40,17 +39,6 @@ export const webrtcJoinMethod =
   `at the same rate, without the gateway (createRouter with the offered Opus, createWebRtcTransport, connect, the loopback PlainTransport ` +
   "(LoopbackRtp.open), produce the peer's audio and consume it on loopback, produce the mix on loopback and consume it on the " +
   `WebRtcTransport), each timed from createRouter to the last consume; p50 and p99. Target: p99 ≤ ${TARGET_P99_MS} ms.`;
-
-/** utime + stime of process `pid` in ms (/proc/<pid>/stat, clock ticks of 10 ms); 0 once it is gone. */
-function processCpuMs(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
 
 /** One real libwebrtc offer (audio, sendrecv), its candidates gathered. */
 async function makeOffer(): Promise<string> {

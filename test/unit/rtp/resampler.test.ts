@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { inFrames } from '../../support/frames.js';
 import { Downsampler, Upsampler } from '../../../src/media/rtp/resampler.js';
 import { sine, toneLevel } from '../../support/tone.js';
 
 const db = (ratio: number): number => 20 * Math.log10(ratio);
 /** The filter's delay, in 48 kHz samples. */
 const DELAY = 71;
-
-/** Runs `signal` through `convert` in consecutive frames of `frame` samples, as a call would. */
-function inFrames(signal: Int16Array, frame: number, convert: (f: Int16Array) => Int16Array): Int16Array {
-  const parts: Int16Array[] = [];
-  for (let i = 0; i < signal.length; i += frame) parts.push(Int16Array.from(convert(signal.subarray(i, i + frame))));
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
 
 describe('Downsampler (48 → 8 kHz)', () => {
   it('passes 1 kHz at its level', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { inFrames } from '../../support/frames.js';
 import { Downsampler, Upsampler, type ResampleRatio } from '../../../src/media/rtp/resampler.js';
 import { sine, toneLevel } from '../../support/tone.js';
 
@@ -39,14 +40,6 @@ const BEFORE: Record<ResampleRatio, Figures> = {
   6: { upRipple: 0.0033, worstImage: -76.63, downRipple: 0.0034, worstAlias: -73.8 },
   3: { upRipple: 0.0037, worstImage: -76.07, downRipple: 0.0037, worstAlias: -74.01 },
 };
-
-function inFrames(signal: Int16Array, frame: number, convert: (f: Int16Array) => Int16Array): Int16Array {
-  const parts: Int16Array[] = [];
-  for (let i = 0; i < signal.length; i += frame) parts.push(Int16Array.from(convert(signal.subarray(i, i + frame))));
-  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
-  return out;
-}
 
 /** Gain (dB) of each passband tone up, and the loudest image (relative to the tone) any of them leaves in the 48 kHz output. */
 function measureUp(band: Band): { gains: number[]; worstImage: number } {
