@@ -23,6 +23,7 @@ import { Downsampler, Upsampler } from '../src/media/rtp/resampler.js';
 import type { RtpCodecConfig, RtpEndpoint, RtpEndpointEvents } from '../src/media/rtp/rtpEndpoint.js';
 import { RtpLegAudio } from '../src/media/rtp/rtpLegAudio.js';
 import { fixed, percentile, startWindow, table, type BenchResult, type Window } from './stats.js';
+import type { SummaryRow } from './summary.js';
 
 /** A conference shape: legs per conversation, how many of them speak, their codec, and whether their RTP carries the RFC 6464 level. */
 interface Shape {
@@ -465,6 +466,7 @@ export async function benchBridgeMix(): Promise<BenchResult> {
   const gc = watchGc();
   const failures: string[] = [];
   const rows: [string, string][] = [];
+  const summary: SummaryRow[] = [];
   try {
     const limits = measureLimits();
     const us = (n: number): string => `${fixed(n, 1)} µs`;
@@ -519,13 +521,24 @@ export async function benchBridgeMix(): Promise<BenchResult> {
               `${fixed(collections.ms, 1)} ms; other processes ${fixed(others, 2)} cores, preempted ${fixed(preempted)}×`,
           ],
         );
+        if (shape.target !== undefined) {
+          summary.push({
+            path: `Bridge: ${shape.label}`,
+            unit: 'legs per core',
+            value: perCore(perLegFrame),
+            limit: perCore(limit),
+            limitIs: 'one decode + encode per leg',
+            target: shape.target,
+            better: 'higher',
+          });
+        }
         failures.push(...checkRooms(rooms, shape, MIX_TICKS));
       } finally {
         for (const room of rooms) room.close();
       }
     }
     for (const line of errors()) failures.push(`bridge logged: ${line.trim()}`);
-    return { lines: table(rows), failures };
+    return { lines: table(rows), failures, summary };
   } finally {
     gc.stop();
   }

@@ -6,6 +6,9 @@ import type { ConversationEvent } from '../src/domain/model.js';
 import type { BenchGateway } from './gateway.js';
 import { cpuRows, fixed, percentile, startWindow, table, type BenchResult, type Window } from './stats.js';
 
+/** Issue 15's target for socket deliveries per second on this machine. */
+const TARGET_DELIVERIES_PER_S = 150_000;
+
 const CLIENTS = 20;
 const EVENTS = 500;
 const WARMUP = 50;
@@ -316,6 +319,17 @@ export async function benchFanout(): Promise<BenchResult> {
     const mw = limit.w;
     return {
       failures,
+      summary: [
+        {
+          path: 'Socket fan-out',
+          unit: 'deliveries/s',
+          value: rate(legway),
+          limit: rate(limit),
+          limitIs: "socket.io's own room broadcast",
+          target: TARGET_DELIVERIES_PER_S,
+          better: 'higher',
+        },
+      ],
       lines: table([
         [
           'Deliveries',

@@ -19,6 +19,7 @@ import { benchRest, restMethod } from './rest.bench.js';
 import { benchSip, sipMethod } from './sip.bench.js';
 import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
+import { summaryLines, type SummaryRow } from './summary.js';
 import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, webhookMethod } from './webhook.bench.js';
 import { benchWebrtcJoin, webrtcJoinMethod } from './webrtcJoin.bench.js';
 
@@ -92,12 +93,14 @@ async function main(): Promise<number> {
     return 1;
   }
   let failed = 0;
+  const summary: SummaryRow[] = [];
   for (const bench of benches) {
     console.log(bench.title);
     for (const line of wrap(`Method: ${bench.method}`)) console.log(line);
     try {
       const result = await bench.run();
       for (const line of result.lines) console.log(line);
+      summary.push(...(result.summary ?? []));
       for (const failure of result.failures) {
         failed++;
         console.log(`    *** FAIL: ${failure}`);
@@ -109,6 +112,11 @@ async function main(): Promise<number> {
     console.log('');
   }
 
+  if (summary.length > 0) {
+    console.log('Targets: each figure beside the limit measured in this run');
+    for (const line of summaryLines(summary)) console.log(line);
+    console.log('');
+  }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   console.log(
     failed === 0 ? `All benchmarks ran and checked out in ${seconds.toFixed(1)} s.` : `*** ${failed} FAILURE(S) — see above (${seconds.toFixed(1)} s).`,

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { SummaryRow } from './summary.js';
 /** Measurement helpers shared by the benchmarks: wall and CPU windows, percentiles, formatting. */
 
 export interface Window {
@@ -58,6 +59,8 @@ export function cpuRows(w: Window, units: number, unit: string): [string, string
 /** What a benchmark hands back to the runner. */
 export interface BenchResult {
   lines: string[];
+  /** Rows for the closing table of target figures (bench/summary.ts). */
+  summary?: SummaryRow[];
   /** Problems found while checking results; the runner prints them as FAIL. */
   failures: string[];
 }

@@ -17,6 +17,7 @@ import { readOffer } from '../src/media/mediasoup/offer.js';
 import { audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters } from '../src/media/mediasoup/rtpParameters.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
 import { fixed, percentile, processCpuMs, startWindow, table, type BenchResult } from './stats.js';
+import type { SummaryRow } from './summary.js';
 
 const RATE_PER_S = 50;
 const DURATION_S = 10;
@@ -167,6 +168,7 @@ const row = (samples: number[]): string =>
 export async function benchWebrtcJoin(): Promise<BenchResult> {
   const failures: string[] = [];
   const lines: string[] = [];
+  const summary: SummaryRow[] = [];
   const offers: string[] = [];
   for (let i = 0; i < JOINS; i += OFFER_BATCH) offers.push(...(await Promise.all(Array.from({ length: Math.min(OFFER_BATCH, JOINS - i) }, makeOffer))));
 
@@ -219,6 +221,15 @@ export async function benchWebrtcJoin(): Promise<BenchResult> {
     for (const router of routers) router.close();
     const limitP99 = percentile(limit, 99);
 
+    summary.push({
+      path: `WebRTC join at ${fixed(RATE_PER_S)}/s`,
+      unit: 'ms p99',
+      value: p99,
+      limit: limitP99,
+      limitIs: 'raw mediasoup work',
+      target: TARGET_P99_MS,
+      better: 'lower',
+    });
     lines.push(
       ...table([
         [
@@ -243,5 +254,5 @@ export async function benchWebrtcJoin(): Promise<BenchResult> {
     for (const member of members) member.socket.disconnect();
     await gw.close();
   }
-  return { lines, failures };
+  return { lines, failures, summary };
 }
