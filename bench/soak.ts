@@ -10,6 +10,9 @@
  * and file descriptors, after a full GC) is taken then, so the first use's caches and compiled code
  * are in it. Then SOAK_SECONDS of load, sampled every 10 s, the load is ended, and the same figures
  * are taken again. Late frames are the audio bridges' ticks that ran more than a frame late.
+ * Last, the admission phase: the gateway runs with LEGWAY_MAX_LEGS at the soak's load plus 4; that
+ * many calls fill it, 100 more INVITEs must each get 503 with Retry-After, and the admitted calls
+ * must complete with no late frame.
  *
  * SOAK_SECONDS (600), SOAK_SIP_CALLS (20), SOAK_WEBRTC_ROOMS (2) size it; the defaults are about
  * half of what bench 5c and bench 6 measure one core carries on the 2-core machine this was built on.
@@ -42,6 +45,12 @@ const SAMPLE_S = 10;
 /** Growth from the baseline, after the load ended, that still counts as flat. */
 const FLAT = 0.1;
 const SCENARIO = fileURLToPath(new URL('./sipp/uac-soak-call.xml', import.meta.url));
+const OVERFLOW_SCENARIO = fileURLToPath(new URL('./sipp/uac-expect-503.xml', import.meta.url));
+/** The gateway's leg limit (LEGWAY_MAX_LEGS): the soak's load plus a little room for calls being replaced. */
+const ADMIT_LIMIT = SIP_CALLS + WEBRTC_ROOMS * ROOM_SIZE + 4;
+const ADMIT_TALK_S = 40;
+const OVERFLOW_CALLS = 100;
+const OVERFLOW_RATE = 5;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -112,14 +121,25 @@ async function startReceiver(): Promise<{ server: Server; url: string; received:
   return { server, url: `http://127.0.0.1:${port}/events`, received: () => count };
 }
 
-/** SIPp keeping `calls` calls of CALL_S seconds up for `seconds`, each replaced as it ends. */
-async function startSipp(sipPort: number, pcap: string, calls: number, seconds: number): Promise<ChildProcess> {
-  const rate = calls / CALL_S;
-  const total = Math.max(calls, Math.round(rate * seconds));
+interface SippRun {
+  scenario: string;
+  /** Calls at once (-l). */
+  calls: number;
+  /** New calls per second (-r). */
+  rate: number;
+  /** Calls in all (-m). */
+  total: number;
+  /** How long each call talks (the soak scenario's `talk_ms`). */
+  talkMs?: number;
+  pcap?: string;
+}
+
+/** SIPp running `run` against the gateway's SIP port (service `soak`); exits 0 when every call went as its scenario says. */
+async function startSipp(sipPort: number, run: SippRun): Promise<ChildProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'legway-soak-sipp-'));
   const args = [
     '-sf',
-    SCENARIO,
+    run.scenario,
     '-s',
     'soak',
     '-t',
@@ -134,24 +154,79 @@ async function startSipp(sipPort: number, pcap: string, calls: number, seconds: 
     '127.0.0.1',
     '-mp',
     String(await freePort()),
-    '-key',
-    'pcap',
-    pcap,
-    '-set',
-    'talk_ms',
-    String(CALL_S * 1000),
+    ...(run.pcap === undefined ? [] : ['-key', 'pcap', run.pcap]),
+    ...(run.talkMs === undefined ? [] : ['-set', 'talk_ms', String(run.talkMs)]),
     '-r',
-    fixed(rate, 3),
+    fixed(run.rate, 3),
     '-m',
-    String(total),
+    String(run.total),
     '-l',
-    String(calls),
+    String(run.calls),
     '-nostdin',
     `127.0.0.1:${sipPort}`,
   ];
   const child = spawn('sipp', args, { cwd: dir, stdio: 'ignore' });
   child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return child;
+}
+
+/** SIPp keeping `calls` soak calls of CALL_S seconds up for `seconds`, each replaced as it ends. */
+function startSoakCalls(sipPort: number, pcap: string, calls: number, seconds: number): Promise<ChildProcess> {
+  const rate = calls / CALL_S;
+  return startSipp(sipPort, { scenario: SCENARIO, calls, rate, total: Math.max(calls, Math.round(rate * seconds)), talkMs: CALL_S * 1000, pcap });
+}
+
+function exited(child: ChildProcess, withinMs: number): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return Promise.race([
+    new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))),
+    sleep(withinMs).then(() => {
+      child.kill('SIGKILL');
+      return null;
+    }),
+  ]);
+}
+
+/**
+ * Past the admission limit: ADMIT_LIMIT calls fill the gateway's legs (LEGWAY_MAX_LEGS), then
+ * OVERFLOW_CALLS more INVITEs arrive while they talk. Each of those must get 503 with Retry-After
+ * (the overflow scenario fails a call otherwise), every admitted call must complete, and the
+ * admitted calls' bridge must not fall behind.
+ */
+async function admissionPhase(gw: BenchGateway, pcap: string, log: (line: string) => void): Promise<string[]> {
+  const failures: string[] = [];
+  const sipPort = gw.app.sip!.port;
+  const late = new LateFrames(gw, conversations);
+  late.start();
+  const admitted = await startSipp(sipPort, {
+    scenario: SCENARIO,
+    calls: ADMIT_LIMIT,
+    rate: 10,
+    total: ADMIT_LIMIT,
+    talkMs: ADMIT_TALK_S * 1000,
+    pcap,
+  });
+  const admittedExit = exited(admitted, (ADMIT_TALK_S + 60) * 1000);
+  const deadline = Date.now() + 30_000;
+  while (gw.app.legs.active < ADMIT_LIMIT && Date.now() < deadline) await sleep(100);
+  const up = gw.app.legs.active;
+  if (up < ADMIT_LIMIT) failures.push(`admission: only ${up} of ${ADMIT_LIMIT} calls came up`);
+  const overflow = await startSipp(sipPort, { scenario: OVERFLOW_SCENARIO, calls: 10, rate: OVERFLOW_RATE, total: OVERFLOW_CALLS });
+  const overflowExit = await exited(overflow, (OVERFLOW_CALLS / OVERFLOW_RATE + 30) * 1000);
+  const upDuring = gw.app.legs.active;
+  const admittedCode = await admittedExit;
+  const deadlineGone = Date.now() + 30_000;
+  while (gw.app.legs.active > 0 && Date.now() < deadlineGone) await sleep(200);
+  const lateFrames = late.stop();
+  log(`    admitted:      ${up} calls up (the limit), still ${upDuring} up once the refusals were done; SIPp exit ${String(admittedCode)} (0: all completed)`);
+  log(
+    `    refused:       ${OVERFLOW_CALLS} INVITEs at ${OVERFLOW_RATE}/s past the limit; SIPp exit ${String(overflowExit)} (0: every one got 503 with Retry-After)`,
+  );
+  log(`    late frames:   ${lateFrames} (the admitted calls' bridge)`);
+  if (overflowExit !== 0) failures.push(`admission: not every INVITE past the limit got 503 with Retry-After (SIPp exit ${String(overflowExit)})`);
+  if (admittedCode !== 0) failures.push(`admission: admitted calls did not all complete (SIPp exit ${String(admittedCode)})`);
+  if (lateFrames > 0) failures.push(`admission: ${lateFrames} late frames in the admitted calls`);
+  return failures;
 }
 
 /** Conversations with media, for the late-frame count. */
@@ -177,7 +252,7 @@ async function startPeers(gw: BenchGateway, round: string): Promise<PeerProcess>
 
 /** Runs the load for `seconds`, sampling every SAMPLE_S; ends it and waits until every leg is gone. */
 async function load(gw: BenchGateway, pcap: string, seconds: number, round: string, log: (line: string) => void): Promise<{ sipExit: number | null }> {
-  const sipp = await startSipp(gw.app.sip!.port, pcap, SIP_CALLS, seconds);
+  const sipp = await startSoakCalls(gw.app.sip!.port, pcap, SIP_CALLS, seconds);
   const sipDone = new Promise<number | null>((resolve) => sipp.once('exit', (code) => resolve(code)));
   const peers = WEBRTC_ROOMS > 0 ? await startPeers(gw, round) : undefined;
   const started = Date.now();
@@ -221,6 +296,7 @@ async function main(): Promise<number> {
     LEGWAY_MEDIA_WORKERS: '1',
     LEGWAY_EVENT_URL: receiver.url,
     LEGWAY_WEBHOOK_ALL_EVENTS: 'true',
+    LEGWAY_MAX_LEGS: String(ADMIT_LIMIT),
   });
   const failures: string[] = [];
   try {
@@ -255,13 +331,15 @@ async function main(): Promise<number> {
     if (after.fds > before.fds) failures.push('file descriptors grew');
     if (lateFrames > 0) failures.push(`${lateFrames} late frames`);
     if (sipExit !== 0) failures.push(`SIPp exited with ${String(sipExit)}`);
+    log(`Admission: ${ADMIT_LIMIT} legs allowed (LEGWAY_MAX_LEGS), ${ADMIT_LIMIT} calls of ${ADMIT_TALK_S} s, then ${OVERFLOW_CALLS} more INVITEs`);
+    failures.push(...(await admissionPhase(gw, pcap, log)));
   } finally {
     await gw.close();
     receiver.server.close();
     rmSync(pcapDir, { recursive: true, force: true });
   }
   for (const failure of failures) log(`FAIL: ${failure}`);
-  if (failures.length === 0) log('OK: flat after the load, no late frames');
+  if (failures.length === 0) log('OK: flat after the load, no late frames, and past the limit new calls refused while the admitted ones kept time');
   return failures.length === 0 ? 0 : 1;
 }
 
