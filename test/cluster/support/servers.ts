@@ -64,8 +64,8 @@ async function stopChild(owned: Owned, signal: NodeJS.Signals, pid = owned.child
   } catch {
     return;
   }
-  await Promise.race([exited, sleep(10_000)]);
-  if (owned.child.exitCode === null) owned.child.kill('SIGKILL');
+  const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
+  if (!stopped) owned.child.kill('SIGKILL');
 }
 
 /** Commands run as the `postgres` user when this process is root (initdb refuses root). */
