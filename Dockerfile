@@ -3,7 +3,7 @@
 
 FROM node:22-bookworm-slim AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
+ && apt-get install -y --no-install-recommends python3 make g++ libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -11,7 +11,7 @@ COPY package.json package-lock.json ./
 COPY patches ./patches
 # Sources are not here yet, so skip `prepare` (tsc), and with it `postinstall`: apply the patches and
 # build the native addon explicitly. `npm prune --omit=dev` below keeps the patched files.
-RUN npm ci --ignore-scripts --no-audit --no-fund && npx patch-package --error-on-fail && npm rebuild better-sqlite3
+RUN npm ci --ignore-scripts --no-audit --no-fund && npx patch-package --error-on-fail && npm rebuild better-sqlite3 libpq
 COPY tsconfig.json tsconfig.build.json tsconfig.client-types.json ./
 COPY src ./src
 COPY machines ./machines
@@ -22,6 +22,10 @@ COPY scripts/build-web.mjs ./scripts/build-web.mjs
 RUN npm run build && npm prune --omit=dev
 
 FROM node:22-bookworm-slim AS runtime
+# The PostgreSQL client library, for LEGWAY_DATABASE_URL.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq5 \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     LEGWAY_HOST=0.0.0.0 \
     LEGWAY_HTTP_PORT=3000 \

@@ -16,6 +16,11 @@ import { REPO } from '../../support/process.js';
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 export const KAMAILIO_CFG = join(REPO, 'deploy', 'kamailio', 'kamailio.cfg');
 
+/** Why PostgreSQL 15 cannot be started here, or undefined when it can. */
+export function postgresMissing(): string | undefined {
+  return existsSync(join(PG_BIN, 'postgres')) ? undefined : 'PostgreSQL 15 is not installed (Debian package postgresql-15)';
+}
+
 /** What is missing for the cluster tests on this machine, or undefined when all is there. */
 export function clusterPartsMissing(): string | undefined {
   const missing = [

@@ -1,0 +1,263 @@
+/**
+ * A synchronous PostgreSQL connection (libpq, the C client library) with the part of
+ * better-sqlite3's API that the repositories use: `prepare(sql)` with `run`/`get`/`all`/`pluck`,
+ * `exec`, and `transaction(fn)` (savepoints when nested). The store's contract stays synchronous, so
+ * every service works unchanged on either engine; each call is one round trip on loopback or a LAN
+ * (tens of microseconds), the same order as SQLite's own work per statement.
+ *
+ * SQL is written once: `?` and `@name` parameters become `$n`, and result values come back as
+ * SQLite gives them (integers and numerics as numbers, booleans as 1/0, everything else as text).
+ */
+import Libpq from 'libpq';
+
+/** PostgreSQL type OIDs whose text form is turned into a number. */
+const NUMERIC_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
+const BOOL_TYPE = 16;
+const PGRES_COMMAND_OK = 'PGRES_COMMAND_OK';
+const PGRES_TUPLES_OK = 'PGRES_TUPLES_OK';
+
+export class PgError extends Error {
+  constructor(
+    message: string,
+    /** SQLSTATE, e.g. 23505 for a unique violation. */
+    readonly sqlState: string | undefined,
+    /** The SQLite-style code repositories test for (`SQLITE_CONSTRAINT_UNIQUE`), or the SQLSTATE. */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'PgError';
+  }
+}
+
+const SQLITE_CODES: Record<string, string> = {
+  '23505': 'SQLITE_CONSTRAINT_UNIQUE',
+  '23503': 'SQLITE_CONSTRAINT_FOREIGNKEY',
+  '23502': 'SQLITE_CONSTRAINT_NOTNULL',
+  '23514': 'SQLITE_CONSTRAINT_CHECK',
+};
+
+interface CompiledSql {
+  text: string;
+  /** Named parameters in `$n` order, or undefined when the statement uses `?`. */
+  names: string[] | undefined;
+  count: number;
+}
+
+/** Rewrites `?` and `@name` outside quotes and comments into `$1…$n`. */
+export function compileSql(sql: string): CompiledSql {
+  let text = '';
+  let count = 0;
+  let names: string[] | undefined;
+  const index = new Map<string, number>();
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql.charAt(i);
+    if (c === "'" || c === '"') {
+      const end = closingQuote(sql, i, c);
+      text += sql.slice(i, end + 1);
+      i = end;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      const end = sql.indexOf('\n', i);
+      const stop = end === -1 ? sql.length : end;
+      text += sql.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '?') {
+      if (names) throw new Error('a statement mixes ? and @name parameters');
+      text += `$${++count}`;
+    } else if (c === '@' && /[A-Za-z_]/.test(sql[i + 1] ?? '')) {
+      if (count > 0 && !names) throw new Error('a statement mixes ? and @name parameters');
+      names ??= [];
+      let j = i + 1;
+      while (j < sql.length && /\w/.test(sql.charAt(j))) j++;
+      const name = sql.slice(i + 1, j);
+      let n = index.get(name);
+      if (n === undefined) {
+        names.push(name);
+        n = names.length;
+        index.set(name, n);
+      }
+      text += `$${n}`;
+      i = j - 1;
+    } else {
+      text += c;
+    }
+  }
+  return { text, names, count: names ? names.length : count };
+}
+
+function closingQuote(sql: string, start: number, quote: string): number {
+  for (let i = start + 1; i < sql.length; i++) {
+    if (sql[i] === quote) {
+      if (sql[i + 1] === quote) i++;
+      else return i;
+    }
+  }
+  return sql.length - 1;
+}
+
+function toParam(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+  throw new TypeError(`cannot bind a ${typeof value} as an SQL parameter`);
+}
+
+export interface RunResult {
+  changes: number;
+}
+
+export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown> {
+  private plucked = false;
+  private name: string | undefined;
+
+  constructor(
+    private readonly db: PgDatabase,
+    private readonly sql: CompiledSql,
+  ) {}
+
+  /** Rows come back as their first column's value. */
+  pluck(on = true): this {
+    this.plucked = on;
+    return this;
+  }
+
+  run(...params: P extends unknown[] ? P : [P]): RunResult {
+    this.execute(params);
+    const changes = this.db.pq.cmdTuples();
+    return { changes: changes === '' ? 0 : Number(changes) };
+  }
+
+  get(...params: P extends unknown[] ? P : [P]): R | undefined {
+    this.execute(params);
+    return this.db.pq.ntuples() === 0 ? undefined : (this.row(0) as R);
+  }
+
+  all(...params: P extends unknown[] ? P : [P]): R[] {
+    this.execute(params);
+    const rows: R[] = [];
+    for (let r = 0, n = this.db.pq.ntuples(); r < n; r++) rows.push(this.row(r) as R);
+    return rows;
+  }
+
+  private execute(params: unknown[]): void {
+    const values = this.bind(params);
+    this.name ??= this.db.prepareNamed(this.sql);
+    this.db.pq.execPrepared(this.name, values as string[]);
+    this.db.check(this.sql.text);
+  }
+
+  private bind(params: unknown[]): (string | null)[] {
+    const { names, count } = this.sql;
+    if (names) {
+      const object = (params[0] ?? {}) as Record<string, unknown>;
+      return names.map((name) => {
+        if (!(name in object)) throw new RangeError(`missing named parameter "${name}"`);
+        return toParam(object[name]);
+      });
+    }
+    if (params.length !== count) throw new RangeError(`expected ${count} parameters, got ${params.length}`);
+    return params.map(toParam);
+  }
+
+  private row(r: number): unknown {
+    const pq = this.db.pq;
+    if (this.plucked) return this.value(r, 0);
+    const row: Record<string, unknown> = {};
+    for (let f = 0, n = pq.nfields(); f < n; f++) row[pq.fname(f)] = this.value(r, f);
+    return row;
+  }
+
+  private value(r: number, f: number): unknown {
+    const pq = this.db.pq;
+    if (pq.getisnull(r, f)) return null;
+    const text = pq.getvalue(r, f);
+    const type = pq.ftype(f);
+    if (NUMERIC_TYPES.has(type)) return Number(text);
+    if (type === BOOL_TYPE) return text === 't' ? 1 : 0;
+    return text;
+  }
+}
+
+/** One synchronous connection. Not for use from two places at once (it is not: Node runs one thing at a time). */
+export class PgDatabase {
+  readonly pq = new Libpq();
+  private depth = 0;
+  private prepared = 0;
+  private savepoints = 0;
+  private open = true;
+
+  constructor(url: string) {
+    try {
+      this.pq.connectSync(url);
+    } catch (err) {
+      const message = this.pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
+      this.pq.finish();
+      throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
+    }
+    // Notices (e.g. "table does not exist, skipping") would go to stderr from libpq itself.
+    this.exec('SET client_min_messages = warning');
+  }
+
+  prepare<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown>(sql: string): PgStatement<P, R> {
+    return new PgStatement<P, R>(this, compileSql(sql));
+  }
+
+  /** Runs one or more statements without parameters. */
+  exec(sql: string): void {
+    this.pq.exec(sql);
+    this.check(sql);
+  }
+
+  get inTransaction(): boolean {
+    return this.depth > 0;
+  }
+
+  /**
+   * Wraps `fn` so that each call runs in a transaction, or a savepoint inside one; an exception
+   * rolls it back and is rethrown (better-sqlite3's `db.transaction(fn)`).
+   */
+  transaction<A extends unknown[], T>(fn: (...args: A) => T): (...args: A) => T {
+    return (...args: A): T => {
+      const savepoint = this.depth > 0 ? `sp${++this.savepoints}` : undefined;
+      this.exec(savepoint ? `SAVEPOINT ${savepoint}` : 'BEGIN');
+      this.depth++;
+      let result: T;
+      try {
+        result = fn(...args);
+      } catch (err) {
+        this.depth--;
+        this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK');
+        throw err;
+      }
+      this.depth--;
+      this.exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : 'COMMIT');
+      return result;
+    };
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.pq.finish();
+  }
+
+  /** @internal Prepares `sql` on the server once; returns its statement name. */
+  prepareNamed(sql: CompiledSql): string {
+    const name = `legway_${++this.prepared}`;
+    this.pq.prepare(name, sql.text, sql.count);
+    this.check(sql.text);
+    return name;
+  }
+
+  /** @internal Throws the server's error for the last command, if it failed. */
+  check(sql: string): void {
+    const status = this.pq.resultStatus();
+    if (status === PGRES_COMMAND_OK || status === PGRES_TUPLES_OK) return;
+    const fields = this.pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
+    const sqlState = fields?.sqlState;
+    const message = fields?.messagePrimary ?? this.pq.errorMessage().trim();
+    const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? 'PG_ERROR';
+    throw new PgError(`${message} (in: ${sql.slice(0, 120)})`, sqlState, code);
+  }
+}
