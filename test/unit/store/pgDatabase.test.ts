@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileSql, PgDatabase, PgError } from '../../../src/store/pg/pgDatabase.js';
+import { migratePg } from '../../../src/store/pg/pgMigrations.js';
 import { peerMissing } from '../../support/requiredPeers.js';
 import { clusterDir, postgresMissing, startPostgres, type Postgres } from '../../cluster/support/servers.js';
 
@@ -96,5 +97,23 @@ describe.skipIf(missing !== undefined)('PgDatabase on a real PostgreSQL', () => 
 
   it('fails to connect with a clear error', () => {
     expect(() => new PgDatabase(`postgresql://legway@127.0.0.1:${pg.port}/no_such_database`)).toThrow(/cannot connect to PostgreSQL/);
+  });
+
+  it('migrates an empty database to the schema once, and refuses a schema newer than itself', () => {
+    const fresh = new PgDatabase(pg.createDatabase('migrations_test'));
+    try {
+      migratePg(fresh);
+      migratePg(fresh);
+      const tables = fresh
+        .prepare<[], string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
+        .pluck()
+        .all();
+      expect(tables).toEqual(['conversations', 'events', 'legs', 'legway_schema', 'members', 'recordings', 'revoked_tokens', 'users', 'webhook_outbox']);
+      expect(fresh.prepare('SELECT version FROM legway_schema').all()).toEqual([{ version: 1 }]);
+      fresh.exec('UPDATE legway_schema SET version = 99');
+      expect(() => migratePg(fresh)).toThrow(/newer than this legway/);
+    } finally {
+      fresh.close();
+    }
   });
 });

@@ -1,0 +1,141 @@
+/**
+ * The PostgreSQL schema: the same tables, columns and meanings as the SQLite one
+ * (src/store/migrations.ts), in PostgreSQL's dialect. Timestamps stay ISO-8601 text and JSON stays
+ * text, so the repositories read and write both engines the same way. `legway_schema` records how
+ * many migrations have run; nodes starting together take an advisory lock, so one of them migrates
+ * and the others find the work done.
+ */
+import type { PgDatabase } from './pgDatabase.js';
+
+/** Any fixed number: the advisory lock all legway nodes take while migrating. */
+const MIGRATION_LOCK = 727_001;
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE conversations (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    display_name TEXT,
+    state TEXT NOT NULL CHECK (state IN ('active', 'deleted')),
+    properties TEXT NOT NULL DEFAULT '{}',
+    last_event_id BIGINT NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    destroyed_at TEXT,
+    idle_since TEXT
+  );
+  CREATE UNIQUE INDEX conversations_active_name ON conversations (name) WHERE state = 'active';
+
+  CREATE TABLE users (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL UNIQUE,
+    display_name TEXT,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE members (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    user_id TEXT NOT NULL REFERENCES users (id),
+    state TEXT NOT NULL CHECK (state IN ('invited', 'joined', 'left')),
+    channel TEXT NOT NULL,
+    media TEXT NOT NULL,
+    invited_at TEXT,
+    joined_at TEXT,
+    left_at TEXT,
+    initiator TEXT
+  );
+  CREATE UNIQUE INDEX members_current ON members (conversation_id, user_id) WHERE state != 'left';
+  CREATE INDEX members_by_conversation ON members (conversation_id, seq);
+  CREATE INDEX members_by_user ON members (user_id, state);
+
+  CREATE TABLE legs (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    member_id TEXT REFERENCES members (id),
+    type TEXT NOT NULL CHECK (type IN ('webrtc', 'sip')),
+    direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    status TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    ended_at TEXT
+  );
+  CREATE INDEX legs_by_conversation ON legs (conversation_id, created_at);
+
+  CREATE TABLE events (
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    id BIGINT NOT NULL,
+    type TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    to_id TEXT,
+    timestamp TEXT NOT NULL,
+    body TEXT NOT NULL,
+    deleted_at TEXT,
+    PRIMARY KEY (conversation_id, id)
+  );
+  CREATE INDEX events_by_type ON events (conversation_id, type, id);
+
+  CREATE TABLE webhook_outbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    event_id BIGINT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    window_start BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    failed_at BIGINT,
+    UNIQUE (conversation_id, event_id)
+  );
+  CREATE INDEX webhook_outbox_heads ON webhook_outbox (state, conversation_id, seq);
+
+  CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    leg_id TEXT REFERENCES legs (id),
+    format TEXT NOT NULL CHECK (format IN ('wav', 'ogg')),
+    path TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('recording', 'done', 'failed')),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    duration_ms BIGINT,
+    size_bytes BIGINT,
+    created_by TEXT NOT NULL
+  );
+  CREATE INDEX recordings_by_conversation ON recordings (conversation_id, started_at);
+  CREATE INDEX recordings_unfinished ON recordings (status) WHERE status = 'recording';
+
+  CREATE TABLE revoked_tokens (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    jti TEXT NOT NULL UNIQUE,
+    revoked_at TEXT NOT NULL
+  );
+  `,
+];
+
+/** Brings the schema up to date; safe when several nodes start at once. */
+export function migratePg(db: PgDatabase): void {
+  db.transaction(() => {
+    db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
+    db.exec('CREATE TABLE IF NOT EXISTS legway_schema (version INTEGER NOT NULL)');
+    let current = db.prepare<[], number>('SELECT version FROM legway_schema').pluck().get();
+    if (current === undefined) {
+      db.exec('INSERT INTO legway_schema (version) VALUES (0)');
+      current = 0;
+    }
+    if (current > MIGRATIONS.length) {
+      throw new Error(`database schema version ${current} is newer than this legway (${MIGRATIONS.length}); refusing to run`);
+    }
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      db.exec(MIGRATIONS[version] as string);
+      db.prepare('UPDATE legway_schema SET version = ?').run(version + 1);
+    }
+  })();
+}
