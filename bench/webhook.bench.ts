@@ -48,6 +48,23 @@ export const webhookMethod = (s: WebhookScenario): string =>
   'the same keep-alive pool size), as many at a time as legway could have in flight, with a fixed Authorization header of the same ' +
   `length: no store, no signing, no ordering; the fastest of ${LIMIT_ROUNDS} runs. Signing: the same bodies signed by legway’s WebhookSigner, one after another.`;
 
+async function startProfile(): Promise<(() => Promise<void>) | undefined> {
+  const file = process.env['BENCH_PROFILE'];
+  if (!file) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 /** Waits until the dispatcher has nothing in flight and the outbox nothing pending (its bookkeeping is done). */
 async function drained(gw: BenchGateway, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -176,6 +193,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     peak = 0;
 
     const posted: string[] = [];
+    const profiler = await startProfile();
     const stop = startWindow();
     const start = process.hrtime.bigint();
     if (s.rate === undefined) {
@@ -193,13 +211,16 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       }
     }
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
+    const stopDrain = startWindow();
     const backlog = s.events - ((await receiver.count()).count - skip);
     const sampler = setInterval(sample, 1);
     const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS);
     const emptied = arrived && (await drained(gw, DELIVERY_TIMEOUT_MS));
     clearInterval(sampler);
     const w = stop();
+    const drainWindow = stopDrain();
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
+    await profiler?.();
 
     const collected = await receiver.collect();
     const measured = collected.arrivals.slice(skip);
@@ -269,7 +290,8 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
         [
           'Drain after posting',
           backlog >= MIN_BACKLOG_FOR_DRAIN
-            ? `${fixed(drainRate)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms) = ${share(drainRate)}`
+            ? `${fixed(drainRate)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms) = ${share(drainRate)}; ` +
+              `CPU per delivery ${fixed(drainWindow.cpuUs / backlog, 1)} µs (nothing but delivery runs then)`
             : `n/a: delivery kept pace with posting (${fixed(backlog)} outstanding at the last commit)`,
         ],
         [
