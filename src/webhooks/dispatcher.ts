@@ -5,7 +5,7 @@ import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
 import { Lanes } from './lanes.js';
 import { ReadyHeads, type ReadyHead } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
-import { WebhookSender, type Outcome } from './sender.js';
+import { WebhookSender, type Attempt, type Outcome } from './sender.js';
 import { SettlementBatch, type Transact } from './settlements.js';
 import type { WebhookSigner } from './signer.js';
 
@@ -49,7 +49,7 @@ export class WebhookDispatcher {
   private readonly ready = new ReadyHeads();
   private readonly lanes: Lanes;
   /** Attempts in flight, by conversation. */
-  private readonly inFlight = new Map<string, AbortController>();
+  private readonly inFlight = new Map<string, Attempt>();
   /**
    * The highest outbox seq known to be durable. With group commit, this connection sees entries
    * before their commit is on disk; one sent then could be lost in a crash after the receiver took
@@ -114,7 +114,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.writeTimer);
-    for (const controller of this.inFlight.values()) controller.abort();
+    for (const attempt of this.inFlight.values()) attempt.abort();
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.lanes.clear();
     // What was delivered before the stop is written now, so it is not sent again after a restart.
@@ -209,9 +209,9 @@ export class WebhookDispatcher {
   private launch(head: ReadyHead): void {
     const entry = this.entryOf(head);
     if (entry?.state !== 'pending') return;
-    const controller = new AbortController();
-    this.inFlight.set(entry.conversation_id, controller);
-    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())), controller);
+    const attempt = this.sender.send(entry.payload, this.deps.signer.sign(entry.payload, new Date(this.now())));
+    this.inFlight.set(entry.conversation_id, attempt);
+    void this.run(entry, attempt);
   }
 
   /** The entry of a head, as its lane holds it (read from the outbox when the lane disagrees). */
@@ -222,13 +222,13 @@ export class WebhookDispatcher {
     return this.deps.outbox.get(head.seq);
   }
 
-  private async run(entry: OutboxEntry, token: string, controller: AbortController): Promise<void> {
+  private async run(entry: OutboxEntry, attempt: Attempt): Promise<void> {
     try {
-      const outcome = await this.sender.send(entry.payload, token, controller);
+      const outcome = await attempt.outcome;
       this.inFlight.delete(entry.conversation_id);
       if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
     } catch (err) {
-      if (this.inFlight.get(entry.conversation_id) === controller) this.inFlight.delete(entry.conversation_id);
+      if (this.inFlight.get(entry.conversation_id) === attempt) this.inFlight.delete(entry.conversation_id);
       this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed');
     }
     if (this.stopped) {
