@@ -22,10 +22,18 @@ export interface DispatcherDeps {
   random?: () => number;
 }
 
-/** Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. */
-const WRITE_BATCH = 128;
-/** Longest a settled attempt waits to be written while deliveries are in flight (the re-delivery window of a crash). */
-const WRITE_DELAY_MS = 10;
+/**
+ * Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. A batch's
+ * cost is mostly the index pages it dirties, shared by the deletes that land on them: about 58 µs
+ * of CPU a delivery in batches of 40, 34 in batches of 128, 14 in batches of 512 (measured here).
+ */
+const WRITE_BATCH = 512;
+/**
+ * Longest a settled attempt waits to be written while deliveries are in flight: the re-delivery
+ * window of a crash (at-least-once: what was delivered in it is sent again after a restart).
+ * Nothing in flight, the write comes at once.
+ */
+const WRITE_DELAY_MS = 50;
 /** Due heads each read takes beyond those in flight, as slot-fillers until the next read. */
 const READ_AHEAD_PER_SLOT = 8;
 

@@ -61,12 +61,17 @@ export class SettlementBatch {
     this.items = [];
     this.left.clear();
     const { outbox } = this;
+    const delivered: number[] = [];
     this.transact(() => {
       for (const s of items) {
-        if (s.kind === 'delivered') outbox.delivered(s.seq);
+        if (s.kind === 'delivered') delivered.push(s.seq);
         else if (s.kind === 'retry') outbox.retryLater(s.seq, s.next, s.status, s.error);
         else outbox.park(s.seq, s.at, s.status, s.error);
       }
+      // Newest first: then only a conversation's last delete in the batch removes its queue head
+      // and puts the next one in (webhook_heads' trigger); the ones before it leave the head alone.
+      delivered.sort((a, b) => b - a);
+      for (const seq of delivered) outbox.delivered(seq);
     });
   }
 }
