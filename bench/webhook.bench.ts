@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
@@ -6,7 +7,7 @@ import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } f
 import { BenchReceiver } from './webhookReceiver.js';
 import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
 
-const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
+const CONCURRENCY = Number(process.env["WHC"] ?? 8); // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
 const DELIVERY_TIMEOUT_MS = 20_000;
 const SECRET = 'bench-webhook-signature-secret-long-enough!!';
 /** Runs of the raw limit; the fastest is reported. */
@@ -47,6 +48,19 @@ export const webhookMethod = (s: WebhookScenario): string =>
   'Limit: with the gateway closed, the bodies legway posted are POSTed again to the same receiver by raw undici (one Agent, ' +
   'the same keep-alive pool size), as many at a time as legway could have in flight, with a fixed Authorization header of the same ' +
   `length: no store, no signing, no ordering; the fastest of ${LIMIT_ROUNDS} runs. Signing: the same bodies signed by legway’s WebhookSigner, one after another.`;
+
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const text = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid}:${name}`, (Number(f[11]) + Number(f[12])) * 10);
+    } catch {}
+  }
+  return out;
+}
 
 async function startProfile(): Promise<(() => Promise<void>) | undefined> {
   const file = process.env['BENCH_PROFILE'];
@@ -193,7 +207,6 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     peak = 0;
 
     const posted: string[] = [];
-    const profiler = await startProfile();
     const stop = startWindow();
     const start = process.hrtime.bigint();
     if (s.rate === undefined) {
@@ -211,6 +224,8 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       }
     }
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
+    const profiler = await startProfile();
+    const threads0 = threadCpu();
     const stopDrain = startWindow();
     const backlog = s.events - ((await receiver.count()).count - skip);
     const sampler = setInterval(sample, 1);
@@ -219,6 +234,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     clearInterval(sampler);
     const w = stop();
     const drainWindow = stopDrain();
+    if (process.env['BENCH_THREADS']) { const t1 = threadCpu(); for (const [k, v] of t1) console.log('thread', k, v - (threads0.get(k) ?? 0)); }
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
     await profiler?.();
 

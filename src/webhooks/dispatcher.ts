@@ -252,7 +252,8 @@ export class WebhookDispatcher {
   private follow(entry: OutboxEntry): void {
     const next = this.lanes.head(entry.conversation_id);
     if (next === undefined) return;
-    if (next.next_attempt_at <= this.now()) this.ready.add({ seq: next.seq, conversation_id: next.conversation_id, next_attempt_at: next.next_attempt_at, entry: next });
+    if (next.next_attempt_at <= this.now())
+      this.ready.add({ seq: next.seq, conversation_id: next.conversation_id, next_attempt_at: next.next_attempt_at, entry: next });
     else this.scheduleRetry(next.next_attempt_at);
   }
 
