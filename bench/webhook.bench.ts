@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
@@ -7,7 +8,7 @@ import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } f
 import { BenchReceiver } from './webhookReceiver.js';
 import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
 
-const CONCURRENCY = Number(process.env["WHC"] ?? 8); // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
+const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
 const DELIVERY_TIMEOUT_MS = 20_000;
 const SECRET = 'bench-webhook-signature-secret-long-enough!!';
 /** Runs of the raw limit; the fastest is reported. */
@@ -40,7 +41,7 @@ export const webhookMethod = (s: WebhookScenario): string =>
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
   `application, ${posting(s)}; an event's commit time is read when its group commit has run and is on disk (store.afterCommit): legway does not post an event before that. Timed until the receiver ` +
   `has seen every event, after ${fixed(s.warmup)} warm-up events. Deliveries/s = events / (last receipt − first commit); ` +
-  'latency is commit to the receiver answering 2xx; the drain rate counts only what arrived after the last commit, when nothing ' +
+  'latency is commit to the receiver answering 2xx; the drain rate (and its CPU per delivery) counts only what arrived after the last commit, when nothing ' +
   `competes with delivery. Gateway and poster share one process, and with the receiver the machine's ${availableParallelism()} cores; CPU (this process, ` +
   'every thread) runs from the first post until the outbox is empty, so it includes the appends, the outbox rows, signing, the client ' +
   "end of HTTP and the deletes; the receiver's CPU is reported on its own. " +
@@ -49,24 +50,14 @@ export const webhookMethod = (s: WebhookScenario): string =>
   'the same keep-alive pool size), as many at a time as legway could have in flight, with a fixed Authorization header of the same ' +
   `length: no store, no signing, no ordering; the fastest of ${LIMIT_ROUNDS} runs. Signing: the same bodies signed by legway’s WebhookSigner, one after another.`;
 
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const text = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      out.set(`${tid}:${name}`, (Number(f[11]) + Number(f[12])) * 10);
-    } catch {}
-  }
-  return out;
-}
-
+/**
+ * With BENCH_WEBHOOK_PROFILE=<file>, a CPU profile of this thread (the gateway's event loop) from the
+ * last commit until the outbox is empty, when nothing but delivery runs, is written to <file>
+ * (open it in Chrome DevTools); the figures of a profiled run are not the benchmark's.
+ */
 async function startProfile(): Promise<(() => Promise<void>) | undefined> {
-  const file = process.env['BENCH_PROFILE'];
-  if (!file) return undefined;
-  const { Session } = await import('node:inspector/promises');
-  const { writeFileSync } = await import('node:fs');
+  const file = process.env['BENCH_WEBHOOK_PROFILE'];
+  if (file === undefined || file === '') return undefined;
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -225,7 +216,6 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     }
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
     const profiler = await startProfile();
-    const threads0 = threadCpu();
     const stopDrain = startWindow();
     const backlog = s.events - ((await receiver.count()).count - skip);
     const sampler = setInterval(sample, 1);
@@ -234,7 +224,6 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     clearInterval(sampler);
     const w = stop();
     const drainWindow = stopDrain();
-    if (process.env['BENCH_THREADS']) { const t1 = threadCpu(); for (const [k, v] of t1) console.log('thread', k, v - (threads0.get(k) ?? 0)); }
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
     await profiler?.();
 
