@@ -43,7 +43,8 @@ export class Lanes {
   queued(entry: OutboxEntry): 'head' | 'behind' | 'unknown' {
     const lane = this.lanes.get(entry.conversation_id);
     if (lane === undefined) return 'unknown';
-    if (entry.seq <= lane.last) return 'behind'; // Read from the outbox already.
+    // Read from the outbox already: it waits among the entries held, or a read finds it again.
+    if (entry.seq <= lane.last) return lane.entries.length > 0 ? 'behind' : 'unknown';
     if (!lane.complete) return lane.entries.length > 0 ? 'behind' : 'unknown';
     if (lane.entries.length >= LANE_ENTRIES || this.cached >= CACHED_ENTRIES) {
       // No room: it stays in the outbox, and the lane reads it when it gets there.
