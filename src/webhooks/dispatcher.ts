@@ -111,9 +111,14 @@ export class WebhookDispatcher {
     this.durableSeq = Math.max(this.durableSeq, seq);
     const place = this.lanes.queued(entry);
     if (place === 'behind' || this.inFlight.has(conversationId) || this.ready.has(conversationId)) return;
-    if (place === 'head') this.ready.add({ seq, conversation_id: conversationId, next_attempt_at: entry.next_attempt_at, entry });
-    else this.ready.queuedAt(entry.next_attempt_at);
-    if (this.inFlight.size < this.deps.config.concurrency) this.schedulePump(place === 'unknown');
+    if (place === 'head') {
+      // Known: it goes out now if a slot is free, without a pump (whose write would cut a batch short).
+      this.ready.add({ seq, conversation_id: conversationId, next_attempt_at: entry.next_attempt_at, entry });
+      if (!this.stopped) this.fill();
+      return;
+    }
+    this.ready.queuedAt(entry.next_attempt_at);
+    if (this.inFlight.size < this.deps.config.concurrency) this.schedulePump(true);
   }
 
   /** Stops taking work, aborts attempts in flight (they stay queued and are retried on the next start). */
