@@ -71,6 +71,7 @@ export class WebhookDispatcher {
   private retryAt = Infinity;
   private writeTimer: NodeJS.Timeout | undefined;
   private pumpQueued = false;
+  private fillQueued = false;
   private stopped = false;
   /** The outbox may have due heads no read has seen: a start, a replay, a retry falling due. */
   private fresh = true;
@@ -112,9 +113,10 @@ export class WebhookDispatcher {
     const place = this.lanes.queued(entry);
     if (place === 'behind' || this.inFlight.has(conversationId) || this.ready.has(conversationId)) return;
     if (place === 'head') {
-      // Known: it goes out now if a slot is free, without a pump (whose write would cut a batch short).
+      // Known: it goes out at the end of this turn if a slot is free, without a pump (whose write would
+      // cut a batch short). Not at once: this runs among a commit's callbacks, which must not throw.
       this.ready.add({ seq, conversation_id: conversationId, next_attempt_at: entry.next_attempt_at, entry });
-      if (!this.stopped) this.fill();
+      if (this.inFlight.size < this.deps.config.concurrency) this.scheduleFill();
       return;
     }
     this.ready.queuedAt(entry.next_attempt_at);
@@ -162,6 +164,16 @@ export class WebhookDispatcher {
     setImmediate(() => {
       this.pumpQueued = false;
       this.pump();
+    });
+  }
+
+  /** Gives free slots to known heads at the end of this event-loop turn (a pump does that too). */
+  private scheduleFill(): void {
+    if (this.stopped || this.fillQueued || this.pumpQueued) return;
+    this.fillQueued = true;
+    setImmediate(() => {
+      this.fillQueued = false;
+      if (!this.stopped) this.fill();
     });
   }
 
