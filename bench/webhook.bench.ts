@@ -1,9 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { Agent } from 'undici';
 import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
+import { BenchReceiver } from './webhookReceiver.js';
 import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
 
 const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
@@ -32,112 +34,40 @@ const posting = (s: WebhookScenario): string =>
     : `paced at ${fixed(s.rate)} events/s: every ~1 ms timer tick posts, in one event-loop turn (so one group commit), the events the schedule calls for by then`;
 
 export const webhookMethod = (s: WebhookScenario): string =>
-  "A node:http receiver on 127.0.0.1:0, in a worker thread of this process (so it does not take the gateway's event loop), " +
+  "A node:http receiver on 127.0.0.1:0, in a child process (plain node, so neither its event loop nor its CPU is the gateway's), " +
   'answers every POST 200 at once and records its arrival time (process.hrtime.bigint(), when the body has been read), the ' +
   "event's (conversation_id, id) and the body. A gateway started in this process has LEGWAY_EVENT_URL pointing at it, " +
   `LEGWAY_WEBHOOK_CONCURRENCY=${CONCURRENCY} and synchronous=full (group commit per event-loop turn). ${fixed(s.events)} text events are posted ` +
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
   `application, ${posting(s)}; an event's commit time is read when its group commit has run and is on disk (store.afterCommit): legway does not post an event before that. Timed until the receiver ` +
   `has seen every event, after ${fixed(s.warmup)} warm-up events. Deliveries/s = events / (last receipt − first commit); ` +
-  'latency is commit to the receiver answering 2xx; the drain rate counts only what arrived after the last commit, when nothing ' +
-  `competes with delivery. Receiver, gateway and poster share one process and the machine's ${availableParallelism()} cores; CPU runs from the ` +
-  'first post until the outbox is empty, so it includes the appends, the outbox rows, signing, both HTTP ends and the deletes. ' +
+  'latency is commit to the receiver answering 2xx; the drain rate (and its CPU per delivery) counts only what arrived after the last commit, when nothing ' +
+  `competes with delivery. Gateway and poster share one process, and with the receiver the machine's ${availableParallelism()} cores; CPU (this process, ` +
+  'every thread) runs from the first post until the outbox is empty, so it includes the appends, the outbox rows, signing, the client ' +
+  "end of HTTP and the deletes; the receiver's CPU is reported on its own. " +
   "Afterwards each conversation's ids are checked to have arrived once each, in increasing order. " +
   'Limit: with the gateway closed, the bodies legway posted are POSTed again to the same receiver by raw undici (one Agent, ' +
   'the same keep-alive pool size), as many at a time as legway could have in flight, with a fixed Authorization header of the same ' +
   `length: no store, no signing, no ordering; the fastest of ${LIMIT_ROUNDS} runs. Signing: the same bodies signed by legway’s WebhookSigner, one after another.`;
 
-interface Arrival {
-  conversationId: string;
-  id: number;
-  at: bigint;
-  raw: string;
-}
-
-/** The receiver's code, run in a worker thread: answers 200 at once and records what arrived when. */
-const RECEIVER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createServer } = require('node:http');
-const count = new Int32Array(workerData.counter);
-const arrivals = [];
-let malformed = 0;
-const server = createServer((req, res) => {
-  const chunks = [];
-  req.on('data', (c) => chunks.push(c));
-  req.on('end', () => {
-    const at = process.hrtime.bigint();
-    res.writeHead(200, { 'content-length': '0' }).end();
-    const raw = Buffer.concat(chunks).toString('utf8');
-    try {
-      const event = JSON.parse(raw);
-      if (typeof event.conversation_id !== 'string' || typeof event.id !== 'number') throw new Error('not an event');
-      arrivals.push({ conversationId: event.conversation_id, id: event.id, at, raw });
-    } catch {
-      malformed++;
-    }
-    Atomics.store(count, 0, arrivals.length);
-  });
-});
-server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
-parentPort.on('message', (m) => {
-  if (m.type === 'collect') parentPort.postMessage({ arrivals: arrivals.slice(m.from), malformed });
-  else if (m.type === 'close') {
-    server.closeAllConnections();
-    server.close(() => parentPort.postMessage({ closed: true }));
-  }
-});
-`;
-
-/** A real HTTP webhook receiver on its own thread; the main thread reads its arrival count without a message per request. */
-class BenchReceiver {
-  private readonly counter = new SharedArrayBuffer(4);
-  private readonly count = new Int32Array(this.counter);
-  private readonly worker = new Worker(RECEIVER_SOURCE, { eval: true, workerData: { counter: this.counter } });
-
-  async start(): Promise<string> {
-    const { port } = await this.next<{ port: number }>();
-    return `http://127.0.0.1:${port}/events`;
-  }
-
-  get arrived(): number {
-    return Atomics.load(this.count, 0);
-  }
-
-  /** Resolves true once `count` events have arrived in total, false after the timeout; `tick` runs at every check (1 ms). */
-  async until(count: number, timeoutMs: number, tick: () => void = () => undefined): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.arrived < count) {
-      if (Date.now() > deadline) return false;
-      tick();
-      await sleep(1);
-    }
-    return true;
-  }
-
-  /** What arrived from index `from` on, and how many requests did not carry an event. */
-  collect(from = 0): Promise<{ arrivals: Arrival[]; malformed: number }> {
-    const reply = this.next<{ arrivals: Arrival[]; malformed: number }>();
-    this.worker.postMessage({ type: 'collect', from });
-    return reply;
-  }
-
-  async close(): Promise<void> {
-    const closed = this.next<{ closed: true }>();
-    this.worker.postMessage({ type: 'close' });
-    await closed;
-    await this.worker.terminate();
-  }
-
-  private next<T>(): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const fail = (err: Error): void => reject(err);
-      this.worker.once('error', fail);
-      this.worker.once('message', (m: T) => {
-        this.worker.off('error', fail);
-        resolve(m);
-      });
-    });
-  }
+/**
+ * With BENCH_WEBHOOK_PROFILE=<file>, a CPU profile of this thread (the gateway's event loop) from the
+ * last commit until the outbox is empty, when nothing but delivery runs, is written to <file>
+ * (open it in Chrome DevTools); the figures of a profiled run are not the benchmark's.
+ */
+async function startProfile(): Promise<(() => Promise<void>) | undefined> {
+  const file = process.env['BENCH_WEBHOOK_PROFILE'];
+  if (file === undefined || file === '') return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
 }
 
 /** Waits until the dispatcher has nothing in flight and the outbox nothing pending (its bookkeeping is done). */
@@ -156,6 +86,8 @@ interface Limit {
   window: Window;
   requests: number;
   inFlight: number;
+  /** The receiver's CPU over the run, in µs. */
+  receiverCpuUs: number;
 }
 
 /** The raw undici limit: `bodies` POSTed to `url`, `inFlight` at a time, no store and no signing; timed first send → last receipt. */
@@ -177,7 +109,8 @@ async function rawLimit(receiver: BenchReceiver, url: string, bodies: readonly s
     await Promise.all(bodies.slice(0, inFlight).map(send));
     let best: Limit | undefined;
     for (let round = 0; round < LIMIT_ROUNDS; round++) {
-      const skip = receiver.arrived;
+      const before = await receiver.count();
+      const skip = before.count;
       let next = 0;
       const stop = startWindow();
       const first = process.hrtime.bigint();
@@ -187,10 +120,11 @@ async function rawLimit(receiver: BenchReceiver, url: string, bodies: readonly s
         }),
       );
       const window = stop();
+      const after = await receiver.count();
       const { arrivals } = await receiver.collect(skip);
       const last = arrivals.reduce((max, a) => (a.at > max ? a.at : max), first);
       const rate = (arrivals.length / usBetween(first, last)) * 1e6;
-      if (best === undefined || rate > best.rate) best = { rate, window, requests: arrivals.length, inFlight };
+      if (best === undefined || rate > best.rate) best = { rate, window, requests: arrivals.length, inFlight, receiverCpuUs: after.cpuUs - before.cpuUs };
     }
     return best!;
   } finally {
@@ -258,9 +192,9 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       post(i, i + 1);
       await yieldToLoop();
     }
-    if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${receiver.arrived} of ${s.warmup} events arrived`);
+    if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${(await receiver.count()).count} of ${s.warmup} events arrived`);
     if (!(await drained(gw, DELIVERY_TIMEOUT_MS))) throw new Error('warm-up: the outbox did not drain');
-    const skip = receiver.arrived;
+    const { count: skip, cpuUs: receiverCpu0 } = await receiver.count();
     peak = 0;
 
     const posted: string[] = [];
@@ -281,10 +215,17 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       }
     }
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
-    const backlog = s.events - (receiver.arrived - skip);
-    const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS, sample);
+    const profiler = await startProfile();
+    const stopDrain = startWindow();
+    const backlog = s.events - ((await receiver.count()).count - skip);
+    const sampler = setInterval(sample, 1);
+    const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS);
     const emptied = arrived && (await drained(gw, DELIVERY_TIMEOUT_MS));
+    clearInterval(sampler);
     const w = stop();
+    const drainWindow = stopDrain();
+    const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
+    await profiler?.();
 
     const collected = await receiver.collect();
     const measured = collected.arrivals.slice(skip);
@@ -354,7 +295,8 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
         [
           'Drain after posting',
           backlog >= MIN_BACKLOG_FOR_DRAIN
-            ? `${fixed(drainRate)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms) = ${share(drainRate)}`
+            ? `${fixed(drainRate)} deliveries/s (${fixed(backlog)} outstanding at the last commit, received in ${fixed(drainMs, 1)} ms) = ${share(drainRate)}; ` +
+              `CPU per delivery ${fixed(drainWindow.cpuUs / backlog, 1)} µs (nothing but delivery runs then)`
             : `n/a: delivery kept pace with posting (${fixed(backlog)} outstanding at the last commit)`,
         ],
         [
@@ -370,12 +312,13 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
           `at most ${peak} seen (sampled every post and every ms while draining; limit ${inFlight}: ${CONCURRENCY} at once, one per conversation)`,
         ],
         ...cpuRows(w, s.events, 'delivery'),
+        ['Receiver CPU', `${fixed(receiverCpuUs / s.events, 1)} µs per request (its own process, not counted above)`],
         [
           'Limit (raw undici)',
           `${fixed(limit.rate)} POSTs/s (${fixed(limit.requests)} of the same bodies, ${limit.inFlight} at a time, no store, no signing); ` +
-            `CPU per POST ${fixed(limit.window.cpuUs / limit.requests, 1)} µs`,
+            `client CPU per POST ${fixed(limit.window.cpuUs / limit.requests, 1)} µs, receiver ${fixed(limit.receiverCpuUs / limit.requests, 1)} µs`,
         ],
-        ['Signing', `${fixed(signing.cpuUs, 1)} µs CPU per signature (fast-jwt HS256, synchronous; ${fixed(signing.wallUs, 1)} µs wall)`],
+        ['Signing', `${fixed(signing.cpuUs, 1)} µs CPU per signature (HS256 with node:crypto, synchronous; ${fixed(signing.wallUs, 1)} µs wall)`],
         [
           'Order check',
           failures.length === 0 ? `all ${fixed(s.events)} events arrived once each, every conversation in increasing id order` : 'FAILED (see below)',

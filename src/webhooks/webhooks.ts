@@ -42,8 +42,8 @@ export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLo
   log.addAppendHook((event) => {
     if (!config.webhook.allEvents && !isWebhookEvent(event.type)) return;
     const at = deps.clock.now().getTime();
-    const seq = outbox.enqueue(event, at);
-    store.afterCommit(() => dispatcher.enqueued(event.conversation_id, seq, at));
+    const entry = outbox.enqueue(event, at);
+    store.afterCommit(() => dispatcher.enqueued(entry));
   });
   return { enabled: true, dispatcher, start: () => dispatcher.start(), stop: () => dispatcher.stop() };
 }
