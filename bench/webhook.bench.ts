@@ -7,6 +7,7 @@ import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
 import { BenchReceiver } from './webhookReceiver.js';
 import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
+import type { SummaryRow } from './summary.js';
 
 const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
 const DELIVERY_TIMEOUT_MS = 20_000;
@@ -24,6 +25,9 @@ export interface WebhookScenario {
 
 export const WEBHOOK_MANY: WebhookScenario = { conversations: 16, events: 4000, warmup: 160 };
 export const WEBHOOK_ONE: WebhookScenario = { conversations: 1, events: 1000, warmup: 50 };
+/** Issue 15's targets for webhook delivery on this machine. */
+const TARGET_DELIVERIES_PER_S = 10_000;
+const TARGET_P99_MS = 50;
 export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_000, warmup: 640, rate: 10_000 };
 /** Below this many events outstanding at the last commit, delivery kept pace and there is no drain rate to speak of. */
 const MIN_BACKLOG_FOR_DRAIN = 100;
@@ -286,8 +290,25 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     const signing = signingCost(bodies);
     const share = (r: number): string => `${fixed((r / limit.rate) * 100, 1)}% of the limit`;
 
+    const p99Ms = percentile(latencies, 99) / 1000;
+    const summary: SummaryRow[] =
+      s.rate === undefined
+        ? []
+        : [
+            {
+              path: `Webhooks, ${fixed(s.rate)} events/s offered`,
+              unit: 'deliveries/s',
+              value: rate,
+              limit: limit.rate,
+              limitIs: 'raw undici POSTs',
+              target: TARGET_DELIVERIES_PER_S,
+              better: 'higher',
+            },
+            { path: 'Webhooks, commit to 2xx', unit: 'ms p99', value: p99Ms, target: TARGET_P99_MS, better: 'lower' },
+          ];
     return {
       failures,
+      summary,
       lines: table([
         ...(s.rate === undefined ? [] : ([['Offered', `${fixed(s.rate)} events/s for ${fixed(s.events / s.rate, 1)} s`]] as [string, string][])),
         ['Deliveries', `${fixed(rate)} deliveries/s (${fixed(s.events)} from first commit to last receipt in ${fixed(spanMs, 1)} ms) = ${share(rate)}`],
