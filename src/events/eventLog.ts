@@ -14,6 +14,14 @@ export interface EventDraft {
   body: unknown;
 }
 
+/**
+ * An event the gateway built itself (a leg machine's emitted event): its body is taken as it is,
+ * not parsed again. The machines' tests check every body they emit against the catalogue.
+ */
+export interface BuiltEventDraft extends EventDraft {
+  body: Record<string, unknown>;
+}
+
 interface EventLogEvents {
   [key: string]: unknown[];
   /** An event is durable (its transaction committed); fan-out listens here. */
@@ -28,6 +36,9 @@ interface EventLogEvents {
 export class EventLog {
   readonly emitter: TypedEmitter<EventLogEvents>;
   private readonly appendHooks: ((event: ConversationEvent) => void)[] = [];
+  private readonly announce = (events: readonly ConversationEvent[]): void => {
+    for (const event of events) this.emitter.emit('committed', event);
+  };
 
   constructor(
     private readonly store: Store,
@@ -37,26 +48,22 @@ export class EventLog {
     this.emitter = new TypedEmitter<EventLogEvents>(onListenerError);
   }
 
+  /** Validates and appends one event; throws BadRequest or ValidationFailed for a body the catalogue refuses. */
   append(draft: EventDraft): ConversationEvent {
-    const parsed = parseEventBody(draft.type, draft.body);
-    if (!parsed.ok) {
-      throw fail(parsed.code === 'UnknownEventType' ? 'BadRequest' : 'ValidationFailed', parsed.message, parsed.issues);
-    }
-    return this.store.transaction(() => {
-      const event: ConversationEvent = {
-        id: this.store.conversations.nextEventId(draft.conversation_id),
-        type: parsed.type,
-        from: draft.from,
-        timestamp: this.clock.now().toISOString(),
-        body: parsed.body,
-        conversation_id: draft.conversation_id,
-      };
-      if (draft.to !== undefined) event.to = draft.to;
-      this.store.events.insert(event);
-      for (const hook of this.appendHooks) hook(event);
-      this.store.afterCommit(() => this.emitter.emit('committed', event));
-      return event;
-    });
+    return this.write([validated(draft)])[0] as ConversationEvent;
+  }
+
+  /**
+   * Validates and appends several events at once, in order and all or none: one savepoint and one
+   * timestamp for all of them. Nothing is written unless every body is valid.
+   */
+  appendMany(drafts: readonly EventDraft[]): ConversationEvent[] {
+    return this.write(drafts.map(validated));
+  }
+
+  /** Appends events the gateway built itself (see BuiltEventDraft), in order and all or none, without parsing their bodies. */
+  appendBuilt(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    return this.write(drafts);
   }
 
   /**
@@ -71,4 +78,38 @@ export class EventLog {
   onCommitted(listener: (event: ConversationEvent) => void): () => void {
     return this.emitter.on('committed', listener);
   }
+
+  private write(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    // One insert and nothing else is atomic by itself; more writes than that share a savepoint.
+    const single = drafts.length === 1 && this.appendHooks.length === 0;
+    const insertAll = (): ConversationEvent[] => {
+      const { events } = this.store;
+      const timestamp = this.clock.now().toISOString();
+      const written = drafts.map((draft) => {
+        const event: ConversationEvent = {
+          id: events.nextId(draft.conversation_id),
+          type: draft.type,
+          from: draft.from,
+          timestamp,
+          body: draft.body,
+          conversation_id: draft.conversation_id,
+        };
+        if (draft.to !== undefined) event.to = draft.to;
+        events.insert(event);
+        for (const hook of this.appendHooks) hook(event);
+        return event;
+      });
+      this.store.afterCommit(() => this.announce(written));
+      return written;
+    };
+    return single ? this.store.write(insertAll) : this.store.transaction(insertAll);
+  }
+}
+
+function validated(draft: EventDraft): BuiltEventDraft {
+  const parsed = parseEventBody(draft.type, draft.body);
+  if (!parsed.ok) {
+    throw fail(parsed.code === 'UnknownEventType' ? 'BadRequest' : 'ValidationFailed', parsed.message, parsed.issues);
+  }
+  return { conversation_id: draft.conversation_id, type: parsed.type, from: draft.from, to: draft.to, body: parsed.body };
 }

@@ -71,7 +71,11 @@ export class Store {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
-        onFailure: options.onCommitFailure ?? (() => undefined),
+        onFailure: (err) => {
+          // The group's writes are gone, ids included.
+          this.events.forgetIds();
+          options.onCommitFailure?.(err);
+        },
       });
     }
   }
@@ -110,18 +114,48 @@ export class Store {
     try {
       result = this.runTransaction(fn);
     } catch (err) {
-      if (grouped) grouped.dropAfter(mark);
-      else this.pending.length = mark;
+      this.rolledBack(grouped, mark);
       throw err;
     } finally {
       this.depth--;
     }
-    if (this.depth === 0 && !grouped) {
-      const callbacks = this.pending;
-      this.pending = [];
-      for (const cb of callbacks) cb();
-    }
+    if (this.depth === 0 && !grouped) this.runPending();
     return result;
+  }
+
+  /**
+   * Runs `fn`, which writes with one statement at most, like `transaction` but without a savepoint
+   * of its own: one statement is atomic by itself, and a savepoint pair costs more than many inserts.
+   */
+  write<T>(fn: () => T): T {
+    if (this.depth === 0) this.group?.begin();
+    const grouped = this.group?.collecting ? this.group : undefined;
+    const mark = grouped ? grouped.mark() : this.pending.length;
+    this.depth++;
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      this.rolledBack(grouped, mark);
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0 && !grouped) this.runPending();
+    return result;
+  }
+
+  /** Forgets what a failed transaction queued, and the event ids it may have taken. */
+  private rolledBack(grouped: GroupCommit | undefined, mark: number): void {
+    if (grouped) grouped.dropAfter(mark);
+    else this.pending.length = mark;
+    this.events.forgetIds();
+  }
+
+  private runPending(): void {
+    const callbacks = this.pending;
+    this.pending = [];
+    for (const cb of callbacks) cb();
   }
 
   /** Queues `cb` for after the current transaction or group is durable (runs at once when nothing is pending). */
