@@ -81,28 +81,31 @@ export class EventLog {
 
   private write(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
     // One insert and nothing else is atomic by itself; more writes than that share a savepoint.
-    const single = drafts.length === 1 && this.appendHooks.length === 0;
-    const insertAll = (): ConversationEvent[] => {
-      const { events } = this.store;
-      const timestamp = this.clock.now().toISOString();
-      const written = drafts.map((draft) => {
-        const event: ConversationEvent = {
-          id: events.nextId(draft.conversation_id),
-          type: draft.type,
-          from: draft.from,
-          timestamp,
-          body: draft.body,
-          conversation_id: draft.conversation_id,
-        };
-        if (draft.to !== undefined) event.to = draft.to;
-        events.insert(event);
-        for (const hook of this.appendHooks) hook(event);
-        return event;
-      });
-      this.store.afterCommit(() => this.announce(written));
-      return written;
-    };
-    return single ? this.store.write(insertAll) : this.store.transaction(insertAll);
+    if (drafts.length === 1 && this.appendHooks.length === 0) return this.store.write(() => this.insertAll(drafts));
+    return this.store.transaction(() => this.insertAll(drafts));
+  }
+
+  /** Takes ids for and stores `drafts` in the open transaction, and queues their announcement. */
+  private insertAll(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    const { events } = this.store;
+    const timestamp = this.clock.now().toISOString();
+    const written: ConversationEvent[] = [];
+    for (const draft of drafts) {
+      const event: ConversationEvent = {
+        id: events.nextId(draft.conversation_id),
+        type: draft.type,
+        from: draft.from,
+        timestamp,
+        body: draft.body,
+        conversation_id: draft.conversation_id,
+      };
+      if (draft.to !== undefined) event.to = draft.to;
+      events.insert(event);
+      for (const hook of this.appendHooks) hook(event);
+      written.push(event);
+    }
+    this.store.afterCommit(() => this.announce(written));
+    return written;
   }
 }
 
