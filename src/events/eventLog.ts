@@ -22,6 +22,12 @@ export interface BuiltEventDraft extends EventDraft {
   body: Record<string, unknown>;
 }
 
+/** Work done with every event a hook wants, in the event's transaction. */
+interface AppendHook {
+  run: (event: ConversationEvent) => void;
+  wants: (type: string) => boolean;
+}
+
 interface EventLogEvents {
   [key: string]: unknown[];
   /** An event is durable (its transaction committed); fan-out listens here. */
@@ -35,7 +41,7 @@ interface EventLogEvents {
  */
 export class EventLog {
   readonly emitter: TypedEmitter<EventLogEvents>;
-  private readonly appendHooks: ((event: ConversationEvent) => void)[] = [];
+  private readonly appendHooks: AppendHook[] = [];
   private readonly announce = (events: readonly ConversationEvent[]): void => {
     for (const event of events) this.emitter.emit('committed', event);
   };
@@ -67,11 +73,12 @@ export class EventLog {
   }
 
   /**
-   * Adds work that must commit with every event or not at all (the webhook outbox). It runs inside
-   * the event's transaction; if it throws, the event is not written.
+   * Adds work that must commit with every event of a type it `wants` or not at all (the webhook
+   * outbox). It runs inside the event's transaction; if it throws, the event is not written. Saying
+   * which types it wants spares the others a savepoint.
    */
-  addAppendHook(hook: (event: ConversationEvent) => void): void {
-    this.appendHooks.push(hook);
+  addAppendHook(hook: (event: ConversationEvent) => void, wants: (type: string) => boolean = () => true): void {
+    this.appendHooks.push({ run: hook, wants });
   }
 
   /** Subscribes to committed events; returns the unsubscribe function. */
@@ -81,7 +88,8 @@ export class EventLog {
 
   private write(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
     // One insert and nothing else is atomic by itself; more writes than that share a savepoint.
-    if (drafts.length === 1 && this.appendHooks.length === 0) return this.store.write(() => this.insertAll(drafts));
+    const only = drafts.length === 1 ? drafts[0] : undefined;
+    if (only && !this.appendHooks.some((hook) => hook.wants(only.type))) return this.store.write(() => this.insertAll(drafts));
     return this.store.transaction(() => this.insertAll(drafts));
   }
 
@@ -101,7 +109,7 @@ export class EventLog {
       };
       if (draft.to !== undefined) event.to = draft.to;
       events.insert(event);
-      for (const hook of this.appendHooks) hook(event);
+      for (const hook of this.appendHooks) if (hook.wants(event.type)) hook.run(event);
       written.push(event);
     }
     this.store.afterCommit(() => this.announce(written));
