@@ -12,9 +12,10 @@ const WRITERS = 128;
 
 export const eventLogMethod = (mode: string): string =>
   `${WRITERS} concurrent writers in this process, each appending a text event through app.services.events.post() as the application ` +
-  `(validation, access checks, event + webhook outbox rows) and waiting until it is durable (app.services.events.durable(), which ` +
-  `resolves after the group commit) before appending its next; ${fixed(EVENTS)} events after ${fixed(WARMUP)} warm-up, ` +
-  `synchronous=${mode}, group commit to the end of each event-loop turn. Latency is post → durable. ` +
+  `(validation, access checks, the event row; no event_url is set, so no webhook outbox row) and waiting until it is durable ` +
+  `(app.services.events.durable(), which resolves after the group commit) before appending its next; ${fixed(EVENTS)} events after ` +
+  `${fixed(WARMUP)} warm-up, synchronous=${mode}, group commit to the end of each event-loop turn. Latency is post → durable. ` +
+  'Main thread CPU is the event loop alone (/proc/self/task/<pid>/stat), without the WAL sync and checkpoint threads. ' +
   'Limit: the same SQLite settings on a bare table of the same row shape, raw INSERTs (prepared) in transactions of the batch ' +
   'size legway reached, each transaction committed and synced, as many rows as fit in the same time budget.';
 
