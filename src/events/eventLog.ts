@@ -60,8 +60,8 @@ export class EventLog {
   }
 
   /**
-   * Validates and appends several events at once, in order and all or none: one savepoint and one
-   * timestamp for all of them. Nothing is written unless every body is valid.
+   * Validates and appends several events at once, in order and all or none: one savepoint at most
+   * and one timestamp for all of them. Nothing is written unless every body is valid.
    */
   appendMany(drafts: readonly EventDraft[]): ConversationEvent[] {
     return this.write(drafts.map(validated));

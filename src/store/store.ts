@@ -106,35 +106,25 @@ export class Store {
    * dropped with a rollback.
    */
   transaction<T>(fn: () => T): T {
-    if (this.depth === 0) this.group?.begin();
-    const grouped = this.group?.collecting ? this.group : undefined;
-    const mark = grouped ? grouped.mark() : this.pending.length;
-    this.depth++;
-    let result: T;
-    try {
-      result = this.runTransaction(fn);
-    } catch (err) {
-      this.rolledBack(grouped, mark);
-      throw err;
-    } finally {
-      this.depth--;
-    }
-    if (this.depth === 0 && !grouped) this.runPending();
-    return result;
+    return this.run(fn, true);
   }
 
   /**
    * Runs `fn`, which writes with one statement at most, like `transaction` but without a savepoint
-   * of its own: one statement is atomic by itself, and a savepoint pair costs more than many inserts.
+   * of its own: one statement is atomic by itself, and the savepoint would be two statements more.
    */
   write<T>(fn: () => T): T {
+    return this.run(fn, false);
+  }
+
+  private run<T>(fn: () => T, savepoint: boolean): T {
     if (this.depth === 0) this.group?.begin();
     const grouped = this.group?.collecting ? this.group : undefined;
     const mark = grouped ? grouped.mark() : this.pending.length;
     this.depth++;
     let result: T;
     try {
-      result = fn();
+      result = savepoint ? this.runTransaction(fn) : fn();
     } catch (err) {
       this.rolledBack(grouped, mark);
       throw err;
