@@ -43,7 +43,7 @@ export interface NewConversation {
 
 /**
  * Conversations table; all methods are synchronous and meant to run inside the caller's transaction.
- * Its `last_event_id` column is no longer kept: event ids come from the events table (EventsRepo).
+ * Event ids are EventsRepo's: it gives them out and brings `last_event_id` up to date at each commit.
  */
 export class ConversationsRepo {
   private readonly byId;

@@ -48,9 +48,14 @@ export interface EventQuery {
 
 /**
  * Events table: the append-only conversation log (bodies may be blanked by a delete). It also hands
- * out event ids: the events table is their only record, and the last id of each conversation written
- * on this connection is kept in memory, so taking an id costs no statement. A rollback makes that
- * memory unsure, so the store calls `forgetIds()` then; the next id is read from the table again.
+ * out event ids: the last id of each conversation written on this connection is kept in memory, so
+ * taking an id costs no statement. A rollback makes that memory unsure, so the store calls
+ * `forgetIds()` then; the next id is read from the table again. `conversations.last_event_id` is
+ * brought up to date once per commit (`saveLastIds`), not once per event.
+ *
+ * This holds only while this connection is the one writer of the events (the data-dir lock makes it
+ * so for SQLite). A store shared by several nodes must take ids from the database instead, e.g. one
+ * `UPDATE conversations SET last_event_id = last_event_id + n ... RETURNING` per batch.
  */
 export class EventsRepo {
   private readonly insertStmt;
@@ -58,8 +63,11 @@ export class EventsRepo {
   private readonly blankStmt;
   private readonly lastIdStmt;
   private readonly listStmts = new Map<string, Statement<Record<string, unknown>, Row>>();
+  private readonly saveLastIdStmt;
   /** Last id given out per conversation, written or about to be (uncommitted writes included). */
   private lastIds = new Map<string, number>();
+  /** Conversations that may have new events since the last `saveLastIds`. */
+  private readonly touched = new Set<string>();
 
   constructor(private readonly db: SqliteDb) {
     // Positional parameters: binding them is cheaper than looking up named ones in an object.
@@ -70,6 +78,10 @@ export class EventsRepo {
     this.blankStmt = db.prepare("UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id");
     // One seek at the end of the primary key's range for the conversation.
     this.lastIdStmt = db.prepare<[string], number | null>('SELECT MAX(id) FROM events WHERE conversation_id = ?').pluck();
+    // From the table, not from memory: right whatever rolled back since the ids were taken.
+    this.saveLastIdStmt = db.prepare<{ id: string }>(
+      'UPDATE conversations SET last_event_id = COALESCE((SELECT MAX(id) FROM events WHERE conversation_id = @id), 0) WHERE id = @id',
+    );
   }
 
   /**
@@ -81,7 +93,14 @@ export class EventsRepo {
     // Bounded: forgetting costs one index seek per conversation that writes again.
     if (this.lastIds.size >= MAX_REMEMBERED_IDS) this.lastIds = new Map();
     this.lastIds.set(conversationId, id);
+    this.touched.add(conversationId);
     return id;
+  }
+
+  /** Writes the last id of each conversation that took ids since the last call to `conversations.last_event_id`; run it in the transaction about to commit. */
+  saveLastIds(): void {
+    for (const id of this.touched) this.saveLastIdStmt.run({ id });
+    this.touched.clear();
   }
 
   /** The conversation's highest event id, committed or in the open transaction (0 when it has none). */

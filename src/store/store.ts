@@ -71,6 +71,7 @@ export class Store {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
+        beforeCommit: () => this.events.saveLastIds(),
         onFailure: (err) => {
           // The group's writes are gone, ids included.
           this.events.forgetIds();
@@ -112,6 +113,7 @@ export class Store {
   /**
    * Runs `fn`, which writes with one statement at most, like `transaction` but without a savepoint
    * of its own: one statement is atomic by itself, and the savepoint would be two statements more.
+   * Outside a group and any transaction it is a transaction, which also saves the event ids taken.
    */
   write<T>(fn: () => T): T {
     return this.run(fn, false);
@@ -121,10 +123,13 @@ export class Store {
     if (this.depth === 0) this.group?.begin();
     const grouped = this.group?.collecting ? this.group : undefined;
     const mark = grouped ? grouped.mark() : this.pending.length;
+    // Outside a group, an outermost transaction commits by itself: the event ids it took are saved in it.
+    const outermost = this.depth === 0 && !grouped;
     this.depth++;
     let result: T;
     try {
-      result = savepoint ? this.runTransaction(fn) : fn();
+      if (outermost) result = this.runTransaction(() => this.saveLastIdsAfter(fn));
+      else result = savepoint ? this.runTransaction(fn) : fn();
     } catch (err) {
       this.rolledBack(grouped, mark);
       throw err;
@@ -132,6 +137,12 @@ export class Store {
       this.depth--;
     }
     if (this.depth === 0 && !grouped) this.runPending();
+    return result;
+  }
+
+  private saveLastIdsAfter<T>(fn: () => T): T {
+    const result = fn();
+    this.events.saveLastIds();
     return result;
   }
 

@@ -112,6 +112,33 @@ describe('event log ids and batches', () => {
     expect(announced.map((e) => e.body)).toEqual([{ text: 'a1' }, { text: 'a2' }]);
   });
 
+  it("keeps each conversation's last_event_id equal to its last stored id at every commit, grouped or not", async () => {
+    const counters = (): Record<string, number> => {
+      const db = new Database(join(dir, 'legway.sqlite'), { readonly: true });
+      try {
+        const rows = db.prepare<[], { id: string; last_event_id: number }>('SELECT id, last_event_id FROM conversations ORDER BY id').all();
+        return Object.fromEntries(rows.map((r) => [r.id, r.last_event_id]));
+      } finally {
+        db.close();
+      }
+    };
+    log.appendMany([text(A, 'a1'), text(A, 'a2'), text(B, 'b1')]);
+    expect(() =>
+      store.transaction(() => {
+        log.append(text(B, 'lost'));
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    await store.durable();
+    expect(counters()).toEqual({ [A]: 2, [B]: 1 });
+
+    store.close();
+    store = Store.open(dir, { synchronous: 'full' });
+    log = new EventLog(store, systemClock, () => undefined);
+    log.append(text(A, 'a3'));
+    expect(counters()).toEqual({ [A]: 3, [B]: 1 });
+  });
+
   it('a restarted store goes on from the last stored id of each conversation', async () => {
     log.appendMany([text(A, 'a1'), text(A, 'a2'), text(B, 'b1')]);
     await store.durable();
