@@ -14,6 +14,20 @@ export interface EventDraft {
   body: unknown;
 }
 
+/**
+ * An event the gateway built itself (a leg machine's emitted event): its body is taken as it is,
+ * not parsed again. The machines' tests check every body they emit against the catalogue.
+ */
+export interface BuiltEventDraft extends EventDraft {
+  body: Record<string, unknown>;
+}
+
+/** Work done with every event a hook wants, in the event's transaction. */
+interface AppendHook {
+  run: (event: ConversationEvent) => void;
+  wants: (type: string) => boolean;
+}
+
 interface EventLogEvents {
   [key: string]: unknown[];
   /** An event is durable (its transaction committed); fan-out listens here. */
@@ -27,7 +41,10 @@ interface EventLogEvents {
  */
 export class EventLog {
   readonly emitter: TypedEmitter<EventLogEvents>;
-  private readonly appendHooks: ((event: ConversationEvent) => void)[] = [];
+  private readonly appendHooks: AppendHook[] = [];
+  private readonly announce = (events: readonly ConversationEvent[]): void => {
+    for (const event of events) this.emitter.emit('committed', event);
+  };
 
   constructor(
     private readonly store: Store,
@@ -37,38 +54,73 @@ export class EventLog {
     this.emitter = new TypedEmitter<EventLogEvents>(onListenerError);
   }
 
+  /** Validates and appends one event; throws BadRequest or ValidationFailed for a body the catalogue refuses. */
   append(draft: EventDraft): ConversationEvent {
-    const parsed = parseEventBody(draft.type, draft.body);
-    if (!parsed.ok) {
-      throw fail(parsed.code === 'UnknownEventType' ? 'BadRequest' : 'ValidationFailed', parsed.message, parsed.issues);
-    }
-    return this.store.transaction(() => {
-      const event: ConversationEvent = {
-        id: this.store.conversations.nextEventId(draft.conversation_id),
-        type: parsed.type,
-        from: draft.from,
-        timestamp: this.clock.now().toISOString(),
-        body: parsed.body,
-        conversation_id: draft.conversation_id,
-      };
-      if (draft.to !== undefined) event.to = draft.to;
-      this.store.events.insert(event);
-      for (const hook of this.appendHooks) hook(event);
-      this.store.afterCommit(() => this.emitter.emit('committed', event));
-      return event;
-    });
+    return this.write([validated(draft)])[0] as ConversationEvent;
   }
 
   /**
-   * Adds work that must commit with every event or not at all (the webhook outbox). It runs inside
-   * the event's transaction; if it throws, the event is not written.
+   * Validates and appends several events at once, in order and all or none: one savepoint at most
+   * and one timestamp for all of them. Nothing is written unless every body is valid.
    */
-  addAppendHook(hook: (event: ConversationEvent) => void): void {
-    this.appendHooks.push(hook);
+  appendMany(drafts: readonly EventDraft[]): ConversationEvent[] {
+    return this.write(drafts.map(validated));
+  }
+
+  /** Appends events the gateway built itself (see BuiltEventDraft), in order and all or none, without parsing their bodies. */
+  appendBuilt(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    return this.write(drafts);
+  }
+
+  /**
+   * Adds work that must commit with every event of a type it `wants` or not at all (the webhook
+   * outbox). It runs inside the event's transaction; if it throws, the event is not written. Saying
+   * which types it wants spares the others a savepoint.
+   */
+  addAppendHook(hook: (event: ConversationEvent) => void, wants: (type: string) => boolean = () => true): void {
+    this.appendHooks.push({ run: hook, wants });
   }
 
   /** Subscribes to committed events; returns the unsubscribe function. */
   onCommitted(listener: (event: ConversationEvent) => void): () => void {
     return this.emitter.on('committed', listener);
   }
+
+  private write(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    // One insert and nothing else is atomic by itself; more writes than that share a savepoint.
+    const only = drafts.length === 1 ? drafts[0] : undefined;
+    if (only && !this.appendHooks.some((hook) => hook.wants(only.type))) return this.store.write(() => this.insertAll(drafts));
+    return this.store.transaction(() => this.insertAll(drafts));
+  }
+
+  /** Takes ids for and stores `drafts` in the open transaction, and queues their announcement. */
+  private insertAll(drafts: readonly BuiltEventDraft[]): ConversationEvent[] {
+    const { events } = this.store;
+    const timestamp = this.clock.now().toISOString();
+    const written: ConversationEvent[] = [];
+    for (const draft of drafts) {
+      const event: ConversationEvent = {
+        id: events.nextId(draft.conversation_id),
+        type: draft.type,
+        from: draft.from,
+        timestamp,
+        body: draft.body,
+        conversation_id: draft.conversation_id,
+      };
+      if (draft.to !== undefined) event.to = draft.to;
+      events.insert(event);
+      for (const hook of this.appendHooks) if (hook.wants(event.type)) hook.run(event);
+      written.push(event);
+    }
+    this.store.afterCommit(() => this.announce(written));
+    return written;
+  }
+}
+
+function validated(draft: EventDraft): BuiltEventDraft {
+  const parsed = parseEventBody(draft.type, draft.body);
+  if (!parsed.ok) {
+    throw fail(parsed.code === 'UnknownEventType' ? 'BadRequest' : 'ValidationFailed', parsed.message, parsed.issues);
+  }
+  return { conversation_id: draft.conversation_id, type: parsed.type, from: draft.from, to: draft.to, body: parsed.body };
 }

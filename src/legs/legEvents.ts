@@ -14,26 +14,25 @@ export type LegEmitted =
 /**
  * Appends what a leg's machine emitted to its conversation's log, from the leg's member, in one
  * transaction with what it implies: a transfer is also logged where the leg came from, and a
- * `member:media` updates the member. A failure is logged, never thrown into the machine.
+ * `member:media` updates the member. The machine built the body, so the log takes it without
+ * parsing it again (the machines' tests check their bodies against the catalogue). A failure is
+ * logged, never thrown into the machine.
  */
 export function recordLegEvent(deps: { store: Store; log: EventLog; logger: Logger }, leg: Leg, emitted: LegEmitted): void {
   const { store, log } = deps;
-  const draft = { conversation_id: leg.conversation_id, type: emitted.type, from: leg.member_id, body: emitted.body };
+  const body = emitted.body as Record<string, unknown>;
+  const draft = { conversation_id: leg.conversation_id, type: emitted.type, from: leg.member_id, body };
   try {
     if (isTransfer(emitted)) {
-      store.transaction(() => {
-        log.append(draft);
-        // A transfer is news on both sides: the old conversation hears where the leg went.
-        log.append({ conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body: emitted.body });
-      });
+      // A transfer is news on both sides: the old conversation hears where the leg went.
+      log.appendBuilt([draft, { conversation_id: emitted.body.from_conversation_id, type: emitted.type, from: SYSTEM_ORIGIN, body }]);
     } else if (isMedia(emitted)) {
       store.transaction(() => {
-        log.append(draft);
+        log.appendBuilt([draft]);
         store.members.setMedia(leg.member_id, emitted.body.media);
       });
     } else {
-      // The event alone: the log's own transaction holds all of it.
-      log.append(draft);
+      log.appendBuilt([draft]);
     }
   } catch (err) {
     deps.logger.error({ err, leg_id: leg.id, type: emitted.type }, 'could not record leg event');

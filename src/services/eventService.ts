@@ -80,7 +80,7 @@ export class EventService {
 
   /** The conversation's highest event id (0 when it has none). */
   lastId(conversationId: string): number {
-    return this.ctx.store.conversations.lastEventId(conversationId);
+    return this.ctx.store.events.lastId(conversationId);
   }
 
   /** Events after `since` that the member may see, for a socket's replay (in id order). */
@@ -104,18 +104,18 @@ export class EventService {
     }
     const type = input.type as AnyEventType;
     const { store, log } = this.ctx;
-    return store.transaction(() => {
-      const member = this.access.placeIn(conversationId, p);
-      const from = this.sender(conversationId, input.from, member, p);
-      if (input.to !== undefined) {
-        const to = store.members.place(input.to);
-        if (to?.conversation_id !== conversationId || to.state === 'left') {
-          throw fail('MemberNotFound', `member ${input.to} is not in this conversation`);
-        }
+    // No transaction around the checks: they only read, and nothing runs between them and the
+    // append on this single connection; the append is atomic by itself.
+    const member = this.access.placeIn(conversationId, p);
+    const from = this.sender(conversationId, input.from, member, p);
+    if (input.to !== undefined) {
+      const to = store.members.place(input.to);
+      if (to?.conversation_id !== conversationId || to.state === 'left') {
+        throw fail('MemberNotFound', `member ${input.to} is not in this conversation`);
       }
-      this.checkReference(conversationId, type, input.body, from, p);
-      return log.append({ conversation_id: conversationId, type, from, to: input.to, body: input.body });
-    });
+    }
+    this.checkReference(conversationId, type, input.body, from, p);
+    return log.append({ conversation_id: conversationId, type, from, to: input.to, body: input.body });
   }
 
   /** Deletes a text, image or custom event: its body is blanked and `event:delete` is logged. */

@@ -41,7 +41,10 @@ export interface NewConversation {
   created_at: string;
 }
 
-/** Conversations table; all methods are synchronous and meant to run inside the caller's transaction. */
+/**
+ * Conversations table; all methods are synchronous and meant to run inside the caller's transaction.
+ * Event ids are EventsRepo's: it gives them out and brings `last_event_id` up to date at each commit.
+ */
 export class ConversationsRepo {
   private readonly byId;
   private readonly byName;
@@ -49,8 +52,6 @@ export class ConversationsRepo {
   private readonly insertStmt;
   private readonly updateStmt;
   private readonly deleteStmt;
-  private readonly nextIdStmt;
-  private readonly lastIdStmt;
   private readonly idleStmt;
   private readonly expiredStmt;
   private readonly listStmts = new Map<string, Statement<ListParams, Row>>();
@@ -68,10 +69,6 @@ export class ConversationsRepo {
        WHERE id = @id AND state = 'active'`,
     );
     this.deleteStmt = db.prepare("UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'");
-    this.nextIdStmt = db.prepare<[string], { last_event_id: number }>(
-      'UPDATE conversations SET last_event_id = last_event_id + 1 WHERE id = ? RETURNING last_event_id',
-    );
-    this.lastIdStmt = db.prepare<[string], { last_event_id: number }>('SELECT last_event_id FROM conversations WHERE id = ?');
     this.idleStmt = db.prepare('UPDATE conversations SET idle_since = @at WHERE id = @id');
     this.expiredStmt = db.prepare<[string], { id: string }>(
       `SELECT id FROM conversations
@@ -111,17 +108,6 @@ export class ConversationsRepo {
 
   markDeleted(id: string, at: string): void {
     this.deleteStmt.run({ id, at });
-  }
-
-  /** Reserves the next event id of a conversation (no gaps: it rolls back with the transaction). */
-  nextEventId(id: string): number {
-    const row = this.nextIdStmt.get(id);
-    if (!row) throw new Error(`conversation ${id} vanished inside a transaction`);
-    return row.last_event_id;
-  }
-
-  lastEventId(id: string): number {
-    return this.lastIdStmt.get(id)?.last_event_id ?? 0;
   }
 
   /** Records when a conversation became empty (null when someone is in it); drives `properties.ttl`. */

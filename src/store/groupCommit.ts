@@ -23,6 +23,8 @@ export interface GroupCommitOptions {
   walFile: string | undefined;
   /** A commit or WAL sync failed: what it held was never announced; the caller should stop. */
   onFailure: (err: unknown) => void;
+  /** Last writes of the group, in its transaction, just before it commits; a throw fails the group. */
+  beforeCommit?: () => void;
 }
 
 /**
@@ -105,6 +107,7 @@ export class GroupCommit {
     const batch = this.current;
     this.current = { callbacks: [], waiters: [] };
     try {
+      this.options.beforeCommit?.();
       this.db.exec('COMMIT');
       this.commits++;
     } catch (err) {

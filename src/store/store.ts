@@ -71,7 +71,12 @@ export class Store {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
-        onFailure: options.onCommitFailure ?? (() => undefined),
+        beforeCommit: () => this.events.saveLastIds(),
+        onFailure: (err) => {
+          // The group's writes are gone, ids included.
+          this.events.forgetIds();
+          options.onCommitFailure?.(err);
+        },
       });
     }
   }
@@ -102,26 +107,56 @@ export class Store {
    * dropped with a rollback.
    */
   transaction<T>(fn: () => T): T {
+    return this.run(fn, true);
+  }
+
+  /**
+   * Runs `fn`, which writes with one statement at most, like `transaction` but without a savepoint
+   * of its own: one statement is atomic by itself, and the savepoint would be two statements more.
+   * Outside a group and any transaction it is a transaction, which also saves the event ids taken.
+   */
+  write<T>(fn: () => T): T {
+    return this.run(fn, false);
+  }
+
+  private run<T>(fn: () => T, savepoint: boolean): T {
     if (this.depth === 0) this.group?.begin();
     const grouped = this.group?.collecting ? this.group : undefined;
     const mark = grouped ? grouped.mark() : this.pending.length;
+    // Outside a group, an outermost transaction commits by itself: the event ids it took are saved in it.
+    const outermost = this.depth === 0 && !grouped;
     this.depth++;
     let result: T;
     try {
-      result = this.runTransaction(fn);
+      if (outermost) result = this.runTransaction(() => this.saveLastIdsAfter(fn));
+      else result = savepoint ? this.runTransaction(fn) : fn();
     } catch (err) {
-      if (grouped) grouped.dropAfter(mark);
-      else this.pending.length = mark;
+      this.rolledBack(grouped, mark);
       throw err;
     } finally {
       this.depth--;
     }
-    if (this.depth === 0 && !grouped) {
-      const callbacks = this.pending;
-      this.pending = [];
-      for (const cb of callbacks) cb();
-    }
+    if (this.depth === 0 && !grouped) this.runPending();
     return result;
+  }
+
+  private saveLastIdsAfter<T>(fn: () => T): T {
+    const result = fn();
+    this.events.saveLastIds();
+    return result;
+  }
+
+  /** Forgets what a failed transaction queued, and the event ids it may have taken. */
+  private rolledBack(grouped: GroupCommit | undefined, mark: number): void {
+    if (grouped) grouped.dropAfter(mark);
+    else this.pending.length = mark;
+    this.events.forgetIds();
+  }
+
+  private runPending(): void {
+    const callbacks = this.pending;
+    this.pending = [];
+    for (const cb of callbacks) cb();
   }
 
   /** Queues `cb` for after the current transaction or group is durable (runs at once when nothing is pending). */

@@ -39,11 +39,13 @@ export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLo
     now: () => deps.clock.now().getTime(),
   });
   metrics.countWebhookQueueWith(() => dispatcher.queueDepth());
-  log.addAppendHook((event) => {
-    if (!config.webhook.allEvents && !isWebhookEvent(event.type)) return;
-    const at = deps.clock.now().getTime();
-    const entry = outbox.enqueue(event, at);
-    store.afterCommit(() => dispatcher.enqueued(entry));
-  });
+  log.addAppendHook(
+    (event) => {
+      const at = deps.clock.now().getTime();
+      const entry = outbox.enqueue(event, at);
+      store.afterCommit(() => dispatcher.enqueued(entry));
+    },
+    (type) => config.webhook.allEvents || isWebhookEvent(type),
+  );
   return { enabled: true, dispatcher, start: () => dispatcher.start(), stop: () => dispatcher.stop() };
 }
