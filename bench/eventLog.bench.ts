@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { APPLICATION, seedConversation, startBenchGateway } from './gateway.js';
 import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult } from './stats.js';
@@ -65,6 +66,92 @@ export async function benchEventLog(mode: 'full' | 'normal'): Promise<BenchResul
         ['Append → durable', `p50 ${fixed(percentile(latencies, 50), 1)} µs, p99 ${fixed(percentile(latencies, 99), 1)} µs`],
         ...cpuRows(w, EVENTS, 'event'),
         ['Main thread CPU', `${fixed(mainMs, 0)} ms = ${fixed((mainMs * 1000) / EVENTS, 1)} µs per event (/proc, 10 ms ticks)`],
+        ['Limit (raw SQLite)', `${fixed(limit)} rows/s in synced transactions of ${fixed(Math.round(batch))} rows`],
+        ['legway / limit', `${fixed((rate / limit) * 100, 1)} %`],
+      ]),
+    };
+  } finally {
+    await gw.close();
+  }
+}
+
+/** Issue 15's target for durable appends on this machine (synchronous=full). */
+const TARGET_EVENTS_PER_S = 50_000;
+const OFFERED_SECONDS = 3;
+
+export const eventLogOfferedMethod =
+  `Open loop: events are posted at ${fixed(TARGET_EVENTS_PER_S)}/s for ${OFFERED_SECONDS} s (each millisecond, as many as are due by the wall ` +
+  'clock, through app.services.events.post() as the application, as clients arriving independently would), synchronous=full, ' +
+  'group commit to the end of each event-loop turn; each burst is timed from its post to its durability (events.durable()). ' +
+  'Achieved rate: events over first post → last durable. Limit: raw SQLite on the same disk at the batch size legway reached.';
+
+/** Benchmark 1c: appends offered at the target rate, whatever their acknowledgements do; what is durable, how soon. */
+export async function benchEventLogOffered(): Promise<BenchResult> {
+  const gw = await startBenchGateway({ LEGWAY_SQLITE_SYNCHRONOUS: 'full' });
+  try {
+    const { conversationId, senderId } = seedConversation(gw.app, 'bench-append-offered');
+    const events = gw.app.services.events;
+    const total = TARGET_EVENTS_PER_S * OFFERED_SECONDS;
+    const post = (i: number): void => {
+      events.post(conversationId, { type: 'text', from: senderId, body: { text: `message ${i}` } }, APPLICATION);
+    };
+    for (let i = 0; i < 2000; i++) post(i);
+    await events.durable();
+
+    const latencies: number[] = [];
+    const bursts: Promise<void>[] = [];
+    let lastDurable = 0n;
+    const commits0 = gw.app.store.groupCommits;
+    const main0 = mainThreadCpuMs();
+    const stop = startWindow();
+    const start = process.hrtime.bigint();
+    let posted = 0;
+    while (posted < total) {
+      const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - start) / 1e9) * TARGET_EVENTS_PER_S));
+      if (due > posted) {
+        const t0 = process.hrtime.bigint();
+        const count = due - posted;
+        for (; posted < due; posted++) post(posted);
+        bursts.push(
+          events.durable().then(() => {
+            const at = process.hrtime.bigint();
+            if (at > lastDurable) lastDurable = at;
+            const us = usBetween(t0, at);
+            for (let i = 0; i < count; i++) latencies.push(us);
+          }),
+        );
+      }
+      await sleep(1);
+    }
+    await Promise.all(bursts);
+    const w = stop();
+    const mainMs = mainThreadCpuMs() - main0;
+    const commits = gw.app.store.groupCommits - commits0;
+    const batch = total / Math.max(1, commits);
+    const rate = (total / usBetween(start, lastDurable)) * 1e6;
+    const limit = rawSqliteRowsPerSecond('full', Math.max(1, Math.round(batch)));
+    const stored = events.lastId(conversationId);
+    const failures = stored >= total + 2000 ? [] : [`expected at least ${total + 2000} stored events, last id is ${stored}`];
+    return {
+      failures,
+      summary: [
+        {
+          path: `Event append, ${fixed(TARGET_EVENTS_PER_S)}/s offered, durable`,
+          unit: 'events/s',
+          value: rate,
+          limit,
+          limitIs: 'raw SQLite, same batch',
+          target: TARGET_EVENTS_PER_S,
+          better: 'higher',
+        },
+      ],
+      lines: table([
+        ['Offered', `${fixed(TARGET_EVENTS_PER_S)} events/s for ${OFFERED_SECONDS} s (${fixed(total)} events)`],
+        ['Achieved', `${fixed(rate)} durable events/s (first post → last durable)`],
+        ['Group commits', `${fixed(commits)} (${fixed(batch, 1)} events per commit and fsync)`],
+        ['Post → durable', `p50 ${fixed(percentile(latencies, 50) / 1000, 2)} ms, p99 ${fixed(percentile(latencies, 99) / 1000, 2)} ms`],
+        ...cpuRows(w, total, 'event'),
+        ['Main thread CPU', `${fixed(mainMs, 0)} ms = ${fixed((mainMs * 1000) / total, 1)} µs per event (/proc, 10 ms ticks)`],
         ['Limit (raw SQLite)', `${fixed(limit)} rows/s in synced transactions of ${fixed(Math.round(batch))} rows`],
         ['legway / limit', `${fixed((rate / limit) * 100, 1)} %`],
       ]),
