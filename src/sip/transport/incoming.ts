@@ -1,4 +1,5 @@
 import { Core } from 'sip.js';
+import { parseSipMessage } from './messageParser.js';
 import { headOf, parseHead, type MessageHead } from './sipText.js';
 import { headerProblem, requestLineProblem, unfoldHead } from './strictSyntax.js';
 import { serverTransactionId } from './transactionId.js';
@@ -25,7 +26,7 @@ const MANDATORY = ['from', 'to', 'call-id', 'cseq', 'via'] as const;
 
 function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage | Core.IncomingResponseMessage | undefined {
   try {
-    return Core.Parser.parseMessage(text, logger);
+    return parseSipMessage(text, logger);
   } catch {
     return undefined;
   }
