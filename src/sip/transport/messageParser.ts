@@ -9,7 +9,8 @@ import { headerize } from 'sip.js/lib/core/messages/utils.js';
  * - a grammar result is remembered by start rule and value, and a repeat gets a deep copy of it (no
  *   two messages share an object). A call's ACK and BYE repeat its INVITE's From, To and Call-ID,
  *   every in-dialog request names our own Contact as Request-URI, and CSeq, Max-Forwards,
- *   Content-Type and a trunk's Contact repeat across calls;
+ *   Content-Type and a trunk's Contact repeat across calls; a To (or From) that only adds a tag to
+ *   one parsed before is made from it, and a Call-ID is read by a pattern of its grammar;
  * - header names are normalised once per distinct name (sip.js does it several times per field);
  * - the top Via is only checked, by a pattern the grammar accepts (IP address or host name, port,
  *   `branch`, `rport`, `received`), and given to the grammar only when it falls outside it:
@@ -53,8 +54,33 @@ function copyOf(value: unknown): unknown {
   return copy;
 }
 
+/** A Call-ID as the grammar reads it (`word ["@" word]`, its result the text itself). */
+const CALL_ID = /^[A-Za-z0-9.!%*_+`'~()<>:\\"/[\]?{}-]+(?:@[A-Za-z0-9.!%*_+`'~()<>:\\"/[\]?{}-]+)?$/;
+/** A From or To that is a name-addr with nothing after its `>` but `;tag=token`. */
+const TAGGED_NAME_ADDR = /^([^>]*>);tag=([A-Za-z0-9.!%*_+`'~-]+)$/;
+
+/**
+ * A tagged From or To whose untagged form was parsed before (a dialog's To gets our tag in the ACK
+ * and BYE): the grammar's result is the untagged one with the tag set last, as its action does.
+ */
+function taggedNameAddr(value: string, rule: string): NameAddrHeader | undefined {
+  const tagged = TAGGED_NAME_ADDR.exec(value);
+  if (tagged?.[1] === undefined || tagged[2] === undefined) return undefined;
+  const untagged = results.get(`${rule}\n${tagged[1]}`)?.parsed;
+  if (!(untagged instanceof NameAddrHeader) || untagged.hasParam('tag')) return undefined;
+  const header = copyOf(untagged);
+  if (!(header instanceof NameAddrHeader)) return undefined;
+  header.setParam('tag', tagged[2]);
+  return header;
+}
+
 /** `Grammar.parse(value, rule)`, remembered. */
 function parseRule(value: string, rule: string): unknown {
+  if (rule === 'Call_ID' && CALL_ID.test(value)) return value;
+  if (rule === 'From' || rule === 'To') {
+    const header = taggedNameAddr(value, rule);
+    if (header) return header;
+  }
   if (value.length > CACHEABLE_LENGTH) return Grammar.parse(value, rule);
   const key = `${rule}\n${value}`;
   const known = results.get(key);

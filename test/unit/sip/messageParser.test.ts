@@ -161,4 +161,35 @@ describe('parseSipMessage', () => {
       );
     }
   });
+
+  it('reads a tagged From or To after its untagged form, and any Call-ID, as sip.js does', () => {
+    const names = ['', 'sipp ', 'Bob Smith ', '"Bob" ', '"a;b>" ', '"x\\"y" ', 'sip ', '"" '];
+    const uris = [
+      '<sip:service@127.0.0.1:5060>',
+      '<sip:127.0.0.1>',
+      '<sips:alice@example.com;transport=tcp;lr>',
+      '<sip:bob@[2001:db8::1]:5070>',
+      '<sip:carol@example.com?subject=x>',
+      '<sip:%61lice@example.com>',
+      '<tel:+15551234>',
+      '<sip:user;x@host>',
+    ];
+    const tags = [';tag=abc123', ";tag=a.b!c%d*e_f+g`h'i~j-k", ';tag=', ';TAG=x', '; tag=x', ';tag=x;y=z', ';tag=a b', ';tag=x>', ';tag=é'];
+    const callIds = ['1-4242@127.0.0.1', 'a@b@c', 'abc', 'a b', 'x@', '@x', 'a"b<c>:d/e[f]g?h{i}j\\k', 'é@x', '', '%41@[::1]'];
+    let n = 0;
+    const message = (field: string, value: string, callId = `c${String(n++)}`) =>
+      `OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK${String(n)}\r\n` +
+      (field === 'From' ? '' : 'From: <sip:a@b>;tag=1\r\n') +
+      (field === 'To' ? '' : 'To: <sip:gw@127.0.0.1>\r\n') +
+      `${field}: ${value}\r\nCall-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\n\r\n`;
+    for (const field of ['From', 'To']) {
+      for (const name of names) {
+        for (const uri of uris) {
+          expectSame(message(field, name + uri));
+          for (const tag of tags) expectSame(message(field, name + uri + tag));
+        }
+      }
+    }
+    for (const callId of callIds) expectSame(message('Max-Forwards', '70', callId));
+  });
 });
