@@ -77,6 +77,8 @@ export const sipLegMachine = setup({
       type: 'sip:status' as const,
       body: { leg_id: context.legId, code: params.code, reason: params.reason ?? REASONS[params.code] ?? 'Unknown', direction: context.direction },
     })),
+    /** Inbound: the 180 we sent. */
+    emitRingingSent: emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } })),
     emitRingback: emit(({ context }) => ({ type: 'audio:ringing:start' as const, body: { leg_id: context.legId } })),
     emitAnswered: emit(({ context }) => ({ type: 'sip:answered' as const, body: { leg_id: context.legId, direction: context.direction } })),
     emitMediaUp: emit(({ context }) => memberMedia(context, true)),
@@ -115,7 +117,7 @@ export const sipLegMachine = setup({
   },
   guards: {
     inbound: ({ context }) => context.direction === 'inbound',
-    answersAtOnce: ({ context }) => (context.answerDelayMs ?? 0) <= 0,
+    inboundAnsweringAtOnce: ({ context }) => context.direction === 'inbound' && (context.answerDelayMs ?? 0) <= 0,
     joinsMuted: ({ context }) => context.initialMute === true,
     turnsOn: ({ event }) => 'on' in event && event.on,
     turnsOff: ({ event }) => 'on' in event && !event.on,
@@ -132,18 +134,29 @@ export const sipLegMachine = setup({
   states: {
     start: {
       tags: 'answering',
-      always: [{ guard: 'inbound', target: 'offering' }, { target: 'calling' }],
+      always: [
+        // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the
+        // destination) — straight on, so that no answer-delay timer is set and cleared per call.
+        {
+          guard: 'inboundAnsweringAtOnce',
+          target: 'awaitingAck',
+          actions: [
+            'sendRinging',
+            { type: 'emitStatus', params: { code: 180 } },
+            'emitRingingSent',
+            'sendAnswer',
+            { type: 'emitStatus', params: { code: 200 } },
+          ],
+        },
+        { guard: 'inbound', target: 'offering' },
+        { target: 'calling' },
+      ],
     },
 
-    // Inbound: the INVITE is routed; we ring, then answer at once (the conversation is the destination).
+    // Inbound with an answer delay: we ring, and answer when the delay is over.
     offering: {
       tags: 'answering',
-      entry: [
-        'sendRinging',
-        { type: 'emitStatus', params: { code: 180 } },
-        emit(({ context }) => ({ type: 'sip:ringing' as const, body: { leg_id: context.legId, code: 180 as const } })),
-      ],
-      always: { guard: 'answersAtOnce', target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
+      entry: ['sendRinging', { type: 'emitStatus', params: { code: 180 } }, 'emitRingingSent'],
       after: {
         answerDelay: { target: 'awaitingAck', actions: ['sendAnswer', { type: 'emitStatus', params: { code: 200 } }] },
       },

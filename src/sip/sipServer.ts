@@ -193,12 +193,11 @@ export class SipServer {
   private onRequest(message: Core.IncomingRequestMessage, source: SipSource): void {
     if (this.closing) return;
     const method = message.method;
-    const logFields = { method, callIdHash: callIdHash(message.callId), protocol: source.protocol };
     try {
       const belongs = this.peerVerdict(message, source);
       if (belongs === 'stranger') {
         // Call-ID and tags are no secret: inside a transaction or dialog only its peer is heard.
-        this.log.info({ ...logFields, address: source.address }, 'SIP request from outside its dialog refused');
+        this.log.info({ ...logFields(message, source), address: source.address }, 'SIP request from outside its dialog refused');
         if (method !== 'ACK') this.replyStateless(message, 403);
         return;
       }
@@ -213,13 +212,14 @@ export class SipServer {
       if (refusal) {
         // Failed credentials are worth an operator's notice; the rest is routine.
         const level = refusal.reason === 'wrong' || refusal.reason === 'replayed' ? 'info' : 'debug';
-        this.log[level]({ ...logFields, address: source.address, reason: refusal.reason }, 'SIP request refused');
+        if (this.log.isLevelEnabled(level))
+          this.log[level]({ ...logFields(message, source), address: source.address, reason: refusal.reason }, 'SIP request refused');
         if (method !== 'ACK') this.replyStateless(message, refusal.status, [...refusal.headers]);
         return;
       }
       const support = methodSupport(method);
       if (support !== 'allowed') {
-        this.log.debug({ ...logFields, support }, 'SIP method refused');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ ...logFields(message, source), support }, 'SIP method refused');
         if (support === 'unknown') this.replyStateless(message, 501);
         else this.replyStateless(message, 405, [ALLOW_HEADER]);
         return;
@@ -237,7 +237,7 @@ export class SipServer {
       }
       this.dispatch(message);
     } catch (err) {
-      this.log.warn({ ...logFields, err: (err as Error).message }, 'SIP request handling failed');
+      this.log.warn({ ...logFields(message, source), err: (err as Error).message }, 'SIP request handling failed');
       if (method !== 'ACK') this.tryReplyStateless(message, 500);
     }
   }
@@ -292,13 +292,15 @@ export class SipServer {
 
   private handleInvite(request: Core.IncomingInviteRequest): void {
     const message = request.message;
-    const hash = callIdHash(message.callId);
     const source = this.transport.sourceOf(message) ?? { protocol: 'UDP', address: '', port: 0 };
     const controller = new AbortController();
+    // The Call-ID's digest is for log lines: made only when one is written.
+    let hash: string | undefined;
+    const hashOf = (): string => (hash ??= callIdHash(message.callId));
     this.learnPeerOnAnswer(request, source);
     request.delegate = {
       onCancel: () => {
-        this.log.debug({ callIdHash: hash }, 'SIP INVITE cancelled');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ callIdHash: hashOf() }, 'SIP INVITE cancelled');
         try {
           request.reject({ statusCode: 487 });
         } catch {
@@ -306,18 +308,25 @@ export class SipServer {
         }
         controller.abort();
       },
-      onTransportError: (err) => this.log.debug({ callIdHash: hash, err: err.message }, 'SIP response to INVITE not sent'),
+      onTransportError: (err) => this.log.debug({ callIdHash: hashOf(), err: err.message }, 'SIP response to INVITE not sent'),
     };
     try {
       request.trying();
     } catch {
       // Already past Proceeding: nothing to acknowledge.
     }
-    this.log.debug({ callIdHash: hash, protocol: source.protocol }, 'SIP INVITE received');
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ callIdHash: hashOf(), protocol: source.protocol }, 'SIP INVITE received');
     try {
-      this.inviteHandler({ request, source, cancelled: controller.signal, callIdHash: hash });
+      this.inviteHandler({
+        request,
+        source,
+        cancelled: controller.signal,
+        get callIdHash() {
+          return hashOf();
+        },
+      });
     } catch (err) {
-      this.log.warn({ callIdHash: hash, err: (err as Error).message }, 'SIP INVITE handler failed');
+      this.log.warn({ callIdHash: hashOf(), err: (err as Error).message }, 'SIP INVITE handler failed');
       try {
         request.reject({ statusCode: 500 });
       } catch {
@@ -346,7 +355,8 @@ export class SipServer {
   }
 
   private replyStateless(message: Core.IncomingRequestMessage, statusCode: number, extraHeaders: string[] = []): void {
-    this.log.debug({ method: message.method, status: statusCode, callIdHash: callIdHash(message.callId) }, 'SIP stateless reply');
+    if (this.log.isLevelEnabled('debug'))
+      this.log.debug({ method: message.method, status: statusCode, callIdHash: callIdHash(message.callId) }, 'SIP stateless reply');
     this.core.replyStateless(message, { statusCode, extraHeaders });
   }
 
@@ -357,6 +367,11 @@ export class SipServer {
       // Nothing more can be said to this request.
     }
   }
+}
+
+/** What a log line about a request says of it: its method, the digest of its Call-ID and its transport. */
+function logFields(message: Core.IncomingRequestMessage, source: SipSource): { method: string; callIdHash: string; protocol: string } {
+  return { method: message.method, callIdHash: callIdHash(message.callId), protocol: source.protocol };
 }
 
 /** The id of the dialog a request names, as sip.js keys its dialogs (Call-ID, our tag, theirs). */

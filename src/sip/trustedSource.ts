@@ -42,12 +42,22 @@ function parseSource(address: string): Address | undefined {
   }
 }
 
+/** Verdicts remembered per check (every request asks, from a handful of trunk addresses); forgotten all at once when full. */
+const REMEMBERED_VERDICTS = 4096;
+
 /** Builds a check for a fixed list of CIDRs (parsed once); throws on an unreadable CIDR. */
 export function trustedSourceCheck(cidrs: readonly string[]): (address: string) => boolean {
   const ranges = cidrs.map(parseRange);
+  const verdicts = new Map<string, boolean>();
   return (address) => {
-    const parsed = parseSource(address);
-    return parsed !== undefined && ranges.some((range) => inRange(parsed, range));
+    let trusted = verdicts.get(address);
+    if (trusted === undefined) {
+      const parsed = parseSource(address);
+      trusted = parsed !== undefined && ranges.some((range) => inRange(parsed, range));
+      if (verdicts.size >= REMEMBERED_VERDICTS) verdicts.clear();
+      verdicts.set(address, trusted);
+    }
+    return trusted;
   };
 }
 

@@ -167,42 +167,33 @@ export function offeredConfig(codecs: readonly SipCodecName[]): RtpCodecConfig {
   return { payloadType: info.offeredPayloadType, codec: first, ptime: 20, ...(telephoneEventPt !== undefined && { telephoneEventPt }) };
 }
 
+/**
+ * Our SDP, written line by line: what sdp-transform's writer makes of the same description
+ * (test/unit/sip/audioSdp.test.ts compares the two), without its generic grammar walk per call.
+ */
 function write(
   local: LocalAudio,
   codecs: { pt: number; codec: SipCodecName }[],
   telephoneEvents: { pt: number; rate: number }[],
   direction: MediaDirection,
 ): string {
-  const rtp: { payload: number; codec: string; rate: number; encoding?: number }[] = [];
-  const fmtp: { payload: number; config: string }[] = [];
+  const ip = `IN IP${local.address.includes(':') ? 6 : 4} ${local.address}`;
+  const payloads: number[] = [];
+  let rtpmap = '';
+  let fmtp = '';
   for (const { pt, codec } of codecs) {
     const info = SIP_CODECS[codec];
-    rtp.push({ payload: pt, codec: info.encodingName, rate: info.clockRate, ...(info.channels !== undefined && { encoding: info.channels }) });
-    if (info.fmtp !== undefined) fmtp.push({ payload: pt, config: info.fmtp });
+    payloads.push(pt);
+    rtpmap += `a=rtpmap:${pt} ${info.encodingName}/${info.clockRate}${info.channels === undefined ? '' : `/${info.channels}`}\r\n`;
+    if (info.fmtp !== undefined) fmtp += `a=fmtp:${pt} ${info.fmtp}\r\n`;
   }
   for (const { pt, rate } of telephoneEvents) {
-    rtp.push({ payload: pt, codec: 'telephone-event', rate });
-    fmtp.push({ payload: pt, config: '0-16' });
+    payloads.push(pt);
+    rtpmap += `a=rtpmap:${pt} telephone-event/${rate}\r\n`;
+    fmtp += `a=fmtp:${pt} 0-16\r\n`;
   }
-  const ipVer = local.address.includes(':') ? 6 : 4;
-  return sdpTransform.write({
-    version: 0,
-    origin: { username: 'legway', sessionId: local.sessionId, sessionVersion: local.version, netType: 'IN', ipVer, address: local.address },
-    name: 'legway',
-    connection: { version: ipVer, ip: local.address },
-    timing: { start: 0, stop: 0 },
-    media: [
-      {
-        type: 'audio',
-        port: local.port,
-        protocol: 'RTP/AVP',
-        payloads: rtp.map((r) => r.payload).join(' '),
-        rtp,
-        fmtp,
-        ptime: 20,
-        maxptime: MAX_PTIME_MS,
-        direction,
-      },
-    ],
-  });
+  return (
+    `v=0\r\no=legway ${local.sessionId} ${local.version} ${ip}\r\ns=legway\r\nc=${ip}\r\nt=0 0\r\n` +
+    `m=audio ${local.port} RTP/AVP ${payloads.join(' ')}\r\n${rtpmap}${fmtp}a=ptime:20\r\na=maxptime:${MAX_PTIME_MS}\r\na=${direction}\r\n`
+  );
 }

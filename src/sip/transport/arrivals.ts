@@ -20,12 +20,41 @@ export interface Arrival {
   readonly connection: TcpConnection | undefined;
   /** sip.js's id of the request's server transaction (see `transactionId.ts`). */
   readonly transactionId: string;
+  /** The request's top Via as stamped on arrival (its responses carry it back): where a UDP response goes. */
+  readonly topVia: Via;
   at: number;
 }
 
-/** The record key of a request: its stamped top Via, Call-ID, CSeq number and method. */
-export function arrivalKey(topVia: Via, callId: string, cseq: number, method: string): string {
-  return `${formatVia(topVia)}\n${callId}\n${String(cseq)} ${method.toUpperCase()}`;
+/** The record key of a request: its stamped top Via (as written: `formatVia`), Call-ID, CSeq number and method. */
+export function arrivalKey(topViaText: string, callId: string, cseq: number, method: string): string {
+  return `${topViaText}\n${callId}\n${String(cseq)} ${method.toUpperCase()}`;
+}
+
+const WRITTEN_CSEQ = /^(\d{1,10}) ([A-Za-z0-9!%*_+`'~.-]+)$/;
+
+/**
+ * The status, CSeq method and record key of a response as sip.js writes it — its first `Via: ` line
+ * (the stamped Via, copied back as `formatVia` wrote it), `Call-ID: ` and `CSeq: ` — read without
+ * parsing the head; undefined when the text is not in that form (`responseArrivalKey` then reads it).
+ */
+export function writtenResponseKey(text: string): { status: number; method: string; key: string } | undefined {
+  const statusText = text.slice(8, 11);
+  if (!text.startsWith('SIP/2.0 ') || !/^[1-6]\d\d$/.test(statusText)) return undefined;
+  let via: string | undefined;
+  let callId: string | undefined;
+  let cseq: string | undefined;
+  let at = text.indexOf('\r\n') + 2;
+  while (at > 1 && !text.startsWith('\r\n', at)) {
+    const end = text.indexOf('\r\n', at);
+    if (end < 0) return undefined;
+    if (via === undefined && text.startsWith('Via: ', at)) via = text.slice(at + 5, end).trim();
+    else if (callId === undefined && text.startsWith('Call-ID: ', at)) callId = text.slice(at + 9, end).trim();
+    else if (cseq === undefined && text.startsWith('CSeq: ', at)) cseq = text.slice(at + 6, end).trim();
+    at = end + 2;
+  }
+  const written = cseq === undefined ? null : WRITTEN_CSEQ.exec(cseq);
+  if (via === undefined || callId === undefined || !written?.[1] || !written[2]) return undefined;
+  return { status: Number(statusText), method: written[2], key: arrivalKey(via, callId, Number(written[1]), written[2]) };
 }
 
 /** The top Via of a head (the first value of the first Via line); undefined when absent or unreadable. */
@@ -44,7 +73,7 @@ export function responseArrivalKey(head: MessageHead, top: Via | undefined = top
   const method = cseqMethod(cseq);
   const number = Number(/^\s*(\d{1,10})/.exec(cseq ?? '')?.[1]);
   if (!top || callId === undefined || method === undefined || !Number.isFinite(number)) return undefined;
-  return arrivalKey(top, callId, number, method);
+  return arrivalKey(formatVia(top), callId, number, method);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Core } from 'sip.js';
+import { parseSipMessage } from './messageParser.js';
 import { headOf, parseHead, type MessageHead } from './sipText.js';
 import { headerProblem, requestLineProblem, unfoldHead } from './strictSyntax.js';
 import { serverTransactionId } from './transactionId.js';
@@ -14,7 +15,8 @@ import { formatVia, parseVia, splitViaValues, stampVia, viaBranch, type Via } fr
  * its server transaction id set (`transactionId.ts`).
  */
 export type IncomingOutcome =
-  | { readonly kind: 'request'; readonly message: Core.IncomingRequestMessage; readonly topVia: Via }
+  /** `topViaText`: the stamped top Via as written into the message (and copied back into its responses). */
+  | { readonly kind: 'request'; readonly message: Core.IncomingRequestMessage; readonly topVia: Via; readonly topViaText: string }
   | { readonly kind: 'response'; readonly message: Core.IncomingResponseMessage; readonly topVia: Via }
   /** A request (or something that may be one) to answer with `status`, if it can be addressed. */
   | { readonly kind: 'refuse'; readonly status: 400 | 505; readonly reason: string }
@@ -25,7 +27,7 @@ const MANDATORY = ['from', 'to', 'call-id', 'cseq', 'via'] as const;
 
 function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage | Core.IncomingResponseMessage | undefined {
   try {
-    return Core.Parser.parseMessage(text, logger);
+    return parseSipMessage(text, logger);
   } catch {
     return undefined;
   }
@@ -53,23 +55,23 @@ export function normalizeIncoming(
   const message = parse(text, logger);
   if (!message) return { kind: 'refuse', status: 400, reason: 'Malformed Message' };
   const isRequest = message instanceof Core.IncomingRequestMessage;
-  const refuse = (reason: string): IncomingOutcome => (isRequest ? { kind: 'refuse', status: 400, reason } : { kind: 'drop', reason });
 
   for (const name of MANDATORY) {
-    if (!message.hasHeader(name)) return refuse(`Missing ${name} header`);
+    if (!message.hasHeader(name)) return refusal(isRequest, `Missing ${name} header`);
   }
   const cseq: unknown = message.parseHeader('cseq');
-  if (message.callId === '' || !isCseq(cseq)) return refuse('Malformed Call-ID or CSeq');
+  if (message.callId === '' || !isCseq(cseq)) return refusal(isRequest, 'Malformed Call-ID or CSeq');
 
   const vias = message.getHeaders('via').flatMap(splitViaValues);
   const top = vias[0] === undefined ? undefined : parseVia(vias[0]);
-  if (!top) return refuse('Malformed Via');
+  if (!top) return refusal(isRequest, 'Malformed Via');
 
   if (isRequest) {
-    if (cseq.method !== message.method) return refuse('CSeq method does not match');
-    if (!message.ruri) return refuse('Malformed Request-URI');
+    if (cseq.method !== message.method) return refusal(isRequest, 'CSeq method does not match');
+    if (!message.ruri) return refusal(isRequest, 'Malformed Request-URI');
     const stamped = stampVia(top, source);
-    setVias(message, [formatVia(stamped), ...vias.slice(1)], stamped);
+    const topViaText = formatVia(stamped);
+    setVias(message, [topViaText, ...vias.slice(1)], stamped);
     const ruri = message.ruri;
     message.viaBranch = serverTransactionId(
       {
@@ -86,10 +88,15 @@ export function normalizeIncoming(
       },
       awaitsAck,
     );
-    return { kind: 'request', message, topVia: stamped };
+    return { kind: 'request', message, topVia: stamped, topViaText };
   }
   setVias(message, vias, top);
   return { kind: 'response', message, topVia: top };
+}
+
+/** A request with `reason` is refused (400); a response is dropped. */
+function refusal(isRequest: boolean, reason: string): IncomingOutcome {
+  return isRequest ? { kind: 'refuse', status: 400, reason } : { kind: 'drop', reason };
 }
 
 function isCseq(value: unknown): value is { value: number; method: string } {

@@ -52,6 +52,11 @@ export function findHeadEnd(data: Buffer, from = 0): number {
   return data.indexOf(HEADER_END, from);
 }
 
+const HEADER_NAME = /^[A-Za-z0-9!%*_+`'~.-]+\s*$/;
+/** Header names as written, each with its full name, once read: a handful of spellings recur in every message. */
+const knownNames = new Map<string, string>();
+const KNOWN_NAMES_LIMIT = 1024;
+
 /** Splits a head (start line and header lines, without the empty line) into its parts; undefined when a line is not a header. */
 export function parseHead(head: string): MessageHead | undefined {
   const lines = head.split(CRLF);
@@ -69,8 +74,14 @@ export function parseHead(head: string): MessageHead | undefined {
     const colon = line.indexOf(':');
     if (colon <= 0) return undefined;
     const name = line.slice(0, colon);
-    if (!/^[A-Za-z0-9!%*_+`'~.-]+\s*$/.test(name)) return undefined;
-    headers.push({ name: canonicalHeaderName(name), value: line.slice(colon + 1).trim() });
+    let canonical = knownNames.get(name);
+    if (canonical === undefined) {
+      if (!HEADER_NAME.test(name)) return undefined;
+      canonical = canonicalHeaderName(name);
+      if (knownNames.size >= KNOWN_NAMES_LIMIT) knownNames.clear();
+      knownNames.set(name, canonical);
+    }
+    headers.push({ name: canonical, value: line.slice(colon + 1).trim() });
   }
   return { startLine, headers };
 }

@@ -3,7 +3,7 @@ import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
-import { arrivalKey, Arrivals, responseArrivalKey, topViaOf, udpResponseTarget, type Arrival } from './arrivals.js';
+import { arrivalKey, Arrivals, responseArrivalKey, topViaOf, udpResponseTarget, writtenResponseKey, type Arrival } from './arrivals.js';
 import { frameDatagram, type Frame } from './framing.js';
 import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
@@ -96,6 +96,8 @@ export class SipTransport implements Core.Transport {
   rewriteOutgoing: (text: string, protocol: SipProtocol) => string = (text) => text;
 
   private readonly events: TypedEmitter<SipTransportEvents>;
+  /** `isServerTransaction` as the reader of incoming messages asks it (made once, not per message). */
+  private readonly awaitsAck = (id: string): boolean => this.isServerTransaction(id);
   private readonly sources = new WeakMap<object, SipSource>();
   private readonly arrivals = new Arrivals(ARRIVAL_TTL_MS, ARRIVAL_LIMIT);
   private readonly connections: TcpConnections;
@@ -248,7 +250,7 @@ export class SipTransport implements Core.Transport {
   private receive(data: Buffer, source: SipSource, connection: TcpConnection | undefined, head: MessageHead | undefined): void {
     this.counters.received++;
     const text = data.toString('utf8');
-    const outcome = normalizeIncoming(text, source, this.parserLogger, (id) => this.isServerTransaction(id), head);
+    const outcome = normalizeIncoming(text, source, this.parserLogger, this.awaitsAck, head);
     if (outcome.kind === 'refuse') {
       this.counters.malformed++;
       this.refuse(headOf(text), outcome.status, source, connection, outcome.reason);
@@ -265,10 +267,11 @@ export class SipTransport implements Core.Transport {
       const request = outcome.message;
       if (request.method === 'ACK') {
         // Timer G stops only for an ACK from where its INVITE came.
-        const invite = this.arrivals.find(arrivalKey(topVia, request.callId, request.cseq, 'INVITE'));
+        const invite = this.arrivals.find(arrivalKey(outcome.topViaText, request.callId, request.cseq, 'INVITE'));
         if (invite?.source.address === source.address) this.retransmitter.ackReceived(request.viaBranch);
       } else {
-        this.arrivals.remember(arrivalKey(topVia, request.callId, request.cseq, request.method), { source, connection, transactionId: request.viaBranch });
+        const key = arrivalKey(outcome.topViaText, request.callId, request.cseq, request.method);
+        this.arrivals.remember(key, { source, connection, transactionId: request.viaBranch, topVia });
       }
       this.events.emit('request', request, source);
     } else {
@@ -296,12 +299,25 @@ export class SipTransport implements Core.Transport {
   // ---- outgoing ----
 
   private async sendResponse(text: string): Promise<void> {
+    // A response to a request that came in (the usual case) is found by the lines sip.js copied
+    // from it, and leaves the way the request came, without its head being parsed.
+    const written = writtenResponseKey(text);
+    const known = written && this.arrivals.find(written.key);
+    if (written && known) {
+      await this.sendResponseVia(text, written.status, written.method, known, known.topVia);
+      return;
+    }
     const head = readHead(text);
     const status = parseStatusLine(head.startLine)?.status;
     const via = topViaOf(head);
     if (status === undefined || !via) throw new Error('response without a readable status line or Via');
     const key = responseArrivalKey(head, via);
     const arrival = key === undefined ? undefined : this.arrivals.find(key);
+    await this.sendResponseVia(text, status, cseqMethod(headerValue(head, 'cseq')), arrival, via);
+  }
+
+  /** Sends a response by its request's arrival, or else by its top Via. */
+  private async sendResponseVia(text: string, status: number, method: string | undefined, arrival: Arrival | undefined, via: Via): Promise<void> {
     if (arrival ? arrival.source.protocol === 'TCP' : via.transport === 'TCP') {
       await this.sendOnConnection(text, arrival, via);
       return;
@@ -312,7 +328,7 @@ export class SipTransport implements Core.Transport {
     if (!target) throw new Error('no address for a UDP response');
     const bytes = Buffer.from(this.finish(text, 'UDP'), 'utf8');
     const id = arrival?.transactionId;
-    if (status >= 300 && id !== undefined && cseqMethod(headerValue(head, 'cseq')) === 'INVITE' && this.isServerTransaction(id)) {
+    if (status >= 300 && id !== undefined && method === 'INVITE' && this.isServerTransaction(id)) {
       // Armed before the packet leaves, so that even an immediate ACK finds it to stop.
       this.retransmitter.inviteRejectionSent(id, () => this.udpSendQuietly(bytes, target));
     }

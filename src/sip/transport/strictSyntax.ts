@@ -1,4 +1,4 @@
-import { headerValues, type MessageHead } from './sipText.js';
+import type { MessageHead } from './sipText.js';
 
 /**
  * What RFC 3261's grammar forbids and sip.js's parser lets through — the invalid messages of
@@ -64,27 +64,55 @@ export function requestLineProblem(startLine: string): SyntaxProblem | undefined
   return undefined;
 }
 
-/** Scalar header fields within their ranges (RFC 4475 scalar02, scalarlg) and a Date in GMT (baddate). */
+/** The checks of `headerProblem`, in the order their problems are reported. */
+const CHECKED_FIELDS: ReadonlyMap<string, number> = new Map([
+  ['cseq', 0],
+  ['max-forwards', 1],
+  ['expires', 2],
+  ['min-expires', 3],
+  ['retry-after', 4],
+  ['date', 5],
+]);
+
+function fieldProblem(name: string, value: string): SyntaxProblem | undefined {
+  switch (name) {
+    case 'cseq': {
+      const number = CSEQ.exec(value)?.[1];
+      return number === undefined || Number(number) >= CSEQ_LIMIT ? { status: 400, reason: 'Malformed CSeq' } : undefined;
+    }
+    case 'max-forwards':
+      return !/^\d{1,10}$/.test(value) || Number(value) > 255 ? { status: 400, reason: 'Malformed Max-Forwards' } : undefined;
+    case 'expires':
+    case 'min-expires':
+      return !/^\d{1,10}$/.test(value) || Number(value) > DELTA_SECONDS_LIMIT
+        ? { status: 400, reason: `Malformed ${name === 'expires' ? 'Expires' : 'Min-Expires'}` }
+        : undefined;
+    case 'retry-after': {
+      const seconds = /^(\d+)/.exec(value)?.[1];
+      return seconds === undefined || seconds.length > 10 || Number(seconds) > DELTA_SECONDS_LIMIT
+        ? { status: 400, reason: 'Malformed Retry-After' }
+        : undefined;
+    }
+    default:
+      return RFC1123_GMT.test(value) ? undefined : { status: 400, reason: 'Malformed Date' };
+  }
+}
+
+/**
+ * Scalar header fields within their ranges (RFC 4475 scalar02, scalarlg) and a Date in GMT
+ * (baddate). One pass over the fields; of several problems, the first in the order above is told.
+ */
 export function headerProblem(head: MessageHead): SyntaxProblem | undefined {
-  for (const cseq of headerValues(head, 'cseq')) {
-    const number = CSEQ.exec(cseq)?.[1];
-    if (number === undefined || Number(number) >= CSEQ_LIMIT) return { status: 400, reason: 'Malformed CSeq' };
-  }
-  for (const value of headerValues(head, 'max-forwards')) {
-    if (!/^\d{1,10}$/.test(value) || Number(value) > 255) return { status: 400, reason: 'Malformed Max-Forwards' };
-  }
-  for (const name of ['expires', 'min-expires']) {
-    for (const value of headerValues(head, name)) {
-      if (!/^\d{1,10}$/.test(value) || Number(value) > DELTA_SECONDS_LIMIT)
-        return { status: 400, reason: `Malformed ${name === 'expires' ? 'Expires' : 'Min-Expires'}` };
+  let found: SyntaxProblem | undefined;
+  let foundRank = Number.POSITIVE_INFINITY;
+  for (const { name, value } of head.headers) {
+    const rank = CHECKED_FIELDS.get(name);
+    if (rank === undefined || rank >= foundRank) continue;
+    const problem = fieldProblem(name, value);
+    if (problem) {
+      found = problem;
+      foundRank = rank;
     }
   }
-  for (const value of headerValues(head, 'retry-after')) {
-    const seconds = /^(\d+)/.exec(value)?.[1];
-    if (seconds === undefined || seconds.length > 10 || Number(seconds) > DELTA_SECONDS_LIMIT) return { status: 400, reason: 'Malformed Retry-After' };
-  }
-  for (const value of headerValues(head, 'date')) {
-    if (!RFC1123_GMT.test(value)) return { status: 400, reason: 'Malformed Date' };
-  }
-  return undefined;
+  return found;
 }

@@ -1,7 +1,8 @@
 import * as sdpTransform from 'sdp-transform';
 import { describe, expect, it } from 'vitest';
 import { LegwayError } from '../../../src/domain/errors.js';
-import { DEFAULT_SIP_CODECS } from '../../../src/media/codecs/sipCodecs.js';
+import { DEFAULT_SIP_CODECS, SIP_CODECS, type SipCodecName } from '../../../src/media/codecs/sipCodecs.js';
+import type { MediaDirection } from '../../../src/media/rtp/rtpEndpoint.js';
 import { answerDirection, isHold, negotiate, offeredConfig, readRemoteAudio, writeAnswer, writeOffer } from '../../../src/sip/sdp/audioSdp.js';
 
 const offer = (lines: string[]) => ['v=0', 'o=- 1 1 IN IP4 192.0.2.10', 's=-', 'c=IN IP4 192.0.2.10', 't=0 0', ...lines, ''].join('\r\n');
@@ -151,5 +152,60 @@ describe('SIP audio SDP', () => {
 
   it('refuses to negotiate without a codec in common (the call gets 488)', () => {
     expect(code(() => negotiate(readRemoteAudio(offer(['m=audio 40000 RTP/AVP 18 9', 'a=rtpmap:18 G729/8000'])), G711))).toBe('BadRequest');
+  });
+
+  it("writes what sdp-transform's writer makes of the same description, for every codec, order, direction and address family", () => {
+    /** The description as the gateway wrote it through sdp-transform before it wrote its SDP itself. */
+    const reference = (at: typeof local, codecs: readonly SipCodecName[], events: { pt: number; rate: number }[], direction: MediaDirection): string => {
+      const rtp = codecs.map((codec) => {
+        const info = SIP_CODECS[codec];
+        return {
+          payload: info.offeredPayloadType,
+          codec: info.encodingName,
+          rate: info.clockRate,
+          ...(info.channels !== undefined && { encoding: info.channels }),
+        };
+      });
+      const fmtp = codecs.flatMap((codec) => {
+        const info = SIP_CODECS[codec];
+        return info.fmtp === undefined ? [] : [{ payload: info.offeredPayloadType, config: info.fmtp }];
+      });
+      for (const { pt, rate } of events) {
+        rtp.push({ payload: pt, codec: 'telephone-event', rate });
+        fmtp.push({ payload: pt, config: '0-16' });
+      }
+      const ipVer = at.address.includes(':') ? 6 : 4;
+      return sdpTransform.write({
+        version: 0,
+        origin: { username: 'legway', sessionId: at.sessionId, sessionVersion: at.version, netType: 'IN', ipVer, address: at.address },
+        name: 'legway',
+        connection: { version: ipVer, ip: at.address },
+        timing: { start: 0, stop: 0 },
+        media: [
+          { type: 'audio', port: at.port, protocol: 'RTP/AVP', payloads: rtp.map((r) => r.payload).join(' '), rtp, fmtp, ptime: 20, maxptime: 120, direction },
+        ],
+      });
+    };
+    const directions: MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+    const places = [local, { address: '2001:db8::1', port: 65_534, sessionId: 4_294_967_296_123, version: 7 }];
+    const orders: SipCodecName[][] = [['PCMU'], ['PCMA', 'PCMU'], ['G722'], ['opus'], ['opus', 'G722', 'PCMU', 'PCMA'], ['PCMA', 'opus']];
+    for (const at of places) {
+      for (const direction of directions) {
+        for (const codecs of orders) {
+          const rates = new Set(codecs.map((c) => SIP_CODECS[c].clockRate));
+          const events = [
+            { pt: 101, rate: 8000 },
+            { pt: 110, rate: 48_000 },
+          ].filter((e) => rates.has(e.rate));
+          expect(writeOffer(at, codecs, direction)).toBe(reference(at, codecs, events, direction));
+          const first = SIP_CODECS[codecs[0]!];
+          for (const telephoneEventPt of [undefined, 101, 126]) {
+            const config = { payloadType: first.offeredPayloadType, codec: first.name, ptime: 20, ...(telephoneEventPt !== undefined && { telephoneEventPt }) };
+            const answerEvents = telephoneEventPt === undefined ? [] : [{ pt: telephoneEventPt, rate: first.clockRate }];
+            expect(writeAnswer(at, config, direction)).toBe(reference(at, [first.name], answerEvents, direction));
+          }
+        }
+      }
+    }
   });
 });
