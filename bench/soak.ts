@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { AudioBridge } from '../src/media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../src/media/bridge/conversationBridge.js';
 import { pcmuTonePcap } from '../test/support/pcap.js';
 import { freePort } from '../test/sipp/sipp.js';
 import { PeerProcess, TONES, type PeerSpec } from './bridgeReal.bench.js';
@@ -70,7 +70,7 @@ async function figures(): Promise<Figures> {
 
 /** The highest `late` seen per bridge; bridges come and go with their legs, so they are polled. */
 class LateFrames {
-  private readonly seen = new Map<AudioBridge, number>();
+  private readonly seen = new Map<ConversationBridge, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(

@@ -3,6 +3,9 @@ import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
+import type { MediaThreads } from '../media/threads/mediaThreads.js';
+import { ThreadBridge } from '../media/threads/threadBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
@@ -47,6 +50,8 @@ export interface LegServiceOptions {
   bridgeMaxSpeakers?: number | undefined;
   /** WebRTC legs one member, and one conversation, may hold at once. */
   limits?: LegLimits | undefined;
+  /** The media threads the bridges run on; in this process when undefined (a fake media engine). */
+  threads?: MediaThreads | undefined;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -63,7 +68,7 @@ export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
   /** Each WebRTC leg's offer sink. */
   private readonly offerSinks = new Map<string, OfferSink>();
-  private readonly bridges = new Map<string, AudioBridge>();
+  private readonly bridges = new Map<string, ConversationBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
 
@@ -132,7 +137,7 @@ export class LegService implements LegTermination {
   }
 
   /** The audio bridge of a conversation, made on first use (for legs made elsewhere). */
-  bridgeFor(conversationId: string): AudioBridge {
+  bridgeFor(conversationId: string): ConversationBridge {
     return this.bridgeOf(conversationId);
   }
 
@@ -250,7 +255,7 @@ export class LegService implements LegTermination {
   }
 
   /** The audio bridge of a conversation with media, if it has any legs now. */
-  liveBridge(conversationId: string): AudioBridge | undefined {
+  liveBridge(conversationId: string): ConversationBridge | undefined {
     const bridge = this.bridges.get(conversationId);
     return bridge && bridge.size > 0 ? bridge : undefined;
   }
@@ -262,7 +267,7 @@ export class LegService implements LegTermination {
   mediaTarget(
     target: { conversationId: string } | { legId: string },
     p: Principal,
-  ): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
+  ): { conversationId: string; legId: string | undefined; bridge: ConversationBridge } {
     if (!seesAll(p)) throw fail('Forbidden', 'playing or recording audio in calls needs an operator or application token');
     let conversationId: string;
     let legId: string | undefined;
@@ -333,15 +338,16 @@ export class LegService implements LegTermination {
     return runner;
   }
 
-  private bridgeOf(conversationId: string): AudioBridge {
+  private bridgeOf(conversationId: string): ConversationBridge {
     let bridge = this.bridges.get(conversationId);
     if (!bridge) {
-      bridge = new AudioBridge(
-        conversationId,
-        (legId, on) => this.runners.get(legId)?.speaking(on),
-        this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
-        { maxSpeakers: this.options.bridgeMaxSpeakers },
-      );
+      const onSpeaking = (legId: string, on: boolean): void => this.runners.get(legId)?.speaking(on);
+      const threads = this.options.threads;
+      bridge = threads
+        ? new ThreadBridge(conversationId, threads, onSpeaking, this.options.bridgeMaxSpeakers)
+        : new AudioBridge(conversationId, onSpeaking, this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }), {
+            maxSpeakers: this.options.bridgeMaxSpeakers,
+          });
       this.bridges.set(conversationId, bridge);
     }
     return bridge;
