@@ -31,10 +31,13 @@ export class MediaThread {
     private readonly logger: Logger,
     private readonly onDeath: (thread: MediaThread) => void,
   ) {
-    // Run from TypeScript sources (tests, `npm run dev`): the worker is a .ts file that tsx loads.
+    // Run from TypeScript sources (tests, `npm run dev`): the entry is a .ts file that tsx loads,
+    // imported once tsx's hooks are in place (a worker's own entry file would be loaded before them).
     const fromSources = import.meta.url.endsWith('.ts');
-    const filename = fileURLToPath(new URL(fromSources ? './mediaThreadMain.ts' : './mediaThreadMain.js', import.meta.url));
-    this.worker = new Worker(filename, { workerData: { logLevel, index }, ...(fromSources && { execArgv: ['--import', 'tsx'] }) });
+    const options = { workerData: { logLevel, index } };
+    this.worker = fromSources
+      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./mediaThreadMain.ts', import.meta.url).href)}); })`, { ...options, eval: true })
+      : new Worker(fileURLToPath(new URL('./mediaThreadMain.js', import.meta.url)), options);
     this.worker.on('message', (m: FromThread) => this.receive(m));
     this.worker.on('error', (err) => logger.error({ err, thread: index }, 'media thread failed'));
     this.worker.on('exit', (code) => this.died(code));
