@@ -201,9 +201,9 @@ export class MediaThreads {
     await Promise.all(this.threads.map((t) => t.terminate()));
   }
 
-  /** Test hook: ends a thread as a crash would. */
-  crash(index: number): Promise<number> | undefined {
-    return this.threads[index]?.terminate(true);
+  /** Test hook: ends the thread of a conversation's media as a crash would. */
+  crashThreadOf(conversationId: string): Promise<number> | undefined {
+    return this.threadOf(conversationId)?.terminate(true);
   }
 
   private spawn(index: number): MediaThread {
