@@ -2,10 +2,9 @@ import type { Admission } from './admission.js';
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
-import { AudioBridge } from '../media/bridge/audioBridge.js';
 import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import type { MediaThreads } from '../media/threads/mediaThreads.js';
-import { ThreadBridge } from '../media/threads/threadBridge.js';
+import { createBridge } from '../media/threads/createBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
@@ -341,13 +340,8 @@ export class LegService implements LegTermination {
   private bridgeOf(conversationId: string): ConversationBridge {
     let bridge = this.bridges.get(conversationId);
     if (!bridge) {
-      const onSpeaking = (legId: string, on: boolean): void => this.runners.get(legId)?.speaking(on);
-      const threads = this.options.threads;
-      bridge = threads
-        ? new ThreadBridge(conversationId, threads, onSpeaking, this.options.bridgeMaxSpeakers)
-        : new AudioBridge(conversationId, onSpeaking, this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }), {
-            maxSpeakers: this.options.bridgeMaxSpeakers,
-          });
+      const { threads, bridgeMaxSpeakers: maxSpeakers } = this.options;
+      bridge = createBridge(conversationId, (legId, on) => this.runners.get(legId)?.speaking(on), { threads, logger: this.ctx.logger, maxSpeakers });
       this.bridges.set(conversationId, bridge);
     }
     return bridge;

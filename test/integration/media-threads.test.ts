@@ -90,6 +90,9 @@ describe('media threads', () => {
     phones.push(phone);
     await phone.call({ address: '127.0.0.1', port: g.app.sip?.port ?? 0 }, ROOM);
     g.app.legs.liveBridge(cid)?.play(new Player('tone', sine(TONE, 8000, 48_000), { loop: 0, level: 0 }, () => undefined));
-    await waitUntil(() => phone.received.some((p) => p.pcm && toneLevel(p.pcm, TONE, 8000) > AUDIBLE), { timeoutMs: 5000, what: 'the new call to hear the tone' });
+    await waitUntil(() => phone.received.some((p) => p.pcm && toneLevel(p.pcm, TONE, 8000) > AUDIBLE), {
+      timeoutMs: 5000,
+      what: 'the new call to hear the tone',
+    });
   });
 });

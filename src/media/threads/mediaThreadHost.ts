@@ -216,7 +216,7 @@ export class MediaThreadHost {
     const flush = (): void => {
       if (filled === 0) return;
       const pcm = filled === TAP_BATCH ? batch : batch.slice(0, filled * FRAME_SAMPLES);
-      this.post({ t: 'tapFrames', id, pcm }, [pcm.buffer as ArrayBuffer]);
+      this.post({ t: 'tapFrames', id, pcm }, [pcm.buffer]);
       batch = new Int16Array(FRAME_SAMPLES * TAP_BATCH);
       filled = 0;
     };

@@ -138,7 +138,7 @@ export class ThreadBridge implements ConversationBridge {
     const samples = player.samples.slice();
     thread.send(
       { t: 'play', conv: this.conversationId, id: player.id, samples, loop: player.loop, level: player.level, legId: player.legId },
-      [samples.buffer as ArrayBuffer],
+      [samples.buffer],
     );
   }
 

@@ -137,9 +137,7 @@ export async function placeOutboundCall(
           call.ackReceived();
           response.session.delegate = c.dialog(call, codec);
           c.members.admit(conversationId, memberName, 'application', channel);
-          runner.attachAudio(
-            rtp.legAudio(codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined),
-          );
+          runner.attachAudio(rtp.legAudio(codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
           if (request.machineDetection) detectAnsweringMachine(call, bridge, runner, request.machineDetection, c.ctx.logger);
         } catch (err) {
