@@ -140,7 +140,8 @@ export type DeathListener = () => void;
  * conversation first needs media, so that nothing on the main thread can delay a bridge's tick.
  */
 export class MediaThreads {
-  private readonly threads: MediaThread[] = [];
+  /** Each slot's thread, started when first needed (a gateway without calls starts none). */
+  private readonly threads: (MediaThread | undefined)[];
   /** Each conversation with media: its thread and how many media objects it holds there. */
   private readonly placed = new Map<string, { thread: MediaThread; count: number }>();
   private readonly deathListeners = new Map<MediaThread, Set<DeathListener>>();
@@ -151,7 +152,7 @@ export class MediaThreads {
     private readonly logLevel: string,
     private readonly logger: Logger,
   ) {
-    for (let i = 0; i < Math.max(1, count); i++) this.threads.push(this.spawn(i));
+    this.threads = Array.from({ length: Math.max(1, count) }, () => undefined);
   }
 
   /** The thread a conversation's media is on, or undefined when it has none now. */
@@ -163,7 +164,7 @@ export class MediaThreads {
   acquire(conversationId: string, on?: MediaThread): MediaThread {
     let place = this.placed.get(conversationId);
     if (!place) {
-      const thread = on ?? this.threads.reduce((best, t) => (t.load < best.load ? t : best));
+      const thread = on ?? this.leastLoaded();
       place = { thread, count: 0 };
       this.placed.set(conversationId, place);
     }
@@ -193,17 +194,30 @@ export class MediaThreads {
 
   /** The statistics of every thread, fresh. */
   async snapshots(): Promise<Snapshot[]> {
-    return Promise.all(this.threads.map((t) => t.fresh()));
+    return Promise.all(this.started().map((t) => t.fresh()));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.threads.map((t) => t.terminate()));
+    await Promise.all(this.started().map((t) => t.terminate()));
   }
 
   /** Test hook: ends the thread of a conversation's media as a crash would. */
   crashThreadOf(conversationId: string): Promise<number> | undefined {
     return this.threadOf(conversationId)?.terminate(true);
+  }
+
+  private started(): MediaThread[] {
+    return this.threads.filter((t) => t !== undefined);
+  }
+
+  /** The thread with the fewest media objects (a slot not started yet has none: it starts now). */
+  private leastLoaded(): MediaThread {
+    let best = 0;
+    for (let i = 1; i < this.threads.length; i++) if ((this.threads[i]?.load ?? 0) < (this.threads[best]?.load ?? 0)) best = i;
+    const thread = this.threads[best] ?? this.spawn(best);
+    this.threads[best] = thread;
+    return thread;
   }
 
   private spawn(index: number): MediaThread {
