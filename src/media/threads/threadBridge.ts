@@ -1,3 +1,4 @@
+import { fail } from '../../domain/errors.js';
 import type { BridgeStats } from '../bridge/audioBridge.js';
 import type { LegInputStats } from '../bridge/bridgeLeg.js';
 import type { ConversationBridge } from '../bridge/conversationBridge.js';
@@ -95,7 +96,10 @@ export class ThreadBridge implements ConversationBridge {
     const from = this.thread;
     if (!leg || !from || !(to instanceof ThreadBridge) || to === this || to.legs.has(legId) || leg.moving) return false;
     const target = to.thread ?? this.threads.threadOf(to.conversationId);
-    if (target !== undefined && target !== from && !(leg.media instanceof LoopbackProxy)) return false;
+    // A SIP leg's RTP state (source learned, RTCP, stream) stays on its thread: it moves only within it.
+    if (target !== undefined && target !== from && !(leg.media instanceof LoopbackProxy)) {
+      throw fail('InvalidState', 'a SIP leg cannot move to a conversation whose audio runs on another media thread');
+    }
     this.legs.delete(legId);
     to.legs.set(legId, leg);
     if (target === undefined || target === from) {
