@@ -3,8 +3,7 @@ import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
-import type { MediaThreads } from '../media/threads/mediaThreads.js';
-import { createBridge } from '../media/threads/createBridge.js';
+import { createBridge, type MediaThreads } from '../media/threads/createBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
@@ -112,7 +111,7 @@ export class LegService implements LegTermination {
       log: this.ctx.log,
       clock: this.ctx.clock,
       engine: this.engine,
-      bridge: this.bridgeOf(conversation.id),
+      bridge: this.bridgeFor(conversation.id),
       video: this.videoOf(conversation.id),
       sendOffer: (sdp) => this.offerSinks.get(leg.id)?.send(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
@@ -135,9 +134,9 @@ export class LegService implements LegTermination {
     void runner.done.then(() => this.forget(runner.state));
   }
 
-  /** The audio bridge of a conversation, made on first use (for legs made elsewhere). */
-  bridgeFor(conversationId: string): ConversationBridge {
-    return this.bridgeOf(conversationId);
+  /** Brings the media statistics up to date (the media threads' snapshots), before they are read. */
+  async refreshStats(): Promise<void> {
+    await this.options.threads?.snapshots();
   }
 
   /** Whether the gateway is shutting down (no new legs). */
@@ -237,7 +236,7 @@ export class LegService implements LegTermination {
     const runner = this.runners.get(legId);
     if (!runner) throw fail('InvalidState', `leg ${legId} has ended`);
     const from = runner.state.conversation_id;
-    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeOf(toConversationId), video: this.videoOf(toConversationId) });
+    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeFor(toConversationId), video: this.videoOf(toConversationId) });
     if (this.bridges.get(from)?.size === 0) this.bridges.delete(from);
     if (this.videos.get(from)?.size === 0) this.videos.delete(from);
   }
@@ -337,7 +336,8 @@ export class LegService implements LegTermination {
     return runner;
   }
 
-  private bridgeOf(conversationId: string): ConversationBridge {
+  /** The audio bridge of a conversation, made on first use (for legs made elsewhere too). */
+  bridgeFor(conversationId: string): ConversationBridge {
     let bridge = this.bridges.get(conversationId);
     if (!bridge) {
       const { threads, bridgeMaxSpeakers: maxSpeakers } = this.options;

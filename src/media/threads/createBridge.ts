@@ -4,6 +4,8 @@ import type { ConversationBridge } from '../bridge/conversationBridge.js';
 import type { MediaThreads } from './mediaThreads.js';
 import { ThreadBridge } from './threadBridge.js';
 
+export type { MediaThreads } from './mediaThreads.js';
+
 /** A conversation's bridge: on the media threads when there are some, else in this process (a fake media engine). */
 export function createBridge(
   conversationId: string,

@@ -97,7 +97,8 @@ export class MediaThreadHost {
         this.rtp.delete(m.id);
         this.answer(m.req, async () => {
           await sip?.endpoint.close();
-          return {};
+          // Its last figures, for the totals of ended calls (the snapshots no longer carry it).
+          return sip ? { final: { stats: sip.endpoint.stats, playout: sip.audio?.playoutStats, lastPacketAt: sip.endpoint.lastPacketAt } } : {};
         });
         return;
       }
@@ -250,7 +251,7 @@ export class MediaThreadHost {
     return { bridges, rtp };
   }
 
-  private answer(req: number, work: () => Promise<{ port?: number; state?: LoopbackAudio['mix'] }>): void {
+  private answer(req: number, work: () => Promise<{ port?: number; state?: LoopbackAudio['mix']; final?: RtpSnapshot }>): void {
     work().then(
       (result) => this.post({ t: 'reply', req, ok: true, ...result }),
       (err: unknown) => this.fail(req, err),

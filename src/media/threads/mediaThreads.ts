@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { fail, LegwayError, type ErrorCode, ERROR_CODES } from '../../domain/errors.js';
-import type { FromThread, LoopbackAudio, Snapshot, ToThread } from './protocol.js';
+import type { FromThread, LoopbackAudio, RtpSnapshot, Snapshot, ToThread } from './protocol.js';
 
 type Reply = Extract<FromThread, { t: 'reply' }>;
 type Request = Extract<ToThread, { req: number }>;
@@ -50,7 +50,7 @@ export class MediaThread {
   }
 
   /** Sends a request; resolves with the thread's reply, rejects with its coded error (or Unavailable once the thread is gone). */
-  request(message: WithoutReq<Request>): Promise<{ port?: number; state?: LoopbackAudio['mix'] }> {
+  request(message: WithoutReq<Request>): Promise<{ port?: number; state?: LoopbackAudio['mix']; final?: RtpSnapshot }> {
     if (this.dead) return Promise.reject(fail('Unavailable', 'media thread is gone'));
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {

@@ -75,7 +75,7 @@ export interface Snapshot {
 }
 
 export type FromThread =
-  | { t: 'reply'; req: number; ok: true; port?: number; state?: LoopbackAudio['mix'] }
+  | { t: 'reply'; req: number; ok: true; port?: number; state?: LoopbackAudio['mix']; final?: RtpSnapshot }
   | { t: 'reply'; req: number; ok: false; code: string | undefined; message: string }
   | { t: 'speaking'; conv: string; legId: string; on: boolean }
   | { t: 'playerEnded'; id: string; reason: EndReason }

@@ -7,7 +7,7 @@ import { emptyRtpStats } from '../rtp/rtpStats.js';
 import type { SipLegAudio, SipRtp, SipRtpEvents } from '../rtp/sipRtp.js';
 import type { UdpAddress } from '../rtp/udpAddress.js';
 import type { MediaThread, MediaThreads } from './mediaThreads.js';
-import type { FromThread, RtpOpenOptions } from './protocol.js';
+import type { FromThread, RtpOpenOptions, RtpSnapshot } from './protocol.js';
 
 let nextId = 1;
 
@@ -16,7 +16,7 @@ export class ThreadSipAudio implements SipLegAudio {
   constructor(readonly rtp: ThreadRtp) {}
 
   get playoutStats(): SipLegAudio['playoutStats'] {
-    return this.rtp.thread.snapshot.rtp[this.rtp.id]?.playout;
+    return this.rtp.latest?.playout;
   }
 
   close(): void {
@@ -47,6 +47,7 @@ export class ThreadRtp implements SipRtp {
     this.emitter = new TypedEmitter<SipRtpEvents>(onListenerError);
     thread.listen(this.id, (m) => this.receive(m));
     this.stopWatching = threads.onDeath(thread, () => {
+      this.previous = thread.snapshot.rtp[this.id];
       this.closing ??= Promise.resolve();
       this.emitter.emit('failed', 'media thread died');
     });
@@ -70,8 +71,14 @@ export class ThreadRtp implements SipRtp {
     return this.config;
   }
 
+  /** The endpoint's figures as last reported (its final ones once closed). */
+  get latest(): RtpSnapshot | undefined {
+    if (this.final) return this.final;
+    return this.thread.snapshot.rtp[this.id] ?? this.previous;
+  }
+
   get stats(): RtpStats {
-    return this.thread.snapshot.rtp[this.id]?.stats ?? { ...emptyRtpStats(), lost: 0, jitterMs: 0, droppedWrongSource: 0, droppedProbation: 0, learnedCount: 0, takeovers: 0, rtcpOut: 0, learnedSource: undefined, remote: undefined };
+    return this.latest?.stats ?? { ...emptyRtpStats(), lost: 0, jitterMs: 0, droppedWrongSource: 0, droppedProbation: 0, learnedCount: 0, takeovers: 0, rtcpOut: 0, learnedSource: undefined, remote: undefined };
   }
 
   get closed(): boolean {
@@ -113,7 +120,12 @@ export class ThreadRtp implements SipRtp {
   close(): Promise<void> {
     this.closing ??= this.thread
       .request({ t: 'rtpClose', id: this.id })
-      .catch(() => undefined)
+      .then(
+        (reply) => {
+          this.final = reply.final;
+        },
+        () => undefined,
+      )
       .then(() => this.forget());
     return this.closing;
   }
@@ -126,6 +138,9 @@ export class ThreadRtp implements SipRtp {
   }
 
   private inband: ((press: DtmfPress) => void) | undefined;
+  private final: RtpSnapshot | undefined;
+  /** The last snapshot that had it: kept when the thread dies. */
+  private previous: RtpSnapshot | undefined;
 
   private forget(): void {
     this.stopWatching();
