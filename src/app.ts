@@ -172,6 +172,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   metrics.countSipMediaWith(() => sipLegs.mediaTotals());
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));
+    await sipLegs.prepareMedia();
     sip.setInviteHandler((invite) => sipLegs.onInvite(invite));
     sipLegs.attach(sip);
   }

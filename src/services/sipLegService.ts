@@ -212,6 +212,16 @@ export class SipLegService {
     };
   }
 
+  /** Opens RTP endpoints on the media threads ahead of the calls, so that each call is answered at once. */
+  async prepareMedia(): Promise<void> {
+    await this.options.threads?.keepSpares(this.rtpOptions());
+  }
+
+  private rtpOptions(): { ip: string; portRange: { min: number; max: number }; inactivityTimeoutMs: number; rtcpIntervalMs: number } {
+    const { rtpIp: ip, rtpPorts: portRange, rtpTimeoutMs: inactivityTimeoutMs, rtcpIntervalMs } = this.options;
+    return { ip, portRange, inactivityTimeoutMs, rtcpIntervalMs };
+  }
+
   private openCall(legId: string, conversationId: string, direction: 'inbound' | 'outbound', signallingSource: string | undefined): Promise<SipCall> {
     const logger = this.ctx.logger.child({ leg_id: legId });
     return SipCall.open({
@@ -221,13 +231,7 @@ export class SipLegService {
       logger,
       ackTimeoutMs: this.options.ackTimeoutMs,
       ...(this.options.threads && { threads: { threads: this.options.threads, conversationId } }),
-      rtp: {
-        ip: this.options.rtpIp,
-        portRange: this.options.rtpPorts,
-        inactivityTimeoutMs: this.options.rtpTimeoutMs,
-        rtcpIntervalMs: this.options.rtcpIntervalMs,
-        ...(signallingSource !== undefined && { signallingSource }),
-      },
+      rtp: { ...this.rtpOptions(), ...(signallingSource !== undefined && { signallingSource }) },
     });
   }
 

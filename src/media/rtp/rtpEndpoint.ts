@@ -207,6 +207,11 @@ export class RtpEndpoint implements SipRtp {
     this.touchIdle();
   }
 
+  /** The IP the call's SIP signalling comes from (an endpoint opened before its call): an expected media source. */
+  setSignallingSource(ip: string): void {
+    this.learner.setSignallingSource(ip);
+  }
+
   /** Applies the negotiated codec and packet time (again after a re-INVITE). */
   configure(config: RtpCodecConfig): void {
     checkCodecConfig(config);

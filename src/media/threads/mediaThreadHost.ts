@@ -66,6 +66,9 @@ export class MediaThreadHost {
           return { port: endpoint.port };
         });
         return;
+      case 'rtpUse':
+        if (m.signallingSource !== undefined) this.sip(m.id)?.endpoint.setSignallingSource(m.signallingSource);
+        return;
       case 'rtpConfigure':
         this.sip(m.id)?.endpoint.configure(m.config);
         return;

@@ -2,7 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { fail, LegwayError, type ErrorCode, ERROR_CODES } from '../../domain/errors.js';
-import type { FromThread, LoopbackAudio, RtpSnapshot, Snapshot, ToThread } from './protocol.js';
+import type { FromThread, LoopbackAudio, RtpOpenOptions, RtpSnapshot, Snapshot, ToThread } from './protocol.js';
+
+let nextSpare = 1;
 
 type Reply = Extract<FromThread, { t: 'reply' }>;
 type Request = Extract<ToThread, { req: number }>;
@@ -21,8 +23,11 @@ export class MediaThread {
   private readonly listeners = new Map<string, ThreadListener>();
   private snapshotWaiters = new Map<number, (s: Snapshot) => void>();
   snapshot: Snapshot = { bridges: {}, rtp: {} };
+  /** SIP RTP endpoints opened ahead of their calls (see `MediaThreads.keepSpares`), by id, with their ports. */
+  readonly spares: { id: string; port: number }[] = [];
   /** Media objects (SIP endpoints, WebRTC loopback sockets) open on this thread. */
   load = 0;
+  sparesOpening = 0;
   dead = false;
 
   constructor(
@@ -145,6 +150,7 @@ export class MediaThreads {
   /** Each conversation with media: its thread and how many media objects it holds there. */
   private readonly placed = new Map<string, { thread: MediaThread; count: number }>();
   private readonly deathListeners = new Map<MediaThread, Set<DeathListener>>();
+  private spareOptions: { options: RtpOpenOptions; count: number } | undefined;
   private closed = false;
 
   constructor(
@@ -153,6 +159,35 @@ export class MediaThreads {
     private readonly logger: Logger,
   ) {
     this.threads = Array.from({ length: Math.max(1, count) }, () => undefined);
+  }
+
+  /**
+   * Keeps `count` SIP RTP endpoints open ahead of their calls on every thread, so that a call is
+   * answered in the turn its INVITE arrived (as with sockets of the main thread: a CANCEL right
+   * behind the INVITE then meets a 200). Resolves once the first ones are open.
+   */
+  async keepSpares(options: RtpOpenOptions, count = 2): Promise<void> {
+    this.spareOptions = { options, count };
+    await Promise.all(this.threads.map((_, i) => this.refill(this.threads[i] ?? this.start(i))));
+  }
+
+  /** Refills a thread's spare SIP endpoints (after one was taken). */
+  async refill(thread: MediaThread): Promise<void> {
+    const spare = this.spareOptions;
+    if (!spare) return;
+    while (thread.spares.length + thread.sparesOpening < spare.count && !thread.dead) {
+      const id = `rtp-spare-${String(nextSpare++)}`;
+      thread.sparesOpening++;
+      try {
+        const { port } = await thread.request({ t: 'rtpOpen', id, options: spare.options });
+        thread.spares.push({ id, port: port ?? 0 });
+      } catch (err) {
+        this.logger.warn({ err }, 'could not open a spare RTP endpoint');
+        return;
+      } finally {
+        thread.sparesOpening--;
+      }
+    }
   }
 
   /** The thread a conversation's media is on, or undefined when it has none now. */
@@ -215,8 +250,13 @@ export class MediaThreads {
   private leastLoaded(): MediaThread {
     let best = 0;
     for (let i = 1; i < this.threads.length; i++) if ((this.threads[i]?.load ?? 0) < (this.threads[best]?.load ?? 0)) best = i;
-    const thread = this.threads[best] ?? this.spawn(best);
-    this.threads[best] = thread;
+    return this.threads[best] ?? this.start(best);
+  }
+
+  private start(index: number): MediaThread {
+    const thread = this.spawn(index);
+    this.threads[index] = thread;
+    void this.refill(thread);
     return thread;
   }
 
@@ -229,7 +269,7 @@ export class MediaThreads {
     for (const [conv, place] of this.placed) if (place.thread === dead) this.placed.delete(conv);
     const listeners = this.deathListeners.get(dead);
     this.deathListeners.delete(dead);
-    if (!this.closed && at >= 0) this.threads[at] = this.spawn(dead.index);
+    if (!this.closed && at >= 0) this.start(dead.index);
     for (const listener of listeners ?? []) {
       try {
         listener();

@@ -40,6 +40,7 @@ export type LegMediaRef = { kind: 'sip'; id: string } | { kind: 'webrtc'; id: st
 
 export type ToThread =
   | { t: 'rtpOpen'; req: number; id: string; options: RtpOpenOptions }
+  | { t: 'rtpUse'; id: string; signallingSource: string | undefined }
   | { t: 'rtpConfigure'; id: string; config: RtpCodecConfig }
   | { t: 'rtpRemote'; id: string; remote: UdpAddress & { rtcpPort?: number | undefined } }
   | { t: 'rtpHold'; id: string; direction: MediaDirection }

@@ -30,7 +30,6 @@ export class ThreadSipAudio implements SipLegAudio {
  * as events, and its statistics are the thread's latest snapshot.
  */
 export class ThreadRtp implements SipRtp {
-  readonly id = `rtp-${String(nextId++)}`;
   private readonly emitter: TypedEmitter<SipRtpEvents>;
   private config: RtpCodecConfig | undefined;
   private closing: Promise<void> | undefined;
@@ -38,6 +37,7 @@ export class ThreadRtp implements SipRtp {
   port = 0;
 
   private constructor(
+    readonly id: string,
     private readonly threads: MediaThreads,
     readonly thread: MediaThread,
     public conversationId: string,
@@ -56,7 +56,16 @@ export class ThreadRtp implements SipRtp {
   /** Opens the endpoint on the conversation's media thread; `Unavailable` when no port is free. */
   static async open(threads: MediaThreads, conversationId: string, options: RtpOpenOptions, onListenerError: (err: unknown) => void): Promise<ThreadRtp> {
     const thread = threads.acquire(conversationId);
-    const rtp = new ThreadRtp(threads, thread, conversationId, options.ip, onListenerError);
+    const spare = thread.spares.shift();
+    if (spare) {
+      // Opened ahead with the same options: only the call's signalling source is its own.
+      const rtp = new ThreadRtp(spare.id, threads, thread, conversationId, options.ip, onListenerError);
+      rtp.port = spare.port;
+      thread.send({ t: 'rtpUse', id: spare.id, signallingSource: options.signallingSource });
+      void threads.refill(thread);
+      return rtp;
+    }
+    const rtp = new ThreadRtp(`rtp-${String(nextId++)}`, threads, thread, conversationId, options.ip, onListenerError);
     try {
       const reply = await thread.request({ t: 'rtpOpen', id: rtp.id, options });
       rtp.port = reply.port ?? 0;
