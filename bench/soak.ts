@@ -26,14 +26,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { AudioBridge } from '../src/media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../src/media/bridge/conversationBridge.js';
 import { pcmuTonePcap } from '../test/support/pcap.js';
 import { freePort } from '../test/sipp/sipp.js';
 import { PeerProcess, TONES, type PeerSpec } from './bridgeReal.bench.js';
 import { APPLICATION, startBenchGateway, type BenchGateway } from './gateway.js';
 import { describeMachine } from './machine.js';
 import { StallMonitor } from './stalls.js';
-import { fixed } from './stats.js';
+import { fixed, processCpuMs } from './stats.js';
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 600);
 const WARMUP_SECONDS = Math.min(60, Math.max(20, SECONDS / 10));
@@ -79,7 +79,7 @@ async function figures(): Promise<Figures> {
 
 /** The highest `late` seen per bridge; bridges come and go with their legs, so they are polled. */
 class LateFrames {
-  private readonly seen = new Map<AudioBridge, number>();
+  private readonly seen = new Map<ConversationBridge, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -309,7 +309,10 @@ async function main(): Promise<number> {
     const monitor = new StallMonitor();
     monitor.start();
     log('Soak');
+    // Main thread (its task id is the process id) and whole process: the bridges' work shows in the difference.
+    const cpuBefore = { main: processCpuMs(process.pid, process.pid), all: processCpuMs(process.pid) };
     const { sipExit } = await load(gw, pcap, SECONDS, 'soak', log);
+    const cpu = { main: processCpuMs(process.pid, process.pid) - cpuBefore.main, all: processCpuMs(process.pid) - cpuBefore.all };
     const lateFrames = late.stop();
     const { stalls, gcMs } = monitor.stop();
     const after = await figures();
@@ -320,6 +323,9 @@ async function main(): Promise<number> {
     log(`    handles:       ${before.handles} → ${after.handles}`);
     log(`    open fds:      ${before.fds} → ${after.fds}`);
     log(`    late frames:   ${lateFrames}`);
+    log(
+      `    CPU (soak):    main thread ${fixed(cpu.main / SECONDS, 1)} ms/s, whole process ${fixed(cpu.all / SECONDS, 1)} ms/s (SIPp and the peers' process not counted)`,
+    );
     log(`    GC:            ${fixed(gcMs, 0)} ms in all; pauses and stalls of 10 ms or more: ${stalls.length} (the 20 longest below)`);
     const longest = [...stalls].sort((a, b) => b.ms - a.ms).slice(0, 20);
     for (const stall of longest.sort((a, b) => a.at - b.at)) log(`        at ${fixed(stall.at, 1)} s: ${stall.what}, ${fixed(stall.ms, 1)} ms`);

@@ -15,6 +15,7 @@ import { createSocketServer, type LegwayIo } from './interfaces/socket/server.js
 import { systemClock, type Clock } from './lib/clock.js';
 import type { MediaEngine } from './media/engine.js';
 import { MediasoupEngine } from './media/mediasoup/mediasoupEngine.js';
+import { MediaThreads } from './media/threads/mediaThreads.js';
 import { Metrics } from './observability/metrics.js';
 import { Access } from './services/access.js';
 import { LegLimits } from './services/legLimits.js';
@@ -61,6 +62,8 @@ export interface App {
   readonly metrics: Metrics;
   readonly webhooks: Webhooks;
   readonly legs: LegService;
+  /** The media threads the audio bridges run on (none with a given media engine). */
+  readonly mediaThreads: MediaThreads | undefined;
   /** The SIP server (UDP and TCP), unless SIP is off (`LEGWAY_SIP_ENABLED=false`). */
   readonly sip: SipServer | undefined;
   /** The bound port of the /metrics listener of its own (`LEGWAY_METRICS_LISTEN`), once listening. */
@@ -71,7 +74,7 @@ export interface App {
 }
 
 /** Starts mediasoup with the configured worker; without a worker the gateway runs with media off. */
-async function startMediaEngine(config: Config, logger: Logger): Promise<MediaEngine | undefined> {
+async function startMediaEngine(config: Config, logger: Logger, threads: MediaThreads | undefined): Promise<MediaEngine | undefined> {
   if (!existsSync(config.mediasoupWorker)) {
     if (config.mediasoupWorkerConfigured) throw new Error(`mediasoup worker not found at ${config.mediasoupWorker}`);
     logger.warn({ worker: config.mediasoupWorker }, 'no mediasoup worker: media (WebRTC legs) is off; run `npm ci` to build one');
@@ -84,6 +87,7 @@ async function startMediaEngine(config: Config, logger: Logger): Promise<MediaEn
     announcedAddress: config.rtc.announcedAddress,
     rtpPorts: config.rtpPorts,
     logger,
+    threads,
   });
 }
 
@@ -115,7 +119,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     logger.warn(recovered, 'recordings cut off by the last stop: finished from their files, or failed');
   const recordings = new RecordingService(ctx, access, recordingsDir);
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
-  const engine = options.engine === undefined ? await startMediaEngine(config, logger) : (options.engine ?? undefined);
+  // The audio bridges run on media threads, except with a media engine given as it is (a fake for
+  // tests of legs), whose endpoints have no sockets a thread could own.
+  const threads = options.engine ? undefined : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }));
+  const engine = options.engine === undefined ? await startMediaEngine(config, logger, threads) : (options.engine ?? undefined);
   const admission: Admission = new Admission(
     { maxLegs: config.maxLegs, maxLoad: config.admissionMaxLoad, sampleMs: 1000 },
     (): number => legs.activeWebRtc + sipLegs.admittedCalls,
@@ -125,6 +132,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     disconnectGraceMs: config.rtc.disconnectGraceMs,
     admission,
     bridgeMaxSpeakers: config.bridgeMaxSpeakers,
+    threads,
     limits: new LegLimits(config.limits.legsPerMember, config.limits.legsPerConversation, limitWarnings),
   });
   const members = new MemberService(ctx, access, legs, { maxPerConversation: config.limits.membersPerConversation, warnings: limitWarnings });
@@ -159,10 +167,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     admission,
     codecs: config.sipCodecs,
     rtcpIntervalMs: config.sipRtcpIntervalMs,
+    threads,
   });
   metrics.countSipMediaWith(() => sipLegs.mediaTotals());
   if (config.sipEnabled) {
     sip = await SipServer.start(sipServerOptions(config, logger));
+    await sipLegs.prepareMedia();
     sip.setInviteHandler((invite) => sipLegs.onInvite(invite));
     sipLegs.attach(sip);
   }
@@ -261,6 +271,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     metrics,
     webhooks,
     legs,
+    mediaThreads: threads,
     sip,
     get metricsPort() {
       return metricsServer?.port;
@@ -300,6 +311,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await metricsServer?.close();
         await webhooks.stop();
         await engine?.close();
+        await threads?.close();
         await loader.close();
         await decoder.close();
         store.close();

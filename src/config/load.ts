@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CONFIG_KEYS, configInputSchema, envName, type Config, type ConfigKey } from './schema.js';
 import { ConfigError } from './configError.js';
@@ -154,6 +154,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       workers: input.media_workers,
     }),
     bridgeMaxSpeakers: input.bridge_max_speakers,
+    mediaThreads: input.media_threads ?? Math.max(1, availableParallelism()),
     logLevel: input.log_level,
     devLogin: input.dev_login,
     tokenMaxTtlSeconds: input.token_max_ttl,

@@ -226,6 +226,8 @@ export const configInputSchema = z.strictObject({
   media_workers: z.coerce.number().int().min(1).max(64).optional(),
   /** Most speakers each conversation's audio bridge mixes at once: the loudest of those speaking. */
   bridge_max_speakers: z.coerce.number().int().min(1).max(16).default(3),
+  /** Threads the audio bridges (and their legs' audio sockets) run on, off the main thread; one per core by default. */
+  media_threads: z.coerce.number().int().min(1).max(64).optional(),
   webhook_all_events: boolean.default(false),
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
   webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
@@ -317,6 +319,8 @@ export interface Config {
   };
   /** Most speakers a conversation's audio bridge mixes at once (`LEGWAY_BRIDGE_MAX_SPEAKERS`). */
   readonly bridgeMaxSpeakers: number;
+  /** Media threads running the audio bridges (`LEGWAY_MEDIA_THREADS`; the number of cores by default, at least 1). */
+  readonly mediaThreads: number;
   readonly logLevel: Parsed['log_level'];
   /** Whether `POST /dev/login` mints user tokens for loopback peers (`LEGWAY_DEV_LOGIN`). */
   readonly devLogin: boolean;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { AnsweringMachineDetector } from '../media/audio/answeringMachine.js';
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import { Tap } from '../media/bridge/sources.js';
 import type { SipCall } from './sipCall.js';
 import type { SipLegRunner } from './sipLegRunner.js';
@@ -9,7 +9,7 @@ import type { SipLegRunner } from './sipLegRunner.js';
  * Listens to the callee's first seconds (a tap on its own audio) for answering-machine
  * detection; the verdict is logged as `sip:machine`, and with `hangup` a machine is hung up on.
  */
-export function detectAnsweringMachine(call: SipCall, bridge: AudioBridge, runner: SipLegRunner, mode: 'continue' | 'hangup', logger: Logger): void {
+export function detectAnsweringMachine(call: SipCall, bridge: ConversationBridge, runner: SipLegRunner, mode: 'continue' | 'hangup', logger: Logger): void {
   const detector = new AnsweringMachineDetector();
   const tap: Tap = new Tap(
     `amd-${runner.id}`,

@@ -1,4 +1,4 @@
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import type { VideoSfu } from '../media/video/videoSfu.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { SipMediaStats } from './sipMediaStats.js';
@@ -10,7 +10,7 @@ export type ToggleKind = 'MUTE' | 'EARMUFF' | 'VIDEO_MUTE';
 export interface TransferTarget {
   conversationId: string;
   memberId: string;
-  bridge: AudioBridge;
+  bridge: ConversationBridge;
   video: VideoSfu;
 }
 

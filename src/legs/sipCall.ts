@@ -7,9 +7,12 @@
  */
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import type { Player, Tap } from '../media/bridge/sources.js';
 import { RtpEndpoint, type RtpEndpointOptions } from '../media/rtp/rtpEndpoint.js';
+import type { SipRtp } from '../media/rtp/sipRtp.js';
+import type { MediaThreads } from '../media/threads/mediaThreads.js';
+import { ThreadRtp } from '../media/threads/threadRtp.js';
 import type { LocalAudio } from '../sip/sdp/audioSdp.js';
 import type { SipLegRunner } from './sipLegRunner.js';
 
@@ -21,6 +24,8 @@ export interface SipCallOptions {
   logger: Logger;
   /** How long a BYE waits for the caller's ACK to our 200 before it goes anyway (RFC 3261's 64·T1). */
   ackTimeoutMs: number;
+  /** The media threads, and the conversation whose thread the call's RTP runs on; in this process without them. */
+  threads?: { threads: MediaThreads; conversationId: string } | undefined;
 }
 
 export class SipCall {
@@ -45,7 +50,7 @@ export class SipCall {
 
   private constructor(
     options: SipCallOptions,
-    readonly rtp: RtpEndpoint,
+    readonly rtp: SipRtp,
     private readonly logger: Logger,
     private readonly ackTimeoutMs: number,
   ) {
@@ -56,7 +61,10 @@ export class SipCall {
 
   /** Opens the call's RTP endpoint (ports from the shared range); `Unavailable` when none is free. */
   static async open(options: SipCallOptions): Promise<SipCall> {
-    const rtp = await RtpEndpoint.open({ ...options.rtp, logger: options.logger });
+    const on = options.threads;
+    const rtp = on
+      ? await ThreadRtp.open(on.threads, on.conversationId, options.rtp, (err) => options.logger.error({ err }, 'rtp endpoint listener failed'))
+      : await RtpEndpoint.open({ ...options.rtp, logger: options.logger });
     return new SipCall(options, rtp, options.logger, options.ackTimeoutMs);
   }
 
@@ -110,7 +118,7 @@ export class SipCall {
   }
 
   /** Plays ringback into the conversation while the callee rings (one at a time). */
-  startRingback(bridge: AudioBridge, player: Player): void {
+  startRingback(bridge: ConversationBridge, player: Player): void {
     if (this.ringback || this.closed) return;
     this.ringback = player;
     bridge.play(player);
@@ -122,7 +130,7 @@ export class SipCall {
   }
 
   /** Listens to the callee's audio for answering-machine detection (ended by `close`). */
-  attachTap(bridge: AudioBridge, tap: Tap): void {
+  attachTap(bridge: ConversationBridge, tap: Tap): void {
     if (this.closed) return;
     this.amdTap = tap;
     bridge.tap(tap);

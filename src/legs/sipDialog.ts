@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { toLegwayError } from '../domain/errors.js';
 import type { DtmfPress } from '../media/rtp/dtmf.js';
-import { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
 import type { RtpCodecConfig } from '../media/rtp/rtpEndpoint.js';
 import { dtmfFromInfo } from '../sip/infoDtmf.js';
 import { answerDirection, isHold, negotiate, readRemoteAudio, remoteMedia, writeAnswer } from '../sip/sdp/audioSdp.js';
@@ -64,7 +63,7 @@ export function sipDialogDelegate(call: SipCall, options: DialogOptions): Core.S
           if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
           call.telephoneEvents = codec.telephoneEventPt !== undefined;
           const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
-          runner.attachAudio(new RtpLegAudio(rtp, inband));
+          runner.attachAudio(rtp.legAudio(inband));
         } catch (err) {
           options.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
           runner.send({ type: 'ANSWERED' });

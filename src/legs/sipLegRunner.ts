@@ -4,9 +4,8 @@ import { sipLegMachine, type SipLegEffects, type SipLegEmitted, type SipLegEvent
 import { fail } from '../domain/errors.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
-import type { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
-import type { RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
+import type { SipLegAudio, SipRtp } from '../media/rtp/sipRtp.js';
 import type { Leg, LegStatus } from '../store/legsRepo.js';
 import type { Store } from '../store/store.js';
 import { recordLegEvent } from './legEvents.js';
@@ -33,10 +32,10 @@ export interface SipRunnerDeps {
   clock: Clock;
   /** The gateway's logger: the runner names the leg and its conversation in each line. */
   logger: Logger;
-  bridge: AudioBridge;
-  rtp: RtpEndpoint;
+  bridge: ConversationBridge;
+  rtp: SipRtp;
   /** The leg's audio, when its codec is known (inbound: at once; outbound: `attachAudio` on answer). */
-  audio: RtpLegAudio | undefined;
+  audio: SipLegAudio | undefined;
   signalling: SipSignalling;
   direction: 'inbound' | 'outbound';
   answerTimeoutMs: number;
@@ -101,8 +100,8 @@ function statusOf(snapshot: SipLegSnapshot): LegStatus {
 export class SipLegRunner implements RunningLeg {
   private readonly actor: Actor<typeof providedSipLegMachine>;
   private leg: Leg;
-  private bridge: AudioBridge;
-  private audio: RtpLegAudio | undefined;
+  private bridge: ConversationBridge;
+  private audio: SipLegAudio | undefined;
   readonly done: Promise<void>;
 
   constructor(
@@ -173,7 +172,7 @@ export class SipLegRunner implements RunningLeg {
   }
 
   /** Joins the leg's audio to the conversation once the codec is settled (an outbound call's answer). */
-  attachAudio(audio: RtpLegAudio): void {
+  attachAudio(audio: SipLegAudio): void {
     if (this.actor.getSnapshot().status !== 'active') {
       audio.close();
       return;
@@ -182,9 +181,9 @@ export class SipLegRunner implements RunningLeg {
   }
 
   /** Puts the leg's audio in the bridge, with the route's audience if it has one. */
-  private join(audio: RtpLegAudio): void {
+  private join(audio: SipLegAudio): void {
     this.audio = audio;
-    this.bridge.addLeg(this.leg.id, audio);
+    this.bridge.addSip(this.leg.id, audio);
     const audience = this.deps.audience;
     if (audience && (audience.canHear ?? audience.canSpeak)) this.bridge.setAudience(this.leg.id, audience);
   }

@@ -3,8 +3,7 @@
  * RTP endpoint counted, what the playout buffer did with it, and what the far end's RTCP reports
  * say about our stream. Field names follow the REST API's snake_case.
  */
-import type { RtpEndpoint } from '../media/rtp/rtpEndpoint.js';
-import type { RtpLegAudio } from '../media/rtp/rtpLegAudio.js';
+import type { SipLegAudio, SipRtp } from '../media/rtp/sipRtp.js';
 import { SIP_CODECS } from '../media/codecs/sipCodecs.js';
 import type { SipMediaTotals } from '../observability/metrics.js';
 
@@ -39,7 +38,7 @@ export interface SipMediaStats {
 const round = (value: number, places = 2): number => Math.round(value * 10 ** places) / 10 ** places;
 
 /** The statistics of one SIP leg's media now. */
-export function sipMediaStats(rtp: RtpEndpoint, audio: RtpLegAudio | undefined): SipMediaStats {
+export function sipMediaStats(rtp: Pick<SipRtp, 'stats' | 'codec'>, audio: SipLegAudio | undefined): SipMediaStats {
   const s = rtp.stats;
   const codec = rtp.codec;
   const playout = audio?.playoutStats;

@@ -3,7 +3,7 @@ import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate'
 import { webrtcLegMachine, type WebRtcLegEffects, type WebRtcLegEmitted, type WebRtcLegEvent } from '../../machines/webrtcLeg.machine.js';
 import type { EventLog } from '../events/eventLog.js';
 import type { Clock } from '../lib/clock.js';
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import type { IceCandidateInit, MediaEngine, WebRtcEndpoint } from '../media/engine.js';
 import type { VideoSfu } from '../media/video/videoSfu.js';
 import { recordLegEvent } from './legEvents.js';
@@ -17,7 +17,7 @@ export interface RunnerDeps {
   log: EventLog;
   clock: Clock;
   engine: MediaEngine;
-  bridge: AudioBridge;
+  bridge: ConversationBridge;
   video: VideoSfu;
   /** Delivers the gateway's SDP offer (renegotiation) to the client that owns the leg. */
   sendOffer: (sdp: string) => void;
@@ -83,7 +83,7 @@ export class WebRtcLegRunner implements RunningLeg {
   readonly done: Promise<void>;
 
   /** The conversation's media the leg is in now (a transfer changes them). */
-  private bridge: AudioBridge;
+  private bridge: ConversationBridge;
   private video: VideoSfu;
 
   constructor(

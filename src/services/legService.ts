@@ -2,7 +2,8 @@ import type { Admission } from './admission.js';
 import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
-import { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
+import { createBridge, type MediaThreads } from '../media/threads/createBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
 import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
@@ -47,6 +48,8 @@ export interface LegServiceOptions {
   bridgeMaxSpeakers?: number | undefined;
   /** WebRTC legs one member, and one conversation, may hold at once. */
   limits?: LegLimits | undefined;
+  /** The media threads the bridges run on; in this process when undefined (a fake media engine). */
+  threads?: MediaThreads | undefined;
 }
 
 /** What member and conversation changes need from legs: ending them, synchronously, in order. */
@@ -63,7 +66,7 @@ export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
   /** Each WebRTC leg's offer sink. */
   private readonly offerSinks = new Map<string, OfferSink>();
-  private readonly bridges = new Map<string, AudioBridge>();
+  private readonly bridges = new Map<string, ConversationBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
 
@@ -108,7 +111,7 @@ export class LegService implements LegTermination {
       log: this.ctx.log,
       clock: this.ctx.clock,
       engine: this.engine,
-      bridge: this.bridgeOf(conversation.id),
+      bridge: this.bridgeFor(conversation.id),
       video: this.videoOf(conversation.id),
       sendOffer: (sdp) => this.offerSinks.get(leg.id)?.send(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
@@ -131,9 +134,9 @@ export class LegService implements LegTermination {
     void runner.done.then(() => this.forget(runner.state));
   }
 
-  /** The audio bridge of a conversation, made on first use (for legs made elsewhere). */
-  bridgeFor(conversationId: string): AudioBridge {
-    return this.bridgeOf(conversationId);
+  /** Brings the media statistics up to date (the media threads' snapshots), before they are read. */
+  async refreshStats(): Promise<void> {
+    await this.options.threads?.snapshots();
   }
 
   /** Whether the gateway is shutting down (no new legs). */
@@ -233,7 +236,7 @@ export class LegService implements LegTermination {
     const runner = this.runners.get(legId);
     if (!runner) throw fail('InvalidState', `leg ${legId} has ended`);
     const from = runner.state.conversation_id;
-    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeOf(toConversationId), video: this.videoOf(toConversationId) });
+    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeFor(toConversationId), video: this.videoOf(toConversationId) });
     if (this.bridges.get(from)?.size === 0) this.bridges.delete(from);
     if (this.videos.get(from)?.size === 0) this.videos.delete(from);
   }
@@ -250,7 +253,7 @@ export class LegService implements LegTermination {
   }
 
   /** The audio bridge of a conversation with media, if it has any legs now. */
-  liveBridge(conversationId: string): AudioBridge | undefined {
+  liveBridge(conversationId: string): ConversationBridge | undefined {
     const bridge = this.bridges.get(conversationId);
     return bridge && bridge.size > 0 ? bridge : undefined;
   }
@@ -262,7 +265,7 @@ export class LegService implements LegTermination {
   mediaTarget(
     target: { conversationId: string } | { legId: string },
     p: Principal,
-  ): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
+  ): { conversationId: string; legId: string | undefined; bridge: ConversationBridge } {
     if (!seesAll(p)) throw fail('Forbidden', 'playing or recording audio in calls needs an operator or application token');
     let conversationId: string;
     let legId: string | undefined;
@@ -333,15 +336,12 @@ export class LegService implements LegTermination {
     return runner;
   }
 
-  private bridgeOf(conversationId: string): AudioBridge {
+  /** The audio bridge of a conversation, made on first use (for legs made elsewhere too). */
+  bridgeFor(conversationId: string): ConversationBridge {
     let bridge = this.bridges.get(conversationId);
     if (!bridge) {
-      bridge = new AudioBridge(
-        conversationId,
-        (legId, on) => this.runners.get(legId)?.speaking(on),
-        this.ctx.logger.child({ component: 'bridge', conversation_id: conversationId }),
-        { maxSpeakers: this.options.bridgeMaxSpeakers },
-      );
+      const { threads, bridgeMaxSpeakers: maxSpeakers } = this.options;
+      bridge = createBridge(conversationId, (legId, on) => this.runners.get(legId)?.speaking(on), { threads, logger: this.ctx.logger, maxSpeakers });
       this.bridges.set(conversationId, bridge);
     }
     return bridge;

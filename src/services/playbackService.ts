@@ -4,7 +4,7 @@ import { fail } from '../domain/errors.js';
 import { SYSTEM_ORIGIN } from '../domain/model.js';
 import { dtmfTones } from '../media/audio/dtmfTones.js';
 import { concatSamples } from '../media/audio/frame.js';
-import type { AudioBridge } from '../media/bridge/audioBridge.js';
+import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
 import { Player, type EndReason } from '../media/bridge/sources.js';
 import type { Access } from './access.js';
 import type { ServiceContext } from './context.js';
@@ -159,7 +159,7 @@ export class PlaybackService {
   }
 
   /** Checks the target and who asks; returns the conversation, the leg and its live bridge. */
-  private where(target: PlayTarget, p: Principal): { conversationId: string; legId: string | undefined; bridge: AudioBridge } {
+  private where(target: PlayTarget, p: Principal): { conversationId: string; legId: string | undefined; bridge: ConversationBridge } {
     return this.legs.mediaTarget(target, p);
   }
 

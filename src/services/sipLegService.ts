@@ -3,6 +3,7 @@
  * out), routing, and the registry of running calls. Setting a call up lives in ./sip/inboundCall.ts
  * and ./sip/outboundCall.ts; each call is a `SipCall` that owns its resources.
  */
+import type { MediaThreads } from '../media/threads/mediaThreads.js';
 import type { Admission } from './admission.js';
 import type { Core } from 'sip.js';
 import type { Principal } from '../auth/principal.js';
@@ -52,6 +53,8 @@ export interface SipLegOptions {
   codecs: readonly SipCodecName[];
   /** Mean interval of each leg's RTCP reports. */
   rtcpIntervalMs: number;
+  /** The media threads the calls' RTP runs on (with their conversations' bridges); in this process when undefined. */
+  threads?: MediaThreads | undefined;
 }
 
 /** Seconds a caller refused for capacity or shutdown is asked to wait (`Retry-After`). */
@@ -89,7 +92,7 @@ export class SipLegService {
       codecs: options.codecs,
       ackTimeoutMs: options.ackTimeoutMs,
       answerDelayMs: options.answerDelayMs,
-      openCall: (legId, direction, signallingSource) => this.openCall(legId, direction, signallingSource),
+      openCall: (legId, conversationId, direction, signallingSource) => this.openCall(legId, conversationId, direction, signallingSource),
       insertLeg: (id, conversationId, memberId, direction) => this.insertLeg(id, conversationId, memberId, direction),
       dialog: (call, settled) => this.dialog(call, settled),
       refreshSession: (runner, interval) => runner.send({ type: 'SESSION_REFRESH', expiryMs: expiryMs(interval) }),
@@ -209,7 +212,17 @@ export class SipLegService {
     };
   }
 
-  private openCall(legId: string, direction: 'inbound' | 'outbound', signallingSource: string | undefined): Promise<SipCall> {
+  /** Opens RTP endpoints on the media threads ahead of the calls, so that each call is answered at once. */
+  async prepareMedia(): Promise<void> {
+    await this.options.threads?.keepSpares(this.rtpOptions());
+  }
+
+  private rtpOptions(): { ip: string; portRange: { min: number; max: number }; inactivityTimeoutMs: number; rtcpIntervalMs: number } {
+    const { rtpIp: ip, rtpPorts: portRange, rtpTimeoutMs: inactivityTimeoutMs, rtcpIntervalMs } = this.options;
+    return { ip, portRange, inactivityTimeoutMs, rtcpIntervalMs };
+  }
+
+  private openCall(legId: string, conversationId: string, direction: 'inbound' | 'outbound', signallingSource: string | undefined): Promise<SipCall> {
     const logger = this.ctx.logger.child({ leg_id: legId });
     return SipCall.open({
       legId,
@@ -217,13 +230,8 @@ export class SipLegService {
       advertisedAddress: this.options.advertisedAddress,
       logger,
       ackTimeoutMs: this.options.ackTimeoutMs,
-      rtp: {
-        ip: this.options.rtpIp,
-        portRange: this.options.rtpPorts,
-        inactivityTimeoutMs: this.options.rtpTimeoutMs,
-        rtcpIntervalMs: this.options.rtcpIntervalMs,
-        ...(signallingSource !== undefined && { signallingSource }),
-      },
+      ...(this.options.threads && { threads: { threads: this.options.threads, conversationId } }),
+      rtp: { ...this.rtpOptions(), ...(signallingSource !== undefined && { signallingSource }) },
     });
   }
 

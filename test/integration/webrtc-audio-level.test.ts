@@ -48,9 +48,12 @@ describe('RFC 6464 audio levels on WebRTC legs', () => {
 
     const bridge = gw.app.legs.bridgeFor(cid);
     const before = (legId: string): LegInputStats => ({ ...bridge.legStats(legId)! });
+    // The bridge runs on a media thread: its counters are read from the thread's latest snapshot.
+    await gw.app.mediaThreads?.snapshots();
     const [a0, c0] = [before(a.peer.legId), before(c.peer.legId)];
     await c.peer.receiveMore(1000);
     await a.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'A to hear B');
+    await gw.app.mediaThreads?.snapshots();
     const [a1, c1] = [bridge.legStats(a.peer.legId)!, bridge.legStats(c.peer.legId)!];
 
     // Carol's packets keep coming and are taken, but never decoded: their level says silence.

@@ -70,9 +70,10 @@ export function registerOperatorNamespace(nsp: OperatorNamespace, deps: Operator
       return { conversations, ...(page.next !== undefined && { next_cursor: encodeCursor('asc', page.next) }) };
     });
 
-    request('leg:list', legListRequest, (payload) => {
+    request('leg:list', legListRequest, async (payload) => {
       const ref = payload?.conversation_id;
       const conversationId = ref === undefined ? undefined : (services.conversations.resolve(ref)?.id ?? ref);
+      await services.legs.refreshStats();
       return { legs: services.legs.listLive(principal, conversationId) };
     });
 

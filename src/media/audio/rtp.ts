@@ -132,6 +132,11 @@ export class RtpPacketizer {
     this.timestamp = start.timestamp >>> 0;
   }
 
+  /** The next packet's sequence number and timestamp (a stream carried on by another packetizer starts there). */
+  get position(): RtpStart {
+    return { sequenceNumber: this.sequenceNumber, timestamp: this.timestamp };
+  }
+
   /** Wraps one payload in a 12-byte header, then advances the sequence number by 1 and the timestamp by `samples`. */
   packet(payload: Buffer, samples = FRAME_SAMPLES): Buffer {
     const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);

@@ -8,6 +8,8 @@ import { ConferenceMix } from './conferenceMix.js';
 import { Forwarding, forwardingPair } from './forwarding.js';
 import { OpusLegAudio, type LegAudio } from './legAudio.js';
 import type { Player, Tap } from './sources.js';
+import type { ConversationBridge } from './conversationBridge.js';
+import type { SipLegAudio } from '../rtp/sipRtp.js';
 import { SpeakerSelection, type SelectionOptions } from './speakerSelection.js';
 
 /** Past this many frames behind (a stalled loop), the bridge skips ahead instead of bursting. */
@@ -39,6 +41,8 @@ export interface BridgeOptions {
   selection?: Omit<SelectionOptions, 'maxSpeakers'>;
 }
 
+const isLegAudio = (audio: SipLegAudio): audio is SipLegAudio & LegAudio => 'nextFrame' in audio;
+
 /**
  * A conversation's conference bridge in Node. Every 20 ms it takes one frame's input from each leg
  * (jitter buffer; decoded only when needed: a leg's RFC 6464 level says how loud it is without
@@ -50,7 +54,7 @@ export interface BridgeOptions {
  * gets silence. Players add audio for everyone or for one leg; taps copy the mix or one leg's
  * audio out for recordings.
  */
-export class AudioBridge {
+export class AudioBridge implements ConversationBridge {
   private readonly legs = new Map<string, BridgeLeg>();
   private readonly players = new Map<string, Player>();
   private readonly taps = new Map<string, Tap>();
@@ -114,6 +118,12 @@ export class AudioBridge {
     this.addLeg(legId, new OpusLegAudio(endpoint));
   }
 
+  /** Adds a SIP leg's audio (in this process, an RtpLegAudio). */
+  addSip(legId: string, audio: SipLegAudio): void {
+    if (!isLegAudio(audio)) throw new TypeError('a SIP leg of a media thread cannot join a bridge of the main thread');
+    this.addLeg(legId, audio);
+  }
+
   /** Adds a leg of any codec (the bridge takes ownership: it closes `audio` when the leg goes). */
   addLeg(legId: string, audio: LegAudio): void {
     if (this.legs.has(legId)) {
@@ -140,9 +150,9 @@ export class AudioBridge {
    * Moves a leg to another conversation's bridge with its decoder, encoder and state, so its
    * audio carries on without a gap; what played to it or tapped it goes with it.
    */
-  moveLeg(legId: string, to: AudioBridge): boolean {
+  moveLeg(legId: string, to: ConversationBridge): boolean {
     const leg = this.legs.get(legId);
-    if (!leg || to === this || to.legs.has(legId)) return false;
+    if (!leg || !(to instanceof AudioBridge) || to === this || to.legs.has(legId)) return false;
     this.legs.delete(legId);
     this.selection.remove(legId);
     to.legs.set(legId, leg);

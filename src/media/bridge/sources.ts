@@ -18,17 +18,21 @@ export class Player {
   private played = 0;
   private ended: EndReason | undefined;
   private readonly gain: number;
+  private readonly watchers: ((reason: EndReason) => void)[] = [];
 
   constructor(
     readonly id: string,
-    private readonly samples: Int16Array,
+    readonly samples: Int16Array,
     options: { loop: number; level: number; legId?: string | undefined },
     private readonly onEnd: (reason: EndReason) => void,
   ) {
     this.loop = options.loop;
     this.legId = options.legId;
+    this.level = options.level;
     this.gain = gainOf(options.level);
   }
+
+  readonly level: number;
 
   readonly loop: number;
   /** The one leg that hears it; everyone when undefined. */
@@ -69,6 +73,12 @@ export class Player {
     if (this.ended !== undefined) return;
     this.ended = reason;
     this.onEnd(reason);
+    for (const watcher of this.watchers) watcher(reason);
+  }
+
+  /** Also tells `watcher` when it ends (a bridge on a media thread stops its copy there). */
+  whenEnded(watcher: (reason: EndReason) => void): void {
+    this.watchers.push(watcher);
   }
 }
 
@@ -78,6 +88,7 @@ export class Player {
  */
 export class Tap {
   private ended: EndReason | undefined;
+  private readonly watchers: ((reason: EndReason) => void)[] = [];
 
   constructor(
     readonly id: string,
@@ -100,6 +111,12 @@ export class Tap {
     if (this.ended !== undefined) return;
     this.ended = reason;
     this.onEnd(reason);
+    for (const watcher of this.watchers) watcher(reason);
+  }
+
+  /** Also tells `watcher` when it ends (a bridge on a media thread stops its copy there). */
+  whenEnded(watcher: (reason: EndReason) => void): void {
+    this.watchers.push(watcher);
   }
 }
 

@@ -4,6 +4,7 @@ import type { types as ms } from 'mediasoup';
 import type { MediaEngine, WebRtcEndpoint } from '../engine.js';
 import { MediasoupWebRtcEndpoint, type EndpointNetwork } from './webRtcEndpoint.js';
 import { WorkerPool } from './workerPool.js';
+import type { MediaThreads } from '../threads/mediaThreads.js';
 
 export interface MediasoupEngineOptions {
   workerBin: string;
@@ -12,6 +13,8 @@ export interface MediasoupEngineOptions {
   announcedAddress: string | undefined;
   rtpPorts: { min: number; max: number };
   logger: Logger;
+  /** Where the legs' audio sockets run; in this process when undefined. */
+  threads?: MediaThreads | undefined;
 }
 
 /** The address to put in ICE candidates when listening on every interface: the first external IPv4. */
@@ -50,6 +53,7 @@ export class MediasoupEngine implements MediaEngine {
       listenIp: options.listenIp,
       announcedAddress: options.announcedAddress ?? (unspecified ? defaultAnnouncedAddress() : undefined),
       portRange: options.rtpPorts,
+      threads: options.threads,
     };
     return new MediasoupEngine(pool, network, byRouter);
   }
@@ -61,6 +65,7 @@ export class MediasoupEngine implements MediaEngine {
       options.legId,
       options.offerSdp,
       this.network,
+      conversationId,
     );
     this.byRouter.set(endpoint.router, endpoint);
     this.perConversation.set(conversationId, (this.perConversation.get(conversationId) ?? 0) + 1);

@@ -2,14 +2,16 @@ import { randomInt } from 'node:crypto';
 import type { types as ms } from 'mediasoup';
 import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
-import type { LevelledAudioPacket } from '../audio/audioLevel.js';
-import { parseRtp, RtpPacketizer } from '../audio/rtp.js';
+import { RtpPacketizer } from '../audio/rtp.js';
 import type { EndpointEvents, IceCandidateInit, WebRtcEndpoint } from '../engine.js';
 import { writeLocalSdp, type LocalSection, type LocalTransport, type SectionCodec } from './localSdp.js';
 import { LoopbackRtp } from './loopbackRtp.js';
+import { attachAudio } from './loopbackAudio.js';
+import { LoopbackProxy } from '../threads/loopbackProxy.js';
+import type { MediaThreads } from '../threads/mediaThreads.js';
 import { pipeProducer, type Pipe } from './pipe.js';
 import { directionOf, freePayloadType, midOf, parseSdp, readOffer } from './offer.js';
-import { answerSections, audioLevelExtensionOf, capabilitiesFor, consumerAudioLevelId, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
+import { answerSections, audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters, VIDEO_FEEDBACK, VIDEO_FEEDBACK_LINES, VP8 } from './rtpParameters.js';
 
 export interface EndpointNetwork {
   listenIp: string;
@@ -17,6 +19,8 @@ export interface EndpointNetwork {
   portRange: { min: number; max: number };
   /** Told of a listener of an endpoint's events that threw (the others still run). */
   onListenerError: (err: unknown, event: string) => void;
+  /** The media threads the legs' audio runs on; in this process when undefined. */
+  threads?: MediaThreads | undefined;
 }
 
 const SECURE_PROFILE = 'UDP/TLS/RTP/SAVPF';
@@ -57,7 +61,7 @@ interface Parts {
   sections: LocalSection[];
   sessionId: number;
   /** The peer's audio in and the mix out, between the router and Node. */
-  loopback: LoopbackRtp;
+  loopback: LoopbackRtp | LoopbackProxy;
   /** Packets of the mix, sent into the router's producer; none when the peer does not receive audio. */
   mix: RtpPacketizer | undefined;
   video: ms.Producer | undefined;
@@ -101,6 +105,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     legId: string,
     offerSdp: string,
     network: EndpointNetwork,
+    conversationId: string,
   ): Promise<MediasoupWebRtcEndpoint> {
     const offer = readOffer(offerSdp);
     const { audio, video } = offer;
@@ -123,7 +128,8 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
       });
       const { remoteFingerprint, peerDtlsRole } = offer.transport;
       await transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } });
-      const loopback = await LoopbackRtp.open(router, network.portRange);
+      const threads = network.threads;
+      const loopback = threads ? await LoopbackProxy.open(threads, conversationId, router, network.portRange) : await LoopbackRtp.open(router, network.portRange);
       const cname = `legway-${legId.slice(0, 8)}`;
 
       let inbound: ms.Consumer | undefined;
@@ -135,8 +141,8 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
 
       let mix: Parts['mix'];
       let mixSsrc: number | undefined;
+      const ssrc = randomInt(1, 0xffffffff);
       if (audio.peerReceives) {
-        const ssrc = randomInt(1, 0xffffffff);
         const producer = await loopback.transport.produce({
           kind: 'audio',
           rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc }] },
@@ -187,9 +193,12 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
       transport.on('icestatechange', (state) => endpoint.emitter.emit('status', { kind: 'ice', state }));
       transport.on('dtlsstatechange', (state) => {
         endpoint.secured = state === 'connected';
+        if (loopback instanceof LoopbackProxy) loopback.setSecured(endpoint.secured);
         endpoint.emitter.emit('status', { kind: 'dtls', state });
       });
-      if (inbound) endpoint.receiveAudio(inbound);
+      const mixStream = mix && { payloadType: audio.payloadType, ssrc };
+      attachAudio(loopback, inbound, mixStream, (packet) => endpoint.emitter.emit('audio', packet));
+      if (loopback instanceof LoopbackProxy) loopback.onThreadDeath(() => endpoint.finish('media thread died'));
       // Deferred: when the worker dies, mediasoup closes the router first and reports 'died' right
       // after, and the leg should end with that reason (workerDied) rather than a plain 'closed'.
       router.observer.once('close', () => setImmediate(() => endpoint.finish('closed')));
@@ -216,10 +225,17 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     return Promise.resolve();
   }
 
+  /** The leg's audio socket on a media thread, when the audio runs there (the bridge takes it from there). */
+  get threadMedia(): LoopbackProxy | undefined {
+    const loopback = this.parts.loopback;
+    return loopback instanceof LoopbackProxy ? loopback : undefined;
+  }
+
   sendAudio(opusFrame: Buffer): void {
     const mix = this.parts.mix;
-    if (!mix || !this.secured || this.closedReason !== undefined) return;
-    this.parts.loopback.send(mix.packet(opusFrame));
+    const loopback = this.parts.loopback;
+    if (!mix || !this.secured || this.closedReason !== undefined || loopback instanceof LoopbackProxy) return;
+    loopback.send(mix.packet(opusFrame));
   }
 
   async receiveVideoFrom(source: WebRtcEndpoint): Promise<boolean> {
@@ -347,24 +363,6 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     if (!this.router.closed) this.router.close();
     this.finish('closed');
     return Promise.resolve();
-  }
-
-  /**
-   * Emits the peer's audio as `inbound` forwards it to the loopback socket: its RTP only (its SSRC
-   * and payload type; the transport's RTCP and anything else is dropped), with the sender's level
-   * when the stream carries RFC 6464's extension.
-   */
-  private receiveAudio(inbound: ms.Consumer): void {
-    const { codecs, encodings } = inbound.rtpParameters;
-    const payloadType = codecs[0]?.payloadType;
-    const ssrc = encodings?.[0]?.ssrc;
-    const levelId = consumerAudioLevelId(inbound.rtpParameters);
-    this.parts.loopback.onPacket((packet) => {
-      const rtp = parseRtp(packet, levelId);
-      if (!rtp || rtp.payloadType !== payloadType || rtp.ssrc !== ssrc) return;
-      const audio: LevelledAudioPacket = { sequenceNumber: rtp.sequenceNumber, timestamp: rtp.timestamp, payload: rtp.payload, audioLevel: rtp.audioLevel };
-      this.emitter.emit('audio', audio);
-    });
   }
 
   /** Asks the forwarded video's sender for key frames over the first seconds (KEY_FRAME_RETRIES_MS). */

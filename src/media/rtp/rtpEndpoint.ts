@@ -12,7 +12,6 @@
  */
 import { randomInt } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
-import { isIP, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { fail } from '../../domain/errors.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
@@ -21,7 +20,10 @@ import type { RtpPacket } from '../audio/rtp.js';
 import { SIP_CODECS, type SipCodecName } from '../codecs/sipCodecs.js';
 import type { DtmfTiming } from './audioSendStream.js';
 import { isDtmfDigit, type DtmfPress } from './dtmf.js';
-import { isUnspecified, normalizeIp, type UdpAddress } from './udpAddress.js';
+import { RtpLegAudio } from './rtpLegAudio.js';
+import type { SipRtp } from './sipRtp.js';
+import { normalizeIp, type UdpAddress } from './udpAddress.js';
+import { checkCodecConfig, checkDirection, checkRemote } from './rtpChecks.js';
 import { DtmfReceiver } from './rfc4733.js';
 import { RtcpChannel } from './rtcpChannel.js';
 import { RtcpSession } from './rtcpSession.js';
@@ -82,18 +84,15 @@ export interface RtpEndpointEvents {
   learned: [UdpAddress & { how: 'expected' | 'probation' }];
   /** Sockets closed; fires once. */
   closed: [];
+  /** Never here: the media of a thread that died (see SipRtp). */
+  failed: [string];
 }
 
 const sends = (d: MediaDirection): boolean => d === 'sendrecv' || d === 'sendonly';
 const receives = (d: MediaDirection): boolean => d === 'sendrecv' || d === 'recvonly';
-const DIRECTIONS: readonly MediaDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
-
-function checkPayloadType(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > 127) throw fail('BadRequest', `${what} ${value} is not 0..127`);
-}
 
 /** One SIP leg's RTP session on its own UDP port (and RTCP port). */
-export class RtpEndpoint {
+export class RtpEndpoint implements SipRtp {
   private readonly emitter: TypedEmitter<RtpEndpointEvents>;
   private readonly learner: SourceLearning;
   private readonly sender = new RtpSender();
@@ -199,12 +198,7 @@ export class RtpEndpoint {
 
   /** Sets the far end's address and ports from its SDP (again after a re-INVITE, which re-learns). */
   setRemote(remote: UdpAddress & { rtcpPort?: number | undefined }): void {
-    const family = isIP(remote.address);
-    if (family === 0) throw fail('BadRequest', `remote media address ${JSON.stringify(remote.address)} is not an IP address`);
-    if (!Number.isInteger(remote.port) || remote.port < 0 || remote.port > 65535) throw fail('BadRequest', `remote media port ${remote.port} is not 0..65535`);
-    if ((family === 6) !== isIPv6(this.ip) && !isUnspecified(remote.address)) {
-      throw fail('BadRequest', `remote media address ${remote.address} is not of the local address's family`);
-    }
+    checkRemote(this.ip, remote);
     // Only new SDP re-learns: a session refresh or hold with the same address keeps the learned source.
     const same = this.remoteSdp?.address === normalizeIp(remote.address) && this.remoteSdp.port === remote.port;
     this.remoteSdp = { address: normalizeIp(remote.address), port: remote.port };
@@ -213,15 +207,15 @@ export class RtpEndpoint {
     this.touchIdle();
   }
 
+  /** The IP the call's SIP signalling comes from (an endpoint opened before its call): an expected media source. */
+  setSignallingSource(ip: string): void {
+    this.learner.setSignallingSource(ip);
+  }
+
   /** Applies the negotiated codec and packet time (again after a re-INVITE). */
   configure(config: RtpCodecConfig): void {
-    checkPayloadType(config.payloadType, 'payload type');
-    if (config.telephoneEventPt !== undefined) {
-      checkPayloadType(config.telephoneEventPt, 'telephone-event payload type');
-      if (config.telephoneEventPt === config.payloadType) throw fail('BadRequest', 'telephone-event and audio share a payload type');
-    }
+    checkCodecConfig(config);
     const info = SIP_CODECS[config.codec];
-    if (!info.sendPtimes.includes(config.ptime)) throw fail('BadRequest', `ptime ${config.ptime} is not one ${config.codec} is sent with`);
     if (this.config?.codec !== config.codec) {
       this.rtcp.setClockRate(info.clockRate);
       this.dtmfReceiver = new DtmfReceiver({ clockRate: info.clockRate });
@@ -233,7 +227,7 @@ export class RtpEndpoint {
 
   /** Sets what the leg may send and receive: nothing is sent unless sending, input dropped unless receiving. */
   hold(direction: MediaDirection): void {
-    if (!DIRECTIONS.includes(direction)) throw fail('BadRequest', `unknown media direction ${JSON.stringify(direction)}`);
+    checkDirection(direction);
     if (!sends(this.mediaDirection) && sends(direction)) this.output.restartTalkspurt();
     this.mediaDirection = direction;
     this.touchIdle();
@@ -272,6 +266,11 @@ export class RtpEndpoint {
     for (const d of digits) valid &&= isDtmfDigit(d);
     if (!valid) throw fail('BadRequest', `not a DTMF digit string: ${JSON.stringify(digits)}`);
     return this.output.sendDtmf(digits);
+  }
+
+  /** The leg's audio for the bridge in this process. */
+  legAudio(onInbandDtmf?: (press: DtmfPress) => void): RtpLegAudio {
+    return new RtpLegAudio(this, onInbandDtmf);
   }
 
   /** Says goodbye over RTCP, closes the sockets and stops the timers; harmless twice. */

@@ -9,7 +9,6 @@ import { LegwayError } from '../../domain/errors.js';
 import { newLegId } from '../../lib/ids.js';
 import { sdpBody } from '../../legs/sipDialog.js';
 import { SipLegRunner, type SipSignalling } from '../../legs/sipLegRunner.js';
-import { RtpLegAudio } from '../../media/rtp/rtpLegAudio.js';
 import type { RtpCodecConfig } from '../../media/rtp/rtpEndpoint.js';
 import { answerDirection, negotiate, offeredConfig, readRemoteAudio, remoteMedia, writeAnswer, writeOffer, type RemoteAudio } from '../../sip/sdp/audioSdp.js';
 import { expiryMs, MIN_SE, readSessionTimer, sessionTimerHeaders } from '../../sip/sessionTimer.js';
@@ -63,7 +62,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
   let conversation = c.conversations.resolve(route.conversation);
   conversation ??= c.conversations.create({ name: route.conversation }, SIP_PRINCIPAL);
 
-  const call = await c.openCall(legId, 'inbound', invite.source.address);
+  const call = await c.openCall(legId, conversation.id, 'inbound', invite.source.address);
   try {
     if (givenUp()) {
       await call.close();
@@ -103,7 +102,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
       codec.telephoneEventPt === undefined
         ? (press: { digit: string; durationMs: number }) => call.runner?.dtmf(press.digit, press.durationMs, 'inband')
         : undefined;
-    const audio = remote ? new RtpLegAudio(rtp, inband) : undefined;
+    const audio = remote ? rtp.legAudio(inband) : undefined;
     const runner = new SipLegRunner(leg, {
       store: c.ctx.store,
       log: c.ctx.log,
@@ -123,6 +122,7 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
     call.runner = runner;
     rtp.on('dtmf', (press) => runner.dtmf(press.digit, press.durationMs, 'rfc4733'));
     rtp.on('inactive', () => runner.send({ type: 'MEDIA_TIMEOUT' }));
+    rtp.on('failed', (reason) => runner.hangup('gateway', reason));
     invite.cancelled.addEventListener('abort', () => runner.send({ type: 'REMOTE_HANGUP', cancelled: true }), { once: true });
     c.track(call, runner);
     runner.start();

@@ -12,7 +12,6 @@ import { sdpBody } from '../../legs/sipDialog.js';
 import { SipLegRunner, type SipSignalling } from '../../legs/sipLegRunner.js';
 import { ringbackCadence } from '../../media/audio/ringback.js';
 import { Player } from '../../media/bridge/sources.js';
-import { RtpLegAudio } from '../../media/rtp/rtpLegAudio.js';
 import { negotiate, readRemoteAudio, remoteMedia, writeOffer } from '../../sip/sdp/audioSdp.js';
 import type { SipServer } from '../../sip/sipServer.js';
 import type { Leg } from '../../store/legsRepo.js';
@@ -62,7 +61,7 @@ export async function placeOutboundCall(
   const legId = newLegId();
   const { target, callee } = dial;
   // The callee's host, when dialled by address: its media may come from there whatever its SDP says.
-  const call = await c.openCall(legId, 'outbound', target.host);
+  const call = await c.openCall(legId, conversationId, 'outbound', target.host);
   try {
     const channel = { type: 'sip' as const, to: target.user ?? target.host };
     const memberName = sipPartyUserName(callee);
@@ -107,6 +106,7 @@ export async function placeOutboundCall(
     });
     call.runner = runner;
     rtp.on('dtmf', (press) => runner.dtmf(press.digit, press.durationMs, 'rfc4733'));
+    rtp.on('failed', (reason) => runner.hangup('gateway', reason));
     rtp.on('inactive', () => {
       // Before the answer, silence is normal (no early media).
       if (runner.state.status === 'connected') runner.send({ type: 'MEDIA_TIMEOUT' });
@@ -137,9 +137,7 @@ export async function placeOutboundCall(
           call.ackReceived();
           response.session.delegate = c.dialog(call, codec);
           c.members.admit(conversationId, memberName, 'application', channel);
-          runner.attachAudio(
-            new RtpLegAudio(rtp, codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined),
-          );
+          runner.attachAudio(rtp.legAudio(codec.telephoneEventPt === undefined ? (press) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined));
           runner.send({ type: 'ANSWERED' });
           if (request.machineDetection) detectAnsweringMachine(call, bridge, runner, request.machineDetection, c.ctx.logger);
         } catch (err) {

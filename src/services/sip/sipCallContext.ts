@@ -23,7 +23,7 @@ export interface SipCallContext {
   /** How long an inbound call rings before it is answered. */
   answerDelayMs: number;
   /** Opens a call's RTP (the call owns it from here on). */
-  openCall(legId: string, direction: 'inbound' | 'outbound', signallingSource: string | undefined): Promise<SipCall>;
+  openCall(legId: string, conversationId: string, direction: 'inbound' | 'outbound', signallingSource: string | undefined): Promise<SipCall>;
   /** Stores a new SIP leg, answering (being set up). */
   insertLeg(id: string, conversationId: string, memberId: string, direction: 'inbound' | 'outbound'): Leg;
   /** The in-dialog handling of a call. */

@@ -36,7 +36,10 @@ export function legRoutes(app: FastifyInstance, services: Services): void {
         response: { 200: json('The leg', leg), ...problems(...AUTHENTICATED, 403, 404) },
       },
     },
-    async (req) => services.legs.get(req.params.id, principalOf(req)),
+    async (req) => {
+      await services.legs.refreshStats();
+      return services.legs.get(req.params.id, principalOf(req));
+    },
   );
 
   r.get(
