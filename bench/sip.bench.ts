@@ -20,6 +20,7 @@ import { freePort, sippMissing } from '../test/sipp/sipp.js';
 import { startBenchGateway, type BenchGateway } from './gateway.js';
 import { startSipResponder } from './sipResponder.js';
 import { fixed, percentile, startWindow, table, type BenchResult, type Window } from './stats.js';
+import type { SummaryRow } from './summary.js';
 
 const SCENARIO = new URL('./sipp/uac-call-setup.xml', import.meta.url).pathname;
 const ROOM = 'bench-room';
@@ -471,7 +472,29 @@ export async function benchSip(): Promise<BenchResult> {
       ]),
     );
     if (!parsing.patched) failures.push("sip.js's grammar patch is not applied (run npx patch-package)");
-    return { lines, failures };
+    const responderCpu = limit === undefined ? undefined : cpuMsPerCall(limit);
+    const summary: SummaryRow[] = [
+      {
+        path: 'SIP set-up, signalling',
+        unit: 'calls/s per core',
+        value: perCore,
+        limit: responderCpu === undefined ? undefined : 1000 / responderCpu,
+        limitIs: 'SIPp vs stateless responder',
+        target: TARGET.callsPerCore,
+        better: 'higher',
+      },
+      {
+        path: 'SIP set-up, signalling CPU',
+        unit: 'ms per call',
+        value: signallingCpu,
+        limit: responderCpu,
+        limitIs: 'stateless responder',
+        target: TARGET.signallingCpuMs,
+        better: 'lower',
+      },
+      { path: `SIP INVITE→200 at ${best?.rate ?? '-'} calls/s`, unit: 'ms p99', value: p99, target: TARGET.p99Ms, better: 'lower' },
+    ];
+    return { lines, failures, summary };
   } finally {
     await gw.close();
   }
