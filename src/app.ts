@@ -1,4 +1,4 @@
-import { Admission } from './services/admission.js';
+import { Admission, mediaAwareSampler } from './services/admission.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -126,6 +126,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const admission: Admission = new Admission(
     { maxLegs: config.maxLegs, maxLoad: config.admissionMaxLoad, sampleMs: 1000 },
     (): number => legs.activeWebRtc + sipLegs.admittedCalls,
+    mediaAwareSampler(threads),
   );
   const legs = new LegService(ctx, access, engine, {
     connectTimeoutMs: config.rtc.connectTimeoutMs,

@@ -24,12 +24,21 @@ export function eventLoopSampler(): LoadSampler {
   };
 }
 
+/**
+ * The load that decides admission when audio runs on media threads: the busier of the main thread
+ * (signalling, store, sockets) and the media threads on average (mixing), each since the previous sample.
+ */
+export function mediaAwareSampler(threads: { busyShare(): number } | undefined): LoadSampler {
+  const main = eventLoopSampler();
+  return () => Math.max(main(), threads?.busyShare() ?? 0);
+}
+
 /** Weight of the newest sample in the smoothed load: a burst must last a few samples to count. */
 const SMOOTHING = 0.5;
 
 /**
  * Admission control: a new leg (an INVITE, an `rtc:new`) is refused with `Unavailable` when the
- * gateway carries its configured number of legs, or when its main thread is busier than the
+ * gateway carries its configured number of legs, or when its main thread or its media threads are busier than the
  * configured share, so that the calls already admitted keep their quality. The load is smoothed
  * over a few samples so one slow tick does not turn callers away.
  */

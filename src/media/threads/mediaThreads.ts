@@ -49,6 +49,16 @@ export class MediaThread {
     this.worker.unref();
   }
 
+  private lastElu: ReturnType<Worker['performance']['eventLoopUtilization']> | undefined;
+
+  /** The share of time (0–1) this thread's event loop was busy since the previous call. */
+  busyShare(): number {
+    const now = this.worker.performance.eventLoopUtilization();
+    const busy = this.lastElu === undefined ? now.utilization : this.worker.performance.eventLoopUtilization(now, this.lastElu).utilization;
+    this.lastElu = now;
+    return busy;
+  }
+
   /** Sends one-way control. */
   send(message: ToThread, transfer?: ArrayBuffer[]): void {
     if (!this.dead) this.worker.postMessage(message, transfer);
@@ -159,6 +169,13 @@ export class MediaThreads {
     private readonly logger: Logger,
   ) {
     this.threads = Array.from({ length: Math.max(1, count) }, () => undefined);
+  }
+
+  /** The mean busy share (0–1) of the running threads since the previous call; 0 while none runs. */
+  busyShare(): number {
+    const running = this.threads.filter((t): t is MediaThread => t !== undefined && !t.dead);
+    if (running.length === 0) return 0;
+    return running.reduce((sum, t) => sum + t.busyShare(), 0) / running.length;
   }
 
   /**
