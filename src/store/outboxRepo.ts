@@ -51,9 +51,11 @@ export class OutboxRepo {
       'SELECT seq, conversation_id, next_attempt_at FROM webhook_heads WHERE next_attempt_at <= @now ORDER BY next_attempt_at, seq LIMIT @limit',
     );
     this.nextDue = db.prepare<{ now: number }, { at: number | null }>('SELECT MIN(next_attempt_at) AS at FROM webhook_heads WHERE next_attempt_at > @now');
-    this.pendingOf = db.prepare<{ conversation_id: string; after: number; limit: number }, OutboxEntry>(
-      `SELECT * FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id AND seq > @after ORDER BY seq LIMIT @limit`,
-    );
+    this.pendingOf = db
+      .prepare<{ conversation_id: string; limit: number }, number>(
+        `SELECT seq FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id ORDER BY seq LIMIT @limit`,
+      )
+      .pluck();
     this.lastSeqStmt = db.prepare<[], number | null>('SELECT MAX(seq) FROM webhook_outbox').pluck();
     this.deleteStmt = db.prepare('DELETE FROM webhook_outbox WHERE seq = ?');
     this.retryStmt = db.prepare(
@@ -81,24 +83,9 @@ export class OutboxRepo {
     );
   }
 
-  /** Queues the event's delivery; returns the entry as written (its payload encoded once, here). */
-  enqueue(event: ConversationEvent, now: number): OutboxEntry {
-    const payload = JSON.stringify(event);
-    const seq = Number(this.insertStmt.run({ conversation_id: event.conversation_id, event_id: event.id, payload, now }).lastInsertRowid);
-    return {
-      seq,
-      conversation_id: event.conversation_id,
-      event_id: event.id,
-      payload,
-      state: 'pending',
-      attempts: 0,
-      created_at: now,
-      window_start: now,
-      next_attempt_at: now,
-      last_status: null,
-      last_error: null,
-      failed_at: null,
-    };
+  /** Queues the event's delivery; returns its seq. */
+  enqueue(event: ConversationEvent, now: number): number {
+    return Number(this.insertStmt.run({ conversation_id: event.conversation_id, event_id: event.id, payload: JSON.stringify(event), now }).lastInsertRowid);
   }
 
   /** The highest seq queued so far (0 when the outbox is empty). */
@@ -116,9 +103,9 @@ export class OutboxRepo {
     return this.nextDue.get({ now })?.at ?? undefined;
   }
 
-  /** A conversation's pending entries after seq `after`, in order, at most `limit` (one index range). */
-  pending(conversationId: string, after: number, limit: number): OutboxEntry[] {
-    return this.pendingOf.all({ conversation_id: conversationId, after, limit });
+  /** A conversation's lowest `limit` pending seqs, in order (read from an index only). */
+  pendingSeqs(conversationId: string, limit: number): number[] {
+    return this.pendingOf.all({ conversation_id: conversationId, limit });
   }
 
   delivered(seq: number): void {

@@ -2,10 +2,9 @@ import type { Logger } from 'pino';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
-import { Lanes } from './lanes.js';
 import { ReadyHeads, type ReadyHead } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
-import { WebhookSender, type Attempt, type Outcome } from './sender.js';
+import { WebhookSender, type Outcome } from './sender.js';
 import { SettlementBatch, type Transact } from './settlements.js';
 import type { WebhookSigner } from './signer.js';
 
@@ -22,18 +21,10 @@ export interface DispatcherDeps {
   random?: () => number;
 }
 
-/**
- * Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. A batch's
- * cost is mostly the index pages it dirties, shared by the deletes that land on them: about 58 µs
- * of CPU a delivery in batches of 40, 34 in batches of 128, 14 in batches of 512 (measured here).
- */
-const WRITE_BATCH = 512;
-/**
- * Longest a settled attempt waits to be written while deliveries are in flight: the re-delivery
- * window of a crash (at-least-once: what was delivered in it is sent again after a restart).
- * Nothing in flight, the write comes at once.
- */
-const WRITE_DELAY_MS = 50;
+/** Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. */
+const WRITE_BATCH = 128;
+/** Longest a settled attempt waits to be written while deliveries are in flight (the re-delivery window of a crash). */
+const WRITE_DELAY_MS = 10;
 /** Due heads each read takes beyond those in flight, as slot-fillers until the next read. */
 const READ_AHEAD_PER_SLOT = 8;
 
@@ -42,22 +33,27 @@ const READ_AHEAD_PER_SLOT = 8;
  * conversation's events arrive in id order), retries on its schedule, parks what it gives up on.
  * A conversation whose receiver is slow or failing holds up only itself.
  *
- * Each conversation's pending entries are held in memory (lanes.ts) as they are queued, so a freed
- * slot goes to the oldest head known, often the next entry of the conversation that just freed it,
- * with no query on its way. A pump writes the outcomes settled since the last one (one transaction)
- * and, when heads may be unknown (a start, a replay, a retry falling due, an entry whose lane cannot
- * tell, the known heads running out), reads the oldest due heads. Outcomes are written at once when
- * nothing is in flight any more, otherwise once WRITE_BATCH are waiting or after WRITE_DELAY_MS.
+ * A pump writes the outcomes settled since the last one (one transaction) and reads the oldest due
+ * queue heads. A freed slot goes to the oldest head known, which may be the next entry of the
+ * conversation that just freed it (found by one index seek), without waiting for a pump. Pumps run
+ * when there may be new heads (an enqueue, a replay, a retry falling due) and a slot to give them,
+ * when the known heads run out, and to write outcomes: at once when nothing is in flight any more,
+ * otherwise once WRITE_BATCH are waiting or after WRITE_DELAY_MS.
  *
- * Each attempt is signed as it starts (a synchronous HMAC, a few microseconds), so its `iat` is its own.
+ * While an attempt is in flight, its conversation's next entry is looked up, so that when the
+ * attempt succeeds the next one goes out without a query on its way. Each attempt is signed as it
+ * starts (a synchronous HMAC, a few microseconds), so its `iat` is its own.
  */
 export class WebhookDispatcher {
   private readonly sender: WebhookSender;
   private readonly settlements: SettlementBatch;
   private readonly ready = new ReadyHeads();
-  private readonly lanes: Lanes;
   /** Attempts in flight, by conversation. */
-  private readonly inFlight = new Map<string, Attempt>();
+  private readonly inFlight = new Map<string, AbortController>();
+  /** The entry after each attempt in flight, as looked up when it was launched. */
+  private readonly upcoming = new Map<string, { entry: OutboxEntry; epoch: number }>();
+  /** Counts replays: an entry looked up ahead before one may no longer be next. */
+  private epoch = 0;
   /**
    * The highest outbox seq known to be durable. With group commit, this connection sees entries
    * before their commit is on disk; one sent then could be lost in a crash after the receiver took
@@ -71,7 +67,6 @@ export class WebhookDispatcher {
   private retryAt = Infinity;
   private writeTimer: NodeJS.Timeout | undefined;
   private pumpQueued = false;
-  private fillQueued = false;
   private stopped = false;
   /** The outbox may have due heads no read has seen: a start, a replay, a retry falling due. */
   private fresh = true;
@@ -85,7 +80,6 @@ export class WebhookDispatcher {
     this.durableSeq = deps.outbox.lastSeq();
     this.sender = new WebhookSender(deps.url, { timeoutMs: deps.config.timeoutMs, connections: deps.config.concurrency });
     this.settlements = new SettlementBatch(deps.outbox, deps.transaction);
-    this.lanes = new Lanes((conversationId, after, limit) => this.readPending(conversationId, after, limit));
   }
 
   /** Starts delivering what the outbox holds (including what a previous run left behind). */
@@ -95,32 +89,22 @@ export class WebhookDispatcher {
 
   /** The outbox changed (a replay): forget the heads read so far and look again soon. */
   kick(): void {
-    this.lanes.clear();
+    this.epoch++;
     this.ready.clear();
     this.fresh = true;
     this.schedulePump();
   }
 
   /**
-   * `entry` is durable. Behind entries its lane knows, it is taken when its turn comes; heading a
-   * queue its lane knew to be empty, it is a known head at once. Otherwise it may be a new head:
-   * known heads due before it still go first, and a read finds it when they run out, or at once if
-   * a slot is free.
+   * Entry `seq`, queued at `at`, is durable. Behind an attempt in flight or a known head, it is found
+   * when its turn comes; otherwise it may be a new head: known heads due before it still go first,
+   * and a read finds it when they run out, or at once if a slot is free.
    */
-  enqueued(entry: OutboxEntry): void {
-    const { conversation_id: conversationId, seq } = entry;
+  enqueued(conversationId: string, seq: number, at: number): void {
     this.durableSeq = Math.max(this.durableSeq, seq);
-    const place = this.lanes.queued(entry);
-    if (place === 'behind' || this.inFlight.has(conversationId) || this.ready.has(conversationId)) return;
-    if (place === 'head') {
-      // Known: it goes out at the end of this turn if a slot is free, without a pump (whose write would
-      // cut a batch short). Not at once: this runs among a commit's callbacks, which must not throw.
-      this.ready.add({ seq, conversation_id: conversationId, next_attempt_at: entry.next_attempt_at, entry });
-      if (this.inFlight.size < this.deps.config.concurrency) this.scheduleFill();
-      return;
-    }
-    this.ready.queuedAt(entry.next_attempt_at);
-    if (this.inFlight.size < this.deps.config.concurrency) this.schedulePump(true);
+    if (this.inFlight.has(conversationId) || this.ready.has(conversationId)) return;
+    this.ready.queuedAt(at);
+    if (this.inFlight.size < this.deps.config.concurrency) this.schedulePump();
   }
 
   /** Stops taking work, aborts attempts in flight (they stay queued and are retried on the next start). */
@@ -129,9 +113,9 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.writeTimer);
-    for (const attempt of this.inFlight.values()) attempt.abort();
+    for (const controller of this.inFlight.values()) controller.abort();
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    this.lanes.clear();
+    this.upcoming.clear();
     // What was delivered before the stop is written now, so it is not sent again after a restart.
     this.writeSettlements();
     await this.sender.close();
@@ -156,9 +140,7 @@ export class WebhookDispatcher {
     return { pending: counts.pending - left, failed: counts.failed + parked };
   }
 
-  /** Runs a pump at the end of this event-loop turn; `read` asks it to read the due heads whatever it knows. */
-  private schedulePump(read = false): void {
-    if (read) this.fresh = true;
+  private schedulePump(): void {
     if (this.stopped || this.pumpQueued) return;
     this.pumpQueued = true;
     setImmediate(() => {
@@ -167,33 +149,21 @@ export class WebhookDispatcher {
     });
   }
 
-  /** Gives free slots to known heads at the end of this event-loop turn (a pump does that too). */
-  private scheduleFill(): void {
-    if (this.stopped || this.fillQueued || this.pumpQueued) return;
-    this.fillQueued = true;
-    setImmediate(() => {
-      this.fillQueued = false;
-      if (!this.stopped) this.fill();
-    });
-  }
-
   private pump(): void {
     if (this.stopped) return;
     clearTimeout(this.writeTimer);
     this.writeTimer = undefined;
     this.writeSettlements();
-    if (this.fresh || this.ready.needsRead) {
-      // Heads of conversations in flight come back too: read past them.
-      const limit = this.inFlight.size + this.readAhead;
-      const rows = this.deps.outbox.due(this.now(), limit);
-      this.ready.replace(
-        rows.filter((head) => head.seq <= this.durableSeq && !this.inFlight.has(head.conversation_id)),
-        rows.length === limit ? rows.at(-1) : undefined,
-      );
-      this.fresh = false;
-      this.scheduleRetry(this.deps.outbox.nextDueAt(this.now()));
-    }
+    // Heads of conversations in flight come back too: read past them.
+    const limit = this.inFlight.size + this.readAhead;
+    const rows = this.deps.outbox.due(this.now(), limit);
+    this.ready.replace(
+      rows.filter((head) => head.seq <= this.durableSeq && !this.inFlight.has(head.conversation_id)),
+      rows.length === limit ? rows.at(-1) : undefined,
+    );
+    this.fresh = false;
     this.fill();
+    this.scheduleRetry(this.deps.outbox.nextDueAt(this.now()));
   }
 
   /** Gives free slots to the oldest known heads; asks for a read when only one can tell what is next. */
@@ -232,28 +202,29 @@ export class WebhookDispatcher {
   }
 
   private launch(head: ReadyHead): void {
-    const entry = this.entryOf(head);
+    const entry = head.entry ?? this.deps.outbox.get(head.seq);
     if (entry?.state !== 'pending') return;
-    const attempt = this.sender.send(entry.payload, this.deps.signer.sign(entry.payload, new Date(this.now())));
-    this.inFlight.set(entry.conversation_id, attempt);
-    void this.run(entry, attempt);
+    const controller = new AbortController();
+    this.inFlight.set(entry.conversation_id, controller);
+    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())), controller);
+    this.lookAhead(entry);
   }
 
-  /** The entry of a head, as its lane holds it (read from the outbox when the lane disagrees). */
-  private entryOf(head: ReadyHead): OutboxEntry | undefined {
-    const known = this.lanes.head(head.conversation_id);
-    if (known?.seq === head.seq) return known;
-    this.lanes.forget(head.conversation_id);
-    return this.deps.outbox.get(head.seq);
+  /** Looks up the entry that follows `entry` in its conversation if `entry` leaves the queue. */
+  private lookAhead(entry: OutboxEntry): void {
+    const next = this.nextOf(entry.conversation_id, entry.seq);
+    if (next === undefined || next.next_attempt_at > this.now()) this.upcoming.delete(entry.conversation_id);
+    else this.upcoming.set(entry.conversation_id, { entry: next, epoch: this.epoch });
   }
 
-  private async run(entry: OutboxEntry, attempt: Attempt): Promise<void> {
+  private async run(entry: OutboxEntry, token: string, controller: AbortController): Promise<void> {
     try {
-      const outcome = await attempt.outcome;
+      const outcome = await this.sender.send(entry.payload, token, controller);
       this.inFlight.delete(entry.conversation_id);
       if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
+      else this.upcoming.delete(entry.conversation_id);
     } catch (err) {
-      if (this.inFlight.get(entry.conversation_id) === attempt) this.inFlight.delete(entry.conversation_id);
+      if (this.inFlight.get(entry.conversation_id) === controller) this.inFlight.delete(entry.conversation_id);
       this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed');
     }
     if (this.stopped) {
@@ -267,28 +238,27 @@ export class WebhookDispatcher {
 
   /** `entry` left its conversation's queue: that conversation's next entry, if any, is a head now. */
   private follow(entry: OutboxEntry): void {
-    const next = this.lanes.head(entry.conversation_id);
+    const ahead = this.upcoming.get(entry.conversation_id);
+    this.upcoming.delete(entry.conversation_id);
+    // Looked up at launch, it is still next unless a replay came since; none then, one may have been queued since.
+    const known = ahead !== undefined && ahead.epoch === this.epoch ? ahead : undefined;
+    const next = known?.entry ?? this.nextOf(entry.conversation_id, entry.seq);
     if (next === undefined) return;
-    if (next.next_attempt_at <= this.now())
-      this.ready.add({ seq: next.seq, conversation_id: next.conversation_id, next_attempt_at: next.next_attempt_at, entry: next });
+    if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next });
     else this.scheduleRetry(next.next_attempt_at);
   }
 
   /**
-   * A conversation's durable pending entries after `after`, for its lane: those whose leaving is
-   * not written yet (the outbox still shows them pending) left out, and none past the durable mark.
+   * The conversation's head once `current` has left its queue: its lowest pending entry other than
+   * `current` and those whose leaving is not written yet (the outbox still shows them pending).
    */
-  private readPending(conversationId: string, after: number, limit: number): { entries: OutboxEntry[]; last: number; complete: boolean } {
-    const rows = this.deps.outbox.pending(conversationId, after, limit);
-    const entries: OutboxEntry[] = [];
-    let last = after;
-    for (const row of rows) {
-      // Not on disk yet: enqueued() brings it, and what follows it, when they are.
-      if (row.seq > this.durableSeq) return { entries, last, complete: true };
-      last = row.seq;
-      if (!this.settlements.hasLeft(row.seq)) entries.push(row);
+  private nextOf(conversationId: string, current: number): OutboxEntry | undefined {
+    for (const seq of this.deps.outbox.pendingSeqs(conversationId, this.settlements.leftIn(conversationId) + 2)) {
+      if (seq === current || this.settlements.hasLeft(seq)) continue;
+      // Not on disk yet: enqueued() brings it when it is.
+      return seq <= this.durableSeq ? this.deps.outbox.get(seq) : undefined;
     }
-    return { entries, last, complete: rows.length < limit };
+    return undefined;
   }
 
   /** Records the outcome; returns whether the entry left its conversation's queue (delivered or parked). */
@@ -298,7 +268,6 @@ export class WebhookDispatcher {
     if (outcome.ok) {
       // Accepted, even during a shutdown: written by stop(), so it is not sent again.
       this.settlements.add({ kind: 'delivered', seq: entry.seq, conversation_id: entry.conversation_id });
-      this.lanes.left(entry.conversation_id, entry.seq);
       metrics.webhookDelivered.inc();
       metrics.webhookLatency.observe((now - entry.created_at) / 1000);
       return true;
@@ -317,7 +286,6 @@ export class WebhookDispatcher {
     if (verdict.retry) {
       const next = now + verdict.delayMs;
       this.settlements.add({ kind: 'retry', seq: entry.seq, conversation_id: entry.conversation_id, next, status: outcome.status, error: outcome.error });
-      this.lanes.retried({ ...entry, attempts: entry.attempts + 1, next_attempt_at: next, last_status: outcome.status, last_error: outcome.error });
       this.scheduleRetry(next);
       metrics.webhookRetried.inc();
       log.debug({ status: outcome.status, error: outcome.error, delay_ms: verdict.delayMs }, 'webhook delivery failed; will retry');
@@ -331,7 +299,6 @@ export class WebhookDispatcher {
       status: outcome.status,
       error: `${outcome.error}; ${verdict.reason}`,
     });
-    this.lanes.left(entry.conversation_id, entry.seq);
     metrics.webhookFailed.inc();
     log.warn({ status: outcome.status, error: outcome.error, reason: verdict.reason }, 'webhook delivery parked as failed');
     return true;

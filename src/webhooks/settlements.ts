@@ -19,8 +19,9 @@ export type Transact = <T>(fn: () => T) => T;
  */
 export class SettlementBatch {
   private items: Settlement[] = [];
-  /** Entries that left their queue (delivered or parked). */
+  /** Entries that left their queue (delivered or parked), and how many of them per conversation. */
   private readonly left = new Set<number>();
+  private readonly leftBy = new Map<string, number>();
 
   constructor(
     private readonly outbox: OutboxRepo,
@@ -31,11 +32,17 @@ export class SettlementBatch {
     this.items.push(settlement);
     if (settlement.kind === 'retry') return;
     this.left.add(settlement.seq);
+    this.leftBy.set(settlement.conversation_id, (this.leftBy.get(settlement.conversation_id) ?? 0) + 1);
   }
 
   /** Whether the entry `seq` left its queue but the outbox does not show it yet. */
   hasLeft(seq: number): boolean {
     return this.left.has(seq);
+  }
+
+  /** How many entries of a conversation left its queue but the outbox does not show it yet. */
+  leftIn(conversationId: string): number {
+    return this.leftBy.get(conversationId) ?? 0;
   }
 
   get size(): number {
@@ -60,18 +67,14 @@ export class SettlementBatch {
     const items = this.items;
     this.items = [];
     this.left.clear();
+    this.leftBy.clear();
     const { outbox } = this;
-    const delivered: number[] = [];
     this.transact(() => {
       for (const s of items) {
-        if (s.kind === 'delivered') delivered.push(s.seq);
+        if (s.kind === 'delivered') outbox.delivered(s.seq);
         else if (s.kind === 'retry') outbox.retryLater(s.seq, s.next, s.status, s.error);
         else outbox.park(s.seq, s.at, s.status, s.error);
       }
-      // Newest first: then only a conversation's last delete in the batch removes its queue head
-      // and puts the next one in (webhook_heads' trigger); the ones before it leave the head alone.
-      delivered.sort((a, b) => b - a);
-      for (const seq of delivered) outbox.delivered(seq);
     });
   }
 }

@@ -42,8 +42,8 @@ export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLo
   log.addAppendHook(
     (event) => {
       const at = deps.clock.now().getTime();
-      const entry = outbox.enqueue(event, at);
-      store.afterCommit(() => dispatcher.enqueued(entry));
+      const seq = outbox.enqueue(event, at);
+      store.afterCommit(() => dispatcher.enqueued(event.conversation_id, seq, at));
     },
     (type) => config.webhook.allEvents || isWebhookEvent(type),
   );

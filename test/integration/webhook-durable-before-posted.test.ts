@@ -57,15 +57,15 @@ describe('webhook dispatcher and the durability of what it posts', () => {
     const a1 = outbox.enqueue(event('CON-a', 1), now);
     const b2 = outbox.enqueue(event('CON-b', 2), now);
 
-    dispatcher.enqueued(b1);
+    dispatcher.enqueued('CON-b', b1, now);
     await receiver.until(() => receiver.accepted().length === 1);
     // Once CON-b#1 is settled, the dispatcher has looked for what comes next and found nothing durable.
     while (dispatcher.queueDepth().pending > 2) await nextTurn();
     expect(dispatcher.inFlightCount).toBe(0);
     expect(receiver.requests.map(key)).toEqual(['CON-b#1']);
 
-    dispatcher.enqueued(a1);
-    dispatcher.enqueued(b2);
+    dispatcher.enqueued('CON-a', a1, now);
+    dispatcher.enqueued('CON-b', b2, now);
     await receiver.until(() => receiver.accepted().length === 3);
 
     expect(receiver.accepted().map(key).sort()).toEqual(['CON-a#1', 'CON-b#1', 'CON-b#2']);

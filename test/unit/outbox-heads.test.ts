@@ -110,11 +110,10 @@ describe('webhook outbox heads (real SQLite file)', () => {
   it("lists a conversation's pending entries in order: parked ones out, replayed ones back in", () => {
     for (let id = 1; id <= 3; id++) enqueue('CON-a', id);
     enqueue('CON-b', 1);
-    const pending = (conversation: string, limit = 10, after = 0): number[] => outbox.pending(conversation, after, limit).map((e) => e.event_id);
+    const pending = (conversation: string, limit = 10): number[] => outbox.pendingSeqs(conversation, limit).map((s) => outbox.get(s)!.event_id);
 
     expect(pending('CON-a')).toEqual([1, 2, 3]);
     expect(pending('CON-a', 2)).toEqual([1, 2]);
-    expect(pending('CON-a', 10, seq('CON-a#1'))).toEqual([2, 3]);
     outbox.park(seq('CON-a#1'), T0, 400, 'HTTP 400');
     expect(pending('CON-a')).toEqual([2, 3]);
     outbox.replay(seq('CON-a#1'), T0);
