@@ -8,22 +8,11 @@ import type { LegInputStats } from '../bridge/bridgeLeg.js';
 import type { EndReason } from '../bridge/sources.js';
 import type { DtmfPress } from '../rtp/dtmf.js';
 import type { PlayoutStats } from '../rtp/playoutBuffer.js';
-import type { MediaDirection, RtpCodecConfig, RtpStats } from '../rtp/rtpEndpoint.js';
+import type { MediaDirection, RtpCodecConfig, RtpEndpointOptions, RtpStats } from '../rtp/rtpEndpoint.js';
 import type { UdpAddress } from '../rtp/udpAddress.js';
-import type { SourceLearningOptions } from '../rtp/sourceLearning.js';
-import type { DtmfTiming } from '../rtp/audioSendStream.js';
 
-/** RtpEndpointOptions without the logger (the thread makes its own). */
-export interface RtpOpenOptions {
-  ip: string;
-  portRange: { min: number; max: number };
-  rtcp?: boolean;
-  inactivityTimeoutMs?: number;
-  dtmf?: DtmfTiming;
-  signallingSource?: string;
-  learning?: Partial<SourceLearningOptions>;
-  rtcpIntervalMs?: number;
-}
+/** RtpEndpointOptions without the logger (the thread makes its own); structured-clone safe. */
+export type RtpOpenOptions = Omit<RtpEndpointOptions, 'logger'>;
 
 /** Where a WebRTC leg's audio goes in and out of the router (a PlainTransport on loopback). */
 export interface LoopbackAudio {
