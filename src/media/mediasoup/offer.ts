@@ -93,7 +93,7 @@ export function readOffer(sdp: string): ReadOffer {
   const a = media[audioIndex];
   if (!a) throw fail('BadRequest', 'offer has no audio');
   if (!SECURE_PROFILE.test(a.protocol)) throw fail('BadRequest', `audio protocol ${a.protocol} is not UDP/TLS/RTP/SAVPF`);
-  const opus = a.rtp.find((r) => r.codec.toLowerCase() === 'opus' && r.rate === 48000);
+  const opus = a.rtp.find((r) => String(r.codec as unknown).toLowerCase() === 'opus' && r.rate === 48000);
   if (!opus) throw fail('BadRequest', 'offer has no Opus/48000 audio codec');
   const audio = readMedia(session, a, audioIndex, opus.payload);
 

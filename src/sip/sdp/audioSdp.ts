@@ -83,11 +83,14 @@ export function readRemoteAudio(sdp: string): RemoteAudio {
       continue;
     }
     const channels = rtp.encoding;
-    if (rtp.codec.toLowerCase() === 'telephone-event') {
+    // sdp-transform turns a numeric encoding name ("a=rtpmap:96 1/8000") into a number too.
+    const codec: unknown = rtp.codec;
+    const name = String(codec);
+    if (name.toLowerCase() === 'telephone-event') {
       if (!telephoneEvents.has(rtp.rate ?? 0)) telephoneEvents.set(rtp.rate ?? 0, pt);
       continue;
     }
-    const known = codecByRtpmap(rtp.codec, rtp.rate ?? 0, channels);
+    const known = codecByRtpmap(name, rtp.rate ?? 0, channels);
     if (known) codecs.push({ codec: known.name, payloadType: pt });
   }
   const direction: MediaDirection = m.direction ?? session.direction ?? 'sendrecv';

@@ -21,11 +21,11 @@ type Message = Core.IncomingRequestMessage | Core.IncomingResponseMessage;
 type HeaderEntry = { parsed?: unknown; raw: string };
 
 /** Results kept (oldest dropped first), and the longest value kept: repeats are short and recent. */
-const RESULT_LIMIT = 4096;
-const CACHEABLE_LENGTH = 512;
+const RESULT_LIMIT = 1024;
+const CACHEABLE_LENGTH = 256;
 const results = new Map<string, { parsed: unknown }>();
 const headerNames = new Map<string, string>();
-const HEADER_NAME_LIMIT = 1024;
+const HEADER_NAME_LIMIT = 256;
 
 /** The prototypes grammar results are made of; anything else (a polluted prototype) is not remembered. */
 const KNOWN_PROTOTYPES: ReadonlySet<unknown> = new Set([Object.prototype, Array.prototype, URI.prototype, NameAddrHeader.prototype]);

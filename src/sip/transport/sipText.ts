@@ -55,7 +55,7 @@ export function findHeadEnd(data: Buffer, from = 0): number {
 const HEADER_NAME = /^[A-Za-z0-9!%*_+`'~.-]+\s*$/;
 /** Header names as written, each with its full name, once read: a handful of spellings recur in every message. */
 const knownNames = new Map<string, string>();
-const KNOWN_NAMES_LIMIT = 1024;
+const KNOWN_NAMES_LIMIT = 256;
 
 /** Splits a head (start line and header lines, without the empty line) into its parts; undefined when a line is not a header. */
 export function parseHead(head: string): MessageHead | undefined {

@@ -41,6 +41,11 @@ describe('SIP audio SDP', () => {
     expect(negotiate(remote, ['PCMA', 'PCMU'])).toEqual({ payloadType: 8, codec: 'PCMA', ptime: 20, telephoneEventPt: 101 });
   });
 
+  it('reads an offer whose rtpmap names a codec with digits only (found by the fuzzer: it used to throw a TypeError), ignoring that codec', () => {
+    const remote = readRemoteAudio(offer(['m=audio 40000 RTP/AVP 96 0', 'a=rtpmap:96 1/8000', 'a=sendrecv']));
+    expect(remote.codecs).toEqual([{ codec: 'PCMU', payloadType: 0 }]);
+  });
+
   it('picks Opus, then G.722, by the default preference, with telephone-event at the matching clock rate', () => {
     const phone = readRemoteAudio(
       offer([
