@@ -77,10 +77,12 @@ export async function benchEventLog(mode: 'full' | 'normal'): Promise<BenchResul
 
 /** Issue 15's target for durable appends on this machine (synchronous=full). */
 const TARGET_EVENTS_PER_S = 50_000;
+/** Offered above the target: at exactly the target, the achieved rate could only approach it from below. */
+const OFFERED_EVENTS_PER_S = 60_000;
 const OFFERED_SECONDS = 3;
 
 export const eventLogOfferedMethod =
-  `Open loop: events are posted at ${fixed(TARGET_EVENTS_PER_S)}/s for ${OFFERED_SECONDS} s (each millisecond, as many as are due by the wall ` +
+  `Open loop: events are posted at ${fixed(OFFERED_EVENTS_PER_S)}/s (the target is ${fixed(TARGET_EVENTS_PER_S)}/s) for ${OFFERED_SECONDS} s (each millisecond, as many as are due by the wall ` +
   'clock, through app.services.events.post() as the application, as clients arriving independently would), synchronous=full, ' +
   'group commit to the end of each event-loop turn; each burst is timed from its post to its durability (events.durable()). ' +
   'Achieved rate: events over first post → last durable. Limit: raw SQLite on the same disk at the batch size legway reached.';
@@ -91,7 +93,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
   try {
     const { conversationId, senderId } = seedConversation(gw.app, 'bench-append-offered');
     const events = gw.app.services.events;
-    const total = TARGET_EVENTS_PER_S * OFFERED_SECONDS;
+    const total = OFFERED_EVENTS_PER_S * OFFERED_SECONDS;
     const post = (i: number): void => {
       events.post(conversationId, { type: 'text', from: senderId, body: { text: `message ${i}` } }, APPLICATION);
     };
@@ -107,7 +109,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
     const start = process.hrtime.bigint();
     let posted = 0;
     while (posted < total) {
-      const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - start) / 1e9) * TARGET_EVENTS_PER_S));
+      const due = Math.min(total, Math.floor((Number(process.hrtime.bigint() - start) / 1e9) * OFFERED_EVENTS_PER_S));
       if (due > posted) {
         const t0 = process.hrtime.bigint();
         const count = due - posted;
@@ -136,7 +138,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
       failures,
       summary: [
         {
-          path: `Event append, ${fixed(TARGET_EVENTS_PER_S)}/s offered, durable`,
+          path: `Event append, ${fixed(OFFERED_EVENTS_PER_S)}/s offered, durable`,
           unit: 'events/s',
           value: rate,
           limit,
@@ -146,7 +148,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
         },
       ],
       lines: table([
-        ['Offered', `${fixed(TARGET_EVENTS_PER_S)} events/s for ${OFFERED_SECONDS} s (${fixed(total)} events)`],
+        ['Offered', `${fixed(OFFERED_EVENTS_PER_S)} events/s for ${OFFERED_SECONDS} s (${fixed(total)} events)`],
         ['Achieved', `${fixed(rate)} durable events/s (first post → last durable)`],
         ['Group commits', `${fixed(commits)} (${fixed(batch, 1)} events per commit and fsync)`],
         ['Post → durable', `p50 ${fixed(percentile(latencies, 50) / 1000, 2)} ms, p99 ${fixed(percentile(latencies, 99) / 1000, 2)} ms`],

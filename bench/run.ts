@@ -32,7 +32,7 @@ interface Bench {
 const BENCHES: Bench[] = [
   { title: '1a. Event append via service, synchronous=full', method: eventLogMethod('full'), run: () => benchEventLog('full') },
   { title: '1b. Event append via service, synchronous=normal', method: eventLogMethod('normal'), run: () => benchEventLog('normal') },
-  { title: '1c. Event append at 50,000 events/s offered, synchronous=full', method: eventLogOfferedMethod, run: benchEventLogOffered },
+  { title: '1c. Event append at 60,000 events/s offered, synchronous=full', method: eventLogOfferedMethod, run: benchEventLogOffered },
   { title: '2. REST POST /v1/conversations/:id/events', method: restMethod, run: benchRest },
   { title: '3. Socket fan-out', method: fanoutMethod, run: benchFanout },
   { title: '4a. Event webhook delivery, 16 conversations', method: webhookMethod(WEBHOOK_MANY), run: () => benchWebhook(WEBHOOK_MANY) },

@@ -73,7 +73,8 @@ async function startGateway(): Promise<Gateway> {
   let unobserve = (): void => undefined;
   try {
     const gw = await startBenchGateway(
-      { LEGWAY_SIP_ENABLED: 'false' },
+      // 500 clients connect from this one address: above the per-address default of 100.
+      { LEGWAY_SIP_ENABLED: 'false', LEGWAY_MAX_SOCKETS_PER_IP: '1000' },
       {
         logger: pino({ level: 'silent' }),
         engine: async (config, logger) => {

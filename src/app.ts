@@ -39,6 +39,10 @@ import { RecordingService, recoverRecordings } from './services/recordingService
 import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
 import { Store } from './store/store.js';
+import type { Leg } from './store/legsRepo.js';
+import { NodeLease } from './cluster/nodeLease.js';
+import { connectRedis, type RedisLink } from './cluster/redisLink.js';
+import { CommittedEvents } from './interfaces/socket/committedEvents.js';
 import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
 
 /** How often revocations recorded by other processes are picked up. */
@@ -57,6 +61,8 @@ export interface App {
   readonly store: Store;
   readonly services: Services;
   readonly eventLog: EventLog;
+  /** Every node's committed events, as this node's sockets receive them. */
+  readonly committed: CommittedEvents;
   readonly http: FastifyInstance;
   readonly io: LegwayIo;
   readonly metrics: Metrics;
@@ -97,6 +103,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const clock = options.clock ?? systemClock;
   const metrics = new Metrics();
   const store = Store.open(config.dataDir, {
+    nodeId: config.cluster.nodeId,
     synchronous: config.sqliteSynchronous,
     commitWindowMs: config.sqliteCommitWindowMs,
     // What the failed group held was never announced, but the legs and members in memory may have
@@ -231,23 +238,56 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
 
   const feed = new ConversationFeed(services.events, logger.child({ component: 'feed' }), config.limits.replayPageEvents);
+  // Every node's committed events: this node's, and in a cluster the others' relayed over Redis.
+  const committed = new CommittedEvents(logger.child({ component: 'relay' }));
   eventLog.onCommitted((event) => {
     metrics.eventsAppended.inc({ family: event.type.split(':')[0] ?? event.type });
-    feed.publish(event);
+    committed.local(event);
   });
+  committed.subscribe((event) => feed.publish(event));
+  const redis: RedisLink | undefined = config.cluster.redisUrl ? await connectRedis(config.cluster.redisUrl, logger.child({ component: 'redis' })) : undefined;
   const io = createSocketServer(http.server, {
+    adapter: redis?.adapter,
     logger,
     services,
     verifier,
     metrics,
     feed,
-    committed: (listener) => eventLog.onCommitted(listener),
+    committed: committed.subscribe,
     maxPayloadBytes: config.bodyLimit,
     socketRateLimit: config.socketRateLimit,
     tokenRateLimit: config.tokenRateLimit,
     limits: config.limits,
     warnings: limitWarnings,
   });
+
+  if (redis) committed.relayThrough(io);
+  const lease = new NodeLease({
+    nodeId: config.cluster.nodeId,
+    leaseMs: config.cluster.leaseMs,
+    clock,
+    logger: logger.child({ component: 'cluster' }),
+    nodes: store.nodes,
+    onDraining: () => {
+      admission.drain();
+      if (sip) sip.draining = true;
+    },
+    onLost: (node) => endLostNode(node.id),
+    onSelfLost: () => {
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    },
+  });
+  /** Ends the legs of a node the cluster lost, with their events; their members leave unless they have legs elsewhere. */
+  const endLostNode = (nodeId: string): void => {
+    const ended = legs.endLegsOfNode(nodeId, 'node lost');
+    const leaving = new Map<string, Leg>();
+    for (const leg of ended) leaving.set(leg.member_id, leg);
+    for (const [memberId, leg] of leaving) {
+      const elsewhere = store.legs.listByConversation(leg.conversation_id).some((l) => l.member_id === memberId && l.status !== 'ended');
+      if (!elsewhere) members.leaveMember(memberId, leg.type === 'sip' ? 'sip' : memberId, 'node lost');
+    }
+  };
 
   tokens.onRevoked((jti) => disconnectRevoked(io, jti));
   // `legway token revoke` writes to the store from another process: pick its revocations up.
@@ -267,6 +307,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     store,
     services,
     eventLog,
+    committed,
     http,
     io,
     metrics,
@@ -281,10 +322,17 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       const own = config.metrics.listen;
       if (own) metricsServer = await startMetricsServer({ ...own, token: config.metrics.token, metrics, logger });
       await http.listen({ host: config.host, port: config.httpPort });
+      const port = (http.server.address() as AddressInfo).port;
+      const reachable = config.announcedIp ?? advertisedHostFor(config.host);
+      lease.start({
+        http_url: `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${String(port)}`,
+        sip_address: sip ? `${config.announcedIp ?? advertisedHostFor(config.sipHost)}:${String(sip.port)}` : null,
+        media_ip: config.announcedIp ?? config.rtc.announcedAddress ?? null,
+      });
       listening = true;
       webhooks.start();
       admission.start();
-      return (http.server.address() as AddressInfo).port;
+      return port;
     },
     close() {
       closed ??= (async () => {
@@ -308,6 +356,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
         });
+        await redis?.close();
+        lease.close();
         await http.close();
         await metricsServer?.close();
         await webhooks.stop();

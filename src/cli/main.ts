@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { CONFIG_KEYS, envName, flagName, type ConfigKey } from '../config/schema.js';
 import { Store } from '../store/store.js';
 import { serve } from './serve.js';
+import { clusterStatus, drainNode, formatStatus, openStore } from './cluster.js';
 
 /** Lifetime of a token minted without --ttl (shortened to LEGWAY_TOKEN_MAX_TTL when that is shorter). */
 const DEFAULT_TTL_SECONDS = 24 * 3600;
@@ -16,6 +17,8 @@ Usage:
   legway serve [--config FILE] [--<setting> VALUE ...]
   legway token --sub NAME [--role user|operator|application] [--ttl 24h] [--join CONVERSATION ...]
   legway token revoke JTI
+  legway cluster status [--json]
+  legway cluster drain NODE
   legway help
 
 Settings (flag, environment variable):
@@ -98,6 +101,50 @@ function revoke(args: string[]): number {
   return 0;
 }
 
+/**
+ * `legway cluster status`: the nodes sharing this store, their leases, and the conversations and
+ * legs each runs. `legway cluster drain NODE`: that node takes no new calls or legs from its next
+ * lease renewal (a few seconds), and answers SIP OPTIONS probes 503, while its calls finish.
+ */
+function cluster(args: string[]): number {
+  const [sub, ...rest] = args;
+  if (sub !== 'status' && sub !== 'drain') throw new ConfigError(['usage: legway cluster status [--json] | legway cluster drain NODE']);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...configOptions, json: { type: 'boolean', default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (sub === 'status' && positionals.length > 0) throw new ConfigError(['usage: legway cluster status [--json]']);
+  if (sub === 'drain' && (positionals.length !== 1 || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(positionals[0] ?? ''))) {
+    throw new ConfigError(['usage: legway cluster drain NODE (a node id as `legway cluster status` lists it)']);
+  }
+  const file = (values as Record<string, unknown>).config;
+  const config = loadConfig({ flags: configFlags(values), file: typeof file === 'string' ? file : undefined });
+  const store = openStore(config);
+  try {
+    if (sub === 'status') {
+      const nodes = clusterStatus(store, Date.now());
+      process.stdout.write(
+        values.json
+          ? `${JSON.stringify({ nodes }, null, 2)}
+`
+          : formatStatus(nodes),
+      );
+      return 0;
+    }
+    const nodeId = positionals[0] ?? '';
+    if (!drainNode(store, nodeId)) {
+      process.stderr.write(`legway: no running node "${nodeId}" (see legway cluster status)\n`);
+      return 1;
+    }
+    process.stdout.write(`${nodeId} drains from its next lease renewal: no new calls or legs; those running go on\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}
+
 /** Entry point of the `legway` command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -109,6 +156,8 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'token':
         return await token(rest);
+      case 'cluster':
+        return cluster(rest);
       case undefined:
       case 'help':
       case '--help':

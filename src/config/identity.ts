@@ -75,3 +75,10 @@ export function resolveIdentity(dataDir: string, secret: string | undefined, app
   }
   return { secret: resolvedSecret, secretSource, applicationId: resolvedAppId, signatureSecret: resolvedSignatureSecret };
 }
+
+const NODE_ID_FILE = 'node_id';
+
+/** This node's cluster id when none is configured: made once (`node-` and 8 hex digits) and kept in the data folder. */
+export function keptNodeId(dataDir: string): string {
+  return keptValue(dataDir, NODE_ID_FILE, () => `node-${randomBytes(4).toString('hex')}`).value;
+}

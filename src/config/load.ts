@@ -6,7 +6,7 @@ import { ConfigError } from './configError.js';
 
 /** The mediasoup release whose worker the install step builds (package.json pins the same). */
 const MEDIASOUP_VERSION = '3.15.8';
-import { resolveIdentity } from './identity.js';
+import { keptNodeId, resolveIdentity } from './identity.js';
 
 export { ConfigError };
 
@@ -146,9 +146,16 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     mediaDir: resolve(cwd, input.media_dir),
     mediasoupWorker: input.mediasoup_worker ?? defaultWorkerPath(env),
     mediasoupWorkerConfigured: input.mediasoup_worker !== undefined,
+    announcedIp: input.announced_ip,
+    cluster: Object.freeze({
+      nodeId: input.node_id ?? keptNodeId(dataDir),
+      leaseMs: input.node_lease_s * 1000,
+      redisUrl: input.redis_url,
+    }),
     rtc: Object.freeze({
       listenIp: input.rtc_listen_ip,
-      announcedAddress: input.rtc_announced_address,
+      // LEGWAY_RTC_ANNOUNCED_ADDRESS (a name too) wins over the node's LEGWAY_ANNOUNCED_IP.
+      announcedAddress: input.rtc_announced_address ?? input.announced_ip,
       connectTimeoutMs: input.rtc_connect_timeout_ms,
       disconnectGraceMs: input.rtc_disconnect_grace_s * 1000,
       workers: input.media_workers,

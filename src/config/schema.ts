@@ -218,6 +218,20 @@ export const configInputSchema = z.strictObject({
     .optional(),
   /** `HOST:PORT` of a listener of its own for `/metrics`; when set, the main port does not serve it. */
   metrics_listen: hostPort.optional(),
+  /** Redis of a cluster: fan-out of events and requests between the nodes (socket.io's Redis streams adapter). */
+  redis_url: z
+    .url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
+    .max(2048)
+    .optional(),
+  /** The address this node's clients and trunks reach its media and SIP on (ICE candidates, SDP c=, Contact). */
+  announced_ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  /** This node's name in a cluster; generated once and kept in the data folder when unset. */
+  node_id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, dot, dash and underscore, at most 64, starting with a letter or digit')
+    .optional(),
+  /** Seconds a node's lease in the shared store lasts without renewal (renewed every third of it); past it the node counts as lost. */
+  node_lease_s: z.coerce.number().int().min(3).max(300).default(10),
   rtc_listen_ip: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
   rtc_announced_address: nonEmpty.optional(),
   rtc_connect_timeout_ms: z.coerce.number().int().min(1000).max(120_000).default(20_000),
@@ -309,6 +323,10 @@ export interface Config {
   /** Path of mediasoup's worker binary: configured, or the one the install step builds. */
   readonly mediasoupWorker: string;
   readonly mediasoupWorkerConfigured: boolean;
+  /** The address this node announces for its media and SIP (`LEGWAY_ANNOUNCED_IP`), when set. */
+  readonly announcedIp: string | undefined;
+  /** This node in a cluster: its id, its lease, and the Redis the nodes share (none: a single process). */
+  readonly cluster: ClusterConfig;
   readonly rtc: {
     readonly listenIp: string;
     readonly announcedAddress: string | undefined;
@@ -360,6 +378,14 @@ export interface LimitsConfig {
   readonly replayPageEvents: number;
   /** Knocks per user per minute. */
   readonly knocksPerMinute: number;
+}
+
+/** A node of a cluster: who it is, how long its lease lasts, and the Redis it shares with the others. */
+export interface ClusterConfig {
+  readonly nodeId: string;
+  readonly leaseMs: number;
+  /** `LEGWAY_REDIS_URL` (never logged: it may hold a password); undefined: no fan-out between nodes. */
+  readonly redisUrl: string | undefined;
 }
 
 /** Event webhook delivery: where, which events, and the retry schedule. */

@@ -45,6 +45,7 @@ const SMOOTHING = 0.5;
 export class Admission {
   private load = 0;
   private timer: NodeJS.Timeout | undefined;
+  private drainingSince: number | undefined;
 
   constructor(
     private readonly options: AdmissionOptions,
@@ -70,8 +71,19 @@ export class Admission {
     return this.load;
   }
 
+  /** Whether this node is draining: it takes no new legs while those it carries finish. */
+  get draining(): boolean {
+    return this.drainingSince !== undefined;
+  }
+
+  /** Refuses every new leg from now on (`legway cluster drain`); the legs already admitted go on. */
+  drain(): void {
+    this.drainingSince ??= Date.now();
+  }
+
   /** Throws `Unavailable` when a new `what` (e.g. 'SIP call') may not start now. */
   check(what: string): void {
+    if (this.draining) throw fail('Unavailable', `this node is draining; no new ${what} here, try another node`);
     const max = this.options.maxLegs;
     if (max !== undefined && this.countLegs() >= max) throw fail('Unavailable', `the gateway carries its limit of ${max} legs; no new ${what} now`);
     if (this.options.maxLoad < 1 && this.load >= this.options.maxLoad) {

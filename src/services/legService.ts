@@ -373,15 +373,22 @@ export class LegService implements LegTermination {
    * Returns them, so that their members can leave.
    */
   recoverLostLegs(): Leg[] {
-    const lost = this.ctx.store.legs.listUnfinished();
-    for (const leg of lost) this.recordLost(leg);
+    return this.endLegsOfNode(undefined, 'gateway restarted');
+  }
+
+  /**
+   * Ends the legs that node `nodeId` (this one when undefined) was running when it stopped or was
+   * lost, as `recoverLostLegs` does, with `reason` in their terminal events. Returns them.
+   */
+  endLegsOfNode(nodeId: string | undefined, reason: string): Leg[] {
+    const lost = this.ctx.store.legs.listUnfinished(nodeId);
+    for (const leg of lost) this.recordLost(leg, reason);
     return lost;
   }
 
-  private recordLost(leg: Leg): void {
+  private recordLost(leg: Leg, reason: string): void {
     const { store, log, clock } = this.ctx;
     const now = clock.now().toISOString();
-    const reason = 'gateway restarted';
     try {
       store.transaction(() => {
         store.legs.update({ ...leg, status: 'ended', end_reason: reason, timestamp: { ...leg.timestamp, ended: now } }, now);

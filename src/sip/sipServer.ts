@@ -80,6 +80,9 @@ export function sipServerOptions(
   return { host: config.sipHost, port: config.sipPort, trunks: config.sipTrunks, logger, credentials: config.sipCredentials, callers: config.sipCallers };
 }
 
+/** Seconds a prober is asked to wait before it tries a draining node again. */
+const DRAINING_RETRY_AFTER_S = 30;
+
 /** How often the peers of ended dialogs are forgotten. */
 const PEER_SWEEP_MS = 30_000;
 
@@ -94,6 +97,11 @@ export class SipServer {
   /** Contact header value for messages the owner builds (`<sip:host:port>`). */
   readonly contact: string;
   private inviteHandler: InviteHandler;
+  /**
+   * Set while this node drains (`legway cluster drain`): OPTIONS outside a dialog are answered 503,
+   * so that a proxy probing its nodes (Kamailio's dispatcher) sends new calls elsewhere.
+   */
+  draining = false;
   private readonly log: Logger;
   private readonly screen: CallerScreen;
   /** The core accepts a request only for its AOR's user; see `dispatch`. */
@@ -285,6 +293,10 @@ export class SipServer {
     // Inside a dialog the answer must be what an INVITE would get there: 481 for an unknown dialog.
     if (message.toTag && !this.inKnownDialog(message)) {
       this.replyStateless(message, 481);
+      return;
+    }
+    if (this.draining) {
+      this.replyStateless(message, 503, [`Retry-After: ${String(DRAINING_RETRY_AFTER_S)}`]);
       return;
     }
     this.replyStateless(message, 200, [ALLOW_HEADER, ACCEPT_HEADER, 'Accept-Encoding: identity', 'Accept-Language: en']);

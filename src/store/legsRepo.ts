@@ -61,18 +61,27 @@ export class LegsRepo {
   private readonly byId;
   private readonly byConversation;
   private readonly unfinished;
+  private readonly runningPerNode;
 
-  constructor(db: SqliteDb) {
+  /** `nodeId`: the node this store's legs run on (legs record it, so another node can end them if this one is lost). */
+  constructor(
+    db: SqliteDb,
+    private readonly nodeId: string,
+  ) {
     this.insertStmt = db.prepare(
-      `INSERT INTO legs (id, conversation_id, member_id, type, direction, status, data, created_at)
-       VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at)`,
+      `INSERT INTO legs (id, conversation_id, member_id, type, direction, status, data, created_at, node_id)
+       VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at, @node_id)`,
     );
     this.updateStmt = db.prepare(
       'UPDATE legs SET conversation_id = @conversation_id, member_id = @member_id, status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id',
     );
     this.byId = db.prepare<[string], Row>('SELECT * FROM legs WHERE id = ?');
     this.byConversation = db.prepare<[string], Row>('SELECT * FROM legs WHERE conversation_id = ? ORDER BY created_at, id');
-    this.unfinished = db.prepare<[], Row>("SELECT * FROM legs WHERE status != 'ended'");
+    // Legs from before nodes were recorded (node_id NULL) belong to whichever node opens the store.
+    this.unfinished = db.prepare<[string], Row>("SELECT * FROM legs WHERE status != 'ended' AND (node_id = ? OR node_id IS NULL)");
+    this.runningPerNode = db.prepare<[], { node_id: string | null; legs: number; conversations: number }>(
+      "SELECT node_id, COUNT(*) AS legs, COUNT(DISTINCT conversation_id) AS conversations FROM legs WHERE status != 'ended' GROUP BY node_id",
+    );
   }
 
   insert(leg: Leg): void {
@@ -85,6 +94,7 @@ export class LegsRepo {
       status: leg.status,
       data: JSON.stringify({ media: leg.media }),
       created_at: leg.timestamp.created,
+      node_id: this.nodeId,
     });
   }
 
@@ -112,8 +122,13 @@ export class LegsRepo {
     return this.byConversation.all(conversationId).map(toLeg);
   }
 
-  /** Legs that were not ended when the gateway last stopped. */
-  listUnfinished(): Leg[] {
-    return this.unfinished.all().map(toLeg);
+  /** Legs of `nodeId` (this node by default) that were not ended when it last stopped, or when it was lost. */
+  listUnfinished(nodeId = this.nodeId): Leg[] {
+    return this.unfinished.all(nodeId).map(toLeg);
+  }
+
+  /** Legs not ended and the conversations they are in, per node (`null`: legs from before nodes were recorded). */
+  countRunningPerNode(): Map<string | null, { legs: number; conversations: number }> {
+    return new Map(this.runningPerNode.all().map((r) => [r.node_id, { legs: r.legs, conversations: r.conversations }]));
   }
 }

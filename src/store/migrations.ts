@@ -155,6 +155,23 @@ const MIGRATIONS: readonly string[] = [
     revoked_at TEXT NOT NULL
   );
   `,
+  // The nodes of a cluster sharing this store, each with a lease it renews (milliseconds since the
+  // epoch, by its own clock); a node whose lease has lapsed is lost, and another ends its legs. A
+  // single gateway is a cluster of one. Legs and recordings record the node they run on.
+  `
+  CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'stopped', 'lost')),
+    http_url TEXT NOT NULL,
+    sip_address TEXT,
+    media_ip TEXT,
+    started_at TEXT NOT NULL,
+    lease_until INTEGER NOT NULL
+  );
+  ALTER TABLE legs ADD COLUMN node_id TEXT;
+  CREATE INDEX legs_running_by_node ON legs (node_id) WHERE status != 'ended';
+  ALTER TABLE recordings ADD COLUMN node_id TEXT;
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

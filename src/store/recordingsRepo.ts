@@ -49,9 +49,15 @@ interface Row {
   duration_ms: number | null;
   size_bytes: number | null;
   created_by: string;
+  node_id?: string | null;
 }
 
-const toRecording = (row: Row): StoredRecording => compact({ ...row });
+/** The node that records is the store's business, not the API's. */
+function toRecording(row: Row): StoredRecording {
+  const recording = { ...row };
+  delete recording.node_id;
+  return compact(recording);
+}
 
 /** Recordings table: metadata of recording files; synchronous, for use inside the caller's transaction. */
 export class RecordingsRepo {
@@ -63,10 +69,14 @@ export class RecordingsRepo {
   private readonly byConversation;
   private readonly unfinished;
 
-  constructor(db: SqliteDb) {
+  /** `nodeId`: the node whose data folder holds the files this store's recordings write. */
+  constructor(
+    db: SqliteDb,
+    private readonly nodeId: string,
+  ) {
     this.insertStmt = db.prepare(
-      `INSERT INTO recordings (id, conversation_id, leg_id, format, path, status, started_at, created_by)
-       VALUES (@id, @conversation_id, @leg_id, @format, @path, 'recording', @started_at, @created_by)`,
+      `INSERT INTO recordings (id, conversation_id, leg_id, format, path, status, started_at, created_by, node_id)
+       VALUES (@id, @conversation_id, @leg_id, @format, @path, 'recording', @started_at, @created_by, @node_id)`,
     );
     this.finishStmt = db.prepare(
       `UPDATE recordings SET status = 'done', ended_at = @ended, duration_ms = @duration_ms, size_bytes = @size_bytes
@@ -76,11 +86,12 @@ export class RecordingsRepo {
     this.deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
     this.byId = db.prepare<[string], Row>('SELECT * FROM recordings WHERE id = ?');
     this.byConversation = db.prepare<[string], Row>('SELECT * FROM recordings WHERE conversation_id = ? ORDER BY started_at, id');
-    this.unfinished = db.prepare<[], Row>("SELECT * FROM recordings WHERE status = 'recording' ORDER BY started_at");
+    // Recordings from before nodes were recorded (node_id NULL) belong to whichever node opens the store.
+    this.unfinished = db.prepare<[string], Row>("SELECT * FROM recordings WHERE status = 'recording' AND (node_id = ? OR node_id IS NULL) ORDER BY started_at");
   }
 
   insert(r: NewRecording): void {
-    this.insertStmt.run({ ...r, leg_id: r.leg_id ?? null });
+    this.insertStmt.run({ ...r, leg_id: r.leg_id ?? null, node_id: this.nodeId });
   }
 
   get(id: string): StoredRecording | undefined {
@@ -106,8 +117,8 @@ export class RecordingsRepo {
     return this.byConversation.all(conversationId).map(toRecording);
   }
 
-  /** Recordings still marked running (at startup: those the last run never finished). */
+  /** This node's recordings still marked running (at startup: those its last run never finished). */
   listUnfinished(): StoredRecording[] {
-    return this.unfinished.all().map(toRecording);
+    return this.unfinished.all(this.nodeId).map(toRecording);
   }
 }

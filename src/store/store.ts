@@ -3,6 +3,7 @@ import { ConversationsRepo } from './conversationsRepo.js';
 import { EventsRepo } from './eventsRepo.js';
 import { LegsRepo } from './legsRepo.js';
 import { MembersRepo } from './membersRepo.js';
+import { NodesRepo } from './nodesRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { RevokedTokensRepo } from './revokedTokensRepo.js';
@@ -15,6 +16,8 @@ import { GroupCommit } from './groupCommit.js';
 const CHECKPOINT_INTERVAL_MS = 1000;
 
 export interface StoreOptions {
+  /** The node this store's legs and recordings run on (`LEGWAY_NODE_ID`); `local` by default. */
+  nodeId?: string | undefined;
   /**
    * Group commit: the transactions of one event-loop turn (or of this many milliseconds, at most 2)
    * share one SQLite transaction and so one fsync. `undefined` commits every transaction on its own.
@@ -44,6 +47,7 @@ export class Store {
   readonly legs: LegsRepo;
   readonly recordings: RecordingsRepo;
   readonly revokedTokens: RevokedTokensRepo;
+  readonly nodes: NodesRepo;
   private depth = 0;
   /** Callbacks of the transaction in progress when no group commit collects them. */
   private pending: (() => void)[] = [];
@@ -62,8 +66,9 @@ export class Store {
     this.members = new MembersRepo(db);
     this.events = new EventsRepo(db);
     this.outbox = new OutboxRepo(db);
-    this.legs = new LegsRepo(db);
-    this.recordings = new RecordingsRepo(db);
+    this.legs = new LegsRepo(db, options.nodeId ?? 'local');
+    this.recordings = new RecordingsRepo(db, options.nodeId ?? 'local');
+    this.nodes = new NodesRepo(db);
     this.revokedTokens = new RevokedTokensRepo(db);
     const wrapper = db.transaction((fn: () => unknown) => fn());
     this.runTransaction = <T>(fn: () => T): T => wrapper(fn) as T;

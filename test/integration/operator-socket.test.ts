@@ -214,7 +214,7 @@ describe('watch', () => {
   it('holds one event-log subscription while anyone watches, and drops it when the last watcher disconnects', async () => {
     const g = await start();
     const cid = await createConversation(g, 'watched');
-    const committed = () => g.app.eventLog.emitter.listenerCount('committed');
+    const committed = () => g.app.committed.listenerCount;
     const before = committed();
 
     const first = await operator(g, 'olga');

@@ -43,7 +43,10 @@ interface Recipients {
  * backlog) and goes on once it has drained, so a replay never holds more than about half the
  * buffer limit in memory.
  * A live event goes to all the live subscribers that may see it in one broadcast per namespace,
- * so its cost follows events, not recipients.
+ * so its cost follows events, not recipients. A live event whose id is not the next one a
+ * subscriber expects (in a cluster, another node's events arrive through Redis, and not always in
+ * id order) sends that subscriber back to the store, which holds every committed event: each is
+ * still delivered once, in order.
  */
 export class ConversationFeed {
   private readonly byConversation = new Map<string, Set<Subscription>>();
@@ -89,8 +92,15 @@ export class ConversationFeed {
     // One namespace in practice (`/`); the list stays general for subscribers of several.
     const groups: Recipients[] = [];
     let ended: Subscription[] | undefined;
+    let behind: Subscription[] | undefined;
     for (const sub of set) {
       if (!sub.live || event.id <= sub.lastSent) continue;
+      if (event.id > sub.lastSent + 1) {
+        // Events in between have not come this way (another node's, relayed later or lost, or left
+        // out of the last replay page as not visible): read them, this one included, from the store.
+        (behind ??= []).push(sub);
+        continue;
+      }
       sub.lastSent = event.id;
       if (!visible(sub, event)) continue;
       let group = groups.find((g) => g.fanout === sub.fanout);
@@ -104,6 +114,12 @@ export class ConversationFeed {
     for (const group of groups) this.broadcast(group, event);
     // Removed after the broadcast: the event that ends a subscription is still its last one.
     if (ended) for (const sub of ended) this.remove(sub);
+    if (behind) {
+      for (const sub of behind) {
+        sub.live = false;
+        this.replay(sub);
+      }
+    }
   }
 
   /** Number of live and replaying subscriptions (for tests and metrics). */

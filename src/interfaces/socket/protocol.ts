@@ -43,7 +43,11 @@ export type ServerToClientEvents = { [K in Exclude<AnyEventType, 'rtc:offer'>]: 
   'knocking:answer': (answer: KnockingAnswer) => void;
 };
 
-export type InterServerEvents = Record<string, never>;
+/** Messages between the nodes of a cluster, through socket.io's Redis adapter. */
+export interface InterServerEvents {
+  /** An event another node committed (validated on arrival: committedEvents.ts). */
+  'legway:committed': (event: ConversationEvent) => void;
+}
 
 export interface SocketData {
   principal: Principal;

@@ -16,12 +16,15 @@ import { RequestLimiter } from './limiter.js';
 import { SendBuffers, type Connection } from './sendBuffers.js';
 import { registerOperatorNamespace, type OperatorNamespace } from './operatorNamespace.js';
 import type { CommittedSource } from './operatorWatch.js';
+import type { AdapterFactory } from '../../cluster/redisLink.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from './protocol.js';
 
 export type LegwayIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 export interface SocketDeps {
   logger: Logger;
+  /** socket.io's adapter between the nodes of a cluster (Redis); the in-memory one when undefined. */
+  adapter?: AdapterFactory | undefined;
   services: Services;
   verifier: TokenVerifier;
   metrics: Metrics;
@@ -42,6 +45,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): Le
     maxHttpBufferSize: deps.maxPayloadBytes,
     serveClient: false,
     cors: { origin: true, credentials: false },
+    ...(deps.adapter && { adapter: deps.adapter }),
   });
   coalesceFlushes(io);
   const buffers = new SendBuffers(deps.limits.socketMaxBufferedBytes, deps.warnings, deps.logger.child({ component: 'socket' }));

@@ -118,6 +118,20 @@ const MIGRATIONS: readonly string[] = [
     revoked_at TEXT NOT NULL
   );
   `,
+  `
+  CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('active', 'draining', 'stopped', 'lost')),
+    http_url TEXT NOT NULL,
+    sip_address TEXT,
+    media_ip TEXT,
+    started_at TEXT NOT NULL,
+    lease_until BIGINT NOT NULL
+  );
+  ALTER TABLE legs ADD COLUMN node_id TEXT;
+  CREATE INDEX legs_running_by_node ON legs (node_id) WHERE status != 'ended';
+  ALTER TABLE recordings ADD COLUMN node_id TEXT;
+  `,
 ];
 
 /** Brings the schema up to date; safe when several nodes start at once. */
