@@ -2,6 +2,9 @@ import type { Socket } from 'socket.io-client';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
+import type { ConversationEvent } from '../../src/domain/model.js';
+import { EventLog } from '../../src/events/eventLog.js';
+import { systemClock } from '../../src/lib/clock.js';
 import { EventRecorder, request, startGateway, type TestGateway } from '../support/gateway.js';
 
 /**
@@ -148,5 +151,67 @@ describe('events committed together', () => {
     const range = (from: number): number[] => Array.from({ length: end - from + 1 }, (_, i) => from + i);
     expect(alice.seen.ids()).toEqual(range(since + 1));
     expect(bob.seen.ids().filter((id) => id >= first)).toEqual(range(first));
+  });
+});
+
+describe('events another node committed', () => {
+  /**
+   * Stands for the other nodes: their events are in the shared store (appended here by an event log
+   * of their own, which announces nothing to this node's sockets) and reach this node only as the
+   * Redis adapter relays them, in whatever order that is.
+   */
+  function otherNode(g: TestGateway): { append: (cid: string, from: string, words: string) => ConversationEvent; relay: (payload: unknown) => void } {
+    let deliver: ((payload: unknown) => void) | undefined;
+    g.app.committed.relayThrough({
+      serverSideEmit: () => undefined,
+      on: (_event, listener) => (deliver = listener),
+    });
+    const log = new EventLog(g.app.store, systemClock, (err) => {
+      throw err;
+    });
+    return {
+      append: (cid, from, words) => log.append({ conversation_id: cid, type: 'text', from, body: { text: words } }),
+      relay: (payload) => deliver?.(payload),
+    };
+  }
+
+  it('relayed out of order, or one of them never: each subscriber still gets every event once, in id order', async () => {
+    const g = (gw = await startGateway());
+    const cid = await conversationWith(g, 'cluster', ['alice', 'bob']);
+    const alice = await join(g, 'alice', cid);
+    const bob = await join(g, 'bob', cid);
+    const node2 = otherNode(g);
+    const before = alice.seen.ids().at(-1) ?? 0;
+
+    const one = node2.append(cid, bob.memberId, 'one');
+    const two = node2.append(cid, bob.memberId, 'two');
+    const three = node2.append(cid, bob.memberId, 'three');
+    // `two` arrives first and `one` late; `three` is never relayed, but a later local event follows it.
+    node2.relay(two);
+    node2.relay(one);
+    const four = text(g, cid, alice.memberId, 'four');
+    await alice.seen.waitFor((e) => e.id === four);
+    await bob.seen.waitFor((e) => e.id === four);
+    await flush(alice.socket);
+
+    for (const party of [alice, bob]) {
+      const texts = party.seen.events.filter((e) => e.id > before);
+      expect(texts.map((e) => e.id)).toEqual([one.id, two.id, three.id, four]);
+      expect(texts.map((e) => e.body.text)).toEqual(['one', 'two', 'three', 'four']);
+    }
+  });
+
+  it('a malformed relayed message is refused and reaches nobody', async () => {
+    const g = (gw = await startGateway());
+    const cid = await conversationWith(g, 'cluster-bad', ['alice']);
+    const alice = await join(g, 'alice', cid);
+    const node2 = otherNode(g);
+    const count = alice.seen.events.length;
+    node2.relay({ conversation_id: cid, id: 'not a number', type: 'text', from: 'x', timestamp: 'now', body: {} });
+    node2.relay('garbage');
+    node2.relay({ conversation_id: cid, id: 99, type: 'text', from: 'x', timestamp: 'now', body: 'not an object' });
+    await flush(alice.socket);
+    expect(alice.seen.events.length).toBe(count);
+    expect(g.app.committed.refused).toBe(3);
   });
 });

@@ -80,6 +80,19 @@ export function runCli(cwd: string, args: string[], env: Record<string, string> 
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Runs `legway <args>` to completion without blocking this process (whose gateways keep running meanwhile). */
+export function runCliAsync(cwd: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** Stops a spawned gateway: SIGKILL for crash tests, SIGTERM for a clean stop; resolves when it is gone. */
 export function stop(g: RunningGateway, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
   if (g.child.exitCode !== null || g.child.signalCode !== null) return Promise.resolve(g.child.exitCode);
