@@ -184,4 +184,9 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'legway_' });
   }
+
+  /** Labels every series with this node's id (`node="…"`), so a cluster's nodes can be told apart where their metrics meet. */
+  labelNode(nodeId: string): void {
+    this.registry.setDefaultLabels({ node: nodeId });
+  }
 }
