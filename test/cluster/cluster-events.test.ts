@@ -57,7 +57,13 @@ describe.skipIf(missing !== undefined)('three nodes, one conversation', () => {
       }),
     );
 
-    const stored = (await node3.api('GET', `/v1/conversations/${cid}/events?page_size=1000`)).body._embedded.events as { id: number; type: string }[];
+    const stored: { id: number; type: string }[] = [];
+    for (let href: string | undefined = `/v1/conversations/${cid}/events?page_size=100`; href !== undefined;) {
+      const page = await node3.api('GET', href);
+      expect(page.status).toBe(200);
+      stored.push(...(page.body._embedded.events as { id: number; type: string }[]));
+      href = page.body._links.next?.href as string | undefined;
+    }
     const ids = stored.map((e) => e.id);
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
     expect(stored.filter((e) => e.type === 'text')).toHaveLength(3 * PER_NODE);

@@ -51,7 +51,7 @@ export function token(sub: string, role: Role = 'user'): Promise<string> {
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const { dir, remove } = clusterDir();
   const sockets = new Set<Socket>();
-  const pg = await startPostgres(join(dir, 'pg'));
+  const pg = await startPostgres(dir);
   const redis = await startRedis(dir);
   const databaseUrl = pg.createDatabase('legway');
   const appToken = await token('backend', 'application');
