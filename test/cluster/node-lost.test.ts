@@ -1,0 +1,88 @@
+/**
+ * A node lost: three legway nodes on one PostgreSQL and one Redis; node 1 carries a WebRTC leg with
+ * a real libwebrtc peer and is killed with SIGKILL. Within 15 s another node ends that leg with its
+ * catalogue event (`rtc:terminate`, reason `node lost`) and its member leaves, seen live by a client
+ * on node 2; the other nodes keep serving (events, a new WebRTC leg on node 3), and the node table
+ * shows node 1 lost.
+ */
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventRecorder, request } from '../support/gateway.js';
+import { runCliAsync, stop } from '../support/process.js';
+import { peerMissing } from '../support/requiredPeers.js';
+import { TestPeer } from '../support/webrtcPeer.js';
+import { startCluster, type Cluster, type ClusterNode } from './support/cluster.js';
+import { clusterPartsMissing } from './support/servers.js';
+
+const missing = peerMissing(clusterPartsMissing());
+if (missing) console.log(`skipping the cluster tests: ${missing}`);
+
+describe.skipIf(missing !== undefined)('a node killed with legs on it', () => {
+  let cluster: Cluster;
+  const peers: TestPeer[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3 });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const peer of peers) peer.close();
+    // Undefined when beforeAll failed before it was set.
+    await (cluster as Cluster | undefined)?.close();
+  }, 60_000);
+
+  async function joined(node: ClusterNode, cid: string, user: string): Promise<{ socket: Socket; seen: EventRecorder; memberId: string }> {
+    const socket = await node.connect(user);
+    const seen = new EventRecorder(socket);
+    const ack = await request(socket, 'conversation:join', { conversation_id: cid });
+    expect(ack).toMatchObject({ ok: true });
+    return { socket, seen, memberId: ack.member_id as string };
+  }
+
+  async function connectedPeer(node: ClusterNode, cid: string, user: string): Promise<{ peer: TestPeer; seen: EventRecorder; memberId: string }> {
+    const party = await joined(node, cid, user);
+    const peer = new TestPeer(party.socket);
+    peers.push(peer);
+    peer.tone(440);
+    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
+    await party.seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
+    return { peer, seen: party.seen, memberId: party.memberId };
+  }
+
+  it('its legs end with their events within 15 s, its members leave, and the other nodes keep serving', async () => {
+    const [node1, node2, node3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const created = await node2.api('POST', '/v1/conversations', { name: 'node-lost' });
+    expect(created.status).toBe(201);
+    const cid = created.body.id as string;
+    for (const user of ['alice', 'bob', 'carol'])
+      expect((await node2.api('POST', `/v1/conversations/${cid}/members`, { user: { name: user }, state: 'invited' })).status).toBe(201);
+
+    const alice = await connectedPeer(node1, cid, 'alice');
+    const bob = await joined(node2, cid, 'bob');
+
+    const killedAt = Date.now();
+    await stop(node1.process, 'SIGKILL');
+    const ended = await bob.seen.waitFor((e) => e.type === 'rtc:terminate' && e.body.leg_id === alice.peer.legId, 15_000);
+    expect(ended.body.reason).toBe('node lost');
+    const left = await bob.seen.waitFor((e) => e.type === 'member:left' && e.body.member_id === alice.memberId, 15_000);
+    expect(left.body.reason).toBe('node lost');
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+
+    const leg = await node3.api('GET', `/v1/legs/${alice.peer.legId}`);
+    expect(leg.body).toMatchObject({ status: 'ended', end_reason: 'node lost' });
+
+    // The survivors serve on: an event posted on node 3 reaches bob on node 2, and a new leg joins on node 3.
+    const posted = await node3.api('POST', `/v1/conversations/${cid}/events`, { type: 'text', from: bob.memberId, body: { text: 'still here' } });
+    expect(posted.status).toBe(201);
+    await bob.seen.waitFor((e) => e.type === 'text' && e.id === posted.body.id);
+    const carol = await connectedPeer(node3, cid, 'carol');
+    await carol.peer.receiveMore(300);
+
+    // The node table says so: node 1 lost, with nothing left running on it.
+    const status = await runCliAsync(node2.dataDir, ['cluster', 'status', '--json'], { ...node2.env, LEGWAY_LOG_LEVEL: 'silent' });
+    expect(status.status).toBe(0);
+    const nodes = (JSON.parse(status.stdout) as { nodes: { id: string; state: string; legs: number }[] }).nodes;
+    expect(nodes.find((n) => n.id === node1.id)).toMatchObject({ state: 'lost', legs: 0 });
+    expect(nodes.find((n) => n.id === node3.id)).toMatchObject({ state: 'active', legs: 1 });
+  });
+});
