@@ -42,6 +42,8 @@ import { Store } from './store/store.js';
 import type { Leg } from './store/legsRepo.js';
 import { NodeLease } from './cluster/nodeLease.js';
 import { connectRedis, type RedisLink } from './cluster/redisLink.js';
+import { NodeBus } from './cluster/nodeBus.js';
+import { serveLegRequests } from './cluster/legRequests.js';
 import { CommittedEvents } from './interfaces/socket/committedEvents.js';
 import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
 
@@ -264,6 +266,22 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   });
 
   if (redis) committed.relayThrough(io);
+  const nodeId = config.cluster.nodeId;
+  // In a cluster, a conversation's media lives on its owner: legs made, and acted on, there.
+  const bus = redis ? await NodeBus.start(redis.client, nodeId, logger.child({ component: 'node-bus' })) : undefined;
+  if (bus) {
+    serveLegRequests(bus, legs, (socketId, legId, sdp) => io.to(socketId).emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } }));
+    legs.joinCluster({
+      nodeId,
+      ownerOf: (conversationId) => store.write(() => store.owners.claim(conversationId, nodeId, clock.now().getTime())),
+      release: (conversationId) => store.write(() => store.owners.release(conversationId, nodeId)),
+      remoteNodeOf: (legId) => {
+        const node = store.legs.nodeOf(legId);
+        return node !== undefined && node !== nodeId ? node : undefined;
+      },
+      request: (node, method, params) => bus.request(node, method, params),
+    });
+  }
   const lease = new NodeLease({
     nodeId: config.cluster.nodeId,
     leaseMs: config.cluster.leaseMs,
@@ -283,6 +301,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   /** Ends the legs of a node the cluster lost, with their events; their members leave unless they have legs elsewhere. */
   const endLostNode = (nodeId: string): void => {
     const ended = legs.endLegsOfNode(nodeId, 'node lost');
+    store.write(() => store.owners.releaseAll(nodeId));
     const leaving = new Map<string, Leg>();
     for (const leg of ended) leaving.set(leg.member_id, leg);
     for (const [memberId, leg] of leaving) {
@@ -358,6 +377,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
         });
+        await bus?.close();
         await redis?.close();
         lease.close();
         await http.close();

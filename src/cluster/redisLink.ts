@@ -1,6 +1,6 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Logger } from 'pino';
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 
 /** socket.io's `adapter` option: builds each namespace's adapter. */
 export type AdapterFactory = ReturnType<typeof createAdapter>;
@@ -11,6 +11,8 @@ const STREAM_MAX_LEN = 100_000;
 /** A node's connection to the cluster's Redis and the socket.io adapter that rides on it. */
 export interface RedisLink {
   readonly adapter: AdapterFactory;
+  /** The connection, for the node bus (which opens its own subscriber beside it). */
+  readonly client: RedisClientType;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function connectRedis(url: string, logger: Logger): Promise<RedisLi
   });
   await client.connect();
   return {
+    client: client,
     // A short block so that a stopping node's stream reader lets go within a second.
     adapter: createAdapter(client, { streamName: 'legway:socket.io', maxLen: STREAM_MAX_LEN, blockTimeInMs: 1000 }),
     async close() {

@@ -17,8 +17,25 @@ import type { LegLimits } from './legLimits.js';
 /** Where a WebRTC leg's renegotiation offers go: the connection of the client that owns the leg. */
 export interface OfferSink {
   send(legId: string, sdp: string): void;
+  /** The client connection's socket.io id, by which another node of a cluster reaches it. */
+  readonly socketId?: string;
   /** False once that connection is gone (a reconnected client then takes the leg's offers over). */
   readonly open: boolean;
+}
+
+/**
+ * The cluster seen from the leg service: which node owns a conversation's media (legs are made
+ * there), which node runs a leg, and requests to other nodes. Absent for a gateway on its own.
+ */
+export interface LegCluster {
+  readonly nodeId: string;
+  /** The conversation's owner, after taking it for this node when no live node has it. */
+  ownerOf(conversationId: string): string;
+  /** This node gives the conversation up (its last leg here ended). */
+  release(conversationId: string): void;
+  /** The node that runs the leg, when that is another live node. */
+  remoteNodeOf(legId: string): string | undefined;
+  request(nodeId: string, method: string, params: unknown): Promise<unknown>;
 }
 
 /** A live leg as `leg:list` shows it: the stored leg, whether its member is speaking now, and its media statistics (SIP). */
@@ -69,6 +86,7 @@ export class LegService implements LegTermination {
   private readonly bridges = new Map<string, ConversationBridge>();
   private readonly videos = new Map<string, VideoSfu>();
   private closing = false;
+  private cluster: LegCluster | undefined;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -91,6 +109,18 @@ export class LegService implements LegTermination {
     if (this.closing) throw fail('Unavailable', 'the gateway is shutting down');
     const { conversation, member } = this.access.readable(conversationId, p);
     if (member?.state !== 'joined') throw fail('Forbidden', 'join the conversation before starting media');
+    const owner = this.cluster?.ownerOf(conversation.id);
+    if (this.cluster && owner !== undefined && owner !== this.cluster.nodeId) {
+      // The conversation's media is on its owner: the leg is made there, and its answer carries
+      // the owner's candidates, so media flows straight between the client and the owner.
+      const made = await this.cluster.request(owner, 'legs.createWebRtc', {
+        conversation_id: conversation.id,
+        offer_sdp: offerSdp,
+        principal: p,
+        ...(offers?.socketId !== undefined && { socket_id: offers.socketId }),
+      });
+      return made as { leg_id: string; answer: { type: 'answer'; sdp: string } };
+    }
     this.options.limits?.check(this.runners.values(), conversation.id, member.id);
     this.options.admission?.check('WebRTC leg');
     const now = this.ctx.clock.now().toISOString();
@@ -191,7 +221,9 @@ export class LegService implements LegTermination {
   }
 
   /** Runs a leg action. Users act on their own legs only; operators and the application on any. */
-  act(legId: string, action: LegAction, p: Principal, initiator: string): Leg {
+  async act(legId: string, action: LegAction, p: Principal, initiator: string): Promise<Leg> {
+    const node = this.remoteNode(legId);
+    if (node !== undefined) return (await this.cluster?.request(node, 'legs.act', { leg_id: legId, action, principal: p, initiator })) as Leg;
     const runner = this.ownRunner(legId, p);
     if (action === 'hangup') {
       runner.hangup(p.role === 'user' ? 'client' : 'api', `hung up by ${p.role}`);
@@ -206,7 +238,12 @@ export class LegService implements LegTermination {
    * DTMF a client sends on its own connected leg (socket `leg:dtmf`): each key is logged as
    * `audio:dtmf` from the leg's member, method `api`, for the application and operators.
    */
-  clientDtmf(legId: string, digits: string, p: Principal): void {
+  async clientDtmf(legId: string, digits: string, p: Principal): Promise<void> {
+    const node = this.remoteNode(legId);
+    if (node !== undefined) {
+      await this.cluster?.request(node, 'legs.clientDtmf', { leg_id: legId, digits, principal: p });
+      return;
+    }
     const runner = this.ownRunner(legId, p);
     if (runner.state.status !== 'connected') throw fail('InvalidState', `leg is ${runner.state.status}; DTMF needs a connected leg`);
     const { store, log } = this.ctx;
@@ -224,7 +261,12 @@ export class LegService implements LegTermination {
   }
 
   /** The client's answer to the gateway's last offer for its own leg. */
-  answer(legId: string, sdp: string, p: Principal): void {
+  async answer(legId: string, sdp: string, p: Principal): Promise<void> {
+    const node = this.remoteNode(legId);
+    if (node !== undefined) {
+      await this.cluster?.request(node, 'legs.answer', { leg_id: legId, sdp, principal: p });
+      return;
+    }
     this.ownWebRtc(legId, p).answer(sdp);
   }
 
@@ -285,7 +327,23 @@ export class LegService implements LegTermination {
 
   /** A trickled ICE candidate from the client for its own leg. */
   async addCandidate(legId: string, candidate: IceCandidateInit, p: Principal): Promise<void> {
+    const node = this.remoteNode(legId);
+    if (node !== undefined) {
+      await this.cluster?.request(node, 'legs.addCandidate', { leg_id: legId, candidate, principal: p });
+      return;
+    }
     await this.ownWebRtc(legId, p).addCandidate(candidate);
+  }
+
+  /** Joins a cluster: legs of conversations owned elsewhere are made, and acted on, on their node. */
+  joinCluster(cluster: LegCluster): void {
+    this.cluster = cluster;
+  }
+
+  /** The other node that runs `legId`, when it is not here (in a cluster). */
+  private remoteNode(legId: string): string | undefined {
+    if (!this.cluster || this.runners.has(legId)) return undefined;
+    return this.cluster.remoteNodeOf(legId);
   }
 
   /** Ends every leg of a conversation (deleted) with `rtc:terminate`. */
@@ -364,6 +422,8 @@ export class LegService implements LegTermination {
     if (bridge && bridge.size === 0) {
       bridge.close();
       this.bridges.delete(leg.conversation_id);
+      // Nothing of the conversation's media is left here: the next leg may make another node its owner.
+      this.cluster?.release(leg.conversation_id);
     }
   }
 

@@ -62,6 +62,7 @@ export class LegsRepo {
   private readonly byConversation;
   private readonly unfinished;
   private readonly runningPerNode;
+  private readonly nodeOfStmt;
 
   /** `nodeId`: the node this store's legs run on (legs record it, so another node can end them if this one is lost). */
   constructor(
@@ -79,6 +80,7 @@ export class LegsRepo {
     this.byConversation = db.prepare<[string], Row>('SELECT * FROM legs WHERE conversation_id = ? ORDER BY created_at, id');
     // Legs from before nodes were recorded (node_id NULL) belong to whichever node opens the store.
     this.unfinished = db.prepare<[string], Row>("SELECT * FROM legs WHERE status != 'ended' AND (node_id = ? OR node_id IS NULL)");
+    this.nodeOfStmt = db.prepare<[string], string | null>('SELECT node_id FROM legs WHERE id = ?').pluck();
     this.runningPerNode = db.prepare<[], { node_id: string | null; legs: number; conversations: number }>(
       "SELECT node_id, COUNT(*) AS legs, COUNT(DISTINCT conversation_id) AS conversations FROM legs WHERE status != 'ended' GROUP BY node_id",
     );
@@ -125,6 +127,11 @@ export class LegsRepo {
   /** Legs of `nodeId` (this node by default) that were not ended when it last stopped, or when it was lost. */
   listUnfinished(nodeId = this.nodeId): Leg[] {
     return this.unfinished.all(nodeId).map(toLeg);
+  }
+
+  /** The node that runs (or ran) the leg; undefined for no such leg or one from before nodes were recorded. */
+  nodeOf(legId: string): string | undefined {
+    return this.nodeOfStmt.get(legId) ?? undefined;
   }
 
   /** Legs not ended and the conversations they are in, per node (`null`: legs from before nodes were recorded). */

@@ -172,6 +172,17 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX legs_running_by_node ON legs (node_id) WHERE status != 'ended';
   ALTER TABLE recordings ADD COLUMN node_id TEXT;
   `,
+  // The node that owns each conversation's media (its audio bridge, routers, recorders, players):
+  // legs of the conversation made on other nodes are made on it. A row lasts while the owner's node
+  // lease holds and the conversation has legs there.
+  `
+  CREATE TABLE conversation_owners (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations (id),
+    node_id TEXT NOT NULL,
+    since TEXT NOT NULL
+  );
+  CREATE INDEX conversation_owners_by_node ON conversation_owners (node_id);
+  `,
 ];
 
 /** Brings the schema up to date inside one transaction per migration. */

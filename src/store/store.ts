@@ -4,6 +4,7 @@ import { EventsRepo } from './eventsRepo.js';
 import { LegsRepo } from './legsRepo.js';
 import { MembersRepo } from './membersRepo.js';
 import { NodesRepo } from './nodesRepo.js';
+import { OwnersRepo } from './ownersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { RevokedTokensRepo } from './revokedTokensRepo.js';
@@ -48,6 +49,7 @@ export class Store {
   readonly recordings: RecordingsRepo;
   readonly revokedTokens: RevokedTokensRepo;
   readonly nodes: NodesRepo;
+  readonly owners: OwnersRepo;
   private depth = 0;
   /** Callbacks of the transaction in progress when no group commit collects them. */
   private pending: (() => void)[] = [];
@@ -69,6 +71,7 @@ export class Store {
     this.legs = new LegsRepo(db, options.nodeId ?? 'local');
     this.recordings = new RecordingsRepo(db, options.nodeId ?? 'local');
     this.nodes = new NodesRepo(db);
+    this.owners = new OwnersRepo(db);
     this.revokedTokens = new RevokedTokensRepo(db);
     const wrapper = db.transaction((fn: () => unknown) => fn());
     this.runTransaction = <T>(fn: () => T): T => wrapper(fn) as T;

@@ -53,6 +53,7 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
 
     // The gateway's renegotiation offers for legs this connection created (or took over on a rejoin).
     const offers: OfferSink = {
+      socketId: socket.id,
       send: (legId, sdp) => socket.emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } }),
       get open() {
         return socket.connected;
@@ -117,8 +118,8 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       return { knocking_id };
     });
 
-    request('rtc:answer', rtcAnswerRequest, ({ leg_id, answer }) => {
-      deps.services.legs.answer(leg_id, answer.sdp, principal);
+    request('rtc:answer', rtcAnswerRequest, async ({ leg_id, answer }) => {
+      await deps.services.legs.answer(leg_id, answer.sdp, principal);
       return { leg_id };
     });
 
@@ -134,14 +135,14 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
       return {};
     });
 
-    request('rtc:hangup', legRequest, ({ leg_id }) => {
-      deps.services.legs.act(leg_id, 'hangup', principal, principal.sub);
+    request('rtc:hangup', legRequest, async ({ leg_id }) => {
+      await deps.services.legs.act(leg_id, 'hangup', principal, principal.sub);
       return { leg_id };
     });
 
     const toggle = (name: 'leg:mute' | 'leg:earmuff' | 'leg:video-mute', on: LegAction, off: LegAction): void => {
-      request(name, legToggleRequest, ({ leg_id, on: value }) => {
-        const leg = deps.services.legs.act(leg_id, value ? on : off, principal, principal.sub);
+      request(name, legToggleRequest, async ({ leg_id, on: value }) => {
+        const leg = await deps.services.legs.act(leg_id, value ? on : off, principal, principal.sub);
         return { leg_id, media: leg.media };
       });
     };
@@ -149,8 +150,8 @@ export function registerClientNamespace(nsp: ClientNamespace, deps: ClientDeps):
     toggle('leg:earmuff', 'earmuff', 'unearmuff');
     toggle('leg:video-mute', 'video-mute', 'video-unmute');
 
-    request('leg:dtmf', legDtmfRequest, ({ leg_id, digits }) => {
-      deps.services.legs.clientDtmf(leg_id, digits, principal);
+    request('leg:dtmf', legDtmfRequest, async ({ leg_id, digits }) => {
+      await deps.services.legs.clientDtmf(leg_id, digits, principal);
       return { leg_id };
     });
 

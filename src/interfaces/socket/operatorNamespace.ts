@@ -123,7 +123,7 @@ export function registerOperatorNamespace(nsp: OperatorNamespace, deps: Operator
           return {};
         default:
           // The operator is the initiator, as over REST (`PUT /v1/legs/:id`): it appears in the events' body.initiator.
-          return { leg: services.legs.act(payload.leg_id, payload.action, principal, principal.sub) };
+          return { leg: await services.legs.act(payload.leg_id, payload.action, principal, principal.sub) };
       }
     });
 

@@ -132,6 +132,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX legs_running_by_node ON legs (node_id) WHERE status != 'ended';
   ALTER TABLE recordings ADD COLUMN node_id TEXT;
   `,
+  `
+  CREATE TABLE conversation_owners (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations (id),
+    node_id TEXT NOT NULL,
+    since TEXT NOT NULL
+  );
+  CREATE INDEX conversation_owners_by_node ON conversation_owners (node_id);
+  `,
 ];
 
 /** Brings the schema up to date; safe when several nodes start at once. */

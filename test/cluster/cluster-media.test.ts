@@ -1,0 +1,81 @@
+/**
+ * Media across nodes: three legway nodes on one PostgreSQL and one Redis. A conversation's media
+ * lives on one node, its owner (the node of its first leg). A libwebrtc peer whose socket is on
+ * another node gets its leg made on the owner (its `rtc:new` relayed over Redis, the answer carrying
+ * the owner's candidates), so two peers on different nodes hear each other, and never themselves;
+ * an operator connected to a third node mutes a leg with the audible effect.
+ */
+import type { Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventRecorder, request } from '../support/gateway.js';
+import { peerMissing } from '../support/requiredPeers.js';
+import { toneLevel } from '../support/tone.js';
+import { TestPeer } from '../support/webrtcPeer.js';
+import { startCluster, type Cluster, type ClusterNode } from './support/cluster.js';
+import { clusterPartsMissing } from './support/servers.js';
+
+const missing = peerMissing(clusterPartsMissing());
+if (missing) console.log(`skipping the cluster tests: ${missing}`);
+
+const AUDIBLE = 1500; // of the 8000 the peers send: well above codec and mixing loss
+const SILENT = 300;
+
+describe.skipIf(missing !== undefined)('media of one conversation across nodes', () => {
+  let cluster: Cluster;
+  const peers: TestPeer[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster({ nodes: 3 });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const peer of peers) peer.close();
+    // Undefined when beforeAll failed before it was set.
+    await (cluster as Cluster | undefined)?.close();
+  }, 60_000);
+
+  async function peerOn(node: ClusterNode, cid: string, user: string, tone: number): Promise<{ peer: TestPeer; socket: Socket; seen: EventRecorder }> {
+    const socket = await node.connect(user);
+    const seen = new EventRecorder(socket);
+    expect(await request(socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: true });
+    const peer = new TestPeer(socket);
+    peers.push(peer);
+    peer.tone(tone);
+    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
+    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
+    return { peer, socket, seen };
+  }
+
+  it('peers whose sockets are on different nodes hear each other, not themselves; an operator on a third node mutes one audibly', async () => {
+    const [node1, node2, node3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const created = await node3.api('POST', '/v1/conversations', { name: 'media-across' });
+    expect(created.status).toBe(201);
+    const cid = created.body.id as string;
+    for (const user of ['alice', 'bob'])
+      expect((await node3.api('POST', `/v1/conversations/${cid}/members`, { user: { name: user }, state: 'invited' })).status).toBe(201);
+
+    const alice = await peerOn(node1, cid, 'alice', 440);
+    const bob = await peerOn(node2, cid, 'bob', 880);
+    // Both legs run on node 1, the conversation's owner: bob's was made there for him.
+    for (const peer of [alice.peer, bob.peer]) {
+      const leg = await node2.api('GET', `/v1/legs/${peer.legId}`);
+      expect(leg.status).toBe(200);
+    }
+
+    await alice.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'alice to hear bob');
+    await bob.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'bob to hear alice');
+    expect(toneLevel(alice.peer.lastReceived(500), 440)).toBeLessThan(SILENT);
+    expect(toneLevel(bob.peer.lastReceived(500), 880)).toBeLessThan(SILENT);
+
+    // An operator on node 3 mutes bob's leg (on node 1): alice stops hearing him.
+    const operator = await node3.connect('olga', 'operator', '/operator');
+    const muted = await request(operator, 'leg:action', { leg_id: bob.peer.legId, action: 'mute' });
+    expect(muted).toMatchObject({ ok: true, leg: { id: bob.peer.legId, media: { muted: true } } });
+    await alice.peer.until((s) => toneLevel(s, 880) < SILENT, 'alice to stop hearing muted bob');
+    await bob.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'bob to still hear alice');
+
+    // Bob hangs up through node 2: his leg on node 1 ends.
+    expect(await request(bob.socket, 'rtc:hangup', { leg_id: bob.peer.legId })).toMatchObject({ ok: true });
+    await alice.seen.waitFor((e) => e.type === 'rtc:hangup' || (e.type === 'rtc:terminate' && e.body.leg_id === bob.peer.legId), 10_000);
+  });
+});
