@@ -8,6 +8,7 @@
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventRecorder, request } from '../support/gateway.js';
+import { runCliAsync } from '../support/process.js';
 import { peerMissing } from '../support/requiredPeers.js';
 import { toneLevel } from '../support/tone.js';
 import { TestPeer } from '../support/webrtcPeer.js';
@@ -57,10 +58,10 @@ describe.skipIf(missing !== undefined)('media of one conversation across nodes',
     const alice = await peerOn(node1, cid, 'alice', 440);
     const bob = await peerOn(node2, cid, 'bob', 880);
     // Both legs run on node 1, the conversation's owner: bob's was made there for him.
-    for (const peer of [alice.peer, bob.peer]) {
-      const leg = await node2.api('GET', `/v1/legs/${peer.legId}`);
-      expect(leg.status).toBe(200);
-    }
+    const status = await runCliAsync(node2.dataDir, ['cluster', 'status', '--json'], { ...node2.env, LEGWAY_LOG_LEVEL: 'silent' });
+    const nodes = (JSON.parse(status.stdout) as { nodes: { id: string; legs: number; conversations: number }[] }).nodes;
+    expect(nodes.find((n) => n.id === node1.id)).toMatchObject({ legs: 2, conversations: 1 });
+    expect(nodes.find((n) => n.id === node2.id)).toMatchObject({ legs: 0, conversations: 0 });
 
     await alice.peer.until((s) => toneLevel(s, 880) > AUDIBLE, 'alice to hear bob');
     await bob.peer.until((s) => toneLevel(s, 440) > AUDIBLE, 'bob to hear alice');
