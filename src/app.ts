@@ -281,6 +281,10 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       },
       request: (node, method, params) => bus.request(node, method, params),
     });
+    sipLegs.joinCluster((conversationId) => {
+      const owner = store.write(() => store.owners.claim(conversationId, nodeId, clock.now().getTime()));
+      return owner === nodeId ? undefined : (store.nodes.get(owner)?.sip_address ?? undefined);
+    });
   }
   const lease = new NodeLease({
     nodeId: config.cluster.nodeId,

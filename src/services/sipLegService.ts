@@ -125,6 +125,11 @@ export class SipLegService {
     this.settingUp.add(setup);
   }
 
+  /** Joins a cluster: an inbound call for a conversation owned by another node is redirected to that node's SIP address. */
+  joinCluster(ownerElsewhere: (conversationId: string) => string | undefined): void {
+    this.context.ownerElsewhere = ownerElsewhere;
+  }
+
   /** The SIP server outbound calls go through (set once it listens). */
   attach(server: SipServer): void {
     this.server = server;

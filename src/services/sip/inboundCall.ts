@@ -4,6 +4,7 @@
  * then the call object (RTP) and the leg's runner. Everything after the RTP is opened runs without
  * an await and is undone by the call's `close()` if it throws, so a failing call never leaks ports.
  */
+import { URI } from 'sip.js';
 import type { Principal } from '../../auth/principal.js';
 import { LegwayError } from '../../domain/errors.js';
 import { newLegId } from '../../lib/ids.js';
@@ -61,6 +62,14 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
   if (givenUp()) return false;
   let conversation = c.conversations.resolve(route.conversation);
   conversation ??= c.conversations.create({ name: route.conversation }, SIP_PRINCIPAL);
+  const owner = c.ownerElsewhere?.(conversation.id);
+  if (owner !== undefined) {
+    // The conversation's media is on another node: the caller is sent there (302), which the
+    // proxy in front of the nodes follows, so the call is mixed where the conversation is.
+    const at = owner.lastIndexOf(':');
+    request.redirect([new URI('sip', dialled, owner.slice(0, at).replace(/^\[|\]$/g, ''), Number(owner.slice(at + 1)))], { statusCode: 302 });
+    return false;
+  }
 
   const call = await c.openCall(legId, conversation.id, 'inbound', invite.source.address);
   try {

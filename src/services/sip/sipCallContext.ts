@@ -32,4 +32,9 @@ export interface SipCallContext {
   refreshSession(runner: SipLegRunner, interval: number): void;
   /** Runs a started call with the others; its admission slot is released when it ends. */
   track(call: SipCall, runner: SipLegRunner): void;
+  /**
+   * In a cluster: the SIP `host:port` of the node that owns the conversation's media, when that is
+   * another node (the call is redirected there); undefined when the call is taken here.
+   */
+  ownerElsewhere?: (conversationId: string) => string | undefined;
 }
