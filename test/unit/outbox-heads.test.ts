@@ -124,9 +124,11 @@ describe('webhook outbox heads (real SQLite file)', () => {
 
   it('finds the heads of a backlog queued before the upgrade that added them', () => {
     // The schema as the previous version left it (migrations 1–3): no heads table, a backlog across
-    // conversations. Undoing migrations 4 and 5 (revoked tokens) by hand only works while 5 is the last one.
-    expect(db.pragma('user_version', { simple: true }), 'migrations after 5: rebuild the version-3 schema differently').toBe(5);
+    // conversations. Undoing migrations 4 to 7 (revoked tokens, nodes, owners) by hand only works while 7 is the last one.
+    expect(db.pragma('user_version', { simple: true }), 'migrations after 7: rebuild the version-3 schema differently').toBe(7);
     db.exec(`
+      DROP TABLE conversation_owners;
+      DROP INDEX legs_running_by_node; ALTER TABLE legs DROP COLUMN node_id; ALTER TABLE recordings DROP COLUMN node_id; DROP TABLE nodes;
       DROP TABLE revoked_tokens;
       DROP TRIGGER webhook_heads_after_insert; DROP TRIGGER webhook_heads_after_delete; DROP TRIGGER webhook_heads_after_update;
       DROP TABLE webhook_heads; PRAGMA user_version = 3;`);

@@ -108,8 +108,20 @@ describe.skipIf(missing !== undefined)('PgDatabase on a real PostgreSQL', () => 
         .prepare<[], string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
         .pluck()
         .all();
-      expect(tables).toEqual(['conversations', 'events', 'legs', 'legway_schema', 'members', 'recordings', 'revoked_tokens', 'users', 'webhook_outbox']);
-      expect(fresh.prepare('SELECT version FROM legway_schema').all()).toEqual([{ version: 1 }]);
+      expect(tables).toEqual([
+        'conversation_owners',
+        'conversations',
+        'events',
+        'legs',
+        'legway_schema',
+        'members',
+        'nodes',
+        'recordings',
+        'revoked_tokens',
+        'users',
+        'webhook_outbox',
+      ]);
+      expect(fresh.prepare('SELECT version FROM legway_schema').all()).toEqual([{ version: 3 }]);
       fresh.exec('UPDATE legway_schema SET version = 99');
       expect(() => migratePg(fresh)).toThrow(/newer than this legway/);
     } finally {
