@@ -1,4 +1,4 @@
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 /** `ringing`: an outbound SIP call that the far end announced (180/183). */
 export type LegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
@@ -62,7 +62,7 @@ export class LegsRepo {
   private readonly byConversation;
   private readonly unfinished;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb) {
     this.insertStmt = db.prepare(
       `INSERT INTO legs (id, conversation_id, member_id, type, direction, status, data, created_at)
        VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at)`,

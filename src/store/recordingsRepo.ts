@@ -1,5 +1,5 @@
 import { compact } from './json.js';
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 export type RecordingStatus = 'recording' | 'done' | 'failed';
 export type RecordingFormat = 'wav';
@@ -63,7 +63,7 @@ export class RecordingsRepo {
   private readonly byConversation;
   private readonly unfinished;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb) {
     this.insertStmt = db.prepare(
       `INSERT INTO recordings (id, conversation_id, leg_id, format, path, status, started_at, created_by)
        VALUES (@id, @conversation_id, @leg_id, @format, @path, 'recording', @started_at, @created_by)`,

@@ -36,7 +36,7 @@ describe('webhook outbox heads (real SQLite file)', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'legway-outbox-'));
     db = openDatabase(join(dir, 'legway.sqlite'), { synchronous: 'normal' });
-    outbox = new OutboxRepo(db);
+    outbox = new OutboxRepo(db, 'sqlite');
     seqs.clear();
   });
 
@@ -137,7 +137,7 @@ describe('webhook outbox heads (real SQLite file)', () => {
     db.prepare(`UPDATE webhook_outbox SET state = 'failed' WHERE conversation_id = 'CON-b' AND event_id = 1`).run();
 
     migrate(db);
-    outbox = new OutboxRepo(db);
+    outbox = new OutboxRepo(db, 'sqlite');
 
     expect(heads()).toEqual(['CON-a#1', 'CON-b#2']);
   });

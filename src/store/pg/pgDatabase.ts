@@ -107,7 +107,7 @@ export interface RunResult {
   changes: number;
 }
 
-export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown> {
+export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
   private plucked = false;
   private name: string | undefined;
 
@@ -122,18 +122,18 @@ export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown
     return this;
   }
 
-  run(...params: P extends unknown[] ? P : [P]): RunResult {
+  run(...params: P): RunResult {
     this.execute(params);
     const changes = this.db.pq.cmdTuples();
     return { changes: changes === '' ? 0 : Number(changes) };
   }
 
-  get(...params: P extends unknown[] ? P : [P]): R | undefined {
+  get(...params: P): R | undefined {
     this.execute(params);
     return this.db.pq.ntuples() === 0 ? undefined : (this.row(0) as R);
   }
 
-  all(...params: P extends unknown[] ? P : [P]): R[] {
+  all(...params: P): R[] {
     this.execute(params);
     const rows: R[] = [];
     for (let r = 0, n = this.db.pq.ntuples(); r < n; r++) rows.push(this.row(r) as R);
@@ -199,8 +199,9 @@ export class PgDatabase {
     this.exec('SET client_min_messages = warning');
   }
 
-  prepare<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown>(sql: string): PgStatement<P, R> {
-    return new PgStatement<P, R>(this, compileSql(sql));
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- better-sqlite3's constraint, so both satisfy SqlDb
+  prepare<P extends unknown[] | {} = unknown[], R = unknown>(sql: string): P extends unknown[] ? PgStatement<P, R> : PgStatement<[P], R> {
+    return new PgStatement(this, compileSql(sql)) as P extends unknown[] ? PgStatement<P, R> : PgStatement<[P], R>;
   }
 
   /** Runs one or more statements without parameters. */
