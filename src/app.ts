@@ -99,6 +99,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const store = Store.open(config.dataDir, {
     synchronous: config.sqliteSynchronous,
     commitWindowMs: config.sqliteCommitWindowMs,
+    databaseUrl: config.databaseUrl,
     // What the failed group held was never announced, but the legs and members in memory may have
     // moved on without it: stop rather than run on a state the store does not have.
     onCommitFailure: (err) => {

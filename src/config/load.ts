@@ -161,6 +161,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     production,
     sqliteSynchronous: input.sqlite_synchronous,
     sqliteCommitWindowMs: input.sqlite_group_commit ? input.sqlite_commit_window_ms : undefined,
+    databaseUrl: input.database_url,
     bodyLimit: input.body_limit,
     restRateLimit: input.rest_rate_limit,
     socketRateLimit: input.socket_rate_limit,

@@ -48,6 +48,26 @@ describe('configuration', () => {
     expect(same).toThrow(/LEGWAY_SIGNATURE_SECRET must differ from LEGWAY_SECRET/);
   });
 
+  it('keeps the store in SQLite unless LEGWAY_DATABASE_URL names a PostgreSQL database, and never echoes its password', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).databaseUrl).toBeUndefined();
+    for (const url of ['postgres://legway:pw@db.example:5432/legway', 'postgresql:///legway?host=/run/postgresql']) {
+      expect(loadConfig({ env: { LEGWAY_DATABASE_URL: url }, cwd: dir }).databaseUrl).toBe(url);
+    }
+    for (const [url, problem] of [
+      ['mysql://legway:hunter2-secret@db/legway', /LEGWAY_DATABASE_URL \(--database-url\): must start with postgres:\/\/ or postgresql:\/\//],
+      ['db.example hunter2-secret', /LEGWAY_DATABASE_URL \(--database-url\): expected a postgres:\/\/ or postgresql:\/\/ URL/],
+    ] as const) {
+      let message = '';
+      try {
+        loadConfig({ env: { LEGWAY_DATABASE_URL: url }, cwd: dir });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(problem);
+      expect(message).not.toContain('hunter2');
+    }
+  });
+
   it('turns the development login off unless LEGWAY_DEV_LOGIN says otherwise', () => {
     expect(loadConfig({ env: {}, cwd: dir }).devLogin).toBe(false);
     expect(loadConfig({ env: { LEGWAY_DEV_LOGIN: 'true' }, cwd: dir }).devLogin).toBe(true);
