@@ -8,7 +8,30 @@
  * SQL is written once: `?` and `@name` parameters become `$n`, and result values come back as
  * SQLite gives them (integers and numerics as numbers, booleans as 1/0, everything else as text).
  */
-import Libpq from 'libpq';
+import { createRequire } from 'node:module';
+import type Libpq from 'libpq';
+
+/**
+ * libpq is loaded on first use, with require: the SQLite store never loads the native addon, and
+ * libpq's index.js prints its include folder to stdout when it has no CommonJS parent (an ESM
+ * import), which would end up in `TOKEN=$(legway token …)`.
+ */
+let LibpqClass: typeof Libpq | undefined;
+function loadLibpq(): typeof Libpq {
+  return (LibpqClass ??= createRequire(import.meta.url)('libpq') as typeof Libpq);
+}
+
+/**
+ * Finished connections kept referenced for a moment: libpq's finish() hands its poll handle, which
+ * lives inside the connection object, to libuv to close on the loop's next pass. A garbage
+ * collection before that would free the handle under libuv (an abort in uv__finish_close).
+ */
+const finished = new Set<Libpq>();
+function finish(pq: Libpq): void {
+  pq.finish();
+  finished.add(pq);
+  setTimeout(() => finished.delete(pq), 100).unref();
+}
 
 /** PostgreSQL type OIDs whose text form is turned into a number. */
 const NUMERIC_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
@@ -181,7 +204,7 @@ export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
 
 /** One synchronous connection. Not for use from two places at once (it is not: Node runs one thing at a time). */
 export class PgDatabase {
-  readonly pq = new Libpq();
+  readonly pq: Libpq = new (loadLibpq())();
   private depth = 0;
   private prepared = 0;
   private savepoints = 0;
@@ -192,7 +215,7 @@ export class PgDatabase {
       this.pq.connectSync(url);
     } catch (err) {
       const message = this.pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
-      this.pq.finish();
+      finish(this.pq);
       throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
     }
     // Notices (e.g. "table does not exist, skipping") would go to stderr from libpq itself.
@@ -240,7 +263,7 @@ export class PgDatabase {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    this.pq.finish();
+    finish(this.pq);
   }
 
   /** @internal Prepares `sql` on the server once; returns its statement name. */

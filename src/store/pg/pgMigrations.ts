@@ -168,6 +168,9 @@ const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/** The schema version this legway migrates PostgreSQL to. */
+export const PG_SCHEMA_VERSION = MIGRATIONS.length;
+
 /** Brings the schema up to date; safe when several nodes start at once. */
 export function migratePg(db: PgDatabase): void {
   db.transaction(() => {
