@@ -41,7 +41,10 @@ export async function serve(flags: Partial<Record<ConfigKey, string>>, file: str
     throw err;
   }
   const database = config.databaseUrl === undefined ? 'sqlite' : describeDatabaseUrl(config.databaseUrl);
-  logger.info({ host: config.host, port, data_dir: config.dataDir, database, application_id: config.applicationId }, `legway listening on ${config.host}:${port}`);
+  logger.info(
+    { host: config.host, port, data_dir: config.dataDir, database, application_id: config.applicationId },
+    `legway listening on ${config.host}:${port}`,
+  );
   if (config.metrics.listen && app.metricsPort !== undefined) {
     logger.info({ host: config.metrics.listen.host, port: app.metricsPort }, `metrics on ${config.metrics.listen.host}:${app.metricsPort}`);
   }

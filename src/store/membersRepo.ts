@@ -91,9 +91,7 @@ export class MembersRepo {
       `SELECT m.id, m.conversation_id, m.state FROM members m JOIN users u ON u.id = m.user_id
        WHERE m.conversation_id = ? AND u.name = ? AND m.state != 'left'`,
     );
-    this.currentCount = db.prepare<[string], { n: number }>(
-      `SELECT COUNT(*) AS n FROM members ${current}WHERE conversation_id = ? AND state != 'left'`,
-    );
+    this.currentCount = db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM members ${current}WHERE conversation_id = ? AND state != 'left'`);
     this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 

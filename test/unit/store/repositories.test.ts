@@ -143,7 +143,15 @@ describe.each(ENGINES)('repositories (%s)', (engine) => {
     expect(store.legs.get('LEG-1')).toEqual({ ...leg, status: 'ended', end_reason: 'hangup', timestamp: { created: T0, updated: at(9), ended: at(9) } });
     expect(store.legs.listUnfinished()).toEqual([]);
 
-    store.recordings.insert({ id: 'REC-1', conversation_id: 'CON-a', leg_id: 'LEG-1', format: 'wav', path: 'CON-a/REC-1.wav', started_at: T0, created_by: 'application' });
+    store.recordings.insert({
+      id: 'REC-1',
+      conversation_id: 'CON-a',
+      leg_id: 'LEG-1',
+      format: 'wav',
+      path: 'CON-a/REC-1.wav',
+      started_at: T0,
+      created_by: 'application',
+    });
     expect(store.recordings.listUnfinished().map((r) => r.id)).toEqual(['REC-1']);
     expect(store.recordings.finish('REC-1', { duration_ms: 12_345, size_bytes: 9_876_543_210, ended: at(12) })).toBe(true);
     expect(store.recordings.finish('REC-1', { duration_ms: 1, size_bytes: 1, ended: at(13) })).toBe(false);

@@ -29,12 +29,16 @@ function sqliteSchema(db: SqlDb): Schema {
   const indexes: string[] = [];
   const names = db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
   for (const table of names) {
-    const columns = db.prepare<[string], { name: string; notnull: number; pk: number }>('SELECT name, "notnull", pk FROM pragma_table_info(?) ORDER BY cid').all(table);
+    const columns = db
+      .prepare<[string], { name: string; notnull: number; pk: number }>('SELECT name, "notnull", pk FROM pragma_table_info(?) ORDER BY cid')
+      .all(table);
     // A primary key column is NOT NULL, as PostgreSQL makes it (SQLite lets a rowid table's non-integer key hold NULL).
     tables[table] = columns.map((c) => (c.notnull || c.pk ? `${c.name} NOT NULL` : c.name));
     const key = columns.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
     tables[table].push(`PRIMARY KEY (${key.map((c) => c.name).join(', ')})`);
-    for (const fk of db.prepare<[string], { table: string; from: string; to: string }>('SELECT "table", "from", "to" FROM pragma_foreign_key_list(?)').all(table)) {
+    for (const fk of db
+      .prepare<[string], { table: string; from: string; to: string }>('SELECT "table", "from", "to" FROM pragma_foreign_key_list(?)')
+      .all(table)) {
       foreignKeys.push(`${table}.${fk.from} -> ${fk.table}.${fk.to}`);
     }
     const list = db.prepare<[string], { name: string; unique: number; origin: string; partial: number }>(
@@ -97,7 +101,9 @@ function pgSchema(db: SqlDb): Schema {
     .all()
     .map((fk) => `${fk.tbl}.${fk.col} -> ${fk.ref}.${fk.refcol}`);
   const triggers = db
-    .prepare<[], { tbl: string; name: string }>('SELECT c.relname AS tbl, g.tgname AS name FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE NOT g.tgisinternal')
+    .prepare<[], { tbl: string; name: string }>(
+      'SELECT c.relname AS tbl, g.tgname AS name FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE NOT g.tgisinternal',
+    )
     .all()
     .map((t) => `${t.tbl}: ${t.name}`);
   return { tables, foreignKeys: foreignKeys.sort(), indexes: indexes.sort(), triggers: triggers.sort() };
