@@ -6,8 +6,10 @@
  * every gateway keeps its SQLite file in its data folder.
  */
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { PgDatabase } from '../../src/store/pg/pgDatabase.js';
+import type { SqlDb } from '../../src/store/sqlDb.js';
 import { createDatabaseOn } from './postgres.js';
 
 /** The server the suite runs on (a database of it the test user may connect to), or undefined for SQLite. */
@@ -31,6 +33,12 @@ export function databaseEnv(dataDir: string): { LEGWAY_DATABASE_URL?: string } {
 /** The data folder `legway` run in `cwd` with `env` uses (what LEGWAY_DATA_DIR says, or ./data). */
 export function dataDirOf(cwd: string, env: Record<string, string>): string {
   return resolve(cwd, env.LEGWAY_DATA_DIR ?? './data');
+}
+
+/** A connection of the test's own to the store of the gateway on `dataDir` (read-only on SQLite), as another process sees it. */
+export function connectStoreOf(dataDir: string): SqlDb {
+  const url = databaseEnv(dataDir).LEGWAY_DATABASE_URL;
+  return url === undefined ? new Database(join(dataDir, 'legway.sqlite'), { readonly: true, fileMustExist: true }) : new PgDatabase(url);
 }
 
 /** Drops the database of a data folder that is being removed (its gateway closed). */
