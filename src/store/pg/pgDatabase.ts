@@ -37,6 +37,8 @@ function finish(pq: Libpq): void {
 const NUMERIC_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
 const BOOL_TYPE = 16;
 const PGRES_COMMAND_OK = 'PGRES_COMMAND_OK';
+/** PQtransactionStatus once the connection is gone (server restarted, network cut, backend ended). */
+const PQTRANS_UNKNOWN = 4;
 const PGRES_TUPLES_OK = 'PGRES_TUPLES_OK';
 
 export class PgError extends Error {
@@ -133,6 +135,8 @@ export interface RunResult {
 export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
   private plucked = false;
   private name: string | undefined;
+  /** The connection `name` was prepared on (see PgDatabase.generation). */
+  private generation = -1;
 
   constructor(
     private readonly db: PgDatabase,
@@ -165,8 +169,13 @@ export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
 
   private execute(params: unknown[]): void {
     const values = this.bind(params);
-    this.name ??= this.db.prepareNamed(this.sql);
-    this.db.pq.execPrepared(this.name, values as string[]);
+    const pq = this.db.live();
+    let name = this.name;
+    if (name === undefined || this.generation !== this.db.generation) {
+      name = this.name = this.db.prepareNamed(this.sql);
+      this.generation = this.db.generation;
+    }
+    pq.execPrepared(name, values as string[]);
     this.db.check(this.sql.text);
   }
 
@@ -202,22 +211,59 @@ export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
   }
 }
 
-/** One synchronous connection. Not for use from two places at once (it is not: Node runs one thing at a time). */
+function connect(url: string): Libpq {
+  const pq = new (loadLibpq())();
+  try {
+    pq.connectSync(url);
+  } catch (err) {
+    const message = pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
+    finish(pq);
+    throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
+  }
+  return pq;
+}
+
+/**
+ * One synchronous connection. Not for use from two places at once (it is not: Node runs one thing
+ * at a time). A connection found lost (the server restarted, the network was cut) fails what was
+ * running on it; the next statement outside a transaction connects again and prepares its
+ * statements anew, so a gateway recovers without a restart. Nothing is retried by itself: a write
+ * whose fate is unknown is the caller's to report.
+ */
 export class PgDatabase {
-  readonly pq: Libpq = new (loadLibpq())();
+  private connection: Libpq;
   private depth = 0;
   private prepared = 0;
   private savepoints = 0;
   private open = true;
+  private lost = false;
+  /** Bumped by each new connection: statements prepared on an earlier one are prepared again. */
+  generation = 0;
 
-  constructor(url: string) {
-    try {
-      this.pq.connectSync(url);
-    } catch (err) {
-      const message = this.pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
-      finish(this.pq);
-      throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
+  constructor(private readonly url: string) {
+    this.connection = connect(url);
+    this.setUp();
+  }
+
+  /** The libpq connection, for PgStatement. */
+  get pq(): Libpq {
+    return this.connection;
+  }
+
+  /** @internal The connection to run a statement on: a new one when the last was lost and no transaction spans the loss. */
+  live(): Libpq {
+    if (this.lost && this.depth === 0 && this.open) {
+      const next = connect(this.url);
+      finish(this.connection);
+      this.connection = next;
+      this.lost = false;
+      this.generation++;
+      this.setUp();
     }
+    return this.connection;
+  }
+
+  private setUp(): void {
     // Notices (e.g. "table does not exist, skipping") would go to stderr from libpq itself.
     this.exec('SET client_min_messages = warning');
   }
@@ -229,7 +275,7 @@ export class PgDatabase {
 
   /** Runs one or more statements without parameters. */
   exec(sql: string): void {
-    this.pq.exec(sql);
+    this.live().exec(sql);
     this.check(sql);
   }
 
@@ -251,10 +297,13 @@ export class PgDatabase {
         result = fn(...args);
       } catch (err) {
         this.depth--;
-        this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK');
+        // A lost connection took the transaction with it: nothing to roll back (and no new connection to do it on).
+        if (!this.lost) this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK');
         throw err;
       }
       this.depth--;
+      // The connection was lost under a caller that went on: its transaction is gone, not committed.
+      if (this.lost) throw new PgError('the connection to PostgreSQL was lost; the transaction did not commit', undefined, 'PG_CONNECTION_LOST');
       this.exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : 'COMMIT');
       return result;
     };
@@ -263,25 +312,28 @@ export class PgDatabase {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    finish(this.pq);
+    finish(this.connection);
   }
 
   /** @internal Prepares `sql` on the server once; returns its statement name. */
   prepareNamed(sql: CompiledSql): string {
     const name = `legway_${++this.prepared}`;
-    this.pq.prepare(name, sql.text, sql.count);
+    this.connection.prepare(name, sql.text, sql.count);
     this.check(sql.text);
     return name;
   }
 
   /** @internal Throws the server's error for the last command, if it failed. */
   check(sql: string): void {
-    const status = this.pq.resultStatus();
+    const pq = this.connection;
+    const status = pq.resultStatus();
     if (status === PGRES_COMMAND_OK || status === PGRES_TUPLES_OK) return;
-    const fields = this.pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
+    const fields = pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
     const sqlState = fields?.sqlState;
-    const message = fields?.messagePrimary ?? this.pq.errorMessage().trim();
-    const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? 'PG_ERROR';
+    const message = fields?.messagePrimary ?? pq.errorMessage().trim();
+    // @types/libpq leaves transactionStatus out; libpq has it (PQtransactionStatus).
+    if ((pq as Libpq & { transactionStatus(): number }).transactionStatus() === PQTRANS_UNKNOWN) this.lost = true;
+    const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? (this.lost ? 'PG_CONNECTION_LOST' : 'PG_ERROR');
     throw new PgError(`${message} (in: ${sql.slice(0, 120)})`, sqlState, code);
   }
 }

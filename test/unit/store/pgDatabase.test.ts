@@ -97,6 +97,44 @@ describe.skipIf(missing !== undefined)('PgDatabase on a real PostgreSQL', () => 
     expect(() => db.prepare('SELECT @a::int AS x').get({})).toThrow(/missing named parameter "a"/);
   });
 
+  it('connects again after losing its connection: what ran on the lost one fails, the next statement works', () => {
+    const conn = new PgDatabase(pg.createDatabase('reconnect_test'));
+    const admin = new PgDatabase(pg.url);
+    const endBackend = (): void => {
+      const pid = conn.prepare<[], number>('SELECT pg_backend_pid()').pluck().get()!;
+      admin.prepare('SELECT pg_terminate_backend(?)').get(pid);
+    };
+    try {
+      conn.exec('CREATE TABLE t (n INTEGER NOT NULL)');
+      const insert = conn.prepare('INSERT INTO t (n) VALUES (?)');
+      const count = conn.prepare<[], number>('SELECT count(*) FROM t').pluck();
+      insert.run(1);
+
+      endBackend();
+      expect(() => count.get()).toThrow(expect.objectContaining({ code: 'PG_CONNECTION_LOST' }));
+      // The same prepared statements, on the new connection.
+      insert.run(2);
+      expect(count.get()).toBe(2);
+
+      // Lost inside a transaction: it did not commit, even when the caller swallowed the error.
+      const swallowing = conn.transaction(() => {
+        insert.run(3);
+        endBackend();
+        try {
+          insert.run(4);
+        } catch {
+          // a caller that goes on
+        }
+      });
+      expect(() => swallowing()).toThrow(expect.objectContaining({ code: 'PG_CONNECTION_LOST' }));
+      expect(conn.inTransaction).toBe(false);
+      expect(count.get()).toBe(2);
+    } finally {
+      admin.close();
+      conn.close();
+    }
+  });
+
   it('fails to connect with a clear error', () => {
     expect(() => new PgDatabase(`postgresql://legway@127.0.0.1:${pg.port}/no_such_database`)).toThrow(/cannot connect to PostgreSQL/);
   });
