@@ -59,8 +59,14 @@ describe.each(ENGINES)('event log ids and batches (%s)', (engine) => {
     log.append(text(A, 'a1'));
     const batch = log.appendMany([text(A, 'a2'), text(B, 'b1'), text(A, 'a3')]);
     expect(batch.map((e) => `${e.conversation_id}:${e.id}`)).toEqual(['CON-a:2', 'CON-b:1', 'CON-a:3']);
-    // SQLite groups the turn's transactions into one commit; on PostgreSQL each commits (durably) by itself.
+    // SQLite groups the turn's transactions into one commit; on PostgreSQL each commits (durably) by
+    // itself, so what it wrote is announced, and visible to other connections, at once.
     if (engine === 'sqlite') expect(announced).toEqual([]);
+    else {
+      expect(store.allDurable).toBe(true);
+      expect(announced.map((e) => e.id)).toEqual([1, 2, 1, 3]);
+      expect(stored()).toEqual(['CON-a:1 a1', 'CON-a:2 a2', 'CON-a:3 a3', 'CON-b:1 b1']);
+    }
 
     await store.durable();
     expect(announced.map((e) => `${e.conversation_id}:${e.id}`)).toEqual(['CON-a:1', 'CON-a:2', 'CON-b:1', 'CON-a:3']);
