@@ -211,6 +211,17 @@ export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
   }
 }
 
+/**
+ * Whether a failure left the connection unusable: libpq says so, or the error is libpq's own (no
+ * SQLSTATE: the server never answered), a connection exception (08…) or the server shutting the
+ * session down (57P01–57P03). libpq may report a terminated session before it marks it bad.
+ */
+function connectionLost(pq: Libpq, sqlState: string | undefined): boolean {
+  // @types/libpq leaves transactionStatus out; libpq has it (PQtransactionStatus).
+  if ((pq as Libpq & { transactionStatus(): number }).transactionStatus() === PQTRANS_UNKNOWN) return true;
+  return sqlState === undefined || sqlState.startsWith('08') || /^57P0[123]$/.test(sqlState);
+}
+
 function connect(url: string): Libpq {
   const pq = new (loadLibpq())();
   try {
@@ -331,8 +342,7 @@ export class PgDatabase {
     const fields = pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
     const sqlState = fields?.sqlState;
     const message = fields?.messagePrimary ?? pq.errorMessage().trim();
-    // @types/libpq leaves transactionStatus out; libpq has it (PQtransactionStatus).
-    if ((pq as Libpq & { transactionStatus(): number }).transactionStatus() === PQTRANS_UNKNOWN) this.lost = true;
+    if (connectionLost(pq, sqlState)) this.lost = true;
     const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? (this.lost ? 'PG_CONNECTION_LOST' : 'PG_ERROR');
     throw new PgError(`${message} (in: ${sql.slice(0, 120)})`, sqlState, code);
   }
