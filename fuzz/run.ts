@@ -59,7 +59,10 @@ async function main(): Promise<number> {
   progress(`seed ${seed}; starting the gateway`);
   const crashes = new CrashWatch();
   const world = await startFuzzWorld();
-  const watch = new StateWatch(world.gateway.app.store.db);
+  const db = world.gateway.app.store.sqlite;
+  // The watch sees writes through SQLite's TEMP triggers on the gateway's own connection.
+  if (!db) throw new Error('the fuzz run needs the embedded SQLite store: unset LEGWAY_DATABASE_URL');
+  const watch = new StateWatch(db);
   const liveness = await LivenessProbe.open(world.gateway.url, world.sipPort);
   const rss = new RssSampler();
   // A time-boxed run spends 90 % of its time on the targets (the rest starts, warms up and stops).

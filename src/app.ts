@@ -105,11 +105,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const clock = options.clock ?? systemClock;
   const metrics = new Metrics();
   // In a cluster every series carries its node; a gateway on its own keeps its series as they were.
-  if (config.cluster.redisUrl !== undefined) metrics.labelNode(config.cluster.nodeId);
+  if (config.cluster.redisUrl !== undefined || config.databaseUrl !== undefined) metrics.labelNode(config.cluster.nodeId);
   const store = Store.open(config.dataDir, {
     nodeId: config.cluster.nodeId,
     synchronous: config.sqliteSynchronous,
     commitWindowMs: config.sqliteCommitWindowMs,
+    databaseUrl: config.databaseUrl,
     // What the failed group held was never announced, but the legs and members in memory may have
     // moved on without it: stop rather than run on a state the store does not have.
     onCommitFailure: (err) => {

@@ -64,7 +64,7 @@ export function formatStatus(nodes: readonly NodeStatus[]): string {
 
 /** Opens the store the configuration names (the data folder's SQLite file, or the cluster's PostgreSQL). */
 export function openStore(config: Config): Store {
-  return Store.open(config.dataDir, { synchronous: config.sqliteSynchronous, nodeId: config.cluster.nodeId });
+  return Store.open(config.dataDir, { synchronous: config.sqliteSynchronous, nodeId: config.cluster.nodeId, databaseUrl: config.databaseUrl });
 }
 
 /** Sets `nodeId` draining: at its next lease renewal it refuses new legs and answers SIP probes 503. False when no such node is running. */

@@ -91,7 +91,7 @@ function revoke(args: string[]): number {
   }
   const file = (values as Record<string, unknown>).config;
   const config = loadConfig({ flags: configFlags(values), file: typeof file === 'string' ? file : undefined });
-  const store = Store.open(config.dataDir, { synchronous: config.sqliteSynchronous });
+  const store = Store.open(config.dataDir, { synchronous: config.sqliteSynchronous, databaseUrl: config.databaseUrl });
   try {
     const created = store.transaction(() => store.revokedTokens.add(jti, new Date().toISOString()));
     process.stdout.write(created ? `revoked ${jti}\n` : `${jti} was already revoked\n`);

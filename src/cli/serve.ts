@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.js';
 import type { ConfigKey } from '../config/schema.js';
 import { createLogger } from '../observability/logger.js';
 import { DataDirInUse, DataDirLock } from '../store/dataDirLock.js';
+import { describeDatabaseUrl } from '../config/databaseUrl.js';
 
 /** Exit status when the data folder is held by another gateway (sysexits EX_TEMPFAIL: it frees when that one stops). */
 export const EXIT_DATA_DIR_IN_USE = 75;
@@ -39,7 +40,11 @@ export async function serve(flags: Partial<Record<ConfigKey, string>>, file: str
     lock.release();
     throw err;
   }
-  logger.info({ host: config.host, port, data_dir: config.dataDir, application_id: config.applicationId }, `legway listening on ${config.host}:${port}`);
+  const database = config.databaseUrl === undefined ? 'sqlite' : describeDatabaseUrl(config.databaseUrl);
+  logger.info(
+    { host: config.host, port, data_dir: config.dataDir, database, application_id: config.applicationId },
+    `legway listening on ${config.host}:${port}`,
+  );
   if (config.metrics.listen && app.metricsPort !== undefined) {
     logger.info({ host: config.metrics.listen.host, port: app.metricsPort }, `metrics on ${config.metrics.listen.host}:${app.metricsPort}`);
   }

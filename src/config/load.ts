@@ -101,6 +101,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     // Behind a reverse proxy on the same machine every request comes from loopback.
     problems.push('LEGWAY_DEV_LOGIN cannot be on when NODE_ENV=production (it mints tokens for whoever reaches it from this machine)');
   }
+  if (parsed.success && parsed.data.redis_url !== undefined && parsed.data.database_url === undefined) {
+    // Nodes that share Redis but each keep their own SQLite file would relay events none of the others has.
+    problems.push('LEGWAY_REDIS_URL (--redis-url): the nodes of a cluster share one store; set LEGWAY_DATABASE_URL too');
+  }
   if (parsed.success && parsed.data.socket_max_buffered_bytes < 4 * parsed.data.body_limit) {
     // A replay stops at half the limit and may then send one more event of up to a body's size.
     problems.push('LEGWAY_SOCKET_MAX_BUFFERED_BYTES (--socket-max-buffered-bytes): must be at least 4 × LEGWAY_BODY_LIMIT');
@@ -168,6 +172,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     production,
     sqliteSynchronous: input.sqlite_synchronous,
     sqliteCommitWindowMs: input.sqlite_group_commit ? input.sqlite_commit_window_ms : undefined,
+    databaseUrl: input.database_url,
     bodyLimit: input.body_limit,
     restRateLimit: input.rest_rate_limit,
     socketRateLimit: input.socket_rate_limit,

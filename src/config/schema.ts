@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseDuration } from '../lib/duration.js';
+import { databaseUrl } from './databaseUrl.js';
 import { DEFAULT_SIP_CODECS, SIP_CODEC_NAMES, type SipCodecName } from '../media/codecs/sipCodecs.js';
 
 /**
@@ -175,6 +176,8 @@ export const configInputSchema = z.strictObject({
   /** Group commit: the writes of one event-loop turn (or of this window) share one transaction and one fsync. */
   sqlite_group_commit: boolean.default(true),
   sqlite_commit_window_ms: z.coerce.number().int().min(0).max(2).default(0),
+  /** A PostgreSQL database to keep the store in instead of the data folder's SQLite file (never logged). */
+  database_url: databaseUrl.optional(),
   body_limit: z.coerce
     .number()
     .int()
@@ -348,6 +351,8 @@ export interface Config {
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
   /** Milliseconds a group commit collects writes (0: to the end of the event-loop turn); undefined: no group commit. */
   readonly sqliteCommitWindowMs: number | undefined;
+  /** PostgreSQL URL of the store (`LEGWAY_DATABASE_URL`); undefined: the data folder's SQLite file. May hold a password: never logged. */
+  readonly databaseUrl: string | undefined;
   readonly bodyLimit: number;
   readonly restRateLimit: number;
   readonly socketRateLimit: number;

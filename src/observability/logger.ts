@@ -12,6 +12,8 @@ const REDACT = [
   '*.secret',
   'signatureSecret',
   '*.signatureSecret',
+  'databaseUrl',
+  '*.databaseUrl',
 ];
 
 /** The process logger; components take `logger.child({ component })`, legs and conversations their own child. */

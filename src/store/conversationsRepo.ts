@@ -1,8 +1,7 @@
 import type { Conversation, ConversationProperties } from '../domain/model.js';
 import { compact, readJson } from './json.js';
 import type { Page, PageRequest } from './page.js';
-import type { Statement } from 'better-sqlite3';
-import type { SqliteDb } from './sqlite.js';
+import type { Dialect, SqlDb, SqlStatement } from './sqlDb.js';
 
 interface ListParams {
   after: number;
@@ -54,9 +53,12 @@ export class ConversationsRepo {
   private readonly deleteStmt;
   private readonly idleStmt;
   private readonly expiredStmt;
-  private readonly listStmts = new Map<string, Statement<ListParams, Row>>();
+  private readonly listStmts = new Map<string, SqlStatement<[ListParams], Row>>();
 
-  constructor(private readonly db: SqliteDb) {
+  constructor(
+    private readonly db: SqlDb,
+    dialect: Dialect,
+  ) {
     this.byId = db.prepare<[string], Row>('SELECT * FROM conversations WHERE id = ?');
     this.activeById = db.prepare<[string], number>("SELECT 1 FROM conversations WHERE id = ? AND state = 'active'").pluck();
     this.byName = db.prepare<[string], Row>("SELECT * FROM conversations WHERE name = ? AND state = 'active'");
@@ -71,9 +73,14 @@ export class ConversationsRepo {
     this.deleteStmt = db.prepare("UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'");
     this.idleStmt = db.prepare('UPDATE conversations SET idle_since = @at WHERE id = @id');
     this.expiredStmt = db.prepare<[string], { id: string }>(
-      `SELECT id FROM conversations
+      dialect === 'sqlite'
+        ? `SELECT id FROM conversations
        WHERE state = 'active' AND idle_since IS NOT NULL AND json_extract(properties, '$.ttl') IS NOT NULL
-         AND unixepoch(idle_since) + json_extract(properties, '$.ttl') <= unixepoch(?)`,
+         AND unixepoch(idle_since) + json_extract(properties, '$.ttl') <= unixepoch(?)`
+        : // Whole seconds, as SQLite's unixepoch() counts them.
+          `SELECT id FROM conversations
+       WHERE state = 'active' AND idle_since IS NOT NULL AND jsonb_typeof(properties::jsonb -> 'ttl') = 'number'
+         AND floor(extract(epoch FROM idle_since::timestamptz)) + (properties::jsonb ->> 'ttl')::numeric <= floor(extract(epoch FROM ?::timestamptz))`,
     );
   }
 

@@ -1,11 +1,8 @@
-import type { Statement } from 'better-sqlite3';
 import type { ConversationEvent } from '../domain/model.js';
+import { LockedEventIds, RememberedEventIds, type EventIds } from './eventIds.js';
 import { readJson } from './json.js';
 import type { Page, Order } from './page.js';
-import type { SqliteDb } from './sqlite.js';
-
-/** Conversations whose last id is kept in memory at most (about 100 bytes each). */
-const MAX_REMEMBERED_IDS = 10_000;
+import type { Dialect, SqlDb, SqlStatement } from './sqlDb.js';
 
 interface Row {
   conversation_id: string;
@@ -48,28 +45,21 @@ export interface EventQuery {
 
 /**
  * Events table: the append-only conversation log (bodies may be blanked by a delete). It also hands
- * out event ids: the last id of each conversation written on this connection is kept in memory, so
- * taking an id costs no statement. A rollback makes that memory unsure, so the store calls
- * `forgetIds()` then; the next id is read from the table again. `conversations.last_event_id` is
- * brought up to date once per commit (`saveLastIds`), not once per event.
- *
- * This holds only while this connection is the one writer of the events (the data-dir lock makes it
- * so for SQLite). A store shared by several nodes must take ids from the database instead, e.g. one
- * `UPDATE conversations SET last_event_id = last_event_id + n ... RETURNING` per batch.
+ * out event ids (eventIds.ts): from memory on SQLite, where this connection is the one writer, and
+ * from the conversation row, locked until commit, on PostgreSQL, where several nodes may write.
  */
 export class EventsRepo {
   private readonly insertStmt;
   private readonly getStmt;
   private readonly blankStmt;
   private readonly lastIdStmt;
-  private readonly listStmts = new Map<string, Statement<Record<string, unknown>, Row>>();
-  private readonly saveLastIdStmt;
-  /** Last id given out per conversation, written or about to be (uncommitted writes included). */
-  private lastIds = new Map<string, number>();
-  /** Conversations that may have new events since the last `saveLastIds`. */
-  private readonly touched = new Set<string>();
+  private readonly listStmts = new Map<string, SqlStatement<[Record<string, unknown>], Row>>();
+  private readonly ids: EventIds;
 
-  constructor(private readonly db: SqliteDb) {
+  constructor(
+    private readonly db: SqlDb,
+    dialect: Dialect,
+  ) {
     // Positional parameters: binding them is cheaper than looking up named ones in an object.
     this.insertStmt = db.prepare<[string, number, string, string, string | null, string, string]>(
       'INSERT INTO events (conversation_id, id, type, from_id, to_id, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -78,10 +68,8 @@ export class EventsRepo {
     this.blankStmt = db.prepare("UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id");
     // One seek at the end of the primary key's range for the conversation.
     this.lastIdStmt = db.prepare<[string], number | null>('SELECT MAX(id) FROM events WHERE conversation_id = ?').pluck();
-    // From the table, not from memory: right whatever rolled back since the ids were taken.
-    this.saveLastIdStmt = db.prepare<{ id: string }>(
-      'UPDATE conversations SET last_event_id = COALESCE((SELECT MAX(id) FROM events WHERE conversation_id = @id), 0) WHERE id = @id',
-    );
+    const lastId = (conversationId: string): number => this.lastId(conversationId);
+    this.ids = dialect === 'sqlite' ? new RememberedEventIds(db, lastId) : new LockedEventIds(db, lastId);
   }
 
   /**
@@ -89,18 +77,12 @@ export class EventsRepo {
    * Ids are gap-free: a rolled-back id is given out again (see `forgetIds`).
    */
   nextId(conversationId: string): number {
-    const id = (this.lastIds.get(conversationId) ?? this.lastId(conversationId)) + 1;
-    // Bounded: forgetting costs one index seek per conversation that writes again.
-    if (this.lastIds.size >= MAX_REMEMBERED_IDS) this.lastIds = new Map();
-    this.lastIds.set(conversationId, id);
-    this.touched.add(conversationId);
-    return id;
+    return this.ids.next(conversationId);
   }
 
-  /** Writes the last id of each conversation that took ids since the last call to `conversations.last_event_id`; run it in the transaction about to commit. */
+  /** Brings `conversations.last_event_id` up to date for the ids taken since the last call; run it in the transaction about to commit. */
   saveLastIds(): void {
-    for (const id of this.touched) this.saveLastIdStmt.run({ id });
-    this.touched.clear();
+    this.ids.saveLast();
   }
 
   /** The conversation's highest event id, committed or in the open transaction (0 when it has none). */
@@ -108,9 +90,9 @@ export class EventsRepo {
     return this.lastIdStmt.get(conversationId) ?? 0;
   }
 
-  /** Forgets the ids given out so far (a transaction rolled back): the next ones are read from the table. */
+  /** Forgets the ids given out so far (a transaction rolled back): the next ones are read from the database. */
   forgetIds(): void {
-    if (this.lastIds.size > 0) this.lastIds = new Map();
+    this.ids.forget();
   }
 
   /** Stores an event whose id came from `nextId`; `body` is its body as JSON when the caller has it already. */

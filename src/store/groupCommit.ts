@@ -1,5 +1,5 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 interface Waiter {
   resolve: () => void;
@@ -47,7 +47,7 @@ export class GroupCommit {
   private readonly commitNow = (): void => this.commit();
 
   constructor(
-    private readonly db: SqliteDb,
+    private readonly db: SqlDb,
     private readonly options: GroupCommitOptions,
   ) {}
 

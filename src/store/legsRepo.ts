@@ -1,4 +1,4 @@
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 /** `ringing`: an outbound SIP call that the far end announced (180/183). */
 export type LegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';
@@ -66,7 +66,7 @@ export class LegsRepo {
 
   /** `nodeId`: the node this store's legs run on (legs record it, so another node can end them if this one is lost). */
   constructor(
-    db: SqliteDb,
+    db: SqlDb,
     private readonly nodeId: string,
   ) {
     this.insertStmt = db.prepare(

@@ -1,7 +1,7 @@
 import type { Member, MemberChannel, MemberMedia, MemberState } from '../domain/model.js';
 import { compact, readJson } from './json.js';
 import type { Page, PageRequest } from './page.js';
-import type { SqliteDb } from './sqlite.js';
+import type { Dialect, SqlDb } from './sqlDb.js';
 
 interface Row {
   seq: number;
@@ -57,7 +57,9 @@ export class MembersRepo {
   private readonly currentCount;
   private readonly mediaStmt;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb, dialect: Dialect) {
+    // SQLite's planner is told which index to take; PostgreSQL's has statistics and takes the partial index by itself.
+    const current = dialect === 'sqlite' ? 'INDEXED BY members_current ' : '';
     this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
     this.currentByUser = db.prepare<[string, string], Row>(`${SELECT} WHERE m.conversation_id = ? AND m.user_id = ? AND m.state != 'left'`);
     this.insertStmt = db.prepare(
@@ -78,20 +80,18 @@ export class MembersRepo {
     // conversation (every call its member), and SQLite would otherwise walk all of them.
     this.currentInConversation = db.prepare<[string], Row>(
       `SELECT m.*, u.name AS user_name, u.display_name AS user_display_name
-       FROM members m INDEXED BY members_current JOIN users u ON u.id = m.user_id
+       FROM members m ${current}JOIN users u ON u.id = m.user_id
        WHERE m.conversation_id = ? AND m.state != 'left' ORDER BY m.seq`,
     );
     this.anyJoined = db.prepare<[string], { joined: number }>(
-      "SELECT EXISTS (SELECT 1 FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left' AND state = 'joined') AS joined",
+      `SELECT EXISTS (SELECT 1 FROM members ${current}WHERE conversation_id = ? AND state != 'left' AND state = 'joined') AS joined`,
     );
     this.placeById = db.prepare<[string], MemberPlace>('SELECT id, conversation_id, state FROM members WHERE id = ?');
     this.currentPlaceByName = db.prepare<[string, string], MemberPlace>(
       `SELECT m.id, m.conversation_id, m.state FROM members m JOIN users u ON u.id = m.user_id
        WHERE m.conversation_id = ? AND u.name = ? AND m.state != 'left'`,
     );
-    this.currentCount = db.prepare<[string], { n: number }>(
-      "SELECT COUNT(*) AS n FROM members INDEXED BY members_current WHERE conversation_id = ? AND state != 'left'",
-    );
+    this.currentCount = db.prepare<[string], { n: number }>(`SELECT COUNT(*) AS n FROM members ${current}WHERE conversation_id = ? AND state != 'left'`);
     this.mediaStmt = db.prepare("UPDATE members SET media = @media WHERE id = @id AND state != 'left'");
   }
 

@@ -1,4 +1,4 @@
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 /** `draining`: finishing its calls and taking no new ones; `lost`: its lease lapsed and another node ended its legs. */
 export type NodeState = 'active' | 'draining' | 'stopped' | 'lost';
@@ -28,7 +28,7 @@ export class NodesRepo {
   private readonly lapsedStmt;
   private readonly markLostStmt;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb) {
     // A node that starts again under its id takes its row back, whatever became of it meanwhile.
     this.upsertStmt = db.prepare(
       `INSERT INTO nodes (id, state, http_url, sip_address, media_ip, started_at, lease_until)

@@ -1,5 +1,5 @@
 import type { ConversationEvent } from '../domain/model.js';
-import type { SqliteDb } from './sqlite.js';
+import type { Dialect, SqlDb } from './sqlDb.js';
 
 /** One queued webhook delivery. Times are milliseconds since the epoch. */
 export interface OutboxEntry {
@@ -41,11 +41,14 @@ export class OutboxRepo {
   private readonly replayAllStmt;
   private readonly countStmt;
 
-  constructor(db: SqliteDb) {
-    this.insertStmt = db.prepare(
-      `INSERT INTO webhook_outbox (conversation_id, event_id, payload, created_at, window_start, next_attempt_at)
-       VALUES (@conversation_id, @event_id, @payload, @now, @now, @now)`,
-    );
+  constructor(db: SqlDb, dialect: Dialect) {
+    // RETURNING, not better-sqlite3's lastInsertRowid: the same statement on both engines.
+    this.insertStmt = db
+      .prepare<{ conversation_id: string; event_id: number; payload: string; now: number }, number>(
+        `INSERT INTO webhook_outbox (conversation_id, event_id, payload, created_at, window_start, next_attempt_at)
+       VALUES (@conversation_id, @event_id, @payload, @now, @now, @now) RETURNING seq`,
+      )
+      .pluck();
     // Heads come from webhook_heads (kept by triggers, see migrations.ts), in due order by its index.
     this.dueHeads = db.prepare<{ now: number; limit: number }, OutboxHead>(
       'SELECT seq, conversation_id, next_attempt_at FROM webhook_heads WHERE next_attempt_at <= @now ORDER BY next_attempt_at, seq LIMIT @limit',
@@ -79,13 +82,17 @@ export class OutboxRepo {
        WHERE state = 'failed'`,
     );
     this.countStmt = db.prepare<[], { pending: number; failed: number }>(
-      `SELECT COALESCE(SUM(state = 'pending'), 0) AS pending, COALESCE(SUM(state = 'failed'), 0) AS failed FROM webhook_outbox`,
+      dialect === 'sqlite'
+        ? `SELECT COALESCE(SUM(state = 'pending'), 0) AS pending, COALESCE(SUM(state = 'failed'), 0) AS failed FROM webhook_outbox`
+        : `SELECT COUNT(*) FILTER (WHERE state = 'pending') AS pending, COUNT(*) FILTER (WHERE state = 'failed') AS failed FROM webhook_outbox`,
     );
   }
 
   /** Queues the event's delivery; returns its seq. */
   enqueue(event: ConversationEvent, now: number): number {
-    return Number(this.insertStmt.run({ conversation_id: event.conversation_id, event_id: event.id, payload: JSON.stringify(event), now }).lastInsertRowid);
+    const seq = this.insertStmt.get({ conversation_id: event.conversation_id, event_id: event.id, payload: JSON.stringify(event), now });
+    if (seq === undefined) throw new Error('the outbox insert returned no seq');
+    return seq;
   }
 
   /** The highest seq queued so far (0 when the outbox is empty). */

@@ -1,4 +1,4 @@
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 /** Which node owns each conversation's media (see the `conversation_owners` migration). */
 export class OwnersRepo {
@@ -7,7 +7,7 @@ export class OwnersRepo {
   private readonly releaseStmt;
   private readonly releaseNodeStmt;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb) {
     // Takes the conversation for `node` unless a node whose lease still holds has it; returns the
     // row only when `node` is (now) the owner. One statement, so two nodes claiming at once cannot
     // both win.
@@ -19,7 +19,9 @@ export class OwnersRepo {
        RETURNING node_id`,
     );
     this.ownerStmt = db.prepare<[string], { node_id: string }>('SELECT node_id FROM conversation_owners WHERE conversation_id = ?');
-    this.releaseStmt = db.prepare<{ conversation_id: string; node: string }>('DELETE FROM conversation_owners WHERE conversation_id = @conversation_id AND node_id = @node');
+    this.releaseStmt = db.prepare<{ conversation_id: string; node: string }>(
+      'DELETE FROM conversation_owners WHERE conversation_id = @conversation_id AND node_id = @node',
+    );
     this.releaseNodeStmt = db.prepare<[string]>('DELETE FROM conversation_owners WHERE node_id = ?');
   }
 

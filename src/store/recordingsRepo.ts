@@ -1,5 +1,5 @@
 import { compact } from './json.js';
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 export type RecordingStatus = 'recording' | 'done' | 'failed';
 export type RecordingFormat = 'wav';
@@ -71,7 +71,7 @@ export class RecordingsRepo {
 
   /** `nodeId`: the node whose data folder holds the files this store's recordings write. */
   constructor(
-    db: SqliteDb,
+    db: SqlDb,
     private readonly nodeId: string,
   ) {
     this.insertStmt = db.prepare(

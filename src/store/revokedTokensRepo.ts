@@ -1,4 +1,4 @@
-import type { SqliteDb } from './sqlite.js';
+import type { Dialect, SqlDb } from './sqlDb.js';
 
 /** A revoked token's id and its place in the order of revocations. */
 export interface Revocation {
@@ -13,8 +13,12 @@ export class RevokedTokensRepo {
   private readonly sinceStmt;
   private readonly getStmt;
 
-  constructor(db: SqliteDb) {
-    this.insertStmt = db.prepare<[string, string]>('INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?, ?)');
+  constructor(db: SqlDb, dialect: Dialect) {
+    this.insertStmt = db.prepare<[string, string]>(
+      dialect === 'sqlite'
+        ? 'INSERT OR IGNORE INTO revoked_tokens (jti, revoked_at) VALUES (?, ?)'
+        : 'INSERT INTO revoked_tokens (jti, revoked_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+    );
     this.sinceStmt = db.prepare<[number], Revocation>('SELECT seq, jti, revoked_at FROM revoked_tokens WHERE seq > ? ORDER BY seq');
     this.getStmt = db.prepare<[string], Revocation>('SELECT seq, jti, revoked_at FROM revoked_tokens WHERE jti = ?');
   }

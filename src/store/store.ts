@@ -8,10 +8,14 @@ import { OwnersRepo } from './ownersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { RevokedTokensRepo } from './revokedTokensRepo.js';
+import Database from 'better-sqlite3';
 import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
+import type { Dialect, SqlDb } from './sqlDb.js';
 import { UsersRepo } from './usersRepo.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupCommit } from './groupCommit.js';
+import { PgDatabase } from './pg/pgDatabase.js';
+import { migratePg } from './pg/pgMigrations.js';
 
 /** How often the checkpoint worker copies the WAL into the database file. */
 const CHECKPOINT_INTERVAL_MS = 1000;
@@ -28,16 +32,27 @@ export interface StoreOptions {
   onCommitFailure?: (err: unknown) => void;
   /** Something worth a warning that needs no action (checkpoints back on the main thread). */
   onWarning?: (message: string) => void;
+  /**
+   * A `postgres://` URL (LEGWAY_DATABASE_URL): the store lives in that PostgreSQL database instead of
+   * the data folder's SQLite file. `synchronous` and `commitWindowMs` are SQLite's and do not apply.
+   */
+  databaseUrl?: string | undefined;
 }
 
 /**
- * The embedded store: one SQLite file, its repositories, and transactions with after-commit
- * callbacks (so that what a transaction announces is announced only once it is durable).
+ * The store: its repositories over one connection, and transactions with after-commit callbacks
+ * (so that what a transaction announces is announced only once it is durable). The connection is
+ * the data folder's SQLite file by default, or a PostgreSQL database (LEGWAY_DATABASE_URL).
  *
- * With group commit on (groupCommit.ts), the transactions of one event-loop turn share one SQLite
- * transaction and one sync; the after-commit callbacks run and `durable()` resolves only once it is
- * on disk, so nothing is announced or acknowledged before that. Ids stay gap-free: a lost group is
- * the tail of the log, never a hole in it.
+ * SQLite: with group commit on (groupCommit.ts), the transactions of one event-loop turn share one
+ * SQLite transaction and one sync; the after-commit callbacks run and `durable()` resolves only once
+ * it is on disk, so nothing is announced or acknowledged before that. Ids stay gap-free: a lost
+ * group is the tail of the log, never a hole in it.
+ *
+ * PostgreSQL: no group commit. Each outermost transaction commits by itself, and PostgreSQL's
+ * COMMIT returns once the commit is durable, so its callbacks run right after it, `durable()`
+ * resolves at once and `allDurable` is always true. Event ids come from the conversation row,
+ * locked until commit (eventIds.ts), so nodes sharing the database append without gaps.
  */
 export class Store {
   readonly conversations: ConversationsRepo;
@@ -56,26 +71,29 @@ export class Store {
   private closed = false;
   private readonly group: GroupCommit | undefined;
   private checkpointer: Checkpointer | undefined;
+  /** The SQL the connection speaks. */
+  readonly dialect: Dialect;
   /** One transaction wrapper for every call: better-sqlite3 builds a costly one per `db.transaction(fn)`. */
   private readonly runTransaction: <T>(fn: () => T) => T;
 
   constructor(
-    readonly db: SqliteDb,
-    options: StoreOptions & { walFile?: string | undefined } = {},
+    readonly db: SqlDb,
+    options: StoreOptions & { walFile?: string | undefined; dialect?: Dialect } = {},
   ) {
-    this.conversations = new ConversationsRepo(db);
+    const dialect = (this.dialect = options.dialect ?? 'sqlite');
+    this.conversations = new ConversationsRepo(db, dialect);
     this.users = new UsersRepo(db);
-    this.members = new MembersRepo(db);
-    this.events = new EventsRepo(db);
-    this.outbox = new OutboxRepo(db);
+    this.members = new MembersRepo(db, dialect);
+    this.events = new EventsRepo(db, dialect);
+    this.outbox = new OutboxRepo(db, dialect);
     this.legs = new LegsRepo(db, options.nodeId ?? 'local');
     this.recordings = new RecordingsRepo(db, options.nodeId ?? 'local');
     this.nodes = new NodesRepo(db);
     this.owners = new OwnersRepo(db);
-    this.revokedTokens = new RevokedTokensRepo(db);
+    this.revokedTokens = new RevokedTokensRepo(db, dialect);
     const wrapper = db.transaction((fn: () => unknown) => fn());
     this.runTransaction = <T>(fn: () => T): T => wrapper(fn) as T;
-    if (options.commitWindowMs !== undefined) {
+    if (options.commitWindowMs !== undefined && dialect === 'sqlite') {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
@@ -90,11 +108,13 @@ export class Store {
   }
 
   /**
-   * Opens `<dataDir>/legway.sqlite`. With group commit and `synchronous: full`, the connection runs
-   * with synchronous=NORMAL, each group's WAL is synced off the main thread before it counts, and
-   * checkpoints run in a worker thread.
+   * Opens the PostgreSQL database at `databaseUrl` (migrated to this version's schema), or else
+   * `<dataDir>/legway.sqlite`. With group commit and `synchronous: full`, that SQLite connection
+   * runs with synchronous=NORMAL, each group's WAL is synced off the main thread before it counts,
+   * and checkpoints run in a worker thread.
    */
   static open(dataDir: string, options: OpenOptions & StoreOptions): Store {
+    if (options.databaseUrl !== undefined) return Store.openPostgres(options.databaseUrl, options.nodeId);
     const file = join(dataDir, 'legway.sqlite');
     const syncOffThread = options.commitWindowMs !== undefined && options.synchronous === 'full';
     const db = openDatabase(file, { synchronous: syncOffThread ? 'normal' : options.synchronous });
@@ -107,6 +127,17 @@ export class Store {
       });
     }
     return store;
+  }
+
+  private static openPostgres(url: string, nodeId: string | undefined): Store {
+    const db = new PgDatabase(url);
+    try {
+      migratePg(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new Store(db, { dialect: 'postgres', nodeId });
   }
 
   /**
@@ -122,9 +153,11 @@ export class Store {
    * Runs `fn`, which writes with one statement at most, like `transaction` but without a savepoint
    * of its own: one statement is atomic by itself, and the savepoint would be two statements more.
    * Outside a group and any transaction it is a transaction, which also saves the event ids taken.
+   * On PostgreSQL it keeps its savepoint: there a failed statement aborts the whole transaction
+   * around it, where SQLite undoes that statement alone.
    */
   write<T>(fn: () => T): T {
-    return this.run(fn, false);
+    return this.run(fn, this.dialect === 'postgres');
   }
 
   private run<T>(fn: () => T, savepoint: boolean): T {
@@ -195,6 +228,11 @@ export class Store {
   /** Group commits made so far (each one transaction and one sync), for metrics and benchmarks. */
   get groupCommits(): number {
     return this.group?.count ?? 0;
+  }
+
+  /** The SQLite connection, for SQLite's own tools (pragmas, the fuzz watch); undefined on PostgreSQL. */
+  get sqlite(): SqliteDb | undefined {
+    return this.db instanceof Database ? this.db : undefined;
   }
 
   get inTransaction(): boolean {

@@ -1,6 +1,6 @@
 import type { User } from '../domain/model.js';
 import { compact } from './json.js';
-import type { SqliteDb } from './sqlite.js';
+import type { SqlDb } from './sqlDb.js';
 
 interface Row {
   id: string;
@@ -16,7 +16,7 @@ export class UsersRepo {
   private readonly byId;
   private readonly insertStmt;
 
-  constructor(db: SqliteDb) {
+  constructor(db: SqlDb) {
     this.byName = db.prepare<[string], Row>('SELECT id, name, display_name FROM users WHERE name = ?');
     this.byId = db.prepare<[string], Row>('SELECT id, name, display_name FROM users WHERE id = ?');
     this.insertStmt = db.prepare('INSERT INTO users (id, name, display_name, created_at) VALUES (@id, @name, @display_name, @created_at)');

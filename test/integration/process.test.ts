@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { io } from 'socket.io-client';
 import { processApi, requireBuiltCli, runCli, spawnGateway, stop, type ProcessApiResponse, type RunningGateway } from '../support/process.js';
+import { TEST_DATABASE_SERVER } from '../support/testDatabases.js';
 
 /** A port that was free a moment ago (bound to 0, read, released). */
 function freePort(): Promise<number> {
@@ -42,7 +43,8 @@ describe('the legway command', () => {
   it('serves with nothing configured, and `legway token` in the same folder mints tokens it accepts', async () => {
     const g = await spawnGateway(dir);
     running.push(g);
-    expect(existsSync(join(dir, 'data', 'legway.sqlite'))).toBe(true);
+    // The store is the data folder's SQLite file, unless the suite runs on PostgreSQL.
+    expect(existsSync(join(dir, 'data', 'legway.sqlite'))).toBe(TEST_DATABASE_SERVER === undefined);
     expect(g.output()).toContain('development secret');
 
     const alice = runCli(dir, ['token', '--sub', 'alice']);
@@ -78,7 +80,7 @@ describe('the legway command', () => {
     const g = await spawnGateway(dir, { ...env, LEGWAY_HTTP_PORT: String(port) });
     running.push(g);
     expect(g.port).toBe(port);
-    expect(existsSync(join(dataDir, 'legway.sqlite'))).toBe(true);
+    expect(existsSync(join(dataDir, 'legway.sqlite'))).toBe(TEST_DATABASE_SERVER === undefined);
     expect(existsSync(join(dataDir, 'secret'))).toBe(false);
     expect(g.output()).not.toContain('development secret');
     const token = runCli(dir, ['token', '--sub', 'alice'], env).stdout.trim();

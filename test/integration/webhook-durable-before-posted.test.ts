@@ -40,7 +40,7 @@ describe('webhook dispatcher and the durability of what it posts', () => {
 
   it('posts an entry only once its commit is announced durable, whether it heads its queue or waits behind another', async () => {
     const url = await receiver.start();
-    const outbox = new OutboxRepo(db);
+    const outbox = new OutboxRepo(db, 'sqlite');
     dispatcher = new WebhookDispatcher({
       url,
       outbox,

@@ -2,19 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { processApi, runCli, spawnGateway, stop, type RunningGateway } from '../support/process.js';
 import { WebhookReceiver, type Received } from '../support/receiver.js';
+import { connectStoreOf } from '../support/testDatabases.js';
 
 const SECRET = 'webhook-no-resend-secret-long-enough-for-hs256';
 
 const key = (r: Received): string => `${r.event.conversation_id}#${r.event.id}`;
 
 /** Waits until the gateway's outbox, read by a connection of our own, holds nothing: its deliveries are committed. */
-async function outboxCommittedEmpty(file: string, timeoutMs = 20_000): Promise<void> {
+async function outboxCommittedEmpty(dataDir: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = connectStoreOf(dataDir);
   try {
     const count = db.prepare('SELECT COUNT(*) AS n FROM webhook_outbox').pluck();
     while ((count.get() as number) > 0) {
@@ -60,7 +60,7 @@ describe('webhook deliveries across kill -9', () => {
       }
     }
     await receiver.until(() => receiver.accepted().length === sent.length);
-    await outboxCommittedEmpty(join(dir, 'data', 'legway.sqlite'));
+    await outboxCommittedEmpty(join(dir, 'data'));
     await stop(first, 'SIGKILL');
 
     const second = await spawnGateway(dir, env);

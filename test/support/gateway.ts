@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { Clock } from '../../src/lib/clock.js';
 import type { MediaEngine } from '../../src/media/engine.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { databaseEnv, dropDatabaseOf } from './testDatabases.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
@@ -73,6 +74,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
       // The test's own clients, phones and peers run on this thread too: its load is not the
       // gateway's, so admission by load stays off (test/integration/admission.test.ts sets limits).
       LEGWAY_ADMISSION_MAX_LOAD: '1',
+      // Under `npm run test:pg`: this data folder's own database on that server.
+      ...databaseEnv(dataDir),
       ...options.env,
     },
     cwd: dataDir,
@@ -140,7 +143,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     async close() {
       for (const s of own) s.disconnect();
       await app.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        dropDatabaseOf(dataDir);
+      }
     },
   };
 }

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { dataDirOf, databaseEnv } from './testDatabases.js';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const BIN = join(REPO, 'bin', 'legway.js');
@@ -18,14 +19,25 @@ export interface RunningGateway {
   output: () => string;
 }
 
-/** What a spawned `legway serve` gets before the test's own settings: loopback only, any free ports. */
-function serveEnv(env: Record<string, string>): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', LEGWAY_HOST: '127.0.0.1', LEGWAY_HTTP_PORT: '0', LEGWAY_SIP_HOST: '127.0.0.1', LEGWAY_SIP_PORT: '0', ...env };
+/**
+ * What a spawned `legway serve` gets before the test's own settings: loopback only, any free ports,
+ * and under `npm run test:pg` its data folder's own database.
+ */
+function serveEnv(cwd: string, env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    LEGWAY_HOST: '127.0.0.1',
+    LEGWAY_HTTP_PORT: '0',
+    LEGWAY_SIP_HOST: '127.0.0.1',
+    LEGWAY_SIP_PORT: '0',
+    ...databaseEnv(dataDirOf(cwd, env)),
+    ...env,
+  };
 }
 
 /** Starts `legway serve` as a real process in `cwd` and resolves once it logs its port. */
 export function spawnGateway(cwd: string, env: Record<string, string> = {}): Promise<RunningGateway> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(cwd, env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   return new Promise((resolve, reject) => {
@@ -55,7 +67,7 @@ export interface ServeOutcome {
  * this process (gateways and phones of the test keep running); SIGKILLed after `timeoutMs`.
  */
 export function serveUntilExit(cwd: string, env: Record<string, string> = {}, timeoutMs = 15_000): Promise<ServeOutcome> {
-  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd, env: serveEnv(cwd, env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -76,7 +88,11 @@ export function serveUntilExit(cwd: string, env: Record<string, string> = {}, ti
 
 /** Runs `legway <args>` to completion. */
 export function runCli(cwd: string, args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...databaseEnv(dataDirOf(cwd, env)), ...env },
+    encoding: 'utf8',
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

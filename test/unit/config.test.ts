@@ -29,6 +29,33 @@ describe('configuration', () => {
     expect(second.signatureSecret).toBe(first.signatureSecret);
   });
 
+  it('cluster settings: a node id kept in the data folder, the announced address for media, Redis only with a shared store', () => {
+    const single = loadConfig({ env: {}, cwd: dir });
+    expect(single.cluster).toMatchObject({ leaseMs: 10_000, redisUrl: undefined });
+    expect(single.cluster.nodeId).toMatch(/^node-[0-9a-f]{8}$/);
+    expect(loadConfig({ env: {}, cwd: dir }).cluster.nodeId).toBe(single.cluster.nodeId);
+
+    const node = loadConfig({
+      env: {
+        LEGWAY_NODE_ID: 'edge-1',
+        LEGWAY_NODE_LEASE_S: '5',
+        LEGWAY_ANNOUNCED_IP: '192.0.2.7',
+        LEGWAY_DATABASE_URL: 'postgres://legway@db.example/legway',
+        LEGWAY_REDIS_URL: 'redis://cache.example:6379',
+      },
+      cwd: dir,
+    });
+    expect(node.cluster).toEqual({ nodeId: 'edge-1', leaseMs: 5000, redisUrl: 'redis://cache.example:6379' });
+    expect(node.announcedIp).toBe('192.0.2.7');
+    expect(node.rtc.announcedAddress).toBe('192.0.2.7');
+
+    expect(() => loadConfig({ env: { LEGWAY_REDIS_URL: 'redis://cache.example:6379' }, cwd: dir })).toThrow(/set LEGWAY_DATABASE_URL too/);
+    expect(() => loadConfig({ env: { LEGWAY_REDIS_URL: 'http://cache.example' }, cwd: dir })).toThrow(/LEGWAY_REDIS_URL/);
+    expect(() => loadConfig({ env: { LEGWAY_NODE_ID: '../x' }, cwd: dir })).toThrow(/LEGWAY_NODE_ID/);
+    expect(() => loadConfig({ env: { LEGWAY_ANNOUNCED_IP: 'example.com' }, cwd: dir })).toThrow(/LEGWAY_ANNOUNCED_IP/);
+    expect(() => loadConfig({ env: { LEGWAY_NODE_LEASE_S: '1' }, cwd: dir })).toThrow(/LEGWAY_NODE_LEASE_S/);
+  });
+
   it('keeps a webhook signature secret of its own in the data folder, never the token secret', () => {
     const first = loadConfig({ env: {}, cwd: dir });
     const configured = loadConfig({ env: { LEGWAY_SECRET: SECRET }, cwd: dir });
@@ -46,6 +73,26 @@ describe('configuration', () => {
     const same = (): unknown => loadConfig({ env: { LEGWAY_SECRET: SECRET, LEGWAY_SIGNATURE_SECRET: SECRET }, cwd: dir });
     expect(same).toThrow(ConfigError);
     expect(same).toThrow(/LEGWAY_SIGNATURE_SECRET must differ from LEGWAY_SECRET/);
+  });
+
+  it('keeps the store in SQLite unless LEGWAY_DATABASE_URL names a PostgreSQL database, and never echoes its password', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).databaseUrl).toBeUndefined();
+    for (const url of ['postgres://legway:pw@db.example:5432/legway', 'postgresql:///legway?host=/run/postgresql']) {
+      expect(loadConfig({ env: { LEGWAY_DATABASE_URL: url }, cwd: dir }).databaseUrl).toBe(url);
+    }
+    for (const [url, problem] of [
+      ['mysql://legway:hunter2-secret@db/legway', /LEGWAY_DATABASE_URL \(--database-url\): must start with postgres:\/\/ or postgresql:\/\//],
+      ['db.example hunter2-secret', /LEGWAY_DATABASE_URL \(--database-url\): expected a postgres:\/\/ or postgresql:\/\/ URL/],
+    ] as const) {
+      let message = '';
+      try {
+        loadConfig({ env: { LEGWAY_DATABASE_URL: url }, cwd: dir });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(problem);
+      expect(message).not.toContain('hunter2');
+    }
   });
 
   it('turns the development login off unless LEGWAY_DEV_LOGIN says otherwise', () => {

@@ -1,11 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+/**
+ * The webhook outbox's queue heads, kept by triggers, on a real SQLite file and a real PostgreSQL
+ * database: the dispatcher's view of each conversation's oldest pending delivery.
+ */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConversationEvent } from '../../src/domain/model.js';
 import { migrate } from '../../src/store/migrations.js';
 import { OutboxRepo } from '../../src/store/outboxRepo.js';
+import { PgDatabase } from '../../src/store/pg/pgDatabase.js';
+import { migratePg, PG_SCHEMA_VERSION } from '../../src/store/pg/pgMigrations.js';
+import type { SqlDb } from '../../src/store/sqlDb.js';
 import { openDatabase, type SqliteDb } from '../../src/store/sqlite.js';
+import { ENGINES, engineStore, usePostgres, type EngineStore } from '../support/storeEngines.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -13,9 +18,13 @@ function event(conversation: string, id: number): ConversationEvent {
   return { id, type: 'text', from: 'MEM-x', timestamp: new Date(T0).toISOString(), body: { text: `${conversation} ${id}` }, conversation_id: conversation };
 }
 
-describe('webhook outbox heads (real SQLite file)', () => {
-  let dir: string;
-  let db: SqliteDb;
+usePostgres('the webhook outbox heads');
+
+describe.each(ENGINES)('webhook outbox heads (%s)', (engine) => {
+  let place: EngineStore;
+  let db: SqlDb;
+  let sqlite: SqliteDb | undefined;
+  let pg: PgDatabase | undefined;
   let outbox: OutboxRepo;
   /** Outbox seq of each queued event, by `conversation#id`. */
   const seqs = new Map<string, number>();
@@ -34,15 +43,21 @@ describe('webhook outbox heads (real SQLite file)', () => {
     });
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'legway-outbox-'));
-    db = openDatabase(join(dir, 'legway.sqlite'), { synchronous: 'normal' });
-    outbox = new OutboxRepo(db);
+    place = engineStore(engine);
+    if (place.databaseUrl === undefined) {
+      db = sqlite = openDatabase(`${place.dir}/legway.sqlite`, { synchronous: 'normal' });
+    } else {
+      db = pg = new PgDatabase(place.databaseUrl);
+      migratePg(pg);
+    }
+    outbox = new OutboxRepo(db, engine);
     seqs.clear();
   });
 
   afterEach(() => {
     db.close();
-    rmSync(dir, { recursive: true, force: true });
+    sqlite = pg = undefined;
+    place.remove();
   });
 
   it("gives each conversation's oldest pending entry, oldest first, and only as many as asked", () => {
@@ -122,7 +137,8 @@ describe('webhook outbox heads (real SQLite file)', () => {
     expect(pending('CON-c')).toEqual([]);
   });
 
-  it('finds the heads of a backlog queued before the upgrade that added them', () => {
+  it.runIf(engine === 'sqlite')('finds the heads of a backlog queued before the upgrade that added them', () => {
+    const db = sqlite!;
     // The schema as the previous version left it (migrations 1–3): no heads table, a backlog across
     // conversations. Undoing migrations 4 to 7 (revoked tokens, nodes, owners) by hand only works while 7 is the last one.
     expect(db.pragma('user_version', { simple: true }), 'migrations after 7: rebuild the version-3 schema differently').toBe(7);
@@ -139,7 +155,29 @@ describe('webhook outbox heads (real SQLite file)', () => {
     db.prepare(`UPDATE webhook_outbox SET state = 'failed' WHERE conversation_id = 'CON-b' AND event_id = 1`).run();
 
     migrate(db);
-    outbox = new OutboxRepo(db);
+    outbox = new OutboxRepo(db, 'sqlite');
+
+    expect(heads()).toEqual(['CON-a#1', 'CON-b#2']);
+  });
+
+  it.runIf(engine === 'postgres')('finds the heads of a backlog queued before the PostgreSQL migration that added them', () => {
+    const db = pg!;
+    // The schema of PostgreSQL migration 1: no heads table. Undoing migration 2 by hand only works while it is the last one.
+    expect(PG_SCHEMA_VERSION, 'PostgreSQL migrations after 2: rebuild the version-1 schema differently').toBe(2);
+    db.exec(`
+      DROP TABLE webhook_heads;
+      DROP TRIGGER webhook_heads_after_insert ON webhook_outbox; DROP TRIGGER webhook_heads_after_delete ON webhook_outbox;
+      DROP TRIGGER webhook_heads_after_update ON webhook_outbox;
+      DROP FUNCTION webhook_heads_on_insert(); DROP FUNCTION webhook_heads_on_delete(); DROP FUNCTION webhook_heads_on_update();
+      UPDATE legway_schema SET version = 1;`);
+    const insert = db.prepare(
+      `INSERT INTO webhook_outbox (conversation_id, event_id, payload, created_at, window_start, next_attempt_at) VALUES (?, ?, '{}', ?, ?, ?)`,
+    );
+    for (const c of ['CON-a', 'CON-b']) for (let id = 1; id <= 3; id++) insert.run(c, id, T0, T0, T0);
+    db.prepare(`UPDATE webhook_outbox SET state = 'failed' WHERE conversation_id = 'CON-b' AND event_id = 1`).run();
+
+    migratePg(db);
+    outbox = new OutboxRepo(db, 'postgres');
 
     expect(heads()).toEqual(['CON-a#1', 'CON-b#2']);
   });

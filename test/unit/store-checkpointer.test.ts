@@ -29,7 +29,7 @@ describe('checkpoints in a worker thread', () => {
   });
 
   it('the main connection never checkpoints, and the WAL stays far smaller than what was written', async () => {
-    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    expect(store.sqlite!.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     const log = new EventLog(store, systemClock, () => undefined);
     const text = 'x'.repeat(1000);
     const rounds = 8;

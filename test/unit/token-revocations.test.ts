@@ -1,29 +1,29 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
 import { TokenRevocations } from '../../src/services/tokenRevocations.js';
-import { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
+import { ENGINES, engineStore, usePostgres, type EngineStore } from '../support/storeEngines.js';
 
 const APPLICATION: Principal = { role: 'application', sub: 'backend', join: [] };
 const clock = { now: () => new Date('2026-01-02T03:04:05Z') };
 
-describe('token revocations', () => {
-  let dir: string;
+usePostgres('the token revocations');
+
+describe.each(ENGINES)('token revocations (%s)', (engine) => {
+  let place: EngineStore;
   const stores: Store[] = [];
   const open = (): Store => {
-    const store = Store.open(dir, { synchronous: 'normal' });
+    const store = place.open();
     stores.push(store);
     return store;
   };
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'legway-revocations-'));
+    place = engineStore(engine);
   });
   afterEach(() => {
     for (const store of stores.splice(0)) store.close();
-    rmSync(dir, { recursive: true, force: true });
+    place.remove();
   });
 
   it('loads what the store holds, and picks up what another process records, announcing each id once', () => {

@@ -8,12 +8,37 @@
  * SQL is written once: `?` and `@name` parameters become `$n`, and result values come back as
  * SQLite gives them (integers and numerics as numbers, booleans as 1/0, everything else as text).
  */
-import Libpq from 'libpq';
+import { createRequire } from 'node:module';
+import type Libpq from 'libpq';
+
+/**
+ * libpq is loaded on first use, with require: the SQLite store never loads the native addon, and
+ * libpq's index.js prints its include folder to stdout when it has no CommonJS parent (an ESM
+ * import), which would end up in `TOKEN=$(legway token …)`.
+ */
+let LibpqClass: typeof Libpq | undefined;
+function loadLibpq(): typeof Libpq {
+  return (LibpqClass ??= createRequire(import.meta.url)('libpq') as typeof Libpq);
+}
+
+/**
+ * Finished connections kept referenced for a moment: libpq's finish() hands its poll handle, which
+ * lives inside the connection object, to libuv to close on the loop's next pass. A garbage
+ * collection before that would free the handle under libuv (an abort in uv__finish_close).
+ */
+const finished = new Set<Libpq>();
+function finish(pq: Libpq): void {
+  pq.finish();
+  finished.add(pq);
+  setTimeout(() => finished.delete(pq), 100).unref();
+}
 
 /** PostgreSQL type OIDs whose text form is turned into a number. */
 const NUMERIC_TYPES = new Set([20, 21, 23, 26, 700, 701, 1700]);
 const BOOL_TYPE = 16;
 const PGRES_COMMAND_OK = 'PGRES_COMMAND_OK';
+/** PQtransactionStatus once the connection is gone (server restarted, network cut, backend ended). */
+const PQTRANS_UNKNOWN = 4;
 const PGRES_TUPLES_OK = 'PGRES_TUPLES_OK';
 
 export class PgError extends Error {
@@ -107,9 +132,11 @@ export interface RunResult {
   changes: number;
 }
 
-export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown> {
+export class PgStatement<P extends unknown[] = unknown[], R = unknown> {
   private plucked = false;
   private name: string | undefined;
+  /** The connection `name` was prepared on (see PgDatabase.generation). */
+  private generation = -1;
 
   constructor(
     private readonly db: PgDatabase,
@@ -122,18 +149,18 @@ export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown
     return this;
   }
 
-  run(...params: P extends unknown[] ? P : [P]): RunResult {
+  run(...params: P): RunResult {
     this.execute(params);
     const changes = this.db.pq.cmdTuples();
     return { changes: changes === '' ? 0 : Number(changes) };
   }
 
-  get(...params: P extends unknown[] ? P : [P]): R | undefined {
+  get(...params: P): R | undefined {
     this.execute(params);
     return this.db.pq.ntuples() === 0 ? undefined : (this.row(0) as R);
   }
 
-  all(...params: P extends unknown[] ? P : [P]): R[] {
+  all(...params: P): R[] {
     this.execute(params);
     const rows: R[] = [];
     for (let r = 0, n = this.db.pq.ntuples(); r < n; r++) rows.push(this.row(r) as R);
@@ -142,8 +169,13 @@ export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown
 
   private execute(params: unknown[]): void {
     const values = this.bind(params);
-    this.name ??= this.db.prepareNamed(this.sql);
-    this.db.pq.execPrepared(this.name, values as string[]);
+    const pq = this.db.live();
+    let name = this.name;
+    if (name === undefined || this.generation !== this.db.generation) {
+      name = this.name = this.db.prepareNamed(this.sql);
+      this.generation = this.db.generation;
+    }
+    pq.execPrepared(name, values as string[]);
     this.db.check(this.sql.text);
   }
 
@@ -179,33 +211,82 @@ export class PgStatement<P extends unknown[] | Record<string, unknown> = unknown
   }
 }
 
-/** One synchronous connection. Not for use from two places at once (it is not: Node runs one thing at a time). */
+/**
+ * Whether a failure left the connection unusable: libpq says so, or the error is libpq's own (no
+ * SQLSTATE: the server never answered), a connection exception (08…) or the server shutting the
+ * session down (57P01–57P03). libpq may report a terminated session before it marks it bad.
+ */
+function connectionLost(pq: Libpq, sqlState: string | undefined): boolean {
+  // @types/libpq leaves transactionStatus out; libpq has it (PQtransactionStatus).
+  if ((pq as Libpq & { transactionStatus(): number }).transactionStatus() === PQTRANS_UNKNOWN) return true;
+  return sqlState === undefined || sqlState.startsWith('08') || /^57P0[123]$/.test(sqlState);
+}
+
+function connect(url: string): Libpq {
+  const pq = new (loadLibpq())();
+  try {
+    pq.connectSync(url);
+  } catch (err) {
+    const message = pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
+    finish(pq);
+    throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
+  }
+  return pq;
+}
+
+/**
+ * One synchronous connection. Not for use from two places at once (it is not: Node runs one thing
+ * at a time). A connection found lost (the server restarted, the network was cut) fails what was
+ * running on it; the next statement outside a transaction connects again and prepares its
+ * statements anew, so a gateway recovers without a restart. Nothing is retried by itself: a write
+ * whose fate is unknown is the caller's to report.
+ */
 export class PgDatabase {
-  readonly pq = new Libpq();
+  private connection: Libpq;
   private depth = 0;
   private prepared = 0;
   private savepoints = 0;
   private open = true;
+  private lost = false;
+  /** Bumped by each new connection: statements prepared on an earlier one are prepared again. */
+  generation = 0;
 
-  constructor(url: string) {
-    try {
-      this.pq.connectSync(url);
-    } catch (err) {
-      const message = this.pq.errorMessage().trim() || (err instanceof Error ? err.message : String(err));
-      this.pq.finish();
-      throw new PgError(`cannot connect to PostgreSQL: ${message}`, undefined, 'PG_CONNECT');
+  constructor(private readonly url: string) {
+    this.connection = connect(url);
+    this.setUp();
+  }
+
+  /** The libpq connection, for PgStatement. */
+  get pq(): Libpq {
+    return this.connection;
+  }
+
+  /** @internal The connection to run a statement on: a new one when the last was lost and no transaction spans the loss. */
+  live(): Libpq {
+    if (this.lost && this.depth === 0 && this.open) {
+      const next = connect(this.url);
+      finish(this.connection);
+      this.connection = next;
+      this.lost = false;
+      this.generation++;
+      this.setUp();
     }
+    return this.connection;
+  }
+
+  private setUp(): void {
     // Notices (e.g. "table does not exist, skipping") would go to stderr from libpq itself.
     this.exec('SET client_min_messages = warning');
   }
 
-  prepare<P extends unknown[] | Record<string, unknown> = unknown[], R = unknown>(sql: string): PgStatement<P, R> {
-    return new PgStatement<P, R>(this, compileSql(sql));
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- better-sqlite3's constraint, so both satisfy SqlDb
+  prepare<P extends unknown[] | {} = unknown[], R = unknown>(sql: string): P extends unknown[] ? PgStatement<P, R> : PgStatement<[P], R> {
+    return new PgStatement(this, compileSql(sql)) as P extends unknown[] ? PgStatement<P, R> : PgStatement<[P], R>;
   }
 
   /** Runs one or more statements without parameters. */
   exec(sql: string): void {
-    this.pq.exec(sql);
+    this.live().exec(sql);
     this.check(sql);
   }
 
@@ -227,10 +308,13 @@ export class PgDatabase {
         result = fn(...args);
       } catch (err) {
         this.depth--;
-        this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK');
+        // A lost connection took the transaction with it: nothing to roll back (and no new connection to do it on).
+        if (!this.lost) this.exec(savepoint ? `ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}` : 'ROLLBACK');
         throw err;
       }
       this.depth--;
+      // The connection was lost under a caller that went on: its transaction is gone, not committed.
+      if (this.lost) throw new PgError('the connection to PostgreSQL was lost; the transaction did not commit', undefined, 'PG_CONNECTION_LOST');
       this.exec(savepoint ? `RELEASE SAVEPOINT ${savepoint}` : 'COMMIT');
       return result;
     };
@@ -239,25 +323,27 @@ export class PgDatabase {
   close(): void {
     if (!this.open) return;
     this.open = false;
-    this.pq.finish();
+    finish(this.connection);
   }
 
   /** @internal Prepares `sql` on the server once; returns its statement name. */
   prepareNamed(sql: CompiledSql): string {
     const name = `legway_${++this.prepared}`;
-    this.pq.prepare(name, sql.text, sql.count);
+    this.connection.prepare(name, sql.text, sql.count);
     this.check(sql.text);
     return name;
   }
 
   /** @internal Throws the server's error for the last command, if it failed. */
   check(sql: string): void {
-    const status = this.pq.resultStatus();
+    const pq = this.connection;
+    const status = pq.resultStatus();
     if (status === PGRES_COMMAND_OK || status === PGRES_TUPLES_OK) return;
-    const fields = this.pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
+    const fields = pq.resultErrorFields() as { sqlState?: string; messagePrimary?: string } | undefined;
     const sqlState = fields?.sqlState;
-    const message = fields?.messagePrimary ?? this.pq.errorMessage().trim();
-    const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? 'PG_ERROR';
+    const message = fields?.messagePrimary ?? pq.errorMessage().trim();
+    if (connectionLost(pq, sqlState)) this.lost = true;
+    const code = (sqlState && SQLITE_CODES[sqlState]) ?? sqlState ?? (this.lost ? 'PG_CONNECTION_LOST' : 'PG_ERROR');
     throw new PgError(`${message} (in: ${sql.slice(0, 120)})`, sqlState, code);
   }
 }

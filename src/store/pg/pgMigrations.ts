@@ -1,6 +1,7 @@
 /**
  * The PostgreSQL schema: the same tables, columns and meanings as the SQLite one
- * (src/store/migrations.ts), in PostgreSQL's dialect. Timestamps stay ISO-8601 text and JSON stays
+ * (src/store/migrations.ts), in PostgreSQL's dialect; test/unit/store/schema-parity.test.ts fails
+ * on any difference between the two. Like SQLite's, the list only grows at its end. Timestamps stay ISO-8601 text and JSON stays
  * text, so the repositories read and write both engines the same way. `legway_schema` records how
  * many migrations have run; nodes starting together take an advisory lock, so one of them migrates
  * and the others find the work done.
@@ -118,6 +119,53 @@ const MIGRATIONS: readonly string[] = [
     revoked_at TEXT NOT NULL
   );
   `,
+  // The head (lowest pending seq) of each conversation's webhook queue, kept by triggers in the
+  // transaction of every outbox write, as SQLite's migration 4 keeps it (see migrations.ts for why).
+  // PostgreSQL's triggers run functions; ON CONFLICT DO NOTHING is SQLite's INSERT OR IGNORE.
+  `
+  CREATE TABLE webhook_heads (
+    conversation_id TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL UNIQUE,
+    next_attempt_at BIGINT NOT NULL
+  );
+  CREATE INDEX webhook_heads_due ON webhook_heads (next_attempt_at, seq);
+
+  INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+    SELECT o.conversation_id, o.seq, o.next_attempt_at FROM webhook_outbox o
+    JOIN (SELECT MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h ON h.seq = o.seq;
+
+  CREATE FUNCTION webhook_heads_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at) VALUES (NEW.conversation_id, NEW.seq, NEW.next_attempt_at)
+      ON CONFLICT DO NOTHING;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER webhook_heads_after_insert AFTER INSERT ON webhook_outbox
+    FOR EACH ROW WHEN (NEW.state = 'pending') EXECUTE FUNCTION webhook_heads_on_insert();
+
+  CREATE FUNCTION webhook_heads_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = OLD.conversation_id AND seq = OLD.seq;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = OLD.conversation_id ORDER BY seq LIMIT 1
+      ON CONFLICT DO NOTHING;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER webhook_heads_after_delete AFTER DELETE ON webhook_outbox
+    FOR EACH ROW WHEN (OLD.state = 'pending') EXECUTE FUNCTION webhook_heads_on_delete();
+
+  CREATE FUNCTION webhook_heads_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = NEW.conversation_id;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER webhook_heads_after_update AFTER UPDATE OF state, next_attempt_at ON webhook_outbox
+    FOR EACH ROW EXECUTE FUNCTION webhook_heads_on_update();
+  `,
   `
   CREATE TABLE nodes (
     id TEXT PRIMARY KEY,
@@ -141,6 +189,9 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX conversation_owners_by_node ON conversation_owners (node_id);
   `,
 ];
+
+/** The schema version this legway migrates PostgreSQL to. */
+export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the schema up to date; safe when several nodes start at once. */
 export function migratePg(db: PgDatabase): void {

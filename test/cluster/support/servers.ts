@@ -4,22 +4,19 @@
  * the project's own configuration (deploy/kamailio/kamailio.cfg). Everything listens on 127.0.0.1
  * and is stopped (and its folder removed) by `stop()`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../sipp/sipp.js';
+import { own, stopChild, waitForTcp } from '../../support/localServer.js';
 import { REPO } from '../../support/process.js';
+
+export { postgresMissing, startPostgres, type Postgres } from '../../support/postgres.js';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 export const KAMAILIO_CFG = join(REPO, 'deploy', 'kamailio', 'kamailio.cfg');
-
-/** Why PostgreSQL 15 cannot be started here, or undefined when it can. */
-export function postgresMissing(): string | undefined {
-  return existsSync(join(PG_BIN, 'postgres')) ? undefined : 'PostgreSQL 15 is not installed (Debian package postgresql-15)';
-}
 
 /** What is missing for the cluster tests on this machine, or undefined when all is there. */
 export function clusterPartsMissing(): string | undefined {
@@ -29,107 +26,6 @@ export function clusterPartsMissing(): string | undefined {
     ['/usr/sbin/kamailio', 'kamailio'],
   ].filter(([path]) => !existsSync(path!));
   return missing.length === 0 ? undefined : `not installed: ${missing.map(([, pkg]) => pkg).join(', ')}`;
-}
-
-interface Owned {
-  child: ChildProcess;
-  name: string;
-  output: () => string;
-}
-
-function own(name: string, child: ChildProcess): Owned {
-  let output = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-20_000)));
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-20_000)));
-  return { child, name, output: () => output };
-}
-
-async function waitForTcp(port: number, what: Owned, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (what.child.exitCode !== null) throw new Error(`${what.name} exited with ${what.child.exitCode}: ${what.output()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`${what.name} did not listen on ${port}: ${what.output()}`);
-    await sleep(100);
-  }
-}
-
-async function stopChild(owned: Owned, signal: NodeJS.Signals, pid = owned.child.pid): Promise<void> {
-  if (owned.child.exitCode !== null || pid === undefined) return;
-  const exited = new Promise<void>((resolve) => owned.child.once('exit', () => resolve()));
-  try {
-    process.kill(pid, signal);
-  } catch {
-    return;
-  }
-  const stopped = await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)]);
-  if (!stopped) owned.child.kill('SIGKILL');
-}
-
-/** Commands run as the `postgres` user when this process is root (initdb refuses root). */
-function asPostgres(command: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
-}
-
-export interface Postgres {
-  /** postgresql:// URL of the server's `postgres` database, user `legway`, no password (loopback trust). */
-  url: string;
-  port: number;
-  /** Creates a new empty database and returns its URL. */
-  createDatabase(name: string): string;
-  stop(): Promise<void>;
-}
-
-export async function startPostgres(dir: string): Promise<Postgres> {
-  const data = join(dir, 'pg');
-  mkdirSync(data, { recursive: true });
-  if (process.getuid?.() === 0) {
-    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    chownSync(dir, uid, gid);
-    chownSync(data, uid, gid);
-  }
-  const [initCmd, initArgs] = asPostgres(join(PG_BIN, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'legway', '--no-sync']);
-  const init = spawnSync(initCmd, initArgs, { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}${init.stdout}`);
-  const port = await freePort();
-  const [cmd, args] = asPostgres(join(PG_BIN, 'postgres'), [
-    '-D',
-    data,
-    '-p',
-    String(port),
-    '-k',
-    dir,
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'max_connections=200',
-  ]);
-  const server = own('postgres', spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  await waitForTcp(port, server);
-  const url = `postgresql://legway@127.0.0.1:${port}/postgres`;
-  return {
-    url,
-    port,
-    createDatabase(name) {
-      const psql = spawnSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE "${name}"`], { encoding: 'utf8' });
-      if (psql.status !== 0) throw new Error(`creating database ${name}: ${psql.stderr}`);
-      return `postgresql://legway@127.0.0.1:${port}/${name}`;
-    },
-    async stop() {
-      // The postmaster, not runuser: a fast shutdown (SIGINT) ends its sessions at once.
-      const pidFile = join(data, 'postmaster.pid');
-      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
-      await stopChild(server, 'SIGINT', pid);
-    },
-  };
 }
 
 export interface Redis {
