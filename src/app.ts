@@ -44,6 +44,7 @@ import { NodeLease } from './cluster/nodeLease.js';
 import { connectRedis, type RedisLink } from './cluster/redisLink.js';
 import { NodeBus } from './cluster/nodeBus.js';
 import { serveLegRequests } from './cluster/legRequests.js';
+import { WebhookLeader } from './cluster/webhookLeader.js';
 import { CommittedEvents } from './interfaces/socket/committedEvents.js';
 import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
 
@@ -315,6 +316,28 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     }
   };
 
+  // In a cluster one node delivers the shared outbox at a time; a gateway on its own delivers its own.
+  let polledSeq = 0;
+  const webhookLeader =
+    bus && webhooks.enabled
+      ? new WebhookLeader({
+          nodeId,
+          nodes: store.nodes,
+          clock,
+          logger: logger.child({ component: 'webhook' }),
+          checkMs: Math.max(500, Math.floor(config.cluster.leaseMs / 3)),
+          pollMs: 250,
+          startDelivering: () => webhooks.start(),
+          poll: () => {
+            // As the append hook does for this node's own entries: the dispatcher finds them in turn.
+            for (const entry of store.outbox.pendingAfter(polledSeq, 1000)) {
+              polledSeq = entry.seq;
+              webhooks.dispatcher?.enqueued(entry.conversation_id, entry.seq, entry.created_at);
+            }
+          },
+        })
+      : undefined;
+
   tokens.onRevoked((jti) => disconnectRevoked(io, jti));
   // `legway token revoke` writes to the store from another process: pick its revocations up.
   const revocationSync = setInterval(() => tokens.refresh(), REVOCATION_SYNC_MS);
@@ -356,7 +379,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         media_ip: config.announcedIp ?? config.rtc.announcedAddress ?? null,
       });
       listening = true;
-      webhooks.start();
+      if (webhookLeader) webhookLeader.start();
+      else webhooks.start();
       admission.start();
       return port;
     },
@@ -387,6 +411,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         lease.close();
         await http.close();
         await metricsServer?.close();
+        webhookLeader?.close();
         await webhooks.stop();
         await engine?.close();
         await threads?.close();

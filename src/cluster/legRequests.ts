@@ -12,15 +12,27 @@ const principal = z.strictObject({
   jti: z.string().max(200).optional(),
 });
 const legId = z.string().min(1).max(100);
-const sdp = z.string().min(1).max(64 * 1024);
+const sdp = z
+  .string()
+  .min(1)
+  .max(64 * 1024);
 const ACTIONS = ['mute', 'unmute', 'earmuff', 'unearmuff', 'video-mute', 'video-unmute', 'hangup'] as const satisfies readonly LegAction[];
 
-const createRequest = z.strictObject({ conversation_id: z.string().min(1).max(200), offer_sdp: sdp, principal, socket_id: z.string().min(1).max(100).optional() });
+const createRequest = z.strictObject({
+  conversation_id: z.string().min(1).max(200),
+  offer_sdp: sdp,
+  principal,
+  socket_id: z.string().min(1).max(100).optional(),
+});
 const actRequest = z.strictObject({ leg_id: legId, action: z.enum(ACTIONS), principal, initiator: z.string().min(1).max(200) });
 const answerRequest = z.strictObject({ leg_id: legId, sdp, principal });
 const candidateRequest = z.strictObject({
   leg_id: legId,
-  candidate: z.strictObject({ candidate: z.string().max(2000), sdpMid: z.string().max(100).nullable().optional(), sdpMLineIndex: z.number().int().min(0).max(100).nullable().optional() }),
+  candidate: z.strictObject({
+    candidate: z.string().max(2000),
+    sdpMid: z.string().max(100).nullable().optional(),
+    sdpMLineIndex: z.number().int().min(0).max(100).nullable().optional(),
+  }),
   principal,
 });
 const dtmfRequest = z.strictObject({ leg_id: legId, digits: z.string().min(1).max(64), principal });
@@ -66,7 +78,11 @@ export function serveLegRequests(bus: NodeBus, legs: LegService, offers: RemoteO
   });
   bus.handle('legs.addCandidate', async (params) => {
     const r = parse(candidateRequest, params);
-    await legs.addCandidate(r.leg_id, { candidate: r.candidate.candidate, sdpMid: r.candidate.sdpMid ?? null, sdpMLineIndex: r.candidate.sdpMLineIndex ?? null }, asPrincipal(r.principal));
+    await legs.addCandidate(
+      r.leg_id,
+      { candidate: r.candidate.candidate, sdpMid: r.candidate.sdpMid ?? null, sdpMLineIndex: r.candidate.sdpMLineIndex ?? null },
+      asPrincipal(r.principal),
+    );
   });
   bus.handle('legs.clientDtmf', async (params) => {
     const r = parse(dtmfRequest, params);

@@ -12,7 +12,13 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 const channelOf = (nodeId: string): string => `legway:node:${nodeId}`;
 
 const message = z.union([
-  z.strictObject({ kind: z.literal('request'), id: z.string().min(1).max(64), from: z.string().min(1).max(64), method: z.string().min(1).max(64), params: z.unknown() }),
+  z.strictObject({
+    kind: z.literal('request'),
+    id: z.string().min(1).max(64),
+    from: z.string().min(1).max(64),
+    method: z.string().min(1).max(64),
+    params: z.unknown(),
+  }),
   z.strictObject({ kind: z.literal('reply'), id: z.string().min(1).max(64), result: z.unknown() }),
   z.strictObject({
     kind: z.literal('error'),

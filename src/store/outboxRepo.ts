@@ -32,6 +32,7 @@ export class OutboxRepo {
   private readonly nextDue;
   private readonly pendingOf;
   private readonly lastSeqStmt;
+  private readonly newerStmt;
   private readonly deleteStmt;
   private readonly retryStmt;
   private readonly failStmt;
@@ -60,6 +61,9 @@ export class OutboxRepo {
       )
       .pluck();
     this.lastSeqStmt = db.prepare<[], number | null>('SELECT MAX(seq) FROM webhook_outbox').pluck();
+    this.newerStmt = db.prepare<{ after: number; limit: number }, { seq: number; conversation_id: string; created_at: number }>(
+      "SELECT seq, conversation_id, created_at FROM webhook_outbox WHERE seq > @after AND state = 'pending' ORDER BY seq LIMIT @limit",
+    );
     this.deleteStmt = db.prepare('DELETE FROM webhook_outbox WHERE seq = ?');
     this.retryStmt = db.prepare(
       `UPDATE webhook_outbox SET attempts = attempts + 1, next_attempt_at = @next, last_status = @status, last_error = @error
@@ -96,6 +100,11 @@ export class OutboxRepo {
   }
 
   /** The highest seq queued so far (0 when the outbox is empty). */
+  /** Pending entries queued after `seq`, oldest first (in a cluster: what other nodes queued). */
+  pendingAfter(seq: number, limit: number): { seq: number; conversation_id: string; created_at: number }[] {
+    return this.newerStmt.all({ after: seq, limit });
+  }
+
   lastSeq(): number {
     return this.lastSeqStmt.get() ?? 0;
   }

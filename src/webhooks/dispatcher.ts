@@ -19,6 +19,11 @@ export interface DispatcherDeps {
   logger: Logger;
   now?: () => number;
   random?: () => number;
+  /**
+   * Whether every outbox entry this connection can read is already durable (PostgreSQL: a reader
+   * sees committed rows only, whichever node wrote them), so no entry waits for a local commit.
+   */
+  readsOnlyDurable?: boolean;
 }
 
 /** Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. */
@@ -77,7 +82,7 @@ export class WebhookDispatcher {
     this.random = deps.random ?? Math.random;
     this.readAhead = deps.config.concurrency * READ_AHEAD_PER_SLOT;
     // Built before anything can be queued in this process: what the outbox holds is on disk.
-    this.durableSeq = deps.outbox.lastSeq();
+    this.durableSeq = deps.readsOnlyDurable ? Infinity : deps.outbox.lastSeq();
     this.sender = new WebhookSender(deps.url, { timeoutMs: deps.config.timeoutMs, connections: deps.config.concurrency });
     this.settlements = new SettlementBatch(deps.outbox, deps.transaction);
   }

@@ -37,6 +37,7 @@ export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLo
     metrics,
     logger: deps.logger.child({ component: 'webhook' }),
     now: () => deps.clock.now().getTime(),
+    readsOnlyDurable: store.dialect === 'postgres',
   });
   metrics.countWebhookQueueWith(() => dispatcher.queueDepth());
   log.addAppendHook(
