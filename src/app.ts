@@ -330,8 +330,11 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
           startDelivering: () => webhooks.start(),
           poll: () => {
             // As the append hook does for this node's own entries: the dispatcher finds them in turn.
+            const seen = new Set<string>();
             for (const entry of store.outbox.pendingAfter(polledSeq, 1000)) {
               polledSeq = entry.seq;
+              if (seen.has(entry.conversation_id)) continue;
+              seen.add(entry.conversation_id);
               webhooks.dispatcher?.enqueued(entry.conversation_id, entry.seq, entry.created_at);
             }
           },
