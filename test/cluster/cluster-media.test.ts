@@ -5,13 +5,13 @@
  * the owner's candidates), so two peers on different nodes hear each other, and never themselves;
  * an operator connected to a third node mutes a leg with the audible effect.
  */
-import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventRecorder, request } from '../support/gateway.js';
+import { request } from '../support/gateway.js';
 import { runCliAsync } from '../support/process.js';
 import { peerMissing } from '../support/requiredPeers.js';
 import { toneLevel } from '../support/tone.js';
-import { TestPeer } from '../support/webrtcPeer.js';
+import type { TestPeer } from '../support/webrtcPeer.js';
+import { conversationOn, peerOn } from './support/parties.js';
 import { startCluster, type Cluster, type ClusterNode } from './support/cluster.js';
 import { clusterPartsMissing } from './support/servers.js';
 
@@ -35,28 +35,12 @@ describe.skipIf(missing !== undefined)('media of one conversation across nodes',
     await (cluster as Cluster | undefined)?.close();
   }, 60_000);
 
-  async function peerOn(node: ClusterNode, cid: string, user: string, tone: number): Promise<{ peer: TestPeer; socket: Socket; seen: EventRecorder }> {
-    const socket = await node.connect(user);
-    const seen = new EventRecorder(socket);
-    expect(await request(socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: true });
-    const peer = new TestPeer(socket);
-    peers.push(peer);
-    peer.tone(tone);
-    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
-    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
-    return { peer, socket, seen };
-  }
-
   it('peers whose sockets are on different nodes hear each other, not themselves; an operator on a third node mutes one audibly', async () => {
     const [node1, node2, node3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const created = await node3.api('POST', '/v1/conversations', { name: 'media-across' });
-    expect(created.status).toBe(201);
-    const cid = created.body.id as string;
-    for (const user of ['alice', 'bob'])
-      expect((await node3.api('POST', `/v1/conversations/${cid}/members`, { user: { name: user }, state: 'invited' })).status).toBe(201);
+    const cid = await conversationOn(node3, 'media-across', ['alice', 'bob']);
 
-    const alice = await peerOn(node1, cid, 'alice', 440);
-    const bob = await peerOn(node2, cid, 'bob', 880);
+    const alice = await peerOn(node1, cid, 'alice', 440, peers);
+    const bob = await peerOn(node2, cid, 'bob', 880, peers);
     // Both legs run on node 1, the conversation's owner: bob's was made there for him.
     const status = await runCliAsync(node2.dataDir, ['cluster', 'status', '--json'], { ...node2.env, LEGWAY_LOG_LEVEL: 'silent' });
     const nodes = (JSON.parse(status.stdout) as { nodes: { id: string; legs: number; conversations: number }[] }).nodes;

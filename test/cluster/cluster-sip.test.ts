@@ -9,16 +9,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sippMissing, startSipp } from '../sipp/sipp.js';
-import { EventRecorder, request } from '../support/gateway.js';
+import { sippMissing, startSipp, type StartedSipp } from '../sipp/sipp.js';
 import { pcmuTonePcap } from '../support/pcap.js';
 import { runCliAsync } from '../support/process.js';
 import { peerMissing } from '../support/requiredPeers.js';
 import { RtpCapture } from '../support/rtpCapture.js';
 import { toneLevel } from '../support/tone.js';
-import { TestPeer } from '../support/webrtcPeer.js';
+import type { TestPeer } from '../support/webrtcPeer.js';
+import { conversationOn, peerOn } from './support/parties.js';
 import { startCluster, type Cluster, type ClusterNode } from './support/cluster.js';
 import { clusterDir, clusterPartsMissing, startKamailio, type Kamailio } from './support/servers.js';
 
@@ -74,40 +73,43 @@ describe.skipIf(missing !== undefined)('SIP through Kamailio into a conversation
     rmSync(pcapDir, { recursive: true, force: true });
   }, 60_000);
 
-  async function peerOn(node: ClusterNode, cid: string, user: string, tone: number): Promise<{ peer: TestPeer; socket: Socket; seen: EventRecorder }> {
-    const socket = await node.connect(user);
-    const seen = new EventRecorder(socket);
-    expect(await request(socket, 'conversation:join', { conversation_id: cid })).toMatchObject({ ok: true });
-    const peer = new TestPeer(socket);
-    peers.push(peer);
-    peer.tone(tone);
-    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
-    await seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
-    return { peer, socket, seen };
+  /** One SIPp call through Kamailio to "room", playing a 1 kHz tone for `talkMs`, its RTP captured. */
+  async function callThroughKamailio(talkMs: number): Promise<{ sipp: StartedSipp; capture: RtpCapture }> {
+    const capture = await RtpCapture.open();
+    captures.push(capture);
+    const sipp = await startSipp({
+      scenario: 'uac-invite-pcmu-rtp-expect-200.xml',
+      transport: 'u1',
+      target: kamailio.address,
+      timeoutSeconds: 30,
+      extra: [
+        '-mi',
+        '127.0.0.1',
+        '-mp',
+        String(capture.sippMediaPort),
+        '-key',
+        'pcap',
+        join(pcapDir, 'tone.pcap'),
+        '-set',
+        'talk_ms',
+        String(talkMs),
+        '-s',
+        'room',
+      ],
+    });
+    return { sipp, capture };
   }
 
   it('each call, whichever node Kamailio picks, lands on the owner; the caller and the peers hear each other', async () => {
     const [node1, node2, node3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const created = await node3.api('POST', '/v1/conversations', { name: 'sip-room' });
-    expect(created.status).toBe(201);
-    const cid = created.body.id as string;
-    for (const user of ['alice', 'bob'])
-      expect((await node3.api('POST', `/v1/conversations/${cid}/members`, { user: { name: user }, state: 'invited' })).status).toBe(201);
-    const alice = await peerOn(node1, cid, 'alice', 440);
-    const bob = await peerOn(node2, cid, 'bob', 660);
+    const cid = await conversationOn(node3, 'sip-room', ['alice', 'bob']);
+    const alice = await peerOn(node1, cid, 'alice', 440, peers);
+    const bob = await peerOn(node2, cid, 'bob', 660, peers);
 
     // Three calls one after another: round robin offers each node one, so at least two are redirected.
     const elsewhere = invites(node2) + invites(node3);
     for (let call = 0; call < 3; call++) {
-      const capture = await RtpCapture.open();
-      captures.push(capture);
-      const sipp = await startSipp({
-        scenario: 'uac-invite-pcmu-rtp-expect-200.xml',
-        transport: 'u1',
-        target: kamailio.address,
-        timeoutSeconds: 30,
-        extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), '-key', 'pcap', join(pcapDir, 'tone.pcap'), '-set', 'talk_ms', '5000', '-s', 'room'],
-      });
+      const { sipp, capture } = await callThroughKamailio(5000);
       await alice.peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, `alice to hear caller ${call + 1}`);
       await bob.peer.until((s) => toneLevel(s, SIP_TONE) > AUDIBLE, `bob (socket on node 2) to hear caller ${call + 1}`);
       await capture.until((s) => toneLevel(s, 440, 8000) > AUDIBLE && toneLevel(s, 660, 8000) > AUDIBLE, `caller ${call + 1} to hear alice and bob`);
@@ -129,15 +131,7 @@ describe.skipIf(missing !== undefined)('SIP through Kamailio into a conversation
     // A few probe intervals: the node now answers 503, and the dispatcher stops choosing it.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     for (let call = 0; call < 3; call++) {
-      const capture = await RtpCapture.open();
-      captures.push(capture);
-      const sipp = await startSipp({
-        scenario: 'uac-invite-pcmu-rtp-expect-200.xml',
-        transport: 'u1',
-        target: kamailio.address,
-        timeoutSeconds: 30,
-        extra: ['-mi', '127.0.0.1', '-mp', String(capture.sippMediaPort), '-key', 'pcap', join(pcapDir, 'tone.pcap'), '-set', 'talk_ms', '500', '-s', 'room'],
-      });
+      const { sipp } = await callThroughKamailio(500);
       const run = await sipp.finished;
       expect(run.code, run.trace).toBe(0);
     }

@@ -5,12 +5,11 @@
  * on node 2; the other nodes keep serving (events, a new WebRTC leg on node 3), and the node table
  * shows node 1 lost.
  */
-import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventRecorder, request } from '../support/gateway.js';
 import { runCliAsync, stop } from '../support/process.js';
 import { peerMissing } from '../support/requiredPeers.js';
-import { TestPeer } from '../support/webrtcPeer.js';
+import type { TestPeer } from '../support/webrtcPeer.js';
+import { conversationOn, joinedOn, peerOn } from './support/parties.js';
 import { startCluster, type Cluster, type ClusterNode } from './support/cluster.js';
 import { clusterPartsMissing } from './support/servers.js';
 
@@ -31,34 +30,12 @@ describe.skipIf(missing !== undefined)('a node killed with legs on it', () => {
     await (cluster as Cluster | undefined)?.close();
   }, 60_000);
 
-  async function joined(node: ClusterNode, cid: string, user: string): Promise<{ socket: Socket; seen: EventRecorder; memberId: string }> {
-    const socket = await node.connect(user);
-    const seen = new EventRecorder(socket);
-    const ack = await request(socket, 'conversation:join', { conversation_id: cid });
-    expect(ack).toMatchObject({ ok: true });
-    return { socket, seen, memberId: ack.member_id as string };
-  }
-
-  async function connectedPeer(node: ClusterNode, cid: string, user: string): Promise<{ peer: TestPeer; seen: EventRecorder; memberId: string }> {
-    const party = await joined(node, cid, user);
-    const peer = new TestPeer(party.socket);
-    peers.push(peer);
-    peer.tone(440);
-    expect(await peer.connect(cid)).toMatchObject({ ok: true, answer: { type: 'answer' } });
-    await party.seen.waitFor((e) => e.type === 'rtc:status' && e.body.leg_id === peer.legId && e.body.status === 'connected', 15_000);
-    return { peer, seen: party.seen, memberId: party.memberId };
-  }
-
   it('its legs end with their events within 15 s, its members leave, and the other nodes keep serving', async () => {
     const [node1, node2, node3] = cluster.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    const created = await node2.api('POST', '/v1/conversations', { name: 'node-lost' });
-    expect(created.status).toBe(201);
-    const cid = created.body.id as string;
-    for (const user of ['alice', 'bob', 'carol'])
-      expect((await node2.api('POST', `/v1/conversations/${cid}/members`, { user: { name: user }, state: 'invited' })).status).toBe(201);
+    const cid = await conversationOn(node2, 'node-lost', ['alice', 'bob', 'carol']);
 
-    const alice = await connectedPeer(node1, cid, 'alice');
-    const bob = await joined(node2, cid, 'bob');
+    const alice = await peerOn(node1, cid, 'alice', 440, peers);
+    const bob = await joinedOn(node2, cid, 'bob');
 
     const killedAt = Date.now();
     await stop(node1.process, 'SIGKILL');
@@ -75,7 +52,7 @@ describe.skipIf(missing !== undefined)('a node killed with legs on it', () => {
     const posted = await node3.api('POST', `/v1/conversations/${cid}/events`, { type: 'text', from: bob.memberId, body: { text: 'still here' } });
     expect(posted.status).toBe(201);
     await bob.seen.waitFor((e) => e.type === 'text' && e.id === posted.body.id);
-    const carol = await connectedPeer(node3, cid, 'carol');
+    const carol = await peerOn(node3, cid, 'carol', 660, peers);
     await carol.peer.receiveMore(300);
 
     // The node table says so: node 1 lost, with nothing left running on it.
