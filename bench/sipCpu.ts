@@ -11,7 +11,7 @@
  *
  *   npx tsx bench/sipCpu.ts
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +24,22 @@ const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 250);
 const ROUNDS = Number(process.env['SIP_CPU_ROUNDS'] ?? 3);
 const PROFILE = process.env['SIP_CPU_PROFILE'];
 const FROM_STDIN = process.env['SIP_CPU_STDIN'] === '1';
+
+/** CPU ticks (user + system, 1/100 s) of each thread of this process, by "tid comm", from /proc. */
+function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, close)}`, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
 
 const gw = await startBenchGateway({
   LEGWAY_SIP_ENABLED: 'true',
@@ -56,8 +72,15 @@ try {
       await session.post('Profiler.setSamplingInterval', { interval: 200 });
       await session.post('Profiler.start');
     }
+    const before = threadTicks();
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
+    const after = threadTicks();
+    const byThread = [...after]
+      .map(([name, t]) => [name, (t - (before.get(name) ?? 0)) * 10] as const)
+      .filter(([, t]) => t > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, t]) => `${name} ${(t / run.succeeded).toFixed(2)}`);
     if (session) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(PROFILE!, JSON.stringify(profile));
@@ -65,7 +88,12 @@ try {
     }
     const perCall = (run.window.cpuUs / 1000 - (idle.cpuUs / 1000 / idle.wallMs) * run.window.wallMs) / Math.max(1, run.succeeded);
     results.push(perCall);
-    console.log(`round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call`);
+    const main = [...after].find(([name]) => name.startsWith(`${process.pid} `));
+    const mainMs = main === undefined ? Number.NaN : ((main[1] - (before.get(main[0]) ?? 0)) * 10) / Math.max(1, run.succeeded);
+    console.log(
+      `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle)`,
+    );
+    if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
   }
   if (results.length > 0)
     console.log(
