@@ -49,6 +49,22 @@ const gw = await startBenchGateway({
   LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
   LEGWAY_MEDIA_WORKERS: '1',
 });
+// SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count that load does not blur.
+const statementProto = Object.getPrototypeOf(gw.app.store.db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
+let statements = 0;
+for (const method of ['run', 'get', 'all', 'iterate']) {
+  const original = statementProto[method]!;
+  statementProto[method] = function (this: unknown, ...args: unknown[]) {
+    statements++;
+    return original.apply(this, args);
+  };
+}
+const dbProto = Object.getPrototypeOf(gw.app.store.db) as Record<string, (...args: unknown[]) => unknown>;
+const originalExec = dbProto['exec']!;
+dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
+  statements++;
+  return originalExec.apply(this, args);
+};
 const drain = async (): Promise<void> => {
   const start = Date.now();
   while (gw.app.legs.active > 0 && Date.now() - start < 40_000) await sleep(50);
@@ -73,9 +89,13 @@ try {
       await session.post('Profiler.start');
     }
     const before = threadTicks();
+    const statementsBefore = statements;
+    const commitsBefore = gw.app.store.groupCommits;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
     const after = threadTicks();
+    const perCallStatements = (statements - statementsBefore) / Math.max(1, run.succeeded);
+    const perCallCommits = (gw.app.store.groupCommits - commitsBefore) / Math.max(1, run.succeeded);
     const byThread = [...after]
       .map(([name, t]) => [name, (t - (before.get(name) ?? 0)) * 10] as const)
       .filter(([, t]) => t > 0)
@@ -91,7 +111,8 @@ try {
     const main = [...after].find(([name]) => name.startsWith(`${process.pid} `));
     const mainMs = main === undefined ? Number.NaN : ((main[1] - (before.get(main[0]) ?? 0)) * 10) / Math.max(1, run.succeeded);
     console.log(
-      `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle)`,
+      `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
+        `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call`,
     );
     if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
   }
