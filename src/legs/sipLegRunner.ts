@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { sipLegMachine, type SipLegEffects, type SipLegEmitted, type SipLegEvent, type SipLegStatus } from '../../machines/sipLeg.machine.js';
 import { fail } from '../domain/errors.js';
 import type { EventLog } from '../events/eventLog.js';
@@ -64,13 +64,14 @@ function effectsOf(holder: { effects?: SipLegEffects | undefined }): SipLegEffec
  * new machine): each implementation calls the effects that came with its leg's input.
  */
 const providedSipLegMachine = sipLegMachine.provide({
-  actors: {
-    closeMedia: fromPromise<undefined, { legId: string; effects?: SipLegEffects | undefined }>(async ({ input }) => {
-      await effectsOf(input).closeMedia();
-      return undefined;
-    }),
-  },
   actions: {
+    closeMedia: ({ context, self }) => {
+      // Done or failed, the leg has ended (a stopped actor is told nothing).
+      const closed = (): void => {
+        if (self.getSnapshot().status === 'active') self.send({ type: 'MEDIA_CLOSED' });
+      };
+      effectsOf(context).closeMedia().then(closed, closed);
+    },
     sendRinging: ({ context }) => effectsOf(context).ringing(),
     sendAnswer: ({ context }) => effectsOf(context).answer(),
     sendCancel: ({ context }) => effectsOf(context).cancel(),
