@@ -90,7 +90,8 @@ type SipLegSnapshot = SnapshotFrom<typeof providedSipLegMachine>;
 /** The leg's status: the tag of the state the machine is in. */
 function statusOf(snapshot: SipLegSnapshot): LegStatus {
   if (snapshot.status === 'done') return 'ended';
-  return STATUSES.find((status) => snapshot.hasTag(status)) ?? 'answering';
+  for (const status of STATUSES) if (snapshot.hasTag(status)) return status;
+  return 'answering';
 }
 
 /**
@@ -250,8 +251,9 @@ export class SipLegRunner implements RunningLeg {
   private track(snapshot: SipLegSnapshot): void {
     const status = statusOf(snapshot);
     const { muted, earmuffed, endCause, endedBy } = snapshot.context;
+    // Most snapshots change neither (timers, speech, the other regions): nothing to write.
+    if (status === this.leg.status && muted === this.leg.media.muted && earmuffed === this.leg.media.earmuffed) return;
     const media = { muted, earmuffed, video_muted: false };
-    if (status === this.leg.status && media.muted === this.leg.media.muted && media.earmuffed === this.leg.media.earmuffed) return;
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
     if (status === 'ended') {
