@@ -110,7 +110,7 @@ function lastStats(file: string): Map<string, string> {
 }
 
 /** Runs SIPp once at `rate` calls/s for `calls` calls against 127.0.0.1:`sipPort`, each call up `holdMs` after its ACK. */
-async function runRate(sipPort: number, rate: number, calls: number, holdMs = HOLD_MS): Promise<RateRun> {
+export async function runRate(sipPort: number, rate: number, calls: number, holdMs = HOLD_MS): Promise<RateRun> {
   const dir = mkdtempSync(join(tmpdir(), 'legway-bench-sipp-'));
   try {
     const [port, controlPort, mediaPort] = [await freePort(), await freePort(), await freePort()];

@@ -1,4 +1,4 @@
-import { assertEvent, assign, emit, fromPromise, setup } from 'xstate';
+import { assertEvent, assign, emit, setup } from 'xstate';
 import type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus, ToggleType } from './sipLeg.types.js';
 import { EARMUFF, MUTE, toggleRegion, toggleRegionJoining } from './toggleRegion.js';
 
@@ -49,10 +49,13 @@ export const sipLegMachine = setup({
     tags: {} as SipLegStatus,
     emitted: {} as SipLegEmitted,
   },
-  actors: {
-    closeMedia: fromPromise<undefined, { legId: string; effects?: SipLegEffects | undefined }>(() => Promise.reject(new Error('closeMedia not provided'))),
-  },
   actions: {
+    /**
+     * Take the leg's audio out of the conversation and free its RTP; the implementation sends
+     * MEDIA_CLOSED when that is over, done or failed (an action, not an invoked promise actor,
+     * which would be a second actor made and stopped for every call).
+     */
+    closeMedia: notProvided('closeMedia'),
     /** Inbound: send 180 Ringing. */
     sendRinging: notProvided('sendRinging'),
     /** Inbound: send 200 OK with the SDP answer. */
@@ -321,12 +324,8 @@ export const sipLegMachine = setup({
 
     ending: {
       tags: 'ending',
-      invoke: {
-        src: 'closeMedia',
-        input: ({ context }) => ({ legId: context.legId, effects: context.effects }),
-        onDone: 'ended',
-        onError: 'ended',
-      },
+      entry: 'closeMedia',
+      on: { MEDIA_CLOSED: 'ended' },
     },
     ended: { type: 'final', tags: 'ended' },
   },

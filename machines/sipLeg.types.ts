@@ -81,7 +81,9 @@ export type SipLegEvent =
   /** The gateway ends the call (operator or application hang-up, member left, conversation deleted, shutdown). */
   | { type: 'HANGUP'; reason: string; by: 'local' | 'system' }
   /** A session refresh (a re-INVITE asking for session timers): the timer starts again with this length. */
-  | { type: 'SESSION_REFRESH'; expiryMs: number };
+  | { type: 'SESSION_REFRESH'; expiryMs: number }
+  /** What `closeMedia` started is over (done or failed): the leg has ended. */
+  | { type: 'MEDIA_CLOSED' };
 
 /** The leg's status, as a tag on each state (what the leg row and the API show). */
 export type SipLegStatus = 'answering' | 'ringing' | 'connecting' | 'connected' | 'ending' | 'ended';

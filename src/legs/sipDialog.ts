@@ -46,79 +46,97 @@ export interface DialogOptions {
   onRefresh: (runner: SipLegRunner, interval: number) => void;
 }
 
-/** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold, refresh), INFO (DTMF). */
-export function sipDialogDelegate(call: SipCall, options: DialogOptions): Core.SessionDelegate {
-  const { rtp, local } = call;
-  return {
-    onAck: (ack) => {
-      const runner = call.runner;
-      call.ackReceived();
-      // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
-      if (runner && ack.message.body.length > 0) {
-        try {
-          const remote = readRemoteAudio(ack.message.body);
-          // The ACK answers our offer: its first codec is the choice.
-          const codec = negotiate(remote, options.codecs, true);
-          rtp.configure(codec);
-          if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
-          call.telephoneEvents = codec.telephoneEventPt !== undefined;
-          const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
-          runner.attachAudio(rtp.legAudio(inband));
-        } catch (err) {
-          options.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
-          runner.send({ type: 'ANSWERED' });
-          runner.hangup('gateway', 'no usable answer in the ACK');
-          return;
-        }
-      }
-      runner?.send({ type: 'ANSWERED' });
-    },
-    onBye: (bye) => {
-      bye.accept();
-      call.session?.dispose();
-      call.runner?.send({ type: 'REMOTE_HANGUP' });
-    },
-    onInfo: (info) => {
-      const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
-      if (!digit) {
-        info.reject({ statusCode: 415 });
+/**
+ * The dialog's requests after our 200: ACK, BYE, re-INVITE (hold, refresh), INFO (DTMF). A class,
+ * so that a call's delegate is one object and not a closure per request kind.
+ */
+class SipDialogDelegate implements Core.SessionDelegate {
+  constructor(
+    private readonly call: SipCall,
+    private readonly options: DialogOptions,
+  ) {}
+
+  onAck(ack: Core.IncomingAckRequest): void {
+    const { call, options } = this;
+    const runner = call.runner;
+    call.ackReceived();
+    // An INVITE without SDP: the ACK carries the caller's answer to our offer, which settles the codec.
+    if (runner && ack.message.body.length > 0) {
+      try {
+        const rtp = call.rtp;
+        const remote = readRemoteAudio(ack.message.body);
+        // The ACK answers our offer: its first codec is the choice.
+        const codec = negotiate(remote, options.codecs, true);
+        rtp.configure(codec);
+        if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
+        call.telephoneEvents = codec.telephoneEventPt !== undefined;
+        const inband = codec.telephoneEventPt === undefined ? (press: DtmfPress) => runner.dtmf(press.digit, press.durationMs, 'inband') : undefined;
+        runner.attachAudio(rtp.legAudio(inband));
+      } catch (err) {
+        options.logger.info({ err, leg_id: runner.id }, 'unusable SDP in ACK; hanging up');
+        runner.send({ type: 'ANSWERED' });
+        runner.hangup('gateway', 'no usable answer in the ACK');
         return;
       }
-      info.accept();
-      call.runner?.dtmf(digit.digit, digit.durationMs, 'sip-info');
-    },
-    onInvite: (reInvite) => {
-      try {
-        const runner = call.runner;
-        const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
-        if (timer.kind === 'too-small') {
-          reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
-          return;
-        }
-        // A refresh (any re-INVITE) restarts the session timer.
-        if (runner && timer.kind === 'timer') options.onRefresh(runner, timer.interval);
-        const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
-        if (reInvite.message.body.length === 0) {
-          // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
-          reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, rtp.codec ?? options.settled, 'sendrecv')), extraHeaders: timerHeaders });
-          return;
-        }
-        const remote = readRemoteAudio(reInvite.message.body);
-        const ours = answerDirection(remote.direction);
-        // Settled before anything changes: an offer with nothing in common is refused (488) and changes nothing.
-        const codec = negotiate(remote, options.codecs);
-        if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
-        rtp.configure(codec);
-        call.telephoneEvents = codec.telephoneEventPt !== undefined;
-        rtp.hold(remote.nullAddress ? 'inactive' : ours);
-        local.version++;
-        reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
-        runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
-      } catch (err) {
-        reInvite.reject({ statusCode: sipCodeOf(err) });
+    }
+    runner?.send({ type: 'ANSWERED' });
+  }
+
+  onBye(bye: Core.IncomingByeRequest): void {
+    const call = this.call;
+    bye.accept();
+    call.session?.dispose();
+    call.runner?.send({ type: 'REMOTE_HANGUP' });
+  }
+
+  onInfo(info: Core.IncomingInfoRequest): void {
+    const digit = dtmfFromInfo(info.message.getHeader('content-type'), info.message.body);
+    if (!digit) {
+      info.reject({ statusCode: 415 });
+      return;
+    }
+    info.accept();
+    this.call.runner?.dtmf(digit.digit, digit.durationMs, 'sip-info');
+  }
+
+  onInvite(reInvite: Core.IncomingInviteRequest): void {
+    const { call, options } = this;
+    const { rtp, local } = call;
+    try {
+      const runner = call.runner;
+      const timer = readSessionTimer(reInvite.message.getHeader('session-expires'), reInvite.message.getHeaders('supported'));
+      if (timer.kind === 'too-small') {
+        reInvite.reject({ statusCode: 422, extraHeaders: [`Min-SE: ${String(MIN_SE)}`] });
+        return;
       }
-    },
-  };
+      // A refresh (any re-INVITE) restarts the session timer.
+      if (runner && timer.kind === 'timer') options.onRefresh(runner, timer.interval);
+      const timerHeaders = timer.kind === 'timer' ? sessionTimerHeaders(timer.interval) : [];
+      if (reInvite.message.body.length === 0) {
+        // A refresh without an offer: our current SDP is the offer, and the ACK answers it.
+        reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, rtp.codec ?? options.settled, 'sendrecv')), extraHeaders: timerHeaders });
+        return;
+      }
+      const remote = readRemoteAudio(reInvite.message.body);
+      const ours = answerDirection(remote.direction);
+      // Settled before anything changes: an offer with nothing in common is refused (488) and changes nothing.
+      const codec = negotiate(remote, options.codecs);
+      if (!remote.nullAddress) rtp.setRemote(remoteMedia(remote));
+      rtp.configure(codec);
+      call.telephoneEvents = codec.telephoneEventPt !== undefined;
+      rtp.hold(remote.nullAddress ? 'inactive' : ours);
+      local.version++;
+      reInvite.accept({ statusCode: 200, body: sdpBody(writeAnswer(local, codec, remote.nullAddress ? 'inactive' : ours)), extraHeaders: timerHeaders });
+      runner?.send({ type: 'REMOTE_HOLD', on: isHold(remote) });
+    } catch (err) {
+      reInvite.reject({ statusCode: sipCodeOf(err) });
+    }
+  }
+}
+
+/** The dialog's requests after our 200: ACK, BYE, re-INVITE (hold, refresh), INFO (DTMF). */
+export function sipDialogDelegate(call: SipCall, options: DialogOptions): Core.SessionDelegate {
+  return new SipDialogDelegate(call, options);
 }
 
 /** An SDP body for sip.js. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createActor, fromPromise, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { sipLegMachine, type SipLegEffects, type SipLegEmitted, type SipLegEvent, type SipLegStatus } from '../../machines/sipLeg.machine.js';
 import { fail } from '../domain/errors.js';
 import type { EventLog } from '../events/eventLog.js';
@@ -64,13 +64,14 @@ function effectsOf(holder: { effects?: SipLegEffects | undefined }): SipLegEffec
  * new machine): each implementation calls the effects that came with its leg's input.
  */
 const providedSipLegMachine = sipLegMachine.provide({
-  actors: {
-    closeMedia: fromPromise<undefined, { legId: string; effects?: SipLegEffects | undefined }>(async ({ input }) => {
-      await effectsOf(input).closeMedia();
-      return undefined;
-    }),
-  },
   actions: {
+    closeMedia: ({ context, self }) => {
+      // Done or failed, the leg has ended (a stopped actor is told nothing).
+      const closed = (): void => {
+        if (self.getSnapshot().status === 'active') self.send({ type: 'MEDIA_CLOSED' });
+      };
+      effectsOf(context).closeMedia().then(closed, closed);
+    },
     sendRinging: ({ context }) => effectsOf(context).ringing(),
     sendAnswer: ({ context }) => effectsOf(context).answer(),
     sendCancel: ({ context }) => effectsOf(context).cancel(),
@@ -89,7 +90,8 @@ type SipLegSnapshot = SnapshotFrom<typeof providedSipLegMachine>;
 /** The leg's status: the tag of the state the machine is in. */
 function statusOf(snapshot: SipLegSnapshot): LegStatus {
   if (snapshot.status === 'done') return 'ended';
-  return STATUSES.find((status) => snapshot.hasTag(status)) ?? 'answering';
+  for (const status of STATUSES) if (snapshot.hasTag(status)) return status;
+  return 'answering';
 }
 
 /**
@@ -249,8 +251,9 @@ export class SipLegRunner implements RunningLeg {
   private track(snapshot: SipLegSnapshot): void {
     const status = statusOf(snapshot);
     const { muted, earmuffed, endCause, endedBy } = snapshot.context;
+    // Most snapshots change neither (timers, speech, the other regions): nothing to write.
+    if (status === this.leg.status && muted === this.leg.media.muted && earmuffed === this.leg.media.earmuffed) return;
     const media = { muted, earmuffed, video_muted: false };
-    if (status === this.leg.status && media.muted === this.leg.media.muted && media.earmuffed === this.leg.media.earmuffed) return;
     const now = this.deps.clock.now().toISOString();
     const next: Leg = { ...this.leg, status, media, timestamp: { ...this.leg.timestamp, updated: now } };
     if (status === 'ended') {

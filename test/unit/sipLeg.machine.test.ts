@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createActor, fromPromise, initialTransition, SimulatedClock, transition, waitFor, type AnyEventObject, type SnapshotFrom } from 'xstate';
+import { createActor, initialTransition, SimulatedClock, transition, waitFor, type AnyEventObject, type SnapshotFrom } from 'xstate';
 import { sipLegMachine, type SipLegEvent, type SipLegInput } from '../../machines/sipLeg.machine.js';
 import { parseEventBody } from '../../src/events/catalogue.js';
 
@@ -110,7 +110,7 @@ describe('sipLeg machine: inbound with an answer delay', () => {
   it('a caller who cancels while it rings ends it: 487 and sip:hangup cancelled by remote', () => {
     const [snapshot, emitted, done] = run(start(delayed)[0], { type: 'REMOTE_HANGUP', cancelled: true });
     expect(snapshot.value).toBe('ending');
-    expect(done).toEqual([]);
+    expect(done).toEqual(['closeMedia']);
     expect(emitted).toEqual([
       { type: 'sip:status', body: { leg_id: LEG, code: 487, reason: 'Request Terminated', direction: 'inbound' } },
       { type: 'sip:hangup', body: { leg_id: LEG, cause: 'cancelled', by: 'remote', code: 487 } },
@@ -121,7 +121,7 @@ describe('sipLeg machine: inbound with an answer delay', () => {
   it('the gateway ending it before the answer refuses the INVITE', () => {
     const [snapshot, emitted, done] = run(start(delayed)[0], { type: 'HANGUP', reason: 'conversation deleted', by: 'system' });
     expect(snapshot.value).toBe('ending');
-    expect(done).toEqual(['sendReject']);
+    expect(done).toEqual(['sendReject', 'closeMedia']);
     expect(emitted).toEqual([{ type: 'sip:hangup', body: { leg_id: LEG, cause: 'conversation deleted', by: 'system', code: 480 } }]);
   });
 });
@@ -161,10 +161,10 @@ describe('sipLeg machine: outbound', () => {
 
   it('the gateway hanging up before the answer cancels; after it, sends BYE', () => {
     const [, , beforeDone] = run(start(outbound)[0], { type: 'HANGUP', reason: 'hung up by operator', by: 'local' });
-    expect(beforeDone).toEqual(['sendCancel']);
+    expect(beforeDone).toEqual(['sendCancel', 'closeMedia']);
     const [after, emitted, afterDone] = run(connectedOut(), { type: 'HANGUP', reason: 'conversation deleted', by: 'system' });
     expect(after.value).toBe('ending');
-    expect(afterDone).toEqual(['sendBye']);
+    expect(afterDone).toEqual(['sendBye', 'closeMedia']);
     expect(emitted).toEqual([{ type: 'sip:hangup', body: { leg_id: LEG, cause: 'conversation deleted', by: 'system' } }, media(false)]);
   });
 
@@ -205,10 +205,22 @@ describe('sipLeg machine: connected', () => {
     expect(again).toEqual([media(true)]);
   });
 
+  it('ending closes the media, and the leg ends once that is over (MEDIA_CLOSED), not before', () => {
+    const [ending] = run(connectedIn(), { type: 'REMOTE_HANGUP' });
+    expect(ending.hasTag('ending')).toBe(true);
+    const [stillEnding, emitted, done] = run(ending, { type: 'ANSWERED' });
+    expect(stillEnding.value).toBe('ending');
+    expect([emitted, done]).toEqual([[], []]);
+    const [ended, endEmitted, endDone] = run(ending, { type: 'MEDIA_CLOSED' });
+    expect(ended.status).toBe('done');
+    expect(ended.hasTag('ended')).toBe(true);
+    expect([endEmitted, endDone]).toEqual([[], []]);
+  });
+
   it('no RTP for too long ends the call with BYE', () => {
     const [snapshot, emitted, done] = run(connectedIn(), { type: 'MEDIA_TIMEOUT' });
     expect(snapshot.value).toBe('ending');
-    expect(done).toEqual(['sendBye']);
+    expect(done).toEqual(['sendBye', 'closeMedia']);
     expect(types(emitted)).toEqual(['sip:hangup', 'member:media']);
     expect(emitted[0]!.body).toMatchObject({ cause: 'no RTP received', by: 'system' });
   });
@@ -233,8 +245,8 @@ describe('sipLeg machine: actor with fakes', () => {
     const emitted: AnyEventObject[] = [];
     const clock = new SimulatedClock();
     const machine = sipLegMachine.provide({
-      actors: { closeMedia: fromPromise(() => Promise.resolve(undefined)) },
       actions: {
+        closeMedia: ({ self }) => queueMicrotask(() => self.send({ type: 'MEDIA_CLOSED' })),
         sendRinging: () => undefined,
         sendAnswer: () => undefined,
         sendBye: () => done.push('sendBye'),
@@ -265,13 +277,11 @@ describe('sipLeg machine: actor with fakes', () => {
     const emitted: AnyEventObject[] = [];
     const clock = new SimulatedClock();
     const machine = sipLegMachine.provide({
-      actors: {
-        closeMedia: fromPromise(() => {
-          done.push('closeMedia');
-          return Promise.resolve(undefined);
-        }),
-      },
       actions: {
+        closeMedia: ({ self }) => {
+          done.push('closeMedia');
+          queueMicrotask(() => self.send({ type: 'MEDIA_CLOSED' }));
+        },
         sendRinging: () => done.push('sendRinging'),
         sendAnswer: () => done.push('sendAnswer'),
         sendCancel: () => done.push('sendCancel'),

@@ -1,0 +1,125 @@
+/**
+ * Gateway CPU per SIP call, signalling only, in a short run for A/B comparisons while working on
+ * the SIP path: a gateway as in benchmark 6 (media on, every call routed to one conversation),
+ * SIPp's call set-up scenario with hold_ms 0 at SIP_CPU_RATE calls/s (50 by default), one warm-up
+ * run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (250) each. Each round prints this
+ * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
+ * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
+ * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector).
+ * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
+ * driver can alternate rounds of two builds under the same machine load.
+ *
+ *   npx tsx bench/sipCpu.ts
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startBenchGateway } from './gateway.js';
+import { runRate } from './sip.bench.js';
+import { startWindow } from './stats.js';
+
+const RATE = Number(process.env['SIP_CPU_RATE'] ?? 50);
+const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 250);
+const ROUNDS = Number(process.env['SIP_CPU_ROUNDS'] ?? 3);
+const PROFILE = process.env['SIP_CPU_PROFILE'];
+const FROM_STDIN = process.env['SIP_CPU_STDIN'] === '1';
+
+/** CPU ticks (user + system, 1/100 s) of each thread of this process, by "tid comm", from /proc. */
+function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, close)}`, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
+
+const gw = await startBenchGateway({
+  LEGWAY_SIP_ENABLED: 'true',
+  LEGWAY_SIP_HOST: '127.0.0.1',
+  LEGWAY_SIP_PORT: '0',
+  LEGWAY_SIP_ROUTES: '*=bench-room',
+  LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
+  LEGWAY_MEDIA_WORKERS: '1',
+});
+// SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count that load does not blur.
+const statementProto = Object.getPrototypeOf(gw.app.store.db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
+let statements = 0;
+for (const method of ['run', 'get', 'all', 'iterate']) {
+  const original = statementProto[method]!;
+  statementProto[method] = function (this: unknown, ...args: unknown[]) {
+    statements++;
+    return original.apply(this, args);
+  };
+}
+const dbProto = Object.getPrototypeOf(gw.app.store.db) as Record<string, (...args: unknown[]) => unknown>;
+const originalExec = dbProto['exec']!;
+dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
+  statements++;
+  return originalExec.apply(this, args);
+};
+const drain = async (): Promise<void> => {
+  const start = Date.now();
+  while (gw.app.legs.active > 0 && Date.now() - start < 40_000) await sleep(50);
+};
+try {
+  const port = gw.app.sip!.port;
+  await runRate(port, RATE, CALLS, 0);
+  await drain();
+  const results: number[] = [];
+  const lines = FROM_STDIN ? createInterface({ input: process.stdin })[Symbol.asyncIterator]() : undefined;
+  if (lines) console.log('READY');
+  for (let round = 0; FROM_STDIN || round < ROUNDS; round++) {
+    if (lines && (await lines.next()).done === true) break;
+    const stopIdle = startWindow();
+    await sleep(1000);
+    const idle = stopIdle();
+    const session = PROFILE !== undefined && !FROM_STDIN && round === ROUNDS - 1 ? new Session() : undefined;
+    if (session) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 200 });
+      await session.post('Profiler.start');
+    }
+    const before = threadTicks();
+    const statementsBefore = statements;
+    const commitsBefore = gw.app.store.groupCommits;
+    const run = await runRate(port, RATE, CALLS, 0);
+    await drain();
+    const after = threadTicks();
+    const perCallStatements = (statements - statementsBefore) / Math.max(1, run.succeeded);
+    const perCallCommits = (gw.app.store.groupCommits - commitsBefore) / Math.max(1, run.succeeded);
+    const byThread = [...after]
+      .map(([name, t]) => [name, (t - (before.get(name) ?? 0)) * 10] as const)
+      .filter(([, t]) => t > 0)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, t]) => `${name} ${(t / run.succeeded).toFixed(2)}`);
+    if (session) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(PROFILE!, JSON.stringify(profile));
+      session.disconnect();
+    }
+    const perCall = (run.window.cpuUs / 1000 - (idle.cpuUs / 1000 / idle.wallMs) * run.window.wallMs) / Math.max(1, run.succeeded);
+    results.push(perCall);
+    const main = [...after].find(([name]) => name.startsWith(`${process.pid} `));
+    const mainMs = main === undefined ? Number.NaN : ((main[1] - (before.get(main[0]) ?? 0)) * 10) / Math.max(1, run.succeeded);
+    console.log(
+      `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
+        `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call`,
+    );
+    if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
+  }
+  if (results.length > 0)
+    console.log(
+      `SIPCPU ${results.map((r) => r.toFixed(3)).join(' ')} median ${[...results].sort((a, b) => a - b)[Math.floor(results.length / 2)]!.toFixed(3)}`,
+    );
+} finally {
+  await gw.close();
+}
