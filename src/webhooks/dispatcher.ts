@@ -73,6 +73,7 @@ export class WebhookDispatcher {
   private writeTimer: NodeJS.Timeout | undefined;
   private pumpQueued = false;
   private stopped = false;
+  private started = false;
   /** The outbox may have due heads no read has seen: a start, a replay, a retry falling due. */
   private fresh = true;
   private idle: (() => void) | undefined;
@@ -89,6 +90,7 @@ export class WebhookDispatcher {
 
   /** Starts delivering what the outbox holds (including what a previous run left behind). */
   start(): void {
+    this.started = true;
     this.kick();
   }
 
@@ -146,7 +148,8 @@ export class WebhookDispatcher {
   }
 
   private schedulePump(): void {
-    if (this.stopped || this.pumpQueued) return;
+    // Nothing goes out before start(): in a cluster, only the node that delivers for all starts.
+    if (this.stopped || !this.started || this.pumpQueued) return;
     this.pumpQueued = true;
     setImmediate(() => {
       this.pumpQueued = false;
