@@ -105,8 +105,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const logger = options.logger;
   const clock = options.clock ?? systemClock;
   const metrics = new Metrics();
-  // In a cluster every series carries its node; a gateway on its own keeps its series as they were.
-  if (config.cluster.redisUrl !== undefined || config.databaseUrl !== undefined) metrics.labelNode(config.cluster.nodeId);
+  // In a cluster (nodes sharing Redis) every series carries its node; a gateway on its own keeps its series as they were.
+  if (config.cluster.redisUrl !== undefined) metrics.labelNode(config.cluster.nodeId);
   const store = Store.open(config.dataDir, {
     nodeId: config.cluster.nodeId,
     synchronous: config.sqliteSynchronous,
