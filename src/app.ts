@@ -42,8 +42,7 @@ import { Store } from './store/store.js';
 import type { Leg } from './store/legsRepo.js';
 import { NodeLease } from './cluster/nodeLease.js';
 import { connectRedis, type RedisLink } from './cluster/redisLink.js';
-import { NodeBus } from './cluster/nodeBus.js';
-import { serveLegRequests } from './cluster/legRequests.js';
+import { joinCluster } from './cluster/joinCluster.js';
 import { WebhookLeader } from './cluster/webhookLeader.js';
 import { CommittedEvents } from './interfaces/socket/committedEvents.js';
 import { setUpWebhooks, type Webhooks } from './webhooks/webhooks.js';
@@ -270,26 +269,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   if (redis) committed.relayThrough(io);
   const nodeId = config.cluster.nodeId;
   // In a cluster, a conversation's media lives on its owner: legs made, and acted on, there.
-  const bus = redis ? await NodeBus.start(redis.client, nodeId, logger.child({ component: 'node-bus' })) : undefined;
-  if (bus) {
-    serveLegRequests(bus, legs, (socketId, legId, sdp) => io.to(socketId).emit('rtc:offer', { leg_id: legId, offer: { type: 'offer', sdp } }));
-    legs.joinCluster({
-      nodeId,
-      ownerOf: (conversationId) => store.write(() => store.owners.claim(conversationId, nodeId, clock.now().getTime())),
-      release: (conversationId) => store.write(() => store.owners.release(conversationId, nodeId)),
-      remoteNodeOf: (legId) => {
-        const node = store.legs.nodeOf(legId);
-        return node !== undefined && node !== nodeId ? node : undefined;
-      },
-      request: (node, method, params) => bus.request(node, method, params),
-    });
-    sipLegs.joinCluster((conversationId) => {
-      const owner = store.write(() => store.owners.claim(conversationId, nodeId, clock.now().getTime()));
-      return owner === nodeId ? undefined : (store.nodes.get(owner)?.sip_address ?? undefined);
-    });
-  }
+  const bus = redis ? await joinCluster({ nodeId, redis, store, clock, io, legs, sipLegs, logger }) : undefined;
   const lease = new NodeLease({
-    nodeId: config.cluster.nodeId,
+    nodeId,
     leaseMs: config.cluster.leaseMs,
     clock,
     logger: logger.child({ component: 'cluster' }),
@@ -305,9 +287,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     },
   });
   /** Ends the legs of a node the cluster lost, with their events; their members leave unless they have legs elsewhere. */
-  const endLostNode = (nodeId: string): void => {
-    const ended = legs.endLegsOfNode(nodeId, 'node lost');
-    store.write(() => store.owners.releaseAll(nodeId));
+  const endLostNode = (lostId: string): void => {
+    const ended = legs.endLegsOfNode(lostId, 'node lost');
+    store.write(() => store.owners.releaseAll(lostId));
     const leaving = new Map<string, Leg>();
     for (const leg of ended) leaving.set(leg.member_id, leg);
     for (const [memberId, leg] of leaving) {
@@ -317,27 +299,18 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   };
 
   // In a cluster one node delivers the shared outbox at a time; a gateway on its own delivers its own.
-  let polledSeq = 0;
   const webhookLeader =
-    bus && webhooks.enabled
+    bus && webhooks.dispatcher
       ? new WebhookLeader({
           nodeId,
           nodes: store.nodes,
+          outbox: store.outbox,
+          dispatcher: webhooks.dispatcher,
           clock,
           logger: logger.child({ component: 'webhook' }),
           checkMs: Math.max(500, Math.floor(config.cluster.leaseMs / 3)),
           pollMs: 250,
           startDelivering: () => webhooks.start(),
-          poll: () => {
-            // As the append hook does for this node's own entries: the dispatcher finds them in turn.
-            const seen = new Set<string>();
-            for (const entry of store.outbox.pendingAfter(polledSeq, 1000)) {
-              polledSeq = entry.seq;
-              if (seen.has(entry.conversation_id)) continue;
-              seen.add(entry.conversation_id);
-              webhooks.dispatcher?.enqueued(entry.conversation_id, entry.seq, entry.created_at);
-            }
-          },
         })
       : undefined;
 

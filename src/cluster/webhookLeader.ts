@@ -1,10 +1,15 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
 import type { NodesRepo } from '../store/nodesRepo.js';
+import type { OutboxRepo } from '../store/outboxRepo.js';
+import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 export interface WebhookLeaderOptions {
   nodeId: string;
   nodes: NodesRepo;
+  /** The shared outbox, read for entries other nodes queued. */
+  outbox: OutboxRepo;
+  dispatcher: WebhookDispatcher;
   clock: Clock;
   logger: Logger;
   /** How often a node checks whether it is to deliver (a third of the node lease). */
@@ -13,8 +18,6 @@ export interface WebhookLeaderOptions {
   pollMs: number;
   /** Starts this node's dispatcher (once). */
   startDelivering: () => void;
-  /** Hands the dispatcher the entries queued since the last poll (other nodes' included). */
-  poll: () => void;
 }
 
 /**
@@ -28,6 +31,8 @@ export class WebhookLeader {
   private checkTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private leading = false;
+  /** The highest outbox seq handed to the dispatcher by a poll. */
+  private polledSeq = 0;
 
   constructor(private readonly options: WebhookLeaderOptions) {}
 
@@ -66,7 +71,18 @@ export class WebhookLeader {
     clearInterval(this.checkTimer);
     logger.info({ node_id: nodeId }, 'this node delivers the webhook outbox');
     this.options.startDelivering();
-    this.pollTimer = setInterval(() => this.options.poll(), this.options.pollMs);
+    this.pollTimer = setInterval(() => this.poll(), this.options.pollMs);
     this.pollTimer.unref();
+  }
+
+  /** Hands the dispatcher what was queued since the last poll, as the append hook does for this node's own entries; one per conversation is enough, the rest follow in turn. */
+  private poll(): void {
+    const seen = new Set<string>();
+    for (const entry of this.options.outbox.pendingAfter(this.polledSeq, 1000)) {
+      this.polledSeq = entry.seq;
+      if (seen.has(entry.conversation_id)) continue;
+      seen.add(entry.conversation_id);
+      this.options.dispatcher.enqueued(entry.conversation_id, entry.seq, entry.created_at);
+    }
   }
 }
