@@ -22,15 +22,18 @@ function loadLibpq(): typeof Libpq {
 }
 
 /**
- * Finished connections kept referenced for a moment: libpq's finish() hands its poll handle, which
- * lives inside the connection object, to libuv to close on the loop's next pass. A garbage
- * collection before that would free the handle under libuv (an abort in uv__finish_close).
+ * Finished connections stay referenced for the life of the process. libpq's finish() hands the
+ * connection's poll handle, which lives inside the native object, to libuv to close later; if the
+ * object is collected and freed before libuv is done with it, the process aborts in
+ * uv__finish_close. Dropping the reference 100 ms after finish() still aborted (reproduced by
+ * test files that open and close many gateways on PostgreSQL), so none is dropped: what is kept is
+ * a few hundred bytes per closed connection (the server connection itself is gone), and a process
+ * closes one only when a store closes or a lost connection is replaced.
  */
-const finished = new Set<Libpq>();
+const finished: Libpq[] = [];
 function finish(pq: Libpq): void {
   pq.finish();
-  finished.add(pq);
-  setTimeout(() => finished.delete(pq), 100).unref();
+  finished.push(pq);
 }
 
 /** PostgreSQL type OIDs whose text form is turned into a number. */
