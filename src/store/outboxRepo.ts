@@ -38,6 +38,7 @@ export class OutboxRepo {
   private readonly failStmt;
   private readonly failedPage;
   private readonly bySeq;
+  private readonly nextPendingStmt;
   private readonly replayStmt;
   private readonly replayAllStmt;
   private readonly countStmt;
@@ -60,6 +61,9 @@ export class OutboxRepo {
         `SELECT seq FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id ORDER BY seq LIMIT @limit`,
       )
       .pluck();
+    this.nextPendingStmt = db.prepare<{ conversation_id: string; after: number }, OutboxEntry>(
+      `SELECT * FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id AND seq > @after ORDER BY seq LIMIT 1`,
+    );
     this.lastSeqStmt = db.prepare<[], number | null>('SELECT MAX(seq) FROM webhook_outbox').pluck();
     this.newerStmt = db.prepare<{ after: number; limit: number }, { seq: number; conversation_id: string; created_at: number }>(
       "SELECT seq, conversation_id, created_at FROM webhook_outbox WHERE seq > @after AND state = 'pending' ORDER BY seq LIMIT @limit",
@@ -122,6 +126,11 @@ export class OutboxRepo {
   /** A conversation's lowest `limit` pending seqs, in order (read from an index only). */
   pendingSeqs(conversationId: string, limit: number): number[] {
     return this.pendingOf.all({ conversation_id: conversationId, limit });
+  }
+
+  /** A conversation's first pending entry after `seq` (one seek in the heads index, one row read). */
+  nextPending(conversationId: string, after: number): OutboxEntry | undefined {
+    return this.nextPendingStmt.get({ conversation_id: conversationId, after });
   }
 
   delivered(seq: number): void {

@@ -53,8 +53,8 @@ export class WebhookDispatcher {
   private readonly sender: WebhookSender;
   private readonly settlements: SettlementBatch;
   private readonly ready = new ReadyHeads();
-  /** Attempts in flight, by conversation. */
-  private readonly inFlight = new Map<string, AbortController>();
+  /** Conversations with an attempt in flight. */
+  private readonly inFlight = new Set<string>();
   /** The entry after each attempt in flight, as looked up when it was launched. */
   private readonly upcoming = new Map<string, { entry: OutboxEntry; epoch: number }>();
   /** Counts replays: an entry looked up ahead before one may no longer be next. */
@@ -120,12 +120,13 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.writeTimer);
-    for (const controller of this.inFlight.values()) controller.abort();
+    // Fails what is in flight (each stays queued); waiting for those attempts to settle lets what
+    // was delivered before the stop be written now, so it is not sent again after a restart.
+    const closed = this.sender.abortAll();
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.upcoming.clear();
-    // What was delivered before the stop is written now, so it is not sent again after a restart.
     this.writeSettlements();
-    await this.sender.close();
+    await closed;
   }
 
   /**
@@ -212,27 +213,32 @@ export class WebhookDispatcher {
   private launch(head: ReadyHead): void {
     const entry = head.entry ?? this.deps.outbox.get(head.seq);
     if (entry?.state !== 'pending') return;
-    const controller = new AbortController();
-    this.inFlight.set(entry.conversation_id, controller);
-    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())), controller);
+    this.inFlight.add(entry.conversation_id);
+    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())));
     this.lookAhead(entry);
   }
 
-  /** Looks up the entry that follows `entry` in its conversation if `entry` leaves the queue. */
+  /**
+   * Looks up the entry that follows `entry` in its conversation if `entry` leaves the queue. `entry`
+   * is its conversation's head, so the next is the first pending entry above it: one query. (A
+   * replay may put a lower entry back; the epoch then tells follow() to look again from the bottom.)
+   */
   private lookAhead(entry: OutboxEntry): void {
-    const next = this.nextOf(entry.conversation_id, entry.seq);
+    const found = this.deps.outbox.nextPending(entry.conversation_id, entry.seq);
+    // Not on disk yet: enqueued() brings it when it is.
+    const next = found !== undefined && found.seq <= this.durableSeq ? found : undefined;
     if (next === undefined || next.next_attempt_at > this.now()) this.upcoming.delete(entry.conversation_id);
     else this.upcoming.set(entry.conversation_id, { entry: next, epoch: this.epoch });
   }
 
-  private async run(entry: OutboxEntry, token: string, controller: AbortController): Promise<void> {
+  private async run(entry: OutboxEntry, token: string): Promise<void> {
     try {
-      const outcome = await this.sender.send(entry.payload, token, controller);
+      const outcome = await this.sender.send(entry.payload, token);
       this.inFlight.delete(entry.conversation_id);
       if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
       else this.upcoming.delete(entry.conversation_id);
     } catch (err) {
-      if (this.inFlight.get(entry.conversation_id) === controller) this.inFlight.delete(entry.conversation_id);
+      this.inFlight.delete(entry.conversation_id);
       this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed');
     }
     if (this.stopped) {

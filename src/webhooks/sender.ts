@@ -1,14 +1,18 @@
-import { Agent } from 'undici';
+import { Agent, errors } from 'undici';
 
 /** How one attempt ended: a 2xx, or why not (with the receiver's Retry-After, if any). */
 export type Outcome = { ok: true; status: number } | { ok: false; status: number | null; error: string; retryAfter?: string };
 
-/** The abort reason of an attempt that ran out of time (any other reason is a shutdown). */
-const TIMED_OUT = Symbol('webhook attempt timed out');
+/** undici's codes for an attempt that ran out of time: connecting, waiting for the headers, or between body chunks. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /**
  * Makes delivery attempts: one signed POST of an entry's exact payload per call, over a pool of
  * keep-alive connections as large as the dispatcher's concurrency.
+ *
+ * An attempt's time limit is the agent's own (connect, headers and body timeouts), and a shutdown
+ * destroys the agent, which fails every attempt in flight: no AbortController, signal listener and
+ * timer per attempt, which cost more than the signing of a delivery.
  */
 export class WebhookSender {
   private readonly agent: Agent;
@@ -31,12 +35,8 @@ export class WebhookSender {
     });
   }
 
-  /** POSTs `payload` signed with `token`; `controller` aborts it (shutdown), and so does the attempt's time limit. */
-  async send(payload: string, token: string, controller: AbortController): Promise<Outcome> {
-    const { timeoutMs } = this.options;
-    // One timer on the attempt's own controller: cheaper than AbortSignal.timeout() joined by AbortSignal.any().
-    const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs);
-    timer.unref();
+  /** POSTs `payload` signed with `token`; the attempt fails once the receiver is silent for the time limit, or on abortAll(). */
+  async send(payload: string, token: string): Promise<Outcome> {
     try {
       const res = await this.agent.request({
         origin: this.origin,
@@ -48,7 +48,6 @@ export class WebhookSender {
           authorization: `Bearer ${token}`,
           'user-agent': 'legway-webhook',
         },
-        signal: controller.signal,
       });
       // The receiver's answer body is not ours to keep; drain it so the connection is reused.
       await res.body.dump();
@@ -61,15 +60,14 @@ export class WebhookSender {
         ...(typeof retryAfter === 'string' && { retryAfter }),
       };
     } catch (err) {
-      const timedOut = controller.signal.aborted && controller.signal.reason === TIMED_OUT;
-      const reason = timedOut ? `no answer within ${timeoutMs} ms` : err instanceof Error ? err.message : 'request failed';
+      const timedOut = err instanceof errors.UndiciError && TIMEOUT_CODES.has(err.code);
+      const reason = timedOut ? `no answer within ${this.options.timeoutMs} ms` : err instanceof Error ? err.message : 'request failed';
       return { ok: false, status: null, error: reason.slice(0, 300) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  /** Fails every attempt in flight and closes the connections (a shutdown); resolves once they are closed. */
+  abortAll(): Promise<void> {
+    return this.agent.destroy();
   }
 }

@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebhookSender } from '../../src/webhooks/sender.js';
+
+/** A real HTTP receiver on 127.0.0.1:0 whose answer to each request is up to `handle`. */
+async function receiver(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events` };
+}
+
+describe('webhook sender', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) {
+      s.closeAllConnections();
+      await new Promise((resolve) => s.close(resolve));
+    }
+  });
+
+  it('posts the exact payload with the token, and reads a 2xx as delivered and a 503 with its Retry-After', async () => {
+    const seen: { body: string; authorization: string | undefined }[] = [];
+    let status = 204;
+    const { server, url } = await receiver((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ body, authorization: req.headers.authorization });
+        res.writeHead(status, status === 503 ? { 'retry-after': '7' } : {}).end();
+      });
+    });
+    servers.push(server);
+    const sender = new WebhookSender(url, { timeoutMs: 5000, connections: 2 });
+    expect(await sender.send('{"id":1}', 'tok')).toEqual({ ok: true, status: 204 });
+    status = 503;
+    expect(await sender.send('{"id":2}', 'tok')).toEqual({ ok: false, status: 503, error: 'HTTP 503', retryAfter: '7' });
+    expect(seen).toEqual([
+      { body: '{"id":1}', authorization: 'Bearer tok' },
+      { body: '{"id":2}', authorization: 'Bearer tok' },
+    ]);
+    await sender.abortAll();
+  });
+
+  it('gives up on a receiver that takes the request and never answers, after the time limit', async () => {
+    const { server, url } = await receiver(() => undefined);
+    servers.push(server);
+    const sender = new WebhookSender(url, { timeoutMs: 300, connections: 1 });
+    expect(await sender.send('{"id":1}', 'tok')).toEqual({ ok: false, status: null, error: 'no answer within 300 ms' });
+    await sender.abortAll();
+  });
+
+  it('abortAll() fails an attempt in flight at once, long before its time limit, and not as a timeout', async () => {
+    let arrived!: () => void;
+    const requested = new Promise<void>((resolve) => (arrived = resolve));
+    const { server, url } = await receiver(() => arrived());
+    servers.push(server);
+    const sender = new WebhookSender(url, { timeoutMs: 600_000, connections: 1 });
+    const attempt = sender.send('{"id":1}', 'tok');
+    await requested;
+    await sender.abortAll();
+    const outcome = await attempt;
+    expect(outcome.ok).toBe(false);
+    expect(outcome).toMatchObject({ status: null });
+    expect(outcome.ok === false && outcome.error).not.toMatch(/no answer within/);
+  });
+});
