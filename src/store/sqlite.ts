@@ -18,7 +18,6 @@ export function openDatabase(file: string, options: OpenOptions): SqliteDb {
   db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  db.pragma('cache_size = -65536');
   migrate(db);
   return db;
 }
