@@ -3,16 +3,17 @@ import { seesAll, type Principal } from '../auth/principal.js';
 import { fail } from '../domain/errors.js';
 import { newLegId } from '../lib/ids.js';
 import type { ConversationBridge } from '../media/bridge/conversationBridge.js';
-import { createBridge, type MediaThreads } from '../media/threads/createBridge.js';
+import type { MediaThreads } from '../media/threads/createBridge.js';
 import type { IceCandidateInit, MediaEngine } from '../media/engine.js';
-import { VideoSfu } from '../media/video/videoSfu.js';
 import { WebRtcLegRunner } from '../legs/webrtcLegRunner.js';
 import type { RunningLeg } from '../legs/runningLeg.js';
 import type { SipMediaStats } from '../legs/sipMediaStats.js';
 import type { Leg } from '../store/legsRepo.js';
 import type { Access } from './access.js';
+import { ConversationMedia } from './conversationMedia.js';
 import type { ServiceContext } from './context.js';
 import type { LegLimits } from './legLimits.js';
+import { endLegsOfNode } from './lostLegs.js';
 
 /** Where a WebRTC leg's renegotiation offers go: the connection of the client that owns the leg. */
 export interface OfferSink {
@@ -83,8 +84,7 @@ export class LegService implements LegTermination {
   private readonly runners = new Map<string, RunningLeg>();
   /** Each WebRTC leg's offer sink. */
   private readonly offerSinks = new Map<string, OfferSink>();
-  private readonly bridges = new Map<string, ConversationBridge>();
-  private readonly videos = new Map<string, VideoSfu>();
+  private readonly media: ConversationMedia;
   private closing = false;
   private cluster: LegCluster | undefined;
 
@@ -93,7 +93,10 @@ export class LegService implements LegTermination {
     private readonly access: Access,
     private readonly engine: MediaEngine | undefined,
     private readonly options: LegServiceOptions,
-  ) {}
+  ) {
+    const { threads, bridgeMaxSpeakers: maxSpeakers } = options;
+    this.media = new ConversationMedia(ctx.logger, (legId, on) => this.runners.get(legId)?.speaking(on), { threads, maxSpeakers });
+  }
 
   /**
    * A client's WebRTC offer: a new leg for its joined member; resolves with the leg id and SDP
@@ -141,8 +144,8 @@ export class LegService implements LegTermination {
       log: this.ctx.log,
       clock: this.ctx.clock,
       engine: this.engine,
-      bridge: this.bridgeFor(conversation.id),
-      video: this.videoOf(conversation.id),
+      bridge: this.media.bridgeFor(conversation.id),
+      video: this.media.videoOf(conversation.id),
       sendOffer: (sdp) => this.offerSinks.get(leg.id)?.send(leg.id, sdp),
       logger: this.ctx.logger.child({ leg_id: leg.id, conversation_id: conversation.id }),
       connectTimeoutMs: this.options.connectTimeoutMs,
@@ -278,9 +281,9 @@ export class LegService implements LegTermination {
     const runner = this.runners.get(legId);
     if (!runner) throw fail('InvalidState', `leg ${legId} has ended`);
     const from = runner.state.conversation_id;
-    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.bridgeFor(toConversationId), video: this.videoOf(toConversationId) });
-    if (this.bridges.get(from)?.size === 0) this.bridges.delete(from);
-    if (this.videos.get(from)?.size === 0) this.videos.delete(from);
+    runner.transfer({ conversationId: toConversationId, memberId, bridge: this.media.bridgeFor(toConversationId), video: this.media.videoOf(toConversationId) });
+    // The last leg gone from there: its bridge closes (and its players and recorders end) as when that leg hangs up.
+    if (this.media.release(from)) this.cluster?.release(from);
   }
 
   /** Whether a member has a leg running (in any state but ended). */
@@ -296,8 +299,7 @@ export class LegService implements LegTermination {
 
   /** The audio bridge of a conversation with media, if it has any legs now. */
   liveBridge(conversationId: string): ConversationBridge | undefined {
-    const bridge = this.bridges.get(conversationId);
-    return bridge && bridge.size > 0 ? bridge : undefined;
+    return this.media.liveBridge(conversationId);
   }
 
   /**
@@ -396,72 +398,26 @@ export class LegService implements LegTermination {
 
   /** The audio bridge of a conversation, made on first use (for legs made elsewhere too). */
   bridgeFor(conversationId: string): ConversationBridge {
-    let bridge = this.bridges.get(conversationId);
-    if (!bridge) {
-      const { threads, bridgeMaxSpeakers: maxSpeakers } = this.options;
-      bridge = createBridge(conversationId, (legId, on) => this.runners.get(legId)?.speaking(on), { threads, logger: this.ctx.logger, maxSpeakers });
-      this.bridges.set(conversationId, bridge);
-    }
-    return bridge;
-  }
-
-  private videoOf(conversationId: string): VideoSfu {
-    let video = this.videos.get(conversationId);
-    if (!video) {
-      video = new VideoSfu(this.ctx.logger.child({ component: 'video', conversation_id: conversationId }));
-      this.videos.set(conversationId, video);
-    }
-    return video;
+    return this.media.bridgeFor(conversationId);
   }
 
   private forget(leg: Leg): void {
     this.runners.delete(leg.id);
     this.offerSinks.delete(leg.id);
-    if (this.videos.get(leg.conversation_id)?.size === 0) this.videos.delete(leg.conversation_id);
-    const bridge = this.bridges.get(leg.conversation_id);
-    if (bridge && bridge.size === 0) {
-      bridge.close();
-      this.bridges.delete(leg.conversation_id);
-      // Nothing of the conversation's media is left here: the next leg may make another node its owner.
-      this.cluster?.release(leg.conversation_id);
-    }
+    // Nothing of the conversation's media is left here: the next leg may make another node its owner.
+    if (this.media.release(leg.conversation_id)) this.cluster?.release(leg.conversation_id);
   }
 
   /**
    * Ends the legs that were up when the gateway last stopped (they cannot have survived it), each
-   * with its kind's terminal event: `sip:hangup` for SIP legs, `rtc:terminate` for WebRTC ones.
-   * Returns them, so that their members can leave.
+   * with its kind's terminal event. Returns them, so that their members can leave.
    */
   recoverLostLegs(): Leg[] {
-    return this.endLegsOfNode(undefined, 'gateway restarted');
+    return endLegsOfNode(this.ctx, undefined, 'gateway restarted');
   }
 
-  /**
-   * Ends the legs that node `nodeId` (this one when undefined) was running when it stopped or was
-   * lost, as `recoverLostLegs` does, with `reason` in their terminal events. Returns them.
-   */
+  /** Ends the legs that node `nodeId` was running when it was lost, with `reason` in their terminal events. Returns them. */
   endLegsOfNode(nodeId: string | undefined, reason: string): Leg[] {
-    const lost = this.ctx.store.legs.listUnfinished(nodeId);
-    for (const leg of lost) this.recordLost(leg, reason);
-    return lost;
-  }
-
-  private recordLost(leg: Leg, reason: string): void {
-    const { store, log, clock } = this.ctx;
-    const now = clock.now().toISOString();
-    try {
-      store.transaction(() => {
-        store.legs.update({ ...leg, status: 'ended', end_reason: reason, timestamp: { ...leg.timestamp, ended: now } }, now);
-        const conversation = store.conversations.get(leg.conversation_id);
-        if (conversation?.state !== 'active') return;
-        if (leg.type === 'sip') {
-          log.append({ conversation_id: leg.conversation_id, type: 'sip:hangup', from: leg.member_id, body: { leg_id: leg.id, cause: reason, by: 'system' } });
-        } else {
-          log.append({ conversation_id: leg.conversation_id, type: 'rtc:terminate', from: leg.member_id, body: { leg_id: leg.id, reason } });
-        }
-      });
-    } catch (err) {
-      this.ctx.logger.error({ err, leg_id: leg.id }, 'could not close a leg left over from the last run');
-    }
+    return endLegsOfNode(this.ctx, nodeId, reason);
   }
 }
