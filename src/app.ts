@@ -1,7 +1,6 @@
 import { Admission, mediaAwareSampler } from './services/admission.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -33,13 +32,14 @@ import { MediaLoader } from './media/sources/mediaLoader.js';
 import { SpeechSynth } from './media/sources/speech.js';
 import { DecodePool } from './media/sources/decodePool.js';
 import { advertisedHostFor, SipServer, sipServerOptions } from './sip/sipServer.js';
+import { askJson } from './services/sip/answerUrl.js';
 import { SipLegService } from './services/sipLegService.js';
 import { MemberService } from './services/memberService.js';
 import { RecordingService, recoverRecordings } from './services/recordingService.js';
 import { WebhookService } from './services/webhookService.js';
 import type { Services } from './services/services.js';
 import { Store } from './store/store.js';
-import type { Leg } from './store/legsRepo.js';
+import { endLostNode } from './cluster/lostNode.js';
 import { NodeLease } from './cluster/nodeLease.js';
 import { connectRedis, type RedisLink } from './cluster/redisLink.js';
 import { joinCluster } from './cluster/joinCluster.js';
@@ -280,24 +280,12 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       admission.drain();
       if (sip) sip.draining = true;
     },
-    onLost: (node) => endLostNode(node.id),
+    onLost: (node) => endLostNode({ store, legs, members }, node.id),
     onSelfLost: () => {
       process.exitCode = 1;
       process.kill(process.pid, 'SIGTERM');
     },
   });
-  /** Ends the legs of a node the cluster lost, with their events; their members leave unless they have legs elsewhere. */
-  const endLostNode = (lostId: string): void => {
-    const ended = legs.endLegsOfNode(lostId, 'node lost');
-    store.write(() => store.owners.releaseAll(lostId));
-    const leaving = new Map<string, Leg>();
-    for (const leg of ended) leaving.set(leg.member_id, leg);
-    for (const [memberId, leg] of leaving) {
-      const elsewhere = store.legs.listByConversation(leg.conversation_id).some((l) => l.member_id === memberId && l.status !== 'ended');
-      if (!elsewhere) members.leaveMember(memberId, leg.type === 'sip' ? 'sip' : memberId, 'node lost');
-    }
-  };
-
   // In a cluster one node delivers the shared outbox at a time; a gateway on its own delivers its own.
   const webhookLeader =
     bus && webhooks.dispatcher
@@ -398,24 +386,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       return closed;
     },
   };
-}
-
-/** POSTs JSON to the application's `answer_url` and reads its JSON answer (5 s, 64 KiB at most). */
-async function askJson(url: string, body: object, signal: AbortSignal): Promise<unknown> {
-  const res = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    // Given up after 5 s, or at once when the gateway shuts down.
-    signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]),
-  });
-  if (res.statusCode < 200 || res.statusCode > 299) {
-    await res.body.dump();
-    throw new Error(`answer_url answered ${String(res.statusCode)}`);
-  }
-  const text = await res.body.text();
-  if (text.length > 64 * 1024) throw new Error('answer_url answer too large');
-  return JSON.parse(text) as unknown;
 }
 
 /** Resolves once no client connection has messages waiting to be written, or after `limitMs`. */
