@@ -17,4 +17,3 @@ export async function askJson(url: string, body: object, signal: AbortSignal): P
   if (text.length > 64 * 1024) throw new Error('answer_url answer too large');
   return JSON.parse(text) as unknown;
 }
-
