@@ -8,7 +8,9 @@
  * came, when their codecs match: what it hears is the same, without a decode or an encode.
  * Decoding happens only when a mix is actually summed, so a speaker nobody needs decoded is not.
  * Legs whose codec runs at a lower rate (SIP G.711, G.722) get their mix summed at that rate, their
- * speakers as they came and only the rest brought down to it (./nativeMix.ts).
+ * speakers as they came and only the rest brought down to it (./nativeMix.ts). A leg just out of
+ * the mixed set is sent the shared mix by its own encoder until the shared encoder's frames no
+ * longer carry its voice (a stateful codec's frames hold some of the frames before them).
  */
 import { FRAME_SAMPLES } from '../audio/frame.js';
 import { addInto, mixFor } from '../audio/mixer.js';
@@ -119,10 +121,15 @@ export class ConferenceMix {
         }
       } else {
         const codec = audio.codec?.();
-        if (codec !== undefined && audio.sendEncoded !== undefined) {
-          const rate = codec.nativeRate;
-          const native = NativeMix.supports(rate) ? this.encoders.encodeNative(codec, this.native.shared(rate), round) : undefined;
-          audio.sendEncoded(native ?? this.encoders.encode(codec, (sharedPcm ??= saturate(this.sum(), this.sharedPcm)), round));
+        const rate = codec?.nativeRate;
+        const shared = codec !== undefined && audio.sendEncoded !== undefined;
+        if (shared && !this.encoders.carries(codec, leg.id, round)) {
+          const native = NativeMix.supports(rate) ? this.encoders.encodeNative(codec, this.native.shared(rate), round, voices) : undefined;
+          audio.sendEncoded?.(native ?? this.encoders.encode(codec, (sharedPcm ??= saturate(this.sum(), this.sharedPcm)), round, voices));
+        } else if (shared && NativeMix.supports(rate) && audio.sendNative !== undefined) {
+          // Just out of the mix, its voice still in the shared encoder's last frames: the same mix, by its own encoder.
+          this.encoded++;
+          audio.sendNative(this.native.shared(rate));
         } else {
           this.send(leg, (sharedPcm ??= saturate(this.sum(), this.sharedPcm)));
         }

@@ -169,6 +169,28 @@ describe('AudioBridge as a conference server: loudest speakers, shared encoders,
     expect(legs[0]!.received.slice(-10).every((p) => sentByB.has(p.toString('hex')))).toBe(true);
   });
 
+  it('a speaker whose input drains (packets late) and who then hears the shared mix does not hear its own last words in it', () => {
+    // Three speakers, so that each hears a mix of two (encoded), and a listener, so that the shared
+    // encoder runs every tick on the mix of all three.
+    const a = new ToneLeg('a', 470);
+    const legs = [a, new ToneLeg('b', 1130), new ToneLeg('d', 1730), new ToneLeg('c', 0)];
+    const bridge = bridgeWith(legs);
+    run(bridge, legs, 30);
+    expect([...bridge.speakers()].sort()).toEqual(['a', 'b', 'd']);
+    // A's packets stop coming (a stall): its jitter buffer plays out what it holds, then runs dry,
+    // and A, out of the mix, hears the shared mix. The shared encoder was fed A's voice until then,
+    // and Opus carries a frame's tail and predictions into the next packets: A's own tone was in
+    // the two packets after it left.
+    const others = legs.slice(1);
+    for (let i = 0; i < 10; i++) {
+      const before = a.heard.length;
+      run(bridge, others, 1);
+      // Each tick on its own: 20 ms of what A heard, none of it A (it was 360 in two of them).
+      expect(toneLevel(a.heard.slice(before), 470), `tick ${i} after A stopped`).toBeLessThan(100);
+    }
+    expect(a.hears(1130)).toBeGreaterThan(AUDIBLE);
+  });
+
   it('a silent leg whose level extension says silence is never decoded, and what it sends reaches no one', () => {
     const a = new ToneLeg('a', 470);
     // Sends a loud tone but claims silence: if it were decoded and mixed, everyone would hear it.
