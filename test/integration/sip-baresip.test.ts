@@ -63,6 +63,12 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
         LEGWAY_SIP_ROUTES: `*=${ROOM}`,
         LEGWAY_SIP_TRUNKS: '127.0.0.0/8',
         LEGWAY_SIP_CODECS: codec,
+        // No ringback: the US one is 440 + 480 Hz, and the peer's tone is 440 Hz. baresip answers
+        // our calls with a 180 and a 200 right behind it, and a main thread slow to get from one to
+        // the other (a loaded machine) plays ringback to the peer meanwhile; when the peer hears
+        // baresip soon after, the measured half second still holds it, as if the peer heard itself.
+        // Ringback has its own tests (sip-outbound.test.ts).
+        LEGWAY_RINGBACK: 'off',
         LEGWAY_LOG_LEVEL: process.env.LEGWAY_TEST_LOG_LEVEL ?? 'silent',
       },
     });
@@ -121,8 +127,10 @@ describe.skipIf(missing !== undefined)('SIP calls with baresip and a WebRTC peer
     // No echo: baresip's decoded audio holds the peer, not baresip's own tone; the peer does not hear itself.
     const decoded = b.recent(500);
     expect(toneLevel(decoded, BARESIP_TONE, rate), `baresip hears its own ${BARESIP_TONE} Hz back`).toBeLessThan(SILENT);
-    expect(toneLevel(peer.lastReceived(500), PEER_TONE), 'the peer hears itself').toBeLessThan(SILENT);
-    expect(toneLevel(peer.lastReceived(500), BARESIP_TONE)).toBeGreaterThan(AUDIBLE);
+    const heard = peer.lastReceived(500);
+    // 480 Hz beside it tells ringback (440 + 480 Hz) from the peer's own tone.
+    expect(toneLevel(heard, PEER_TONE), `the peer hears itself (480 Hz: ${toneLevel(heard, 480).toFixed(0)})`).toBeLessThan(SILENT);
+    expect(toneLevel(heard, BARESIP_TONE)).toBeGreaterThan(AUDIBLE);
     expect(toneLevel(decoded, PEER_TONE, rate)).toBeGreaterThan(AUDIBLE);
 
     const s = await legStats(g, legId);
