@@ -77,10 +77,16 @@ async function figures(): Promise<Figures> {
   };
 }
 
-/** The highest `late` seen per bridge; bridges come and go with their legs, so they are polled. */
+/**
+ * The highest `late` seen per bridge; bridges come and go with their legs, so they are polled. Each
+ * rise is kept with when it was seen (seconds from start(), as the stall monitor counts) and in which
+ * conversation, so that late frames can be set beside the main thread's stalls.
+ */
 class LateFrames {
   private readonly seen = new Map<ConversationBridge, number>();
   private timer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  readonly rises: { at: number; conversationId: string; frames: number }[] = [];
 
   constructor(
     private readonly gw: BenchGateway,
@@ -88,13 +94,20 @@ class LateFrames {
   ) {}
 
   start(): void {
+    this.startedAt = performance.now();
     this.timer = setInterval(() => this.poll(), 200);
   }
 
   poll(): void {
     for (const id of this.conversationIds) {
       const bridge = this.gw.app.legs.liveBridge(id);
-      if (bridge) this.seen.set(bridge, Math.max(this.seen.get(bridge) ?? 0, bridge.stats.late));
+      if (!bridge) continue;
+      const before = this.seen.get(bridge) ?? 0;
+      const late = bridge.stats.late;
+      if (late > before) {
+        this.seen.set(bridge, late);
+        this.rises.push({ at: (performance.now() - this.startedAt) / 1000, conversationId: id, frames: late - before });
+      }
     }
   }
 
@@ -300,7 +313,8 @@ async function main(): Promise<number> {
   });
   const failures: string[] = [];
   try {
-    conversations.add(gw.app.services.conversations.create({ name: 'soak-sip' }, APPLICATION).id);
+    const sipConversation = gw.app.services.conversations.create({ name: 'soak-sip' }, APPLICATION).id;
+    conversations.add(sipConversation);
     log('Warm-up');
     await load(gw, pcap, WARMUP_SECONDS, 'warm', log);
     const before = await figures();
@@ -323,6 +337,8 @@ async function main(): Promise<number> {
     log(`    handles:       ${before.handles} → ${after.handles}`);
     log(`    open fds:      ${before.fds} → ${after.fds}`);
     log(`    late frames:   ${lateFrames}`);
+    for (const r of late.rises)
+      log(`        seen at ${fixed(r.at, 1)} s: ${r.frames} in ${r.conversationId === sipConversation ? "the SIP calls' bridge" : "a WebRTC room's bridge"}`);
     log(
       `    CPU (soak):    main thread ${fixed(cpu.main / SECONDS, 1)} ms/s, whole process ${fixed(cpu.all / SECONDS, 1)} ms/s (SIPp and the peers' process not counted)`,
     );
