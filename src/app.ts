@@ -96,6 +96,7 @@ async function startMediaEngine(config: Config, logger: Logger, threads: MediaTh
     rtpPorts: config.rtpPorts,
     logger,
     threads,
+    priority: config.mediaPriority,
   });
 }
 
@@ -133,7 +134,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   // The audio bridges run on media threads, except with a media engine given as it is (a fake for
   // tests of legs), whose endpoints have no sockets a thread could own.
-  const threads = options.engine ? undefined : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }));
+  const threads = options.engine ? undefined : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }), config.mediaPriority);
   const engine = options.engine === undefined ? await startMediaEngine(config, logger, threads) : (options.engine ?? undefined);
   const admission: Admission = new Admission(
     { maxLegs: config.maxLegs, maxLoad: config.admissionMaxLoad, sampleMs: 1000 },

@@ -166,6 +166,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     }),
     bridgeMaxSpeakers: input.bridge_max_speakers,
     mediaThreads: input.media_threads ?? Math.max(1, availableParallelism()),
+    mediaPriority: input.media_priority,
     logLevel: input.log_level,
     devLogin: input.dev_login,
     tokenMaxTtlSeconds: input.token_max_ttl,

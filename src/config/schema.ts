@@ -137,6 +137,8 @@ export const configInputSchema = z.strictObject({
   bridge_max_speakers: z.coerce.number().int().min(1).max(16).default(3),
   /** Threads the audio bridges (and their legs' audio sockets) run on, off the main thread; one per core by default. */
   media_threads: z.coerce.number().int().min(1).max(64).optional(),
+  /** Nice value (−20 highest … 19 lowest) of the media threads and mediasoup workers; raising priority needs CAP_SYS_NICE. */
+  media_priority: z.coerce.number().int().min(-20).max(19).default(-10),
   webhook_all_events: boolean.default(false),
   webhook_timeout_ms: z.coerce.number().int().min(100).max(120_000).default(5000),
   webhook_retry_base_ms: z.coerce.number().int().min(10).max(3_600_000).default(1000),
@@ -234,6 +236,8 @@ export interface Config {
   readonly bridgeMaxSpeakers: number;
   /** Media threads running the audio bridges (`LEGWAY_MEDIA_THREADS`; the number of cores by default, at least 1). */
   readonly mediaThreads: number;
+  /** Nice value the media threads and mediasoup workers ask for (`LEGWAY_MEDIA_PRIORITY`), so ticks run ahead of other work. */
+  readonly mediaPriority: number;
   readonly logLevel: Parsed['log_level'];
   /** Whether `POST /dev/login` mints user tokens for loopback peers (`LEGWAY_DEV_LOGIN`). */
   readonly devLogin: boolean;

@@ -5,7 +5,10 @@
  * signalling or storage work would. The bridge on its thread keeps ticking: no frame is late, and
  * the phone receives every packet of the tone, none missing and none silent, across the stall.
  * A media thread that dies ends its legs with their catalogue events, and another takes its place.
+ * The media threads and mediasoup workers take the nice value LEGWAY_MEDIA_PRIORITY names, and the
+ * main thread keeps its own.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Player } from '../../src/media/bridge/sources.js';
 import { ThreadBridge } from '../../src/media/threads/threadBridge.js';
@@ -29,9 +32,12 @@ describe('media threads', () => {
     gw = undefined;
   });
 
-  async function callRoom(): Promise<{ g: TestGateway; cid: string; phone: ScriptedPhone; legId: string }> {
+  async function callRoom(
+    extra: { env?: Record<string, string>; media?: boolean } = {},
+  ): Promise<{ g: TestGateway; cid: string; phone: ScriptedPhone; legId: string }> {
     const g = await startGateway({
-      env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '127.0.0.0/8', LEGWAY_MEDIA_THREADS: '2' },
+      env: { LEGWAY_SIP_ENABLED: 'true', LEGWAY_SIP_ROUTES: `*=${ROOM}`, LEGWAY_SIP_TRUNKS: '127.0.0.0/8', LEGWAY_MEDIA_THREADS: '2', ...extra.env },
+      ...(extra.media && { media: true }),
     });
     gw = g;
     const cid = (await g.api('POST', '/v1/conversations', { body: { name: ROOM } })).body.id as string;
@@ -95,4 +101,54 @@ describe('media threads', () => {
       what: 'the new call to hear the tone',
     });
   });
+
+  it('LEGWAY_MEDIA_PRIORITY sets the nice value of the media thread carrying a call and of the mediasoup workers, not of the main thread', async () => {
+    // A higher value (a lower priority) needs no privilege, so this holds for any user; a negative
+    // value works the same way where CAP_SYS_NICE is granted.
+    const mainBefore = niceOf(`/proc/self/task/${process.pid}/stat`);
+    const threadsBefore = new Set(tasksWithNice(7));
+    const { g } = await callRoom({ env: { LEGWAY_MEDIA_PRIORITY: '7' }, media: true });
+    expect(g.app.mediaThreads).toBeDefined();
+    const mediaThreads = tasksWithNice(7).filter((tid) => !threadsBefore.has(tid));
+    expect(mediaThreads.length).toBeGreaterThanOrEqual(1);
+    expect(niceOf(`/proc/self/task/${process.pid}/stat`)).toBe(mainBefore);
+    const workers = mediasoupWorkers();
+    expect(workers.length).toBeGreaterThanOrEqual(1);
+    for (const pid of workers) expect(niceOf(`/proc/${pid}/stat`)).toBe(7);
+  });
 });
+
+/** Field 19 of a /proc stat line: the nice value (fields counted after the parenthesised name). */
+function niceOf(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** This process's threads (ids) running at `nice`. */
+function tasksWithNice(nice: number): number[] {
+  return readdirSync('/proc/self/task')
+    .map(Number)
+    .filter((tid) => {
+      try {
+        return niceOf(`/proc/self/task/${tid}/stat`) === nice;
+      } catch {
+        return false; // The thread ended while being read.
+      }
+    });
+}
+
+/** The mediasoup workers this process started (its children named mediasoup-worker). */
+function mediasoupWorkers(): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && stat.includes('(mediasoup-worke');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

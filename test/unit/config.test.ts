@@ -198,6 +198,15 @@ describe('configuration', () => {
     }
   });
 
+  it('reads LEGWAY_MEDIA_PRIORITY as a nice value, -10 by default, within -20..19', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).mediaPriority).toBe(-10);
+    expect(loadConfig({ env: { LEGWAY_MEDIA_PRIORITY: '0' }, cwd: dir }).mediaPriority).toBe(0);
+    expect(loadConfig({ env: { LEGWAY_MEDIA_PRIORITY: '-20' }, cwd: dir }).mediaPriority).toBe(-20);
+    for (const bad of ['-21', '20', '1.5', 'high']) {
+      expect(() => loadConfig({ env: { LEGWAY_MEDIA_PRIORITY: bad }, cwd: dir }), bad).toThrow(/LEGWAY_MEDIA_PRIORITY \(--media-priority\)/);
+    }
+  });
+
   it('reads LEGWAY_SIP_CALLERS and refuses a caller password shorter than 8 characters, without showing it', () => {
     const c = loadConfig({ env: { LEGWAY_SIP_CALLERS: 'alice:wonderland-42, bob:12345678' }, cwd: dir });
     expect([...c.sipCallers.users]).toEqual([

@@ -15,6 +15,8 @@ export interface MediasoupEngineOptions {
   logger: Logger;
   /** Where the legs' audio sockets run; in this process when undefined. */
   threads?: MediaThreads | undefined;
+  /** Nice value for the workers (see media/priority.ts); left as they start when undefined. */
+  priority?: number | undefined;
 }
 
 /** The address to put in ICE candidates when listening on every interface: the first external IPv4. */
@@ -42,6 +44,7 @@ export class MediasoupEngine implements MediaEngine {
       workerBin: options.workerBin,
       ...(options.workers !== undefined && { size: options.workers }),
       logger: options.logger.child({ component: 'mediasoup' }),
+      ...(options.priority !== undefined && { priority: options.priority }),
       onWorkerDied: (routers) => {
         for (const router of routers) byRouter.get(router)?.workerDied();
       },

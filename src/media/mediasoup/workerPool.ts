@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type * as Mediasoup from 'mediasoup';
 import type { types as ms } from 'mediasoup';
+import { setNice } from '../priority.js';
 
 type MediasoupModule = typeof Mediasoup;
 
@@ -11,6 +12,8 @@ export interface WorkerPoolOptions {
   workerBin: string;
   size?: number;
   logger: Logger;
+  /** Nice value each worker is given as it starts (see media/priority.ts). */
+  priority?: number;
   /** Called with the routers of a worker that died, before it is replaced. */
   onWorkerDied: (routers: readonly ms.Router[]) => void;
 }
@@ -25,6 +28,7 @@ export class WorkerPool {
   private readonly assignment = new Map<string, number>();
   private next = 0;
   private closed = false;
+  private priorityRefused = false;
 
   private constructor(
     private readonly mediasoup: MediasoupModule,
@@ -75,8 +79,19 @@ export class WorkerPool {
     await Promise.resolve();
   }
 
+  /** Gives a new worker the configured priority; one refusal is logged, the rest are alike. */
+  private prioritise(worker: ms.Worker): void {
+    const { priority, logger } = this.options;
+    if (priority === undefined) return;
+    const outcome = setNice(worker.pid, priority);
+    if (outcome.ok || this.priorityRefused) return;
+    this.priorityRefused = true;
+    logger.info({ nice: priority, reason: outcome.reason }, 'mediasoup workers run at the normal priority');
+  }
+
   private async spawn(index: number): Promise<ms.Worker> {
     const worker = await this.mediasoup.createWorker({ logLevel: 'warn' });
+    this.prioritise(worker);
     this.routers.set(worker, new Set());
     worker.on('died', (err) => {
       const routers = [...(this.routers.get(worker) ?? [])];

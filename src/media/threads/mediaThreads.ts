@@ -35,11 +35,12 @@ export class MediaThread {
     logLevel: string,
     private readonly logger: Logger,
     private readonly onDeath: (thread: MediaThread) => void,
+    priority?: number,
   ) {
     // Run from TypeScript sources (tests, `npm run dev`): the entry is a .ts file that tsx loads,
     // imported once tsx's hooks are in place (a worker's own entry file would be loaded before them).
     const fromSources = import.meta.url.endsWith('.ts');
-    const options = { workerData: { logLevel, index } };
+    const options = { workerData: { logLevel, index, priority } };
     this.worker = fromSources
       ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./mediaThreadMain.ts', import.meta.url).href)}); })`, { ...options, eval: true })
       : new Worker(fileURLToPath(new URL('./mediaThreadMain.js', import.meta.url)), options);
@@ -167,6 +168,8 @@ export class MediaThreads {
     count: number,
     private readonly logLevel: string,
     private readonly logger: Logger,
+    /** Nice value each thread asks for itself (see media/priority.ts); undefined leaves it as inherited. */
+    private readonly priority?: number,
   ) {
     this.threads = Array.from({ length: Math.max(1, count) }, () => undefined);
   }
@@ -278,7 +281,7 @@ export class MediaThreads {
   }
 
   private spawn(index: number): MediaThread {
-    return new MediaThread(index, this.logLevel, this.logger, (dead) => this.replace(dead));
+    return new MediaThread(index, this.logLevel, this.logger, (dead) => this.replace(dead), this.priority);
   }
 
   private replace(dead: MediaThread): void {
