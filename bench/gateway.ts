@@ -31,6 +31,8 @@ export interface BenchGatewayOptions {
   logger?: Logger;
   /** Makes the media engine from the configuration (the default engine when absent). */
   engine?: (config: Config, logger: Logger) => Promise<MediaEngine>;
+  /** Runs with the configuration before the gateway is made (to watch what it starts, e.g. mediasoup's observer). */
+  beforeCreate?: (config: Config) => Promise<void>;
 }
 
 /** Starts a real gateway in this process on 127.0.0.1, port 0, with a fresh temp data dir. */
@@ -52,6 +54,7 @@ export async function startBenchGateway(env: Record<string, string> = {}, option
       cwd: dataDir,
     });
     const logger = options.logger ?? createLogger(config.logLevel);
+    await options.beforeCreate?.(config);
     const app = await createApp(config, { logger, ...(options.engine && { engine: await options.engine(config, logger) }) });
     const port = await app.listen();
     return {

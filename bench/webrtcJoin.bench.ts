@@ -12,10 +12,10 @@ import { pino } from 'pino';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import type { App } from '../src/app.js';
 import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
-import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { readOffer } from '../src/media/mediasoup/offer.js';
 import { audioLevelExtensionOf, capabilitiesFor, OPUS, producerParameters } from '../src/media/mediasoup/rtpParameters.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
+import { StallMonitor } from './stalls.js';
 import { fixed, percentile, processCpuMs, startWindow, table, type BenchResult } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
@@ -24,15 +24,19 @@ const DURATION_S = 10;
 const JOINS = RATE_PER_S * DURATION_S;
 const ROOM_SIZE = 5;
 const LIMIT_JOINS = 250;
+/** Joins before timing (in conversations of their own, hung up again), so the first router, transport and compiled code are not timed. */
+const WARMUP_JOINS = 2 * 5;
 const TARGET_P99_MS = 20;
 /** Offers made at once while preparing (each from its own peer connection, closed once it has offered). */
 const OFFER_BATCH = 20;
 
 export const webrtcJoinMethod =
-  `A real gateway in this process with media (mediasoup, one worker, 127.0.0.1). Before timing: ${JOINS} real offers, each from ` +
+  'A real gateway in this process as `npm start` makes it (its own mediasoup engine with one worker, the audio bridges on media threads; 127.0.0.1). ' +
+  `Before timing: ${JOINS} real offers, each from ` +
   'its own @roamhq/wrtc RTCPeerConnection with one sendrecv audio transceiver (createOffer, setLocalDescription, ICE gathering ' +
   `complete; the connection is then closed: only the answer is timed), and ${JOINS} members in ${JOINS / ROOM_SIZE} conversations of ` +
-  `${ROOM_SIZE}, each with its own socket.io client (websocket) that has sent conversation:join. Then one rtc:new every ` +
+  `${ROOM_SIZE}, each with its own socket.io client (websocket) that has sent conversation:join. A warm-up of ${WARMUP_JOINS} joins ` +
+  'in conversations of their own, hung up again, so that the first router and the code compiled on first use are not timed. Then one rtc:new every ' +
   `${1000 / RATE_PER_S} ms (${RATE_PER_S}/s for ${DURATION_S} s, conversations in turn), each timed from emit to its ack, which must carry ` +
   'an SDP answer; p50, p99 and max, and the CPU of this process (gateway and clients, process.cpuUsage) and of the mediasoup worker ' +
   '(/proc/<pid>/stat) per join, over the window from the first emit to the last ack. Afterwards every leg is hung up (rtc:hangup) and ' +
@@ -66,7 +70,10 @@ interface Gateway {
   close(): Promise<void>;
 }
 
-/** A real gateway on 127.0.0.1 (port 0, fresh temp data dir) on mediasoup with one worker, that worker kept for the limit. */
+/**
+ * A real gateway on 127.0.0.1 (port 0, fresh temp data dir) as `npm start` makes it (its own mediasoup
+ * engine, one worker, the bridges on media threads), that worker kept for the limit.
+ */
 async function startGateway(): Promise<Gateway> {
   const workers: ms.Worker[] = [];
   const onWorker = (worker: ms.Worker): void => void workers.push(worker);
@@ -74,24 +81,16 @@ async function startGateway(): Promise<Gateway> {
   try {
     const gw = await startBenchGateway(
       // 500 clients connect from this one address: above the per-address default of 100.
-      { LEGWAY_SIP_ENABLED: 'false', LEGWAY_MAX_SOCKETS_PER_IP: '1000' },
+      { LEGWAY_SIP_ENABLED: 'false', LEGWAY_MAX_SOCKETS_PER_IP: '1000', LEGWAY_MEDIA_WORKERS: '1' },
       {
         logger: pino({ level: 'silent' }),
-        engine: async (config, logger) => {
+        beforeCreate: async (config) => {
           // mediasoup reads its worker's path once, when first loaded (as WorkerPool.start loads it), and
           // its observer is how this bench learns of the engine's worker, to time the limit on it.
           process.env.MEDIASOUP_WORKER_BIN = config.mediasoupWorker;
           const { observer } = await import('mediasoup');
           observer.on('newworker', onWorker);
           unobserve = () => observer.off('newworker', onWorker);
-          return MediasoupEngine.start({
-            workerBin: config.mediasoupWorker,
-            workers: 1,
-            listenIp: '127.0.0.1',
-            announcedAddress: undefined,
-            rtpPorts: config.rtpPorts,
-            logger,
-          });
         },
       },
     );
@@ -121,6 +120,31 @@ async function connectMember(gw: Gateway, conversationId: string, name: string):
   const ack = (await socket.timeout(5000).emitWithAck('conversation:join', { conversation_id: conversationId })) as { ok: boolean; error?: unknown };
   if (!ack.ok) throw new Error(`${name} could not join: ${JSON.stringify(ack.error)}`);
   return { socket, conversationId };
+}
+
+/** WARMUP_JOINS joins into conversations of their own, at the timed rate, then hung up; resolves once the gateway holds no leg. */
+async function warmUp(gw: Gateway, offers: readonly string[]): Promise<void> {
+  const members: Member[] = [];
+  for (let c = 0; c < WARMUP_JOINS / ROOM_SIZE; c++) {
+    const conversationId = gw.app.services.conversations.create({ name: `warm-up-${String(c)}` }, APPLICATION).id;
+    members.push(...(await Promise.all(Array.from({ length: ROOM_SIZE }, (_, m) => connectMember(gw, conversationId, `w${String(c)}-${String(m)}`)))));
+  }
+  try {
+    const acks = await paced(WARMUP_JOINS, async (i) => {
+      const member = members[i]!;
+      const ack = (await member.socket
+        .timeout(30_000)
+        .emitWithAck('rtc:new', { conversation_id: member.conversationId, offer: { type: 'offer', sdp: offers[i]! } })) as RtcAck;
+      return { member, ack };
+    });
+    await Promise.all(
+      acks.flatMap(({ member, ack }) => (ack.leg_id === undefined ? [] : [member.socket.timeout(10_000).emitWithAck('rtc:hangup', { leg_id: ack.leg_id })])),
+    );
+    const deadline = Date.now() + 15_000;
+    while (gw.app.legs.activeWebRtc > 0 && Date.now() < deadline) await sleep(50);
+  } finally {
+    for (const member of members) member.socket.disconnect();
+  }
 }
 
 interface RtcAck {
@@ -171,7 +195,9 @@ export async function benchWebrtcJoin(): Promise<BenchResult> {
   const lines: string[] = [];
   const summary: SummaryRow[] = [];
   const offers: string[] = [];
-  for (let i = 0; i < JOINS; i += OFFER_BATCH) offers.push(...(await Promise.all(Array.from({ length: Math.min(OFFER_BATCH, JOINS - i) }, makeOffer))));
+  const offerCount = JOINS + WARMUP_JOINS;
+  for (let i = 0; i < offerCount; i += OFFER_BATCH)
+    offers.push(...(await Promise.all(Array.from({ length: Math.min(OFFER_BATCH, offerCount - i) }, makeOffer))));
 
   const gw = await startGateway();
   const members: Member[] = [];
@@ -184,17 +210,24 @@ export async function benchWebrtcJoin(): Promise<BenchResult> {
     // Conversations in turn: a conversation's members join a tenth of a second apart, as a room fills.
     const order = Array.from({ length: JOINS }, (_, i) => members[(i % (JOINS / ROOM_SIZE)) * ROOM_SIZE + Math.floor(i / (JOINS / ROOM_SIZE))]!);
 
+    await warmUp(gw, offers.slice(JOINS));
+
     const worker0 = processCpuMs(gw.worker.pid);
     const close = startWindow();
+    const monitor = new StallMonitor();
+    monitor.start();
+    const runStart = performance.now();
     const results = await paced(JOINS, async (i) => {
       const member = order[i]!;
       const t0 = performance.now();
+      const startedAt = (t0 - runStart) / 1000;
       const ack = (await member.socket
         .timeout(30_000)
         .emitWithAck('rtc:new', { conversation_id: member.conversationId, offer: { type: 'offer', sdp: offers[i]! } })) as RtcAck;
-      return { ms: performance.now() - t0, ack };
+      return { ms: performance.now() - t0, ack, startedAt };
     });
     const window = close();
+    const { stalls } = monitor.stop();
     const workerMs = processCpuMs(gw.worker.pid) - worker0;
 
     const answered = results.filter((r) => r.ack.ok && r.ack.answer?.type === 'answer' && r.ack.answer.sdp.includes('a=fingerprint:'));
@@ -246,6 +279,18 @@ export async function benchWebrtcJoin(): Promise<BenchResult> {
         [
           'CPU per join',
           `${fixed(window.cpuUs / 1000 / JOINS, 2)} ms this process (gateway and its socket.io clients) + ${fixed(workerMs / JOINS, 2)} ms mediasoup worker`,
+        ],
+        [
+          'Slowest joins',
+          [...results]
+            .sort((x, y) => y.ms - x.ms)
+            .slice(0, 5)
+            .map((r) => `${fixed(r.ms, 1)} ms at ${fixed(r.startedAt, 2)} s`)
+            .join(', '),
+        ],
+        [
+          'Main-thread pauses ≥ 10 ms',
+          stalls.length === 0 ? 'none' : stalls.map((st) => `${fixed(st.ms, 1)} ms ${st.what} at ${fixed(st.at, 2)} s`).join(', '),
         ],
         ['Limit: raw mediasoup work', `${row(limit)} (${fixed(LIMIT_JOINS)} joins at ${fixed(RATE_PER_S)}/s, same worker)`],
         ['Measured / limit', `p50 ${fixed(percentile(latencies, 50) / percentile(limit, 50), 2)}×, p99 ${fixed(p99 / limitP99, 2)}×`],

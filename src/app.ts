@@ -136,6 +136,8 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   // tests of legs), whose endpoints have no sockets a thread could own.
   const threads = options.engine ? undefined : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }), config.mediaPriority);
   const engine = options.engine === undefined ? await startMediaEngine(config, logger, threads) : (options.engine ?? undefined);
+  // With media, the threads are loaded before the gateway listens, not by its first calls.
+  if (engine && threads) await threads.warm();
   const admission: Admission = new Admission(
     { maxLegs: config.maxLegs, maxLoad: config.admissionMaxLoad, sampleMs: 1000 },
     (): number => legs.activeWebRtc + sipLegs.admittedCalls,

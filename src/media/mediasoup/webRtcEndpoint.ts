@@ -113,45 +113,55 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
     const codecs: ms.RtpCodecCapability[] = [{ kind: 'audio', ...OPUS, preferredPayloadType: audio.payloadType }];
     if (vp8PayloadType !== undefined) codecs.push({ kind: 'video', ...VP8, preferredPayloadType: vp8PayloadType, rtcpFeedback: VIDEO_FEEDBACK });
     const router = await createRouter(codecs);
+    // The steps that do not depend on one another run at once, so a join waits for the worker (and
+    // the media thread) about four times rather than nine: the peer's transport with its connect and
+    // producer on one side, the loopback with the mix's producer on the other, then both consumers.
+    // Whatever one side made when the other fails goes with the router (a loopback closes with its transport).
     try {
-      const transport = await router.createWebRtcTransport({
-        listenInfos: [
-          {
-            protocol: 'udp',
-            ip: network.listenIp,
-            ...(network.announcedAddress !== undefined && { announcedAddress: network.announcedAddress }),
-            portRange: network.portRange,
-          },
-        ],
-        iceConsentTimeout: ICE_CONSENT_TIMEOUT_S,
-        appData: { legId },
-      });
-      const { remoteFingerprint, peerDtlsRole } = offer.transport;
-      await transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } });
-      const threads = network.threads;
-      const loopback = threads ? await LoopbackProxy.open(threads, conversationId, router, network.portRange) : await LoopbackRtp.open(router, network.portRange);
-      const cname = `legway-${legId.slice(0, 8)}`;
-
-      let inbound: ms.Consumer | undefined;
-      if (audio.peerSends) {
-        const rtpParameters = producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, [], audioLevelExtensionOf(offer));
-        const producer = await transport.produce({ kind: 'audio', rtpParameters });
-        inbound = await loopback.transport.consume({ producerId: producer.id, rtpCapabilities: router.rtpCapabilities });
-      }
-
-      let mix: Parts['mix'];
-      let mixSsrc: number | undefined;
       const ssrc = randomInt(1, 0xffffffff);
-      if (audio.peerReceives) {
-        const producer = await loopback.transport.produce({
-          kind: 'audio',
-          rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc }] },
+      const peerSide = async (): Promise<{ transport: ms.WebRtcTransport; producer: ms.Producer | undefined }> => {
+        const transport = await router.createWebRtcTransport({
+          listenInfos: [
+            {
+              protocol: 'udp',
+              ip: network.listenIp,
+              ...(network.announcedAddress !== undefined && { announcedAddress: network.announcedAddress }),
+              portRange: network.portRange,
+            },
+          ],
+          iceConsentTimeout: ICE_CONSENT_TIMEOUT_S,
+          appData: { legId },
         });
+        const { remoteFingerprint, peerDtlsRole } = offer.transport;
+        const [, producer] = await Promise.all([
+          transport.connect({ dtlsParameters: { role: peerDtlsRole, fingerprints: [remoteFingerprint as ms.DtlsFingerprint] } }),
+          audio.peerSends
+            ? transport.produce({ kind: 'audio', rtpParameters: producerParameters(audio, { ...OPUS, parameters: audio.fmtp }, [], audioLevelExtensionOf(offer)) })
+            : undefined,
+        ]);
+        return { transport, producer };
+      };
+      const loopbackSide = async (): Promise<{ loopback: LoopbackRtp | LoopbackProxy; producer: ms.Producer | undefined }> => {
+        const threads = network.threads;
+        const loopback = threads ? await LoopbackProxy.open(threads, conversationId, router, network.portRange) : await LoopbackRtp.open(router, network.portRange);
+        const producer = audio.peerReceives
+          ? await loopback.transport.produce({
+              kind: 'audio',
+              rtpParameters: { codecs: [{ ...OPUS, payloadType: audio.payloadType }], encodings: [{ ssrc }] },
+            })
+          : undefined;
+        return { loopback, producer };
+      };
+      const [peer, { loopback: opened, producer: mixProducer }] = await Promise.all([peerSide(), loopbackSide()]);
+      const { transport } = peer;
+      const cname = `legway-${legId.slice(0, 8)}`;
+      const [inbound, mixConsumer] = await Promise.all([
+        peer.producer && opened.transport.consume({ producerId: peer.producer.id, rtpCapabilities: router.rtpCapabilities }),
         // No header extensions out: the peer finds this stream by the SSRC the answer declares.
-        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities: capabilitiesFor(router, 'audio'), mid: audio.mid });
-        mixSsrc = consumer.rtpParameters.encodings?.[0]?.ssrc;
-        mix = new RtpPacketizer(audio.payloadType, ssrc);
-      }
+        mixProducer && transport.consume({ producerId: mixProducer.id, rtpCapabilities: capabilitiesFor(router, 'audio'), mid: audio.mid }),
+      ]);
+      const mixSsrc = mixConsumer?.rtpParameters.encodings?.[0]?.ssrc;
+      const mix: Parts['mix'] = mixConsumer && new RtpPacketizer(audio.payloadType, ssrc);
 
       let videoProducer: ms.Producer | undefined;
       if (video?.peerSends) {
@@ -172,7 +182,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
           protocol: c.protocol,
           type: c.type,
         })),
-        setup: peerDtlsRole === 'client' ? 'passive' : 'active',
+        setup: offer.transport.peerDtlsRole === 'client' ? 'passive' : 'active',
       };
       const sections = answerSections(offer, mixSsrc === undefined ? undefined : { ssrc: mixSsrc, cname, streamId: cname, trackId: 'audio' });
       const sessionId = randomInt(1, 2 ** 47);
@@ -184,7 +194,7 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
         local,
         sections,
         sessionId,
-        loopback,
+        loopback: opened,
         mix,
         video: videoProducer,
         vp8PayloadType,
@@ -193,12 +203,12 @@ export class MediasoupWebRtcEndpoint implements WebRtcEndpoint {
       transport.on('icestatechange', (state) => endpoint.emitter.emit('status', { kind: 'ice', state }));
       transport.on('dtlsstatechange', (state) => {
         endpoint.secured = state === 'connected';
-        if (loopback instanceof LoopbackProxy) loopback.setSecured(endpoint.secured);
+        if (opened instanceof LoopbackProxy) opened.setSecured(endpoint.secured);
         endpoint.emitter.emit('status', { kind: 'dtls', state });
       });
       const mixStream = mix && { payloadType: audio.payloadType, ssrc };
-      attachAudio(loopback, inbound, mixStream, (packet) => endpoint.emitter.emit('audio', packet));
-      if (loopback instanceof LoopbackProxy) loopback.onThreadDeath(() => endpoint.finish('media thread died'));
+      attachAudio(opened, inbound, mixStream, (packet) => endpoint.emitter.emit('audio', packet));
+      if (opened instanceof LoopbackProxy) opened.onThreadDeath(() => endpoint.finish('media thread died'));
       // Deferred: when the worker dies, mediasoup closes the router first and reports 'died' right
       // after, and the leg should end with that reason (workerDied) rather than a plain 'closed'.
       router.observer.once('close', () => setImmediate(() => endpoint.finish('closed')));

@@ -34,16 +34,20 @@ export class LoopbackProxy {
   static async open(threads: MediaThreads, conversationId: string, router: ms.Router, portRange: { min: number; max: number }): Promise<LoopbackProxy> {
     const thread = threads.acquire(conversationId);
     const id = `loop-${String(nextId++)}`;
-    let transport: ms.PlainTransport | undefined;
-    let bound = false;
+    // The thread's socket and the worker's transport are made at once; the transport is then pointed at the socket.
+    const [bound, made] = await Promise.allSettled([
+      thread.request({ t: 'loopOpen', id }),
+      router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: LOOPBACK, portRange }, rtcpMux: true, comedia: false }),
+    ]);
+    const transport = made.status === 'fulfilled' ? made.value : undefined;
     try {
-      const { port = 0 } = await thread.request({ t: 'loopOpen', id });
-      bound = true;
-      transport = await router.createPlainTransport({ listenInfo: { protocol: 'udp', ip: LOOPBACK, portRange }, rtcpMux: true, comedia: false });
-      await transport.connect({ ip: LOOPBACK, port });
-      return new LoopbackProxy(id, threads, thread, conversationId, transport, port);
+      if (bound.status === 'rejected') throw bound.reason;
+      if (made.status === 'rejected') throw made.reason;
+      const port = bound.value.port ?? 0;
+      await made.value.connect({ ip: LOOPBACK, port });
+      return new LoopbackProxy(id, threads, thread, conversationId, made.value, port);
     } catch (err) {
-      if (bound) await thread.request({ t: 'loopClose', id }).catch(() => undefined);
+      if (bound.status === 'fulfilled') await thread.request({ t: 'loopClose', id }).catch(() => undefined);
       threads.release(conversationId);
       if (transport && !transport.closed) transport.close();
       throw err;

@@ -191,6 +191,14 @@ export class MediaThreads {
     await Promise.all(this.threads.map((_, i) => this.refill(this.threads[i] ?? this.start(i))));
   }
 
+  /**
+   * Starts every thread and waits until each answers, so the first calls do not wait for a thread to
+   * load (hundreds of milliseconds), as a gateway that carries media does before it listens.
+   */
+  async warm(): Promise<void> {
+    await Promise.all(this.threads.map((_, i) => (this.threads[i] ?? this.start(i)).fresh()));
+  }
+
   /** Refills a thread's spare SIP endpoints (after one was taken). */
   async refill(thread: MediaThread): Promise<void> {
     const spare = this.spareOptions;
