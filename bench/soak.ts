@@ -60,16 +60,29 @@ interface Figures {
   rssMiB: number;
   handles: number;
   fds: number;
+  /** Each media thread's heap in use (MiB, after a full collection on that thread) and the media objects it still holds. */
+  threads: string;
 }
 
-async function figures(): Promise<Figures> {
+async function figures(gw: BenchGateway): Promise<Figures> {
   // Let closes finish, then collect twice (weak references and finalizers need a second pass).
   await sleep(3000);
   gc();
   await sleep(200);
   gc();
   const memory = process.memoryUsage();
+  const snapshots = (await gw.app.mediaThreads?.snapshots(true)) ?? [];
+  const threads = snapshots
+    .map(({ memory: m }, i) => {
+      if (m === undefined) return `thread ${i}: no figures`;
+      const held = Object.entries(m.objects)
+        .filter(([, n]) => n > 0)
+        .map(([what, n]) => `${n} ${what}`);
+      return `thread ${i}: heap ${fixed(m.heapUsed / 2 ** 20, 1)} MiB, holding ${held.length === 0 ? 'nothing' : held.join(', ')}`;
+    })
+    .join('; ');
   return {
+    threads,
     heapMiB: memory.heapUsed / 2 ** 20,
     rssMiB: memory.rss / 2 ** 20,
     handles: process.getActiveResourcesInfo().length,
@@ -317,7 +330,7 @@ async function main(): Promise<number> {
     conversations.add(sipConversation);
     log('Warm-up');
     await load(gw, pcap, WARMUP_SECONDS, 'warm', log);
-    const before = await figures();
+    const before = await figures(gw);
     const late = new LateFrames(gw, conversations);
     late.start();
     const monitor = new StallMonitor();
@@ -329,11 +342,13 @@ async function main(): Promise<number> {
     const cpu = { main: processCpuMs(process.pid, process.pid) - cpuBefore.main, all: processCpuMs(process.pid) - cpuBefore.all };
     const lateFrames = late.stop();
     const { stalls, gcMs } = monitor.stop();
-    const after = await figures();
+    const after = await figures(gw);
     const growth = (a: number, b: number): string => `${fixed(a, 1)} → ${fixed(b, 1)} (${b >= a ? '+' : ''}${fixed(((b - a) / a) * 100, 1)} %)`;
     log('Result (after a full GC, no calls up)');
     log(`    heap used:     ${growth(before.heapMiB, after.heapMiB)} MiB`);
     log(`    RSS:           ${growth(before.rssMiB, after.rssMiB)} MiB`);
+    log(`    media threads: before ${before.threads}`);
+    log(`                   after  ${after.threads}`);
     log(`    handles:       ${before.handles} → ${after.handles}`);
     log(`    open fds:      ${before.fds} → ${after.fds}`);
     log(`    late frames:   ${lateFrames}`);

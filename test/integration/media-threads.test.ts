@@ -102,6 +102,30 @@ describe('media threads', () => {
     });
   });
 
+  it('once its calls have hung up, a thread holds no bridge, loopback, player or tap, and only its spare SIP endpoints', async () => {
+    const { g, cid, phone, legId } = await callRoom();
+    const threads = g.app.mediaThreads;
+    if (!threads) throw new Error('no media threads');
+    g.app.legs.liveBridge(cid)?.play(new Player('tone', sine(TONE, 8000, 48_000), { loop: 0, level: 0 }, () => undefined));
+    const during = await threads.snapshots(true);
+    expect(during.some((snap) => (snap.memory?.objects.bridges ?? 0) === 1 && (snap.memory?.objects.players ?? 0) === 1)).toBe(true);
+
+    await phone.hangup();
+    await waitUntil(async () => (await g.api('GET', `/v1/legs/${legId}`)).body.status === 'ended', { timeoutMs: 5000, what: 'the leg to end' });
+    await waitUntil(async () => (await threads.snapshots()).every((snap) => snap.memory?.objects.bridges === 0), {
+      timeoutMs: 5000,
+      what: 'the bridge to close',
+    });
+    const after = await threads.snapshots(true);
+    for (const snap of after) {
+      const { bridges, loops, players, taps, rtp } = snap.memory?.objects ?? { bridges: -1, loops: -1, players: -1, taps: -1, rtp: -1 };
+      expect({ bridges, loops, players, taps }).toEqual({ bridges: 0, loops: 0, players: 0, taps: 0 });
+      // The endpoints kept open ahead of the next calls; the call's own endpoint is closed.
+      expect(rtp).toBeLessThanOrEqual(2);
+      expect(snap.memory?.heapUsed).toBeGreaterThan(0);
+    }
+  });
+
   it('LEGWAY_MEDIA_PRIORITY sets the nice value of the media thread carrying a call and of the mediasoup workers, not of the main thread', async () => {
     // A higher value (a lower priority) needs no privilege, so this holds for any user; a negative
     // value works the same way where CAP_SYS_NICE is granted.

@@ -1,3 +1,5 @@
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Logger } from 'pino';
 import { fail, LegwayError } from '../../domain/errors.js';
 import { AudioBridge } from '../bridge/audioBridge.js';
@@ -175,6 +177,7 @@ export class MediaThreadHost {
         this.bridges.delete(m.conv);
         return;
       case 'snapshot':
+        if (m.collect) collectGarbage();
         this.post({ t: 'snapshot', req: m.req, snapshot: this.snapshot() });
         return;
     }
@@ -251,7 +254,9 @@ export class MediaThreadHost {
     }
     const rtp: Record<string, RtpSnapshot> = {};
     for (const [id, { endpoint, audio }] of this.rtp) rtp[id] = { stats: endpoint.stats, playout: audio?.playoutStats, lastPacketAt: endpoint.lastPacketAt };
-    return { bridges, rtp };
+    const heap = getHeapStatistics();
+    const objects = { bridges: this.bridges.size, rtp: this.rtp.size, loops: this.loops.size, players: this.players.size, taps: this.taps.size };
+    return { bridges, rtp, memory: { heapUsed: heap.used_heap_size, external: heap.external_memory, objects } };
   }
 
   private answer(req: number, work: () => Promise<{ port?: number; state?: LoopbackAudio['mix']; final?: RtpSnapshot }>): void {
@@ -264,4 +269,15 @@ export class MediaThreadHost {
   private fail(req: number, err: unknown): void {
     this.post({ t: 'reply', req, ok: false, code: err instanceof LegwayError ? err.code : undefined, message: err instanceof Error ? err.message : String(err) });
   }
+}
+
+let gc: (() => void) | undefined;
+
+/** A full collection of this thread's heap (V8's gc(), made available to this thread on first use). */
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }

@@ -76,12 +76,12 @@ export class MediaThread {
   }
 
   /** The thread's statistics now (waits for a fresh snapshot). */
-  fresh(): Promise<Snapshot> {
+  fresh(collect = false): Promise<Snapshot> {
     if (this.dead) return Promise.resolve(this.snapshot);
     const req = this.nextReq++;
     return new Promise((resolve) => {
       this.snapshotWaiters.set(req, resolve);
-      this.worker.postMessage({ t: 'snapshot', req });
+      this.worker.postMessage({ t: 'snapshot', req, ...(collect && { collect }) });
     });
   }
 
@@ -256,8 +256,8 @@ export class MediaThreads {
   }
 
   /** The statistics of every thread, fresh. */
-  async snapshots(): Promise<Snapshot[]> {
-    return Promise.all(this.started().map((t) => t.fresh()));
+  async snapshots(collect = false): Promise<Snapshot[]> {
+    return Promise.all(this.started().map((t) => t.fresh(collect)));
   }
 
   async close(): Promise<void> {

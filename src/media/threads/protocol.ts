@@ -50,7 +50,8 @@ export type ToThread =
   | { t: 'tap'; conv: string; id: string; legId: string | undefined }
   | { t: 'stopTap'; conv: string; id: string }
   | { t: 'closeBridge'; conv: string }
-  | { t: 'snapshot'; req: number };
+  /** `collect`: a full garbage collection first, so the memory figures count only what is held (diagnostics, the soak). */
+  | { t: 'snapshot'; req: number; collect?: boolean };
 
 /** One SIP endpoint's numbers, as the main thread reads them (`GET /v1/legs/:id`). */
 export interface RtpSnapshot {
@@ -62,6 +63,8 @@ export interface RtpSnapshot {
 export interface Snapshot {
   bridges: Record<string, { stats: BridgeStats; legs: Record<string, LegInputStats> }>;
   rtp: Record<string, RtpSnapshot>;
+  /** The thread's own JavaScript heap in use, in bytes, and the media objects it holds (absent before the first snapshot). */
+  memory?: { heapUsed: number; external: number; objects: { bridges: number; rtp: number; loops: number; players: number; taps: number } };
 }
 
 export type FromThread =
