@@ -134,7 +134,9 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
   const webhooks = setUpWebhooks({ config, store, log: eventLog, clock, metrics, logger });
   // The audio bridges run on media threads, except with a media engine given as it is (a fake for
   // tests of legs), whose endpoints have no sockets a thread could own.
-  const threads = options.engine ? undefined : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }), config.mediaPriority);
+  const threads = options.engine
+    ? undefined
+    : new MediaThreads(config.mediaThreads, config.logLevel, logger.child({ component: 'media-threads' }), config.mediaPriority);
   const engine = options.engine === undefined ? await startMediaEngine(config, logger, threads) : (options.engine ?? undefined);
   // With media, the threads are loaded before the gateway listens, not by its first calls.
   if (engine && threads) await threads.warm();
