@@ -8,7 +8,11 @@
  * - every webhook event POSTed to a receiver in this process.
  * A warm-up round of the same load runs first and is ended; the baseline (heap, RSS, open handles
  * and file descriptors, after a full GC) is taken then, so the first use's caches and compiled code
- * are in it. Then SOAK_SECONDS of load, sampled every 10 s, the load is ended, and the same figures
+ * are in it, and so are the working sizes that V8's heaps (the main thread's and each media
+ * thread's) and the C allocator settle at under this load: on the 2-core machine the RSS climbed for
+ * the first 90-120 s of load and then held within a few MiB, and a page those keep is not returned
+ * when the load ends. So the warm-up lasts a fifth of the soak (20-120 s), its own rise is printed
+ * beside the figures from a fresh start, and the soak shows whether anything keeps growing after it. Then SOAK_SECONDS of load, sampled every 10 s, the load is ended, and the same figures
  * are taken again. Late frames are the audio bridges' ticks that ran more than a frame late.
  * Last, the admission phase: the gateway runs with LEGWAY_MAX_LEGS at the soak's load plus 4; that
  * many calls fill it, 100 more INVITEs must each get 503 with Retry-After, and the admitted calls
@@ -18,7 +22,7 @@
  * half of what bench 5c and bench 6 measure one core carries on the 2-core machine this was built on.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +40,7 @@ import { StallMonitor } from './stalls.js';
 import { fixed, processCpuMs } from './stats.js';
 
 const SECONDS = Number(process.env['SOAK_SECONDS'] ?? 600);
-const WARMUP_SECONDS = Math.min(60, Math.max(20, SECONDS / 10));
+const WARMUP_SECONDS = Math.min(120, Math.max(20, SECONDS / 5));
 const SIP_CALLS = Number(process.env['SOAK_SIP_CALLS'] ?? 20);
 const WEBRTC_ROOMS = Number(process.env['SOAK_WEBRTC_ROOMS'] ?? 2);
 const ROOM_SIZE = 5;
@@ -58,6 +62,8 @@ const gc = runInNewContext('gc') as () => void;
 interface Figures {
   heapMiB: number;
   rssMiB: number;
+  /** Where the RSS lies: V8's committed heap, memory outside it, and the kernel's split of the RSS. */
+  rssParts: string;
   handles: number;
   fds: number;
   /** Each media thread's heap in use (MiB, after a full collection on that thread) and the media objects it still holds. */
@@ -78,16 +84,33 @@ async function figures(gw: BenchGateway): Promise<Figures> {
       const held = Object.entries(m.objects)
         .filter(([, n]) => n > 0)
         .map(([what, n]) => `${n} ${what}`);
-      return `thread ${i}: heap ${fixed(m.heapUsed / 2 ** 20, 1)} MiB, holding ${held.length === 0 ? 'nothing' : held.join(', ')}`;
+      return `thread ${i}: heap ${fixed(m.heapUsed / 2 ** 20, 1)} of ${fixed(m.heapTotal / 2 ** 20, 1)} MiB, external ${fixed(m.external / 2 ** 20, 1)} MiB, holding ${held.length === 0 ? 'nothing' : held.join(', ')}`;
     })
     .join('; ');
   return {
     threads,
     heapMiB: memory.heapUsed / 2 ** 20,
     rssMiB: memory.rss / 2 ** 20,
+    rssParts: rssParts(memory),
     handles: process.getActiveResourcesInfo().length,
     fds: readdirSync('/proc/self/fd').length,
   };
+}
+
+/** `a → b (+x %)`, one decimal. */
+function growthText(a: number, b: number): string {
+  return `${fixed(a, 1)} → ${fixed(b, 1)} (${b >= a ? '+' : ''}${fixed(((b - a) / a) * 100, 1)} %)`;
+}
+
+/** The kernel's split of this process's RSS (anonymous, file-backed, shared) beside V8's own figures. */
+function rssParts(memory: NodeJS.MemoryUsage): string {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kib = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const mib = (bytes: number): string => fixed(bytes / 2 ** 20, 1);
+  return (
+    `anonymous ${mib(kib('RssAnon') * 1024)}, file ${mib(kib('RssFile') * 1024)}, shared ${mib(kib('RssShmem') * 1024)} MiB; ` +
+    `main V8 heap committed ${mib(memory.heapTotal)}, external ${mib(memory.external)} (array buffers ${mib(memory.arrayBuffers)}) MiB`
+  );
 }
 
 /**
@@ -287,7 +310,7 @@ async function load(gw: BenchGateway, pcap: string, seconds: number, round: stri
     const m = process.memoryUsage();
     log(
       `    ${fixed((Date.now() - started) / 1000).padStart(5)} s: legs ${String(gw.app.legs.active).padStart(3)}, heap ${fixed(m.heapUsed / 2 ** 20, 1)} MiB, ` +
-        `RSS ${fixed(m.rss / 2 ** 20, 1)} MiB, handles ${process.getActiveResourcesInfo().length}`,
+        `RSS ${fixed(m.rss / 2 ** 20, 1)} MiB (${rssParts(m)}), handles ${process.getActiveResourcesInfo().length}`,
     );
   }
   await peers?.stop();
@@ -328,9 +351,14 @@ async function main(): Promise<number> {
   try {
     const sipConversation = gw.app.services.conversations.create({ name: 'soak-sip' }, APPLICATION).id;
     conversations.add(sipConversation);
+    const fresh = await figures(gw);
     log('Warm-up');
     await load(gw, pcap, WARMUP_SECONDS, 'warm', log);
     const before = await figures(gw);
+    log(
+      `Warm-up's own rise (after a full GC, no calls up): heap ${growthText(fresh.heapMiB, before.heapMiB)} MiB, RSS ${growthText(fresh.rssMiB, before.rssMiB)} MiB ` +
+        `(${fresh.rssParts} → ${before.rssParts})`,
+    );
     const late = new LateFrames(gw, conversations);
     late.start();
     const monitor = new StallMonitor();
@@ -343,10 +371,12 @@ async function main(): Promise<number> {
     const lateFrames = late.stop();
     const { stalls, gcMs } = monitor.stop();
     const after = await figures(gw);
-    const growth = (a: number, b: number): string => `${fixed(a, 1)} → ${fixed(b, 1)} (${b >= a ? '+' : ''}${fixed(((b - a) / a) * 100, 1)} %)`;
+    const growth = growthText;
     log('Result (after a full GC, no calls up)');
     log(`    heap used:     ${growth(before.heapMiB, after.heapMiB)} MiB`);
     log(`    RSS:           ${growth(before.rssMiB, after.rssMiB)} MiB`);
+    log(`    RSS parts:     before ${before.rssParts}`);
+    log(`                   after  ${after.rssParts}`);
     log(`    media threads: before ${before.threads}`);
     log(`                   after  ${after.threads}`);
     log(`    handles:       ${before.handles} → ${after.handles}`);

@@ -256,7 +256,7 @@ export class MediaThreadHost {
     for (const [id, { endpoint, audio }] of this.rtp) rtp[id] = { stats: endpoint.stats, playout: audio?.playoutStats, lastPacketAt: endpoint.lastPacketAt };
     const heap = getHeapStatistics();
     const objects = { bridges: this.bridges.size, rtp: this.rtp.size, loops: this.loops.size, players: this.players.size, taps: this.taps.size };
-    return { bridges, rtp, memory: { heapUsed: heap.used_heap_size, external: heap.external_memory, objects } };
+    return { bridges, rtp, memory: { heapUsed: heap.used_heap_size, heapTotal: heap.total_heap_size, external: heap.external_memory, objects } };
   }
 
   private answer(req: number, work: () => Promise<{ port?: number; state?: LoopbackAudio['mix']; final?: RtpSnapshot }>): void {

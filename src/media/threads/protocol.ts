@@ -64,7 +64,7 @@ export interface Snapshot {
   bridges: Record<string, { stats: BridgeStats; legs: Record<string, LegInputStats> }>;
   rtp: Record<string, RtpSnapshot>;
   /** The thread's own JavaScript heap in use, in bytes, and the media objects it holds (absent before the first snapshot). */
-  memory?: { heapUsed: number; external: number; objects: { bridges: number; rtp: number; loops: number; players: number; taps: number } };
+  memory?: { heapUsed: number; heapTotal: number; external: number; objects: { bridges: number; rtp: number; loops: number; players: number; taps: number } };
 }
 
 export type FromThread =
