@@ -188,6 +188,43 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX conversation_owners_by_node ON conversation_owners (node_id);
   `,
+  // Queue heads with several writers. A trigger that takes a head off (delivered, parked) looks for
+  // the conversation's next pending entry; under READ COMMITTED it cannot see an entry another node
+  // has inserted but not yet committed, and that node's own trigger found the old head still in
+  // place and left the heads alone: the conversation was left with no head, and its next append
+  // became the head, ahead of the skipped entry (delivered out of order, the skipped one only when
+  // the queue next emptied). An append holds its conversation's row lock from taking the event id
+  // to its commit; the triggers that recompute a head now take that lock first, so they wait for
+  // such an append and then, with a fresh snapshot per statement, see its entry. The heads are
+  // rebuilt once, for a database that ran without this.
+  `
+  CREATE OR REPLACE FUNCTION webhook_heads_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM 1 FROM conversations WHERE id = OLD.conversation_id FOR NO KEY UPDATE;
+    DELETE FROM webhook_heads WHERE conversation_id = OLD.conversation_id AND seq = OLD.seq;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = OLD.conversation_id ORDER BY seq LIMIT 1
+      ON CONFLICT DO NOTHING;
+    RETURN NULL;
+  END $$;
+
+  CREATE OR REPLACE FUNCTION webhook_heads_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM 1 FROM conversations WHERE id = NEW.conversation_id FOR NO KEY UPDATE;
+    DELETE FROM webhook_heads WHERE conversation_id = NEW.conversation_id;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
+    RETURN NULL;
+  END $$;
+
+  LOCK TABLE webhook_outbox IN SHARE ROW EXCLUSIVE MODE;
+  DELETE FROM webhook_heads;
+  INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+    SELECT o.conversation_id, o.seq, o.next_attempt_at FROM webhook_outbox o
+    JOIN (SELECT MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h ON h.seq = o.seq;
+  `,
 ];
 
 /** The schema version this legway migrates PostgreSQL to. */
