@@ -5,7 +5,8 @@
  * run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (250) each. Each round prints this
  * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
  * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
- * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector).
+ * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector);
+ * with SIP_CPU_SQL=1, each round lists the SQL statements it ran per call, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
  * driver can alternate rounds of two builds under the same machine load.
  *
@@ -52,10 +53,14 @@ const gw = await startBenchGateway({
 // SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count that load does not blur.
 const statementProto = Object.getPrototypeOf(gw.app.store.db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
 let statements = 0;
+/** With SIP_CPU_SQL=1: how often each statement ran, by its SQL text (the last round's, printed per call). */
+const bySql = new Map<string, number>();
+const countSql = process.env['SIP_CPU_SQL'] === '1';
 for (const method of ['run', 'get', 'all', 'iterate']) {
   const original = statementProto[method]!;
-  statementProto[method] = function (this: unknown, ...args: unknown[]) {
+  statementProto[method] = function (this: { source?: string }, ...args: unknown[]) {
     statements++;
+    if (countSql) bySql.set(this.source ?? '?', (bySql.get(this.source ?? '?') ?? 0) + 1);
     return original.apply(this, args);
   };
 }
@@ -63,6 +68,7 @@ const dbProto = Object.getPrototypeOf(gw.app.store.db) as Record<string, (...arg
 const originalExec = dbProto['exec']!;
 dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
   statements++;
+  if (countSql) bySql.set(String(args[0]), (bySql.get(String(args[0])) ?? 0) + 1);
   return originalExec.apply(this, args);
 };
 const drain = async (): Promise<void> => {
@@ -90,6 +96,7 @@ try {
     }
     const before = threadTicks();
     const statementsBefore = statements;
+    bySql.clear();
     const commitsBefore = gw.app.store.groupCommits;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
@@ -115,6 +122,11 @@ try {
         `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call`,
     );
     if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
+    if (countSql) {
+      console.log('  SQL statements per call, most run first:');
+      for (const [sql, n] of [...bySql].sort((a, b) => b[1] - a[1]))
+        console.log(`    ${(n / Math.max(1, run.succeeded)).toFixed(2).padStart(6)}  ${sql.replace(/\s+/g, ' ').slice(0, 150)}`);
+    }
   }
   if (results.length > 0)
     console.log(
