@@ -162,8 +162,8 @@ describe.each(ENGINES)('webhook outbox heads (%s)', (engine) => {
 
   it.runIf(engine === 'postgres')('finds the heads of a backlog queued before the PostgreSQL migration that added them', () => {
     const db = pg!;
-    // The schema of PostgreSQL migration 1: no heads table. Undoing migrations 2 to 4 (heads, nodes, owners) by hand only works while 4 is the last one.
-    expect(PG_SCHEMA_VERSION, 'PostgreSQL migrations after 4: rebuild the version-1 schema differently').toBe(4);
+    // The schema of PostgreSQL migration 1: no heads table. Undoing migrations 2 to 5 (heads, nodes, owners, locking head triggers) by hand only works while 5 is the last one.
+    expect(PG_SCHEMA_VERSION, 'PostgreSQL migrations after 5: rebuild the version-1 schema differently').toBe(5);
     db.exec(`
       DROP TABLE conversation_owners;
       DROP INDEX legs_running_by_node; ALTER TABLE legs DROP COLUMN node_id; ALTER TABLE recordings DROP COLUMN node_id; DROP TABLE nodes;
