@@ -61,8 +61,8 @@ export class OutboxRepo {
         `SELECT seq FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id ORDER BY seq LIMIT @limit`,
       )
       .pluck();
-    this.nextPendingStmt = db.prepare<{ conversation_id: string; after: number }, OutboxEntry>(
-      `SELECT * FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id AND seq > @after ORDER BY seq LIMIT 1`,
+    this.nextPendingStmt = db.prepare<{ conversation_id: string; after: number; limit: number }, OutboxEntry>(
+      `SELECT * FROM webhook_outbox WHERE state = 'pending' AND conversation_id = @conversation_id AND seq > @after ORDER BY seq LIMIT @limit`,
     );
     this.lastSeqStmt = db.prepare<[], number | null>('SELECT MAX(seq) FROM webhook_outbox').pluck();
     this.newerStmt = db.prepare<{ after: number; limit: number }, { seq: number; conversation_id: string; created_at: number }>(
@@ -128,9 +128,9 @@ export class OutboxRepo {
     return this.pendingOf.all({ conversation_id: conversationId, limit });
   }
 
-  /** A conversation's first pending entry after `seq` (one seek in the heads index, one row read). */
-  nextPending(conversationId: string, after: number): OutboxEntry | undefined {
-    return this.nextPendingStmt.get({ conversation_id: conversationId, after });
+  /** A conversation's first `limit` pending entries after `seq`, in order (one seek in the heads index, then a row read each). */
+  nextPending(conversationId: string, after: number, limit: number): OutboxEntry[] {
+    return this.nextPendingStmt.all({ conversation_id: conversationId, after, limit });
   }
 
   delivered(seq: number): void {

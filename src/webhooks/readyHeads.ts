@@ -22,8 +22,19 @@ export class ReadyHeads {
   private readonly conversations = new Set<string>();
   private horizon: Position | undefined;
 
-  /** What a read found (oldest first); `horizon` is its last row when it hit its limit. */
+  /**
+   * What a read found (oldest first); `horizon` is its last row when it hit its limit. A head known
+   * before with its entry keeps it, so launching it needs no query.
+   */
   replace(heads: ReadyHead[], horizon: Position | undefined): void {
+    const entries = new Map<number, OutboxEntry>();
+    for (const head of this.heads) if (head.entry !== undefined) entries.set(head.seq, head.entry);
+    if (entries.size > 0) {
+      for (const head of heads) {
+        const entry = entries.get(head.seq);
+        if (entry !== undefined) head.entry ??= entry;
+      }
+    }
     this.heads = heads;
     this.horizon = horizon;
     this.conversations.clear();
