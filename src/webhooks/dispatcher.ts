@@ -4,16 +4,17 @@ import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
 import { ReadyHeads, type ReadyHead } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
-import { WebhookSender, type Outcome } from './sender.js';
+import type { Outcome } from './sender.js';
+import { WebhookSenderThread } from './senderThread.js';
 import { SettlementBatch, type Transact } from './settlements.js';
-import type { WebhookSigner } from './signer.js';
 
 export interface DispatcherDeps {
   url: string;
   outbox: OutboxRepo;
   /** The store's transaction: each pump writes the bookkeeping collected since the last in one. */
   transaction: Transact;
-  signer: WebhookSigner;
+  /** The HS256 key and the application id that each attempt's token is signed with. */
+  signing: { secret: string; applicationId: string };
   config: WebhookConfig;
   metrics: Metrics;
   logger: Logger;
@@ -53,11 +54,11 @@ const LOOK_AHEAD = 8;
  *
  * When an attempt starts, the entries that follow it in its conversation are at hand: up to
  * LOOK_AHEAD of them are read in one query and kept, so that as each attempt succeeds the next one
- * goes out without a query on its way. Each attempt is signed as it starts (a synchronous HMAC, a
- * few microseconds), so its `iat` is its own.
+ * goes out without a query on its way. Attempts are signed (each with its own `iat`, the time it
+ * started) and POSTed on a thread of their own (WebhookSenderThread).
  */
 export class WebhookDispatcher {
-  private readonly sender: WebhookSender;
+  private readonly sender: WebhookSenderThread;
   private readonly settlements: SettlementBatch;
   private readonly ready = new ReadyHeads();
   /** Conversations with an attempt in flight. */
@@ -92,7 +93,10 @@ export class WebhookDispatcher {
     this.readAhead = deps.config.concurrency * READ_AHEAD_PER_SLOT;
     // Built before anything can be queued in this process: what the outbox holds is on disk.
     this.durableSeq = deps.readsOnlyDurable ? Infinity : deps.outbox.lastSeq();
-    this.sender = new WebhookSender(deps.url, { timeoutMs: deps.config.timeoutMs, connections: deps.config.concurrency });
+    this.sender = new WebhookSenderThread(
+      { url: deps.url, timeoutMs: deps.config.timeoutMs, connections: deps.config.concurrency, ...deps.signing },
+      deps.logger,
+    );
     this.settlements = new SettlementBatch(deps.outbox, deps.transaction);
   }
 
@@ -230,7 +234,7 @@ export class WebhookDispatcher {
     const entry = head.entry ?? this.deps.outbox.get(head.seq);
     if (entry?.state !== 'pending') return;
     this.inFlight.add(entry.conversation_id);
-    void this.run(entry, this.deps.signer.sign(entry.payload, new Date(this.now())));
+    void this.run(entry, this.now());
     this.lookAhead(entry);
   }
 
@@ -253,9 +257,9 @@ export class WebhookDispatcher {
     else this.upcoming.set(conversationId, entries);
   }
 
-  private async run(entry: OutboxEntry, token: string): Promise<void> {
+  private async run(entry: OutboxEntry, now: number): Promise<void> {
     try {
-      const outcome = await this.sender.send(entry.payload, token);
+      const outcome = await this.sender.send(entry.payload, now);
       this.inFlight.delete(entry.conversation_id);
       if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
       else this.upcoming.delete(entry.conversation_id);

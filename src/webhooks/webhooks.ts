@@ -6,7 +6,6 @@ import type { Clock } from '../lib/clock.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Store } from '../store/store.js';
 import { WebhookDispatcher } from './dispatcher.js';
-import { WebhookSigner } from './signer.js';
 
 /** The webhook machinery of a running gateway: the outbox feed and, when `event_url` is set, its dispatcher. */
 export interface Webhooks {
@@ -32,7 +31,7 @@ export function setUpWebhooks(deps: { config: Config; store: Store; log: EventLo
     url,
     outbox,
     transaction: (fn) => store.transaction(fn),
-    signer: new WebhookSigner(config.signatureSecret, config.applicationId),
+    signing: { secret: config.signatureSecret, applicationId: config.applicationId },
     config: config.webhook,
     metrics,
     logger: deps.logger.child({ component: 'webhook' }),

@@ -9,7 +9,6 @@ import { createLogger } from '../../src/observability/logger.js';
 import { OutboxRepo } from '../../src/store/outboxRepo.js';
 import { openDatabase, type SqliteDb } from '../../src/store/sqlite.js';
 import { WebhookDispatcher } from '../../src/webhooks/dispatcher.js';
-import { WebhookSigner } from '../../src/webhooks/signer.js';
 import { WebhookReceiver, type Received } from '../support/receiver.js';
 
 const key = (r: Received): string => `${r.event.conversation_id}#${r.event.id}`;
@@ -45,7 +44,7 @@ describe('webhook dispatcher and the durability of what it posts', () => {
       url,
       outbox,
       transaction: (fn) => db.transaction(fn)(),
-      signer: new WebhookSigner('dispatcher-test-secret-long-enough-for-hs256', 'app'),
+      signing: { secret: 'dispatcher-test-secret-long-enough-for-hs256', applicationId: 'app' },
       config: { allEvents: false, timeoutMs: 5000, retryBaseMs: 1000, retryMaxMs: 10_000, giveUpAfterMs: 60_000, concurrency: 4 },
       metrics: new Metrics(),
       logger: createLogger('silent'),

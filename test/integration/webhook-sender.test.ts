@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/observability/logger.js';
 import { WebhookSender } from '../../src/webhooks/sender.js';
+import { WebhookSenderThread } from '../../src/webhooks/senderThread.js';
 
 /** A real HTTP receiver on 127.0.0.1:0 whose answer to each request is up to `handle`. */
 async function receiver(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
@@ -63,5 +67,63 @@ describe('webhook sender', () => {
     if (outcome.ok) throw new Error('the attempt succeeded after abortAll()');
     expect(outcome.status).toBeNull();
     expect(outcome.error).not.toMatch(/no answer within/);
+  });
+});
+
+describe('webhook sender thread', () => {
+  const SECRET = 'sender-thread-test-secret-long-enough!!';
+  const servers: Server[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) {
+      s.closeAllConnections();
+      await new Promise((resolve) => s.close(resolve));
+    }
+  });
+
+  it('signs each attempt on its thread as of the time given, and sends the exact payloads made in one turn', async () => {
+    const seen: { body: string; authorization: string }[] = [];
+    const { server, url } = await receiver((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push({ body, authorization: req.headers.authorization ?? '' });
+        res.writeHead(body.includes('"refuse"') ? 400 : 200).end();
+      });
+    });
+    servers.push(server);
+    const thread = new WebhookSenderThread({ url, timeoutMs: 5000, connections: 4, secret: SECRET, applicationId: 'app' }, createLogger('silent'));
+    const issued = Date.parse('2026-01-02T03:04:05Z');
+    const bodies = ['{"id":1,"text":"héllo ✓"}', '{"id":2}', '{"id":3,"refuse":true}'];
+    const outcomes = await Promise.all(bodies.map((body, i) => thread.send(body, issued + i * 1000)));
+    expect(outcomes).toEqual([
+      { ok: true, status: 200 },
+      { ok: true, status: 200 },
+      { ok: false, status: 400, error: 'HTTP 400' },
+    ]);
+    expect(seen.map((s) => s.body).sort()).toEqual([...bodies].sort());
+    for (const [i, body] of bodies.entries()) {
+      const token = seen.find((s) => s.body === body)!.authorization.replace(/^Bearer /, '');
+      const { payload } = await jwtVerify(token, new TextEncoder().encode(SECRET), { currentDate: new Date(issued) });
+      expect(payload).toMatchObject({
+        application_id: 'app',
+        payload_hash: createHash('sha256').update(body, 'utf8').digest('hex'),
+        iat: issued / 1000 + i,
+      });
+    }
+    await thread.abortAll();
+  });
+
+  it('abortAll() fails the attempts in flight, stops the thread, and refuses attempts after it', async () => {
+    let arrived!: () => void;
+    const requested = new Promise<void>((resolve) => (arrived = resolve));
+    const { server, url } = await receiver(() => arrived());
+    servers.push(server);
+    const thread = new WebhookSenderThread({ url, timeoutMs: 600_000, connections: 1, secret: SECRET, applicationId: 'app' }, createLogger('silent'));
+    const attempt = thread.send('{"id":1}', Date.now());
+    await requested;
+    await thread.abortAll();
+    const outcome = await attempt;
+    expect(outcome.ok).toBe(false);
+    expect(await thread.send('{"id":2}', Date.now())).toEqual({ ok: false, status: null, error: 'the gateway is shutting down' });
   });
 });

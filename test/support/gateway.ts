@@ -151,7 +151,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   };
 }
 
-/** A request with acknowledgement, as clients make them. */
 /** Creates a conversation named `name` as the application (REST); its id. */
 export async function createConversation(g: TestGateway, name: string): Promise<string> {
   const res = await g.api('POST', '/v1/conversations', { body: { name } });
@@ -159,6 +158,21 @@ export async function createConversation(g: TestGateway, name: string): Promise<
   return res.body.id as string;
 }
 
+/**
+ * The gateway's /metrics text once every pattern matches it, or as it is after `timeoutMs` (for the
+ * test's own assertions to report): a webhook receiver has its answer a moment before the gateway
+ * reads it and counts the delivery.
+ */
+export async function metricsMatching(g: TestGateway, patterns: RegExp[], timeoutMs = 10_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await (await fetch(`${g.url}/metrics`)).text();
+    if (patterns.every((pattern) => pattern.test(text)) || Date.now() > deadline) return text;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A request with acknowledgement, as clients make them. */
 export function request(socket: Socket, name: string, payload: unknown): Promise<any> {
   return socket.timeout(5000).emitWithAck(name, payload);
 }
