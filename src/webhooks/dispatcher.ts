@@ -27,6 +27,9 @@ export interface DispatcherDeps {
   readsOnlyDurable?: boolean;
 }
 
+/** A conversation's entries to send one after another, its head first. */
+type Lane = [OutboxEntry, ...OutboxEntry[]];
+
 /**
  * Settled attempts that make a pump write them at once, rather than after WRITE_DELAY_MS. A write's
  * cost is mostly the index pages it touches, one or two per conversation whatever the count, so
@@ -35,9 +38,15 @@ export interface DispatcherDeps {
 const WRITE_BATCH = 512;
 /** Longest a settled attempt waits to be written while deliveries are in flight (the re-delivery window of a crash). */
 const WRITE_DELAY_MS = 50;
+/**
+ * How often a dispatcher with a free slot reads the due heads even when nothing said there may be
+ * new ones: a wake-up missed for any reason (a bug, a clock step) then delays a delivery by at most
+ * this, never strands it. One index seek a second.
+ */
+const SWEEP_MS = 1000;
 /** Due heads each read takes beyond those in flight, as slot-fillers until the next read. */
 const READ_AHEAD_PER_SLOT = 8;
-/** Entries one look-ahead query reads from a conversation's queue: one query serves that many deliveries. */
+/** Entries one look-ahead query reads from a conversation's queue, and so the most a lane sends after its head. */
 const LOOK_AHEAD = 8;
 
 /**
@@ -52,22 +61,26 @@ const LOOK_AHEAD = 8;
  * give them, when the known heads run out, and to write outcomes: at once when nothing is in flight
  * any more, otherwise once WRITE_BATCH are waiting or after WRITE_DELAY_MS.
  *
- * When an attempt starts, the entries that follow it in its conversation are at hand: up to
- * LOOK_AHEAD of them are read in one query and kept, so that as each attempt succeeds the next one
- * goes out without a query on its way. Attempts are signed (each with its own `iat`, the time it
- * started) and POSTed on a thread of their own (WebhookSenderThread).
+ * A slot runs a lane: a conversation's head and up to LOOK_AHEAD entries after it (read in one
+ * query, or kept from the query before), handed to the sender thread (WebhookSenderThread), which
+ * signs and POSTs each as soon as the one before it was accepted and stops at the first that is not.
+ * So a conversation with a backlog goes from one delivery to the next without the main thread on
+ * the way; it records each outcome as it comes back, and picks the conversation's next head when
+ * the lane ends.
  */
 export class WebhookDispatcher {
   private readonly sender: WebhookSenderThread;
   private readonly settlements: SettlementBatch;
   private readonly ready = new ReadyHeads();
-  /** Conversations with an attempt in flight. */
+  /** Conversations with a lane in flight. */
   private readonly inFlight = new Set<string>();
   /**
-   * The entries after each conversation's attempt in flight or known head, in order, as read ahead
+   * The entries after a conversation's known head, in order, read ahead when its last lane ended
    * (due now and durable; possibly not all of what is queued behind).
    */
   private readonly upcoming = new Map<string, OutboxEntry[]>();
+  /** Counts replays: a lane started before one may not hold what comes next any more. */
+  private epoch = 0;
   /**
    * The highest outbox seq known to be durable. With group commit, this connection sees entries
    * before their commit is on disk; one sent then could be lost in a crash after the receiver took
@@ -80,6 +93,7 @@ export class WebhookDispatcher {
   private retryTimer: NodeJS.Timeout | undefined;
   private retryAt = Infinity;
   private writeTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private pumpQueued = false;
   private stopped = false;
   private started = false;
@@ -103,12 +117,20 @@ export class WebhookDispatcher {
   /** Starts delivering what the outbox holds (including what a previous run left behind). */
   start(): void {
     this.started = true;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = setInterval(() => {
+      if (this.inFlight.size >= this.deps.config.concurrency) return;
+      this.fresh = true;
+      this.schedulePump();
+    }, SWEEP_MS);
+    this.sweepTimer.unref();
     this.kick();
   }
 
   /** The outbox changed (a replay): forget the heads read so far and look again soon. */
   kick(): void {
     // An entry read ahead before a replay may no longer be next.
+    this.epoch++;
     this.upcoming.clear();
     this.ready.clear();
     this.fresh = true;
@@ -133,6 +155,7 @@ export class WebhookDispatcher {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.writeTimer);
+    clearInterval(this.sweepTimer);
     // Fails what is in flight (each stays queued); waiting for those attempts to settle lets what
     // was delivered before the stop be written now, so it is not sent again after a restart.
     const closed = this.sender.abortAll();
@@ -234,38 +257,54 @@ export class WebhookDispatcher {
     const entry = head.entry ?? this.deps.outbox.get(head.seq);
     if (entry?.state !== 'pending') return;
     this.inFlight.add(entry.conversation_id);
-    void this.run(entry, this.now());
-    this.lookAhead(entry);
+    // The lane: this head and the entries known to follow it, sent one after another.
+    const lane: Lane = [entry, ...this.following(entry)];
+    this.upcoming.delete(entry.conversation_id);
+    void this.run(lane, this.epoch);
   }
 
   /**
-   * Makes sure the entries that follow `entry` in its conversation are at hand for when `entry` leaves
-   * the queue. `entry` is its conversation's head, so they are the pending entries above it: those
-   * read ahead before, or else one query for the next LOOK_AHEAD. (A replay may put a lower entry
-   * back: it forgets what was read ahead, so follow() looks again from the bottom.)
+   * The entries to send after `entry` if it is accepted. `entry` is its conversation's head, so they
+   * are the pending entries above it: those read ahead before, or else one query for the next
+   * LOOK_AHEAD.
    */
-  private lookAhead(entry: OutboxEntry): void {
-    const conversationId = entry.conversation_id;
-    const known = this.upcoming.get(conversationId) ?? [];
+  private following(entry: OutboxEntry): OutboxEntry[] {
+    const known = this.upcoming.get(entry.conversation_id) ?? [];
     const after = known.findIndex((next) => next.seq > entry.seq);
-    let entries = after < 0 ? this.deps.outbox.nextPending(conversationId, entry.seq, LOOK_AHEAD) : known.slice(after);
-    // Not on disk yet: enqueued() brings it when it is.
-    const pending = entries.findIndex((next) => next.seq > this.durableSeq);
-    if (pending >= 0) entries = entries.slice(0, pending);
-    const first = entries[0];
-    if (first === undefined || first.next_attempt_at > this.now()) this.upcoming.delete(conversationId);
-    else this.upcoming.set(conversationId, entries);
+    return this.sendable(after < 0 ? this.deps.outbox.nextPending(entry.conversation_id, entry.seq, LOOK_AHEAD) : known.slice(after));
   }
 
-  private async run(entry: OutboxEntry, now: number): Promise<void> {
+  /** The durable ones of a conversation's next `entries` (in order), or none when the first is not due. */
+  private sendable(entries: OutboxEntry[]): OutboxEntry[] {
+    // Not on disk yet: enqueued() brings it when it is.
+    const waiting = entries.findIndex((next) => next.seq > this.durableSeq);
+    const durable = waiting >= 0 ? entries.slice(0, waiting) : entries;
+    const first = durable[0];
+    return first === undefined || first.next_attempt_at > this.now() ? [] : durable;
+  }
+
+  /**
+   * Sends a lane (a conversation's head, then the entries after it while each is accepted) on the
+   * sender thread, recording each outcome as it comes back; when the lane ends with its last attempt
+   * out of the queue (delivered or parked), the conversation's next entry becomes a head.
+   */
+  private async run(lane: Lane, epoch: number): Promise<void> {
+    const { conversation_id: conversationId, seq } = lane[0];
+    // The lane's last attempt so far, and whether it left the queue.
+    const last: { entry?: OutboxEntry; sent: number; left: boolean } = { sent: 0, left: false };
     try {
-      const outcome = await this.sender.send(entry.payload, now);
-      this.inFlight.delete(entry.conversation_id);
-      if (this.settle(entry, outcome) && !this.stopped) this.follow(entry);
-      else this.upcoming.delete(entry.conversation_id);
+      const payloads = lane.map((entry) => entry.payload);
+      await this.sender.sendInOrder(payloads, this.now() - Date.now(), (index, outcome) => {
+        const entry = lane[index];
+        if (entry === undefined) return;
+        Object.assign(last, { entry, sent: index + 1, left: this.settle(entry, outcome) });
+        if (!this.stopped) this.writeTimer ??= setTimeout(() => this.schedulePump(), WRITE_DELAY_MS);
+      });
+      this.inFlight.delete(conversationId);
+      if (last.left && last.entry !== undefined && !this.stopped) this.follow(last.entry, lane.slice(last.sent), epoch);
     } catch (err) {
-      this.inFlight.delete(entry.conversation_id);
-      this.deps.logger.error({ err, seq: entry.seq }, 'webhook bookkeeping failed');
+      this.inFlight.delete(conversationId);
+      this.deps.logger.error({ err, seq }, 'webhook bookkeeping failed');
     }
     if (this.stopped) {
       if (this.inFlight.size === 0) this.idle?.();
@@ -273,18 +312,26 @@ export class WebhookDispatcher {
     }
     this.fill();
     if (this.inFlight.size === 0 || this.settlements.size >= WRITE_BATCH) this.schedulePump();
-    else this.writeTimer ??= setTimeout(() => this.schedulePump(), WRITE_DELAY_MS);
   }
 
-  /** `entry` left its conversation's queue: that conversation's next entry, if any, is a head now. */
-  private follow(entry: OutboxEntry): void {
-    // Read ahead at launch, the first is still next (a replay since would have forgotten it); none
-    // then, one may have been queued since.
-    const known = this.upcoming.get(entry.conversation_id)?.[0];
-    // The rest stay for when that one is launched.
-    if (known === undefined) this.upcoming.delete(entry.conversation_id);
-    const next = known ?? this.nextOf(entry.conversation_id, entry.seq);
+  /**
+   * `entry` left its conversation's queue: that conversation's next entry, if any, is a head now.
+   * `rest` are the entries of its lane that were not sent; they follow it unless a replay came since
+   * the lane started (it may have put a lower entry back), and then the next is looked up from the
+   * bottom.
+   */
+  private follow(entry: OutboxEntry, rest: OutboxEntry[], epoch: number): void {
+    const conversationId = entry.conversation_id;
+    let entries: OutboxEntry[];
+    if (epoch !== this.epoch) {
+      const next = this.nextOf(conversationId, entry.seq);
+      entries = next === undefined ? [] : [next];
+    } else {
+      entries = this.sendable(rest.length > 0 ? rest : this.deps.outbox.nextPending(conversationId, entry.seq, LOOK_AHEAD));
+    }
+    const [next, ...after] = entries;
     if (next === undefined) return;
+    if (after.length > 0) this.upcoming.set(conversationId, after);
     if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next });
     else this.scheduleRetry(next.next_attempt_at);
   }

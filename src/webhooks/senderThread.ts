@@ -13,20 +13,37 @@ export interface SenderThreadOptions {
   applicationId: string;
 }
 
-/** One attempt: its id (to match the outcome), the exact payload, and the time to sign it with (ms). */
-export type Attempt = [id: number, payload: string, now: number];
+/**
+ * One lane: its id (to match the outcomes), the exact payloads to send one after another, and what
+ * to add to the thread's clock (Date.now) to get the dispatcher's, for each attempt's `iat`.
+ */
+export type Lane = [id: number, payloads: string[], clockOffsetMs: number];
+/** The outcome of a lane's attempt at payload `index`; `ended` on its last (what follows was not sent). */
+export type LaneOutcome = [id: number, index: number, outcome: Outcome, ended: boolean];
 
-/** To the thread: attempts to make (every one gets an outcome), or a shutdown. */
-export type ToSenderThread = { kind: 'send'; attempts: Attempt[] } | { kind: 'close' };
+/** To the thread: lanes to run (every one gets at least one outcome), or a shutdown. */
+export type ToSenderThread = { kind: 'send'; lanes: Lane[] } | { kind: 'close' };
 /** From the thread: outcomes of attempts, or that a shutdown finished (every outcome sent before it). */
-export type FromSenderThread = { kind: 'settled'; outcomes: [id: number, outcome: Outcome][] } | { kind: 'closed' };
+export type FromSenderThread = { kind: 'settled'; outcomes: LaneOutcome[] } | { kind: 'closed' };
+
+interface Waiting {
+  onOutcome: (index: number, outcome: Outcome) => void;
+  resolve: () => void;
+  /** Outcomes reported so far. */
+  reported: number;
+}
 
 /**
  * Makes the dispatcher's delivery attempts on a worker thread of their own: signing (SHA-256 of the
  * body, an HMAC, base64) and the HTTP client (undici's request, socket writes, the response parser)
  * are about two thirds of a delivery's CPU, and here they leave the event loop that runs calls,
- * the store and the dispatcher's bookkeeping. Attempts made in one turn go over in one message, and
- * the outcomes settled in one of the thread's turns come back in one.
+ * the store and the dispatcher's bookkeeping.
+ *
+ * The dispatcher hands over lanes: a conversation's next entries, in order. The thread sends each
+ * as soon as the one before it was answered 2xx, and stops at the first that is not, so the main
+ * thread is not on the way from one delivery to the next: it only records the outcomes as they come
+ * back. Lanes started in one turn go over in one message, and the outcomes settled in one of the
+ * thread's turns come back in one.
  *
  * The thread starts with the first attempt. If it dies, its attempts in flight fail (and are
  * retried on their schedule) and the next attempt starts a new thread.
@@ -34,8 +51,8 @@ export type FromSenderThread = { kind: 'settled'; outcomes: [id: number, outcome
 export class WebhookSenderThread {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly waiting = new Map<number, (outcome: Outcome) => void>();
-  private outgoing: Attempt[] = [];
+  private readonly waiting = new Map<number, Waiting>();
+  private outgoing: Lane[] = [];
   private flushQueued = false;
   private closing: Promise<void> | undefined;
   private readonly flush = (): void => this.sendQueued();
@@ -45,17 +62,25 @@ export class WebhookSenderThread {
     private readonly logger: Logger,
   ) {}
 
-  /** Signs `payload` as of `now` (ms) and POSTs it; resolves with how that ended (never rejects). */
-  send(payload: string, now: number): Promise<Outcome> {
-    if (this.closing !== undefined) return Promise.resolve(failed('the gateway is shutting down'));
+  /**
+   * Signs and POSTs `payloads` one after another, each once the one before was answered 2xx, and stops
+   * at the first that is not. `onOutcome` hears each attempt's outcome as it comes; the promise
+   * resolves after the last (at least one: the first payload's). Each attempt is signed as of its
+   * start on the clock that is `clockOffsetMs` ahead of Date.now().
+   */
+  sendInOrder(payloads: string[], clockOffsetMs: number, onOutcome: (index: number, outcome: Outcome) => void): Promise<void> {
+    if (this.closing !== undefined) {
+      onOutcome(0, failed('the gateway is shutting down'));
+      return Promise.resolve();
+    }
     const id = this.nextId++;
-    this.outgoing.push([id, payload, now]);
+    this.outgoing.push([id, payloads, clockOffsetMs]);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      // After the microtasks of this turn: every attempt their continuations make goes in one message.
+      // After the microtasks of this turn: every lane their continuations start goes in one message.
       process.nextTick(this.flush);
     }
-    return new Promise((resolve) => this.waiting.set(id, resolve));
+    return new Promise((resolve) => this.waiting.set(id, { onOutcome, resolve, reported: 0 }));
   }
 
   /** Fails every attempt in flight (they stay queued) and stops the thread; resolves once it is gone. */
@@ -65,7 +90,7 @@ export class WebhookSenderThread {
   }
 
   private async close(): Promise<void> {
-    for (const [id] of this.outgoing.splice(0)) this.settle(id, failed('the gateway is shutting down'));
+    for (const [id] of this.outgoing.splice(0)) this.fail(id, 'the gateway is shutting down');
     const worker = this.worker;
     if (worker === undefined) return;
     await new Promise<void>((resolve) => {
@@ -80,9 +105,9 @@ export class WebhookSenderThread {
   private sendQueued(): void {
     this.flushQueued = false;
     if (this.outgoing.length === 0 || this.closing !== undefined) return;
-    const attempts = this.outgoing;
+    const lanes = this.outgoing;
     this.outgoing = [];
-    this.thread().postMessage({ kind: 'send', attempts } satisfies ToSenderThread);
+    this.thread().postMessage({ kind: 'send', lanes } satisfies ToSenderThread);
   }
 
   private thread(): Worker {
@@ -98,14 +123,15 @@ export class WebhookSenderThread {
         )
       : new Worker(fileURLToPath(new URL('./senderThreadMain.js', import.meta.url)), { workerData });
     worker.on('message', (message: FromSenderThread) => {
-      if (message.kind === 'settled') for (const [id, outcome] of message.outcomes) this.settle(id, outcome);
+      if (message.kind === 'settled') for (const [id, index, outcome, ended] of message.outcomes) this.settle(id, index, outcome, ended);
     });
     worker.on('error', (err) => this.logger.error({ err }, 'webhook sender thread failed'));
     worker.on('exit', (code) => {
       this.worker = undefined;
       if (this.waiting.size === 0) return;
       if (this.closing === undefined) this.logger.error({ code, in_flight: this.waiting.size }, 'webhook sender thread stopped; its attempts are retried');
-      for (const id of [...this.waiting.keys()]) this.settle(id, failed('the webhook sender thread stopped'));
+      // What it sent but did not report is sent again (at least once); nothing after it was recorded.
+      for (const id of [...this.waiting.keys()]) this.fail(id, 'the webhook sender thread stopped');
     });
     // Attempts in flight do not keep a gateway alive that is otherwise done (they are made again).
     worker.unref();
@@ -113,11 +139,19 @@ export class WebhookSenderThread {
     return worker;
   }
 
-  private settle(id: number, outcome: Outcome): void {
-    const resolve = this.waiting.get(id);
-    if (resolve === undefined) return;
-    this.waiting.delete(id);
-    resolve(outcome);
+  private settle(id: number, index: number, outcome: Outcome, ended: boolean): void {
+    const lane = this.waiting.get(id);
+    if (lane === undefined) return;
+    lane.reported = index + 1;
+    if (ended) this.waiting.delete(id);
+    lane.onOutcome(index, outcome);
+    if (ended) lane.resolve();
+  }
+
+  /** Ends a lane whose thread is gone: its next unreported attempt failed. */
+  private fail(id: number, error: string): void {
+    const lane = this.waiting.get(id);
+    this.settle(id, lane?.reported ?? 0, failed(error), true);
   }
 }
 

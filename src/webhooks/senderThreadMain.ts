@@ -1,7 +1,7 @@
 /** The webhook sender thread's entry point (node:worker_threads): signs and POSTs what the dispatcher sends it. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { WebhookSender, type Outcome } from './sender.js';
-import type { FromSenderThread, SenderThreadOptions, ToSenderThread } from './senderThread.js';
+import type { FromSenderThread, LaneOutcome, SenderThreadOptions, ToSenderThread } from './senderThread.js';
 import { WebhookSigner } from './signer.js';
 
 if (!parentPort) throw new Error('senderThreadMain runs as a worker thread');
@@ -10,15 +10,16 @@ const options = workerData as SenderThreadOptions;
 const sender = new WebhookSender(options.url, { timeoutMs: options.timeoutMs, connections: options.connections });
 const signer = new WebhookSigner(options.secret, options.applicationId);
 
-let settled: [number, Outcome][] = [];
+let settled: LaneOutcome[] = [];
 let flushQueued = false;
+/** Lanes running. */
 let inFlight = 0;
 let closing = false;
 
 /** Sends the outcomes settled so far in one message, once the responses read in this turn have all settled. */
-function report(id: number, outcome: Outcome): void {
-  settled.push([id, outcome]);
-  inFlight--;
+function report(outcome: LaneOutcome): void {
+  settled.push(outcome);
+  if (outcome[3]) inFlight--;
   if (flushQueued) return;
   flushQueued = true;
   setImmediate(() => {
@@ -30,20 +31,29 @@ function report(id: number, outcome: Outcome): void {
   });
 }
 
-async function attempt(id: number, payload: string, now: number): Promise<void> {
-  inFlight++;
-  let outcome: Outcome;
+async function attempt(payload: string, now: number): Promise<Outcome> {
   try {
-    outcome = await sender.send(payload, signer.sign(payload, new Date(now)));
+    return await sender.send(payload, signer.sign(payload, new Date(now)));
   } catch (err) {
-    outcome = { ok: false, status: null, error: err instanceof Error ? err.message.slice(0, 300) : 'signing failed' };
+    return { ok: false, status: null, error: err instanceof Error ? err.message.slice(0, 300) : 'signing failed' };
   }
-  report(id, outcome);
+}
+
+/** Sends the lane's payloads in order while they are accepted; a shutdown stops it after the attempt in flight. */
+async function run(id: number, payloads: string[], clockOffsetMs: number): Promise<void> {
+  inFlight++;
+  if (payloads.length === 0) report([id, 0, { ok: false, status: null, error: 'nothing to send' }, true]);
+  for (let index = 0; index < payloads.length; index++) {
+    const outcome = await attempt(payloads[index] ?? '', Date.now() + clockOffsetMs);
+    const ended = !outcome.ok || closing || index === payloads.length - 1;
+    report([id, index, outcome, ended]);
+    if (ended) return;
+  }
 }
 
 port.on('message', (message: ToSenderThread) => {
   if (message.kind === 'send') {
-    for (const [id, payload, now] of message.attempts) void attempt(id, payload, now);
+    for (const [id, payloads, clockOffsetMs] of message.lanes) void run(id, payloads, clockOffsetMs);
     return;
   }
   // Shutdown: fail what is in flight; 'closed' follows the last of those outcomes.

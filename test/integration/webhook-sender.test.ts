@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
-import { WebhookSender } from '../../src/webhooks/sender.js';
+import { WebhookSender, type Outcome } from '../../src/webhooks/sender.js';
 import { WebhookSenderThread } from '../../src/webhooks/senderThread.js';
 
 /** A real HTTP receiver on 127.0.0.1:0 whose answer to each request is up to `handle`. */
@@ -80,7 +80,7 @@ describe('webhook sender thread', () => {
     }
   });
 
-  it('signs each attempt on its thread as of the time given, and sends the exact payloads made in one turn', async () => {
+  it('signs each attempt on its thread on the clock given, sends a lane in order while it is accepted, and stops at the first refusal', async () => {
     const seen: { body: string; authorization: string }[] = [];
     const { server, url } = await receiver((req, res) => {
       let body = '';
@@ -92,23 +92,24 @@ describe('webhook sender thread', () => {
     });
     servers.push(server);
     const thread = new WebhookSenderThread({ url, timeoutMs: 5000, connections: 4, secret: SECRET, applicationId: 'app' }, createLogger('silent'));
-    const issued = Date.parse('2026-01-02T03:04:05Z');
-    const bodies = ['{"id":1,"text":"héllo ✓"}', '{"id":2}', '{"id":3,"refuse":true}'];
-    const outcomes = await Promise.all(bodies.map((body, i) => thread.send(body, issued + i * 1000)));
+    // The dispatcher's clock is a day behind the thread's.
+    const offset = -86_400_000;
+    const lane = ['{"id":1,"text":"héllo ✓"}', '{"id":2}', '{"id":3,"refuse":true}', '{"id":4}'];
+    const outcomes: [number, Outcome][] = [];
+    const started = Date.now();
+    await thread.sendInOrder(lane, offset, (index, outcome) => outcomes.push([index, outcome]));
     expect(outcomes).toEqual([
-      { ok: true, status: 200 },
-      { ok: true, status: 200 },
-      { ok: false, status: 400, error: 'HTTP 400' },
+      [0, { ok: true, status: 200 }],
+      [1, { ok: true, status: 200 }],
+      [2, { ok: false, status: 400, error: 'HTTP 400' }],
     ]);
-    expect(seen.map((s) => s.body).sort()).toEqual([...bodies].sort());
-    for (const [i, body] of bodies.entries()) {
-      const token = seen.find((s) => s.body === body)!.authorization.replace(/^Bearer /, '');
-      const { payload } = await jwtVerify(token, new TextEncoder().encode(SECRET), { currentDate: new Date(issued) });
-      expect(payload).toMatchObject({
-        application_id: 'app',
-        payload_hash: createHash('sha256').update(body, 'utf8').digest('hex'),
-        iat: issued / 1000 + i,
-      });
+    // In order, and nothing after the refusal.
+    expect(seen.map((s) => s.body)).toEqual(lane.slice(0, 3));
+    for (const { body, authorization } of seen) {
+      const token = authorization.replace(/^Bearer /, '');
+      const { payload } = await jwtVerify(token, new TextEncoder().encode(SECRET), { currentDate: new Date(started + offset) });
+      expect(payload).toMatchObject({ application_id: 'app', payload_hash: createHash('sha256').update(body, 'utf8').digest('hex') });
+      expect(Math.abs((payload.iat ?? 0) - (started + offset) / 1000)).toBeLessThan(60);
     }
     await thread.abortAll();
   });
@@ -119,11 +120,15 @@ describe('webhook sender thread', () => {
     const { server, url } = await receiver(() => arrived());
     servers.push(server);
     const thread = new WebhookSenderThread({ url, timeoutMs: 600_000, connections: 1, secret: SECRET, applicationId: 'app' }, createLogger('silent'));
-    const attempt = thread.send('{"id":1}', Date.now());
+    const outcomes: Outcome[] = [];
+    const lane = thread.sendInOrder(['{"id":1}', '{"id":2}'], 0, (_, outcome) => outcomes.push(outcome));
     await requested;
     await thread.abortAll();
-    const outcome = await attempt;
-    expect(outcome.ok).toBe(false);
-    expect(await thread.send('{"id":2}', Date.now())).toEqual({ ok: false, status: null, error: 'the gateway is shutting down' });
+    await lane;
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]?.ok).toBe(false);
+    const after: Outcome[] = [];
+    await thread.sendInOrder(['{"id":3}'], 0, (_, outcome) => after.push(outcome));
+    expect(after).toEqual([{ ok: false, status: null, error: 'the gateway is shutting down' }]);
   });
 });
