@@ -11,6 +11,9 @@ import { headerize } from 'sip.js/lib/core/messages/utils.js';
  *   every in-dialog request names our own Contact as Request-URI, and CSeq, Max-Forwards,
  *   Content-Type and a trunk's Contact repeat across calls; a To (or From) that only adds a tag to
  *   one parsed before is made from it, and a Call-ID is read by a pattern of its grammar;
+ * - a From or To whose URI's user is plain (unreserved characters only: a caller's number, SIPp's
+ *   `sipp-42`) is parsed with a stand-in user, remembered like any result, and gets its own user
+ *   (and tag) set on the copy: the user is new with every caller, the rest of the field is not;
  * - header names are normalised once per distinct name (sip.js does it several times per field);
  * - the top Via is only checked, by a pattern the grammar accepts (IP address or host name, port,
  *   `branch`, `rport`, `received`), and given to the grammar only when it falls outside it:
@@ -74,13 +77,43 @@ function taggedNameAddr(value: string, rule: string): NameAddrHeader | undefined
   return header;
 }
 
+/**
+ * A name-addr whose URI is `sip:` or `sips:` with a user of unreserved characters (RFC 3261 §25.1)
+ * and nothing else before its `@`: the text before the user, the user, and the text after it.
+ */
+const PLAIN_USER = /^([^<>]*<sips?:)([A-Za-z0-9_.!~*'()-]+)(@[^<>]*>)$/i;
+/** The user a From or To with a plain user is parsed with (itself a plain user). */
+const STAND_IN_USER = 'u';
+
+/**
+ * A From or To (tagged or not) whose URI has a plain user: the grammar's result for the same text
+ * with a stand-in user, with the user set (unreserved characters are the user as written: nothing
+ * to decode) and then the tag, as the grammar's actions do. Undefined when the text is in another
+ * form, or the stand-in did not end up as the URI's user.
+ */
+function nameAddrWithUser(value: string, rule: string): NameAddrHeader | undefined {
+  const tagged = TAGGED_NAME_ADDR.exec(value);
+  const plain = PLAIN_USER.exec(tagged?.[1] ?? value);
+  if (plain?.[1] === undefined || plain[2] === undefined || plain[3] === undefined) return undefined;
+  const header = remembered(plain[1] + STAND_IN_USER + plain[3], rule);
+  if (!(header instanceof NameAddrHeader) || header.hasParam('tag') || !(header.uri instanceof URI) || header.uri.user !== STAND_IN_USER) return undefined;
+  header.uri.user = plain[2];
+  if (tagged?.[2] !== undefined) header.setParam('tag', tagged[2]);
+  return header;
+}
+
 /** `Grammar.parse(value, rule)`, remembered. */
 function parseRule(value: string, rule: string): unknown {
   if (rule === 'Call_ID' && CALL_ID.test(value)) return value;
   if (rule === 'From' || rule === 'To') {
-    const header = taggedNameAddr(value, rule);
+    const header = taggedNameAddr(value, rule) ?? nameAddrWithUser(value, rule);
     if (header) return header;
   }
+  return remembered(value, rule);
+}
+
+/** `Grammar.parse(value, rule)`, remembered: a repeat gets a copy of the result kept (the caller may change what it gets). */
+function remembered(value: string, rule: string): unknown {
   if (value.length > CACHEABLE_LENGTH) return Grammar.parse(value, rule);
   const key = `${rule}\n${value}`;
   const known = results.get(key);

@@ -192,4 +192,29 @@ describe('parseSipMessage', () => {
     }
     for (const callId of callIds) expectSame(message('Max-Forwards', '70', callId));
   });
+
+  it('reads a From or To whose URI has a plain user, the user new with each message, as sip.js does', () => {
+    // A caller's user changes with every call (SIPp: sipp-1, sipp-2…), the rest of the field does not.
+    const users = ['sipp-1', 'sipp-2', 'u', 'U', "a.b_c-d!e~f*g'h(i)j", 'x'.repeat(300), '%61lice', 'a:pw', 'a;b'];
+    const names = ['', 'sipp ', '"Bob" ', '"<sip:u@x>" ', 'a b c '];
+    const hosts = ['127.0.0.1:5061', '[2001:db8::1]:5070', 'h;transport=UDP', 'h?subject=x', 'H.Example.COM:1', ''];
+    const tags = ['', ';tag=5426SIPpTag001', ';tag=', ';TAG=x', ';tag=x;y=z'];
+    let n = 0;
+    const message = (field: string, value: string) =>
+      `OPTIONS sip:gw@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK${String(n++)}\r\n` +
+      (field === 'From' ? '' : 'From: <sip:a@b>;tag=1\r\n') +
+      (field === 'To' ? '' : 'To: <sip:gw@127.0.0.1>\r\n') +
+      `${field}: ${value}\r\nCall-ID: c${String(n)}\r\nCSeq: 1 OPTIONS\r\n\r\n`;
+    for (const field of ['From', 'To']) {
+      for (const scheme of ['sip', 'SIPS']) {
+        for (const name of names) {
+          for (const host of hosts) {
+            for (const user of users) {
+              for (const tag of tags) expectSame(message(field, `${name}<${scheme}:${user}@${host}>${tag}`));
+            }
+          }
+        }
+      }
+    }
+  });
 });
