@@ -14,15 +14,25 @@ async function receiver(handle: (req: IncomingMessage, res: ServerResponse) => v
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events` };
 }
 
-describe('webhook sender', () => {
-  const servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers.splice(0)) {
-      s.closeAllConnections();
-      await new Promise((resolve) => s.close(resolve));
-    }
-  });
+/** Receivers a test started, closed after it. */
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
+});
 
+/** A receiver that takes requests and never answers; `requested` settles when the first arrives. */
+async function silentReceiver(): Promise<{ url: string; requested: Promise<void> }> {
+  let arrived!: () => void;
+  const requested = new Promise<void>((resolve) => (arrived = resolve));
+  const { server, url } = await receiver(() => arrived());
+  servers.push(server);
+  return { url, requested };
+}
+
+describe('webhook sender', () => {
   it('posts the exact payload with the token, and reads a 2xx as delivered and a 503 with its Retry-After', async () => {
     const seen: { body: string; authorization: string | undefined }[] = [];
     let status = 204;
@@ -55,10 +65,7 @@ describe('webhook sender', () => {
   });
 
   it('abortAll() fails an attempt in flight at once, long before its time limit, and not as a timeout', async () => {
-    let arrived!: () => void;
-    const requested = new Promise<void>((resolve) => (arrived = resolve));
-    const { server, url } = await receiver(() => arrived());
-    servers.push(server);
+    const { url, requested } = await silentReceiver();
     const sender = new WebhookSender(url, { timeoutMs: 600_000, connections: 1 });
     const attempt = sender.send('{"id":1}', 'tok');
     await requested;
@@ -72,13 +79,6 @@ describe('webhook sender', () => {
 
 describe('webhook sender thread', () => {
   const SECRET = 'sender-thread-test-secret-long-enough!!';
-  const servers: Server[] = [];
-  afterEach(async () => {
-    for (const s of servers.splice(0)) {
-      s.closeAllConnections();
-      await new Promise((resolve) => s.close(resolve));
-    }
-  });
 
   it('signs each attempt on its thread on the clock given, sends a lane in order while it is accepted, and stops at the first refusal', async () => {
     const seen: { body: string; authorization: string }[] = [];
@@ -115,10 +115,7 @@ describe('webhook sender thread', () => {
   });
 
   it('abortAll() fails the attempts in flight, stops the thread, and refuses attempts after it', async () => {
-    let arrived!: () => void;
-    const requested = new Promise<void>((resolve) => (arrived = resolve));
-    const { server, url } = await receiver(() => arrived());
-    servers.push(server);
+    const { url, requested } = await silentReceiver();
     const thread = new WebhookSenderThread({ url, timeoutMs: 600_000, connections: 1, secret: SECRET, applicationId: 'app' }, createLogger('silent'));
     const outcomes: Outcome[] = [];
     const lane = thread.sendInOrder(['{"id":1}', '{"id":2}'], 0, (_, outcome) => outcomes.push(outcome));
