@@ -117,6 +117,7 @@ export class WebhookDispatcher {
   /** Starts delivering what the outbox holds (including what a previous run left behind). */
   start(): void {
     this.started = true;
+    this.sender.start();
     clearInterval(this.sweepTimer);
     this.sweepTimer = setInterval(() => {
       if (this.inFlight.size >= this.deps.config.concurrency) return;

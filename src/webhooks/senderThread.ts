@@ -45,7 +45,7 @@ interface Waiting {
  * back. Lanes started in one turn go over in one message, and the outcomes settled in one of the
  * thread's turns come back in one.
  *
- * The thread starts with the first attempt. If it dies, its attempts in flight fail (and are
+ * The thread starts with the dispatcher (or the first attempt). If it dies, its attempts in flight fail (and are
  * retried on their schedule) and the next attempt starts a new thread.
  */
 export class WebhookSenderThread {
@@ -81,6 +81,11 @@ export class WebhookSenderThread {
       process.nextTick(this.flush);
     }
     return new Promise((resolve) => this.waiting.set(id, { onOutcome, resolve, reported: 0 }));
+  }
+
+  /** Starts the thread now, so that the first deliveries do not wait for it to load. */
+  start(): void {
+    if (this.closing === undefined) this.thread();
   }
 
   /** Fails every attempt in flight (they stay queued) and stops the thread; resolves once it is gone. */
