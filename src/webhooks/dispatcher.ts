@@ -272,16 +272,16 @@ export class WebhookDispatcher {
   private following(entry: OutboxEntry): OutboxEntry[] {
     const known = this.upcoming.get(entry.conversation_id) ?? [];
     const after = known.findIndex((next) => next.seq > entry.seq);
-    return this.sendable(after < 0 ? this.deps.outbox.nextPending(entry.conversation_id, entry.seq, LOOK_AHEAD) : known.slice(after));
+    const entries = this.durable(after < 0 ? this.deps.outbox.nextPending(entry.conversation_id, entry.seq, LOOK_AHEAD) : known.slice(after));
+    // An entry waiting for a retry goes out on its own, when it falls due.
+    const first = entries[0];
+    return first === undefined || first.next_attempt_at > this.now() ? [] : entries;
   }
 
-  /** The durable ones of a conversation's next `entries` (in order), or none when the first is not due. */
-  private sendable(entries: OutboxEntry[]): OutboxEntry[] {
-    // Not on disk yet: enqueued() brings it when it is.
+  /** The durable ones of a conversation's next `entries` (in order): those not on disk yet, enqueued() brings when they are. */
+  private durable(entries: OutboxEntry[]): OutboxEntry[] {
     const waiting = entries.findIndex((next) => next.seq > this.durableSeq);
-    const durable = waiting >= 0 ? entries.slice(0, waiting) : entries;
-    const first = durable[0];
-    return first === undefined || first.next_attempt_at > this.now() ? [] : durable;
+    return waiting >= 0 ? entries.slice(0, waiting) : entries;
   }
 
   /**
@@ -328,7 +328,7 @@ export class WebhookDispatcher {
       const next = this.nextOf(conversationId, entry.seq);
       entries = next === undefined ? [] : [next];
     } else {
-      entries = this.sendable(rest.length > 0 ? rest : this.deps.outbox.nextPending(conversationId, entry.seq, LOOK_AHEAD));
+      entries = this.durable(rest.length > 0 ? rest : this.deps.outbox.nextPending(conversationId, entry.seq, LOOK_AHEAD));
     }
     const [next, ...after] = entries;
     if (next === undefined) return;
