@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../observability/logger.js';
 import { prioritiseThisThread } from '../priority.js';
 import { MediaThreadHost } from './mediaThreadHost.js';
+import { MessageBatch } from './messageBatch.js';
 import type { FromThread, ToThread } from './protocol.js';
 
 const port = parentPort;
@@ -10,6 +11,10 @@ if (!port) throw new Error('mediaThreadMain runs as a worker thread');
 const { logLevel, index, priority } = workerData as { logLevel: string; index: number; priority?: number };
 const logger = createLogger(logLevel).child({ component: 'media-thread', thread: index });
 if (priority !== undefined) prioritiseThisThread(priority, logger);
-const host = new MediaThreadHost((message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer), logger);
-port.on('message', (message: ToThread) => host.handle(message));
+// Both ways, a turn's messages travel as one array (see MessageBatch).
+const outbox = new MessageBatch<FromThread>((messages, transfer) => port.postMessage(messages, transfer));
+const host = new MediaThreadHost((message: FromThread, transfer?: ArrayBuffer[]) => outbox.push(message, transfer), logger);
+port.on('message', (messages: ToThread[]) => {
+  for (const message of messages) host.handle(message);
+});
 port.on('close', () => host.close());

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { fail, LegwayError, type ErrorCode, ERROR_CODES } from '../../domain/errors.js';
+import { MessageBatch } from './messageBatch.js';
 import type { FromThread, LoopbackAudio, RtpOpenOptions, RtpSnapshot, Snapshot, ToThread } from './protocol.js';
 
 let nextSpare = 1;
@@ -18,6 +19,8 @@ export type ThreadListener = (message: FromThread) => void;
  */
 export class MediaThread {
   private readonly worker: Worker;
+  /** What goes to the thread in this turn, posted as one message at its end. */
+  private readonly outbox: MessageBatch<ToThread>;
   private nextReq = 1;
   private readonly pending = new Map<number, { resolve: (reply: Reply & { ok: true }) => void; reject: (err: unknown) => void }>();
   private readonly listeners = new Map<string, ThreadListener>();
@@ -44,7 +47,10 @@ export class MediaThread {
     this.worker = fromSources
       ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./mediaThreadMain.ts', import.meta.url).href)}); })`, { ...options, eval: true })
       : new Worker(fileURLToPath(new URL('./mediaThreadMain.js', import.meta.url)), options);
-    this.worker.on('message', (m: FromThread) => this.receive(m));
+    this.outbox = new MessageBatch((messages, transfer) => this.worker.postMessage(messages, transfer));
+    this.worker.on('message', (messages: FromThread[]) => {
+      for (const m of messages) this.receive(m);
+    });
     this.worker.on('error', (err) => logger.error({ err, thread: index }, 'media thread failed'));
     this.worker.on('exit', (code) => this.died(code));
     this.worker.unref();
@@ -62,7 +68,7 @@ export class MediaThread {
 
   /** Sends one-way control. */
   send(message: ToThread, transfer?: ArrayBuffer[]): void {
-    if (!this.dead) this.worker.postMessage(message, transfer);
+    if (!this.dead) this.outbox.push(message, transfer);
   }
 
   /** Sends a request; resolves with the thread's reply, rejects with its coded error (or Unavailable once the thread is gone). */
@@ -71,7 +77,7 @@ export class MediaThread {
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {
       this.pending.set(req, { resolve, reject });
-      this.worker.postMessage({ ...message, req });
+      this.outbox.push({ ...message, req });
     });
   }
 
@@ -81,7 +87,7 @@ export class MediaThread {
     const req = this.nextReq++;
     return new Promise((resolve) => {
       this.snapshotWaiters.set(req, resolve);
-      this.worker.postMessage({ t: 'snapshot', req, ...(collect && { collect }) });
+      this.outbox.push({ t: 'snapshot', req, ...(collect && { collect }) });
     });
   }
 
@@ -137,6 +143,7 @@ export class MediaThread {
   private died(code: number): void {
     const expected = this.dead;
     this.dead = true;
+    this.outbox.clear();
     for (const waiter of this.pending.values()) waiter.reject(fail('Unavailable', 'media thread is gone'));
     this.pending.clear();
     for (const resolve of this.snapshotWaiters.values()) resolve(this.snapshot);
