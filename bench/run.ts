@@ -20,7 +20,7 @@ import { benchSip, sipMethod } from './sip.bench.js';
 import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
 import { summaryLines, type SummaryRow } from './summary.js';
-import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, webhookMethod } from './webhook.bench.js';
+import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, WEBHOOK_SUSTAINED, webhookMethod } from './webhook.bench.js';
 import { benchWebrtcJoin, webrtcJoinMethod } from './webrtcJoin.bench.js';
 
 interface Bench {
@@ -41,6 +41,11 @@ const BENCHES: Bench[] = [
     title: '4c. Event webhook delivery, 10,000 events/s offered over 64 conversations',
     method: webhookMethod(WEBHOOK_RATE),
     run: () => benchWebhook(WEBHOOK_RATE),
+  },
+  {
+    title: '4d. Event webhook delivery, 3,000 events/s offered over 64 conversations (a load delivery keeps pace with)',
+    method: webhookMethod(WEBHOOK_SUSTAINED),
+    run: () => benchWebhook(WEBHOOK_SUSTAINED),
   },
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },

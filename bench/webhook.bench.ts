@@ -28,7 +28,12 @@ export const WEBHOOK_ONE: WebhookScenario = { conversations: 1, events: 1000, wa
 /** Issue 15's targets for webhook delivery on this machine. */
 const TARGET_DELIVERIES_PER_S = 10_000;
 const TARGET_P99_MS = 50;
-export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_000, warmup: 640, rate: 10_000 };
+export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_000, warmup: 10_000, rate: 10_000 };
+/**
+ * The same spread at a load delivery keeps pace with on this machine (about half of 4c's drain rate
+ * here): commit→2xx is then the path's own latency, not the time an event waits behind a backlog.
+ */
+export const WEBHOOK_SUSTAINED: WebhookScenario = { conversations: 64, events: 12_000, warmup: 3_000, rate: 3_000 };
 /** Below this many events outstanding at the last commit, delivery kept pace and there is no drain rate to speak of. */
 const MIN_BACKLOG_FOR_DRAIN = 100;
 
@@ -44,7 +49,7 @@ export const webhookMethod = (s: WebhookScenario): string =>
   `LEGWAY_WEBHOOK_CONCURRENCY=${CONCURRENCY} and synchronous=full (group commit per event-loop turn). ${fixed(s.events)} text events are posted ` +
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
   `application, ${posting(s)}; an event's commit time is read when its group commit has run and is on disk (store.afterCommit): legway does not post an event before that. Timed until the receiver ` +
-  `has seen every event, after ${fixed(s.warmup)} warm-up events. Deliveries/s = events / (last receipt − first commit); ` +
+  `has seen every event, after ${fixed(s.warmup)} warm-up events posted the same way${s.rate === undefined ? '' : ' (a second at the offered rate: all connections open, the paced path compiled)'} and drained. Deliveries/s = events / (last receipt − first commit); ` +
   'latency is commit to the receiver answering 2xx; the drain rate (and its CPU per delivery) counts only what arrived after the last commit, when nothing ' +
   `competes with delivery. Gateway and poster share one process, and with the receiver the machine's ${availableParallelism()} cores; CPU (this process, ` +
   'every thread) runs from the first post until the outbox is empty, so it includes the appends, the outbox rows, signing, the client ' +
@@ -191,10 +196,28 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       sample();
     };
 
-    // Warm-up: the same path end to end, one post per turn, then let the outbox drain.
-    for (let i = 0; i < s.warmup; i++) {
-      post(i, i + 1);
-      await yieldToLoop();
+    /** Posts events `from`..`to`-1 at `rate` events/s: every ~1 ms timer tick, in one turn, those the schedule calls for by then. */
+    const postPaced = async (from: number, to: number, rate: number, posted?: string[]): Promise<void> => {
+      const start = process.hrtime.bigint();
+      let i = from;
+      while (i < to) {
+        const due = Math.min(to, from + Math.floor((usBetween(start, process.hrtime.bigint()) / 1e6) * rate) + 1);
+        if (due > i) post(i, due, posted);
+        i = due;
+        await sleep(1);
+      }
+    };
+
+    // Warm-up: the same path end to end, then let the outbox drain. At an offered rate, a second of
+    // it at that rate, so the timed run starts warm (all connections open, the paced path compiled),
+    // as a gateway that has been carrying traffic is.
+    if (s.rate === undefined) {
+      for (let i = 0; i < s.warmup; i++) {
+        post(i, i + 1);
+        await yieldToLoop();
+      }
+    } else {
+      await postPaced(0, s.warmup, s.rate);
     }
     if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${(await receiver.count()).count} of ${s.warmup} events arrived`);
     if (!(await drained(gw, DELIVERY_TIMEOUT_MS))) throw new Error('warm-up: the outbox did not drain');
@@ -203,20 +226,13 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
 
     const posted: string[] = [];
     const stop = startWindow();
-    const start = process.hrtime.bigint();
     if (s.rate === undefined) {
       for (let i = 0; i < s.events; i++) {
         post(i, i + 1, posted);
         await yieldToLoop();
       }
     } else {
-      let i = 0;
-      while (i < s.events) {
-        const due = Math.min(s.events, Math.floor((usBetween(start, process.hrtime.bigint()) / 1e6) * s.rate) + 1);
-        if (due > i) post(i, due, posted);
-        i = due;
-        await sleep(1);
-      }
+      await postPaced(0, s.events, s.rate, posted);
     }
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
     const profiler = await startProfile();
@@ -295,16 +311,21 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       s.rate === undefined
         ? []
         : [
-            {
-              path: `Webhooks, ${fixed(s.rate)} events/s offered`,
-              unit: 'deliveries/s',
-              value: rate,
-              limit: limit.rate,
-              limitIs: 'raw undici POSTs',
-              target: TARGET_DELIVERIES_PER_S,
-              better: 'higher',
-            },
-            { path: 'Webhooks, commit to 2xx', unit: 'ms p99', value: p99Ms, target: TARGET_P99_MS, better: 'lower' },
+            // Throughput is judged where the target rate is offered; below it, only latency is.
+            ...(s.rate < TARGET_DELIVERIES_PER_S
+              ? []
+              : [
+                  {
+                    path: `Webhooks, ${fixed(s.rate)} events/s offered`,
+                    unit: 'deliveries/s',
+                    value: rate,
+                    limit: limit.rate,
+                    limitIs: 'raw undici POSTs',
+                    target: TARGET_DELIVERIES_PER_S,
+                    better: 'higher' as const,
+                  },
+                ]),
+            { path: `Webhooks, commit to 2xx at ${fixed(s.rate)}/s`, unit: 'ms p99', value: p99Ms, target: TARGET_P99_MS, better: 'lower' },
           ];
     return {
       failures,
