@@ -1,8 +1,8 @@
 /**
  * Gateway CPU per SIP call, signalling only, in a short run for A/B comparisons while working on
  * the SIP path: a gateway as in benchmark 6 (media on, every call routed to one conversation),
- * SIPp's call set-up scenario with hold_ms 0 at SIP_CPU_RATE calls/s (50 by default), one warm-up
- * run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (250) each. Each round prints this
+ * SIPp's call set-up scenario with hold_ms 0 at SIP_CPU_RATE calls/s (300 by default, benchmark 6's
+ * signalling rate), one warm-up run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (900) each. Each round prints this
  * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
  * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
  * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector);
@@ -20,8 +20,8 @@ import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
 import { startWindow } from './stats.js';
 
-const RATE = Number(process.env['SIP_CPU_RATE'] ?? 50);
-const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 250);
+const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
+const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
 const ROUNDS = Number(process.env['SIP_CPU_ROUNDS'] ?? 3);
 const PROFILE = process.env['SIP_CPU_PROFILE'];
 const FROM_STDIN = process.env['SIP_CPU_STDIN'] === '1';
