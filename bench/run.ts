@@ -89,7 +89,8 @@ async function main(): Promise<number> {
   for (const line of describeMachine()) console.log(line);
   console.log('');
   const note =
-    "Load generators (HTTP client, socket.io clients, service calls, webhook receiver) run in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides.";
+    "Unless a benchmark's method says otherwise, its load generator (HTTP client, socket.io clients, service calls) runs in the gateway's own process: they share its cores, and CPU time (process.cpuUsage, user + system, all threads) covers both sides. " +
+    'SIPp (6, 8), the webhook receiver (4) and the WebRTC join clients (9) are processes of their own, and their CPU is reported apart where it is reported.';
   for (const line of wrap(note, 100, '')) console.log(line);
   console.log('');
 
