@@ -1,14 +1,20 @@
 /**
- * `npm run bench`: starts real gateways in this process and measures the event log, REST, socket
- * fan-out and webhook delivery, then the audio bridge on fake endpoints, then SIP call set-up driven
- * by SIPp (a separate process; skipped when `sipp` is not installed), then the operator console in
- * Chromium (skipped without /usr/bin/chromium). The load generators run in
- * the same process, so they share its cores with the gateway; CPU figures are for the whole process
- * and are reported per unit of work.
+ * `npm run bench`: starts real gateways and measures the event log, REST, socket fan-out and webhook
+ * delivery, then the audio bridge on fake endpoints, then SIP call set-up driven by SIPp (a separate
+ * process; skipped when `sipp` is not installed), then the operator console in Chromium (skipped
+ * without /usr/bin/chromium), SIP leg media and WebRTC joins. Each benchmark runs in a fresh Node
+ * process of its own (this file, forked with BENCH_CHILD set), so that what one leaves behind (a
+ * grown heap, compiled code, open handles) cannot slow or speed up the next; it prints its own
+ * section and sends its closing-table rows back. Unless a benchmark's method says otherwise, its
+ * load generator runs in that process, so it shares its cores with the gateway; CPU figures are for
+ * the whole process and are reported per unit of work.
  *
  * BENCH_ONLY=<ids> runs only some benchmarks: a comma-separated list of numbers as in the titles,
  * where `5` selects 5a, 5b and 5c and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { benchConsole, consoleMethod } from './console.bench.js';
 import { benchBridgeMix, benchBridgeRealtime, bridgeMixMethod, bridgeRealtimeMethod } from './bridge.bench.js';
 import { benchBridgeReal, bridgeRealMethod } from './bridgeReal.bench.js';
@@ -102,21 +108,9 @@ async function main(): Promise<number> {
   let failed = 0;
   const summary: SummaryRow[] = [];
   for (const bench of benches) {
-    console.log(bench.title);
-    for (const line of wrap(`Method: ${bench.method}`)) console.log(line);
-    try {
-      const result = await bench.run();
-      for (const line of result.lines) console.log(line);
-      summary.push(...(result.summary ?? []));
-      for (const failure of result.failures) {
-        failed++;
-        console.log(`    *** FAIL: ${failure}`);
-      }
-    } catch (err) {
-      failed++;
-      console.log(`    *** FAIL: benchmark aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    }
-    console.log('');
+    const outcome = await runInChild(BENCHES.indexOf(bench));
+    failed += outcome.failed;
+    summary.push(...outcome.summary);
   }
 
   if (summary.length > 0) {
@@ -131,4 +125,93 @@ async function main(): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = await main();
+/** What a benchmark's process sends back: its rows of the closing table and how many checks failed. */
+/** A figure, or NaN where a run produced none (a missed bar): the table says n/a. */
+const figure = z.union([z.number(), z.nan()]);
+const childOutcome = z.object({
+  failed: z.number().int().nonnegative(),
+  summary: z.array(
+    z.object({
+      path: z.string(),
+      unit: z.string(),
+      value: figure,
+      limit: figure.optional(),
+      limitIs: z.string().optional(),
+      target: z.number(),
+      better: z.enum(['higher', 'lower']),
+    }),
+  ),
+});
+type ChildOutcome = z.infer<typeof childOutcome>;
+
+/** Longest a benchmark's process may run; past it, it is killed and counted as failed. */
+const CHILD_TIMEOUT_MS = 15 * 60_000;
+
+/** Runs benchmark `index` in a fresh process (its output goes straight to ours); resolves with what it sent back. */
+function runInChild(index: number): Promise<ChildOutcome> {
+  return new Promise((resolve) => {
+    const child = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, BENCH_CHILD: String(index) },
+      execArgv: ['--import', import.meta.resolve('tsx')],
+      // Structured clone, so a NaN figure arrives as NaN rather than null.
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let outcome: ChildOutcome | undefined;
+    let problem: string | undefined;
+    child.on('message', (raw) => {
+      const parsed = childOutcome.safeParse(raw);
+      if (parsed.success) outcome = parsed.data;
+      else problem = `unreadable result: ${parsed.error.message}`;
+    });
+    const timer = setTimeout(() => {
+      problem = `still running after ${CHILD_TIMEOUT_MS / 60_000} minutes; killed`;
+      child.kill('SIGKILL');
+    }, CHILD_TIMEOUT_MS);
+    child.once('error', (err) => (problem ??= err.message));
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (outcome && problem === undefined) return resolve(outcome);
+      console.log(`    *** FAIL: the benchmark's process ended (${signal ?? `code ${String(code)}`}) ${problem ?? 'without a result'}`);
+      console.log('');
+      resolve({ failed: (outcome?.failed ?? 0) + 1, summary: outcome?.summary ?? [] });
+    });
+  });
+}
+
+/** In a benchmark's own process: runs it, prints its section, and sends its rows and failure count back. */
+async function child(bench: Bench): Promise<number> {
+  console.log(bench.title);
+  for (const line of wrap(`Method: ${bench.method}`)) console.log(line);
+  let failed = 0;
+  let summary: SummaryRow[] = [];
+  try {
+    const result = await bench.run();
+    for (const line of result.lines) console.log(line);
+    summary = result.summary ?? [];
+    for (const failure of result.failures) {
+      failed++;
+      console.log(`    *** FAIL: ${failure}`);
+    }
+  } catch (err) {
+    failed++;
+    console.log(`    *** FAIL: benchmark aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+  console.log('');
+  await new Promise<void>((resolve, reject) =>
+    process.send?.({ failed, summary } satisfies ChildOutcome, undefined, {}, (err) => (err ? reject(err) : resolve())),
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+const childIndex = process.env['BENCH_CHILD'];
+if (childIndex === undefined) {
+  process.exitCode = await main();
+} else {
+  const bench = BENCHES[Number(childIndex)];
+  if (!bench || !process.send) throw new Error(`BENCH_CHILD=${childIndex} names no benchmark, or this process has no channel to its parent`);
+  process.exitCode = await child(bench);
+  // A benchmark may leave a handle behind (a timer, a socket): its process ends here all the same.
+  process.disconnect();
+  setTimeout(() => process.exit(), 5000).unref();
+}
