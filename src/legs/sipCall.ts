@@ -148,17 +148,30 @@ export class SipCall {
     return this.closing;
   }
 
+  /**
+   * Disposes the dialog and lets go of its delegate. sip.js keeps an ended dialog until its INVITE
+   * transaction's last timer (RFC 6026's Timer L, 32 s on), and through the delegate this whole
+   * call with its leg runner and machine: about 26 KiB per call, 250 MB held at 300 calls/s. A
+   * disposed dialog gets no more requests, so the delegate has nothing left to do.
+   */
+  disposeDialog(): void {
+    const session = this.session;
+    if (session === undefined) return;
+    session.delegate = undefined;
+    session.dispose();
+  }
+
   private sendBye(): void {
     clearTimeout(this.byeTimer);
     this.byePending = false;
     const session = this.session;
     if (session === undefined) return;
     try {
-      session.bye({ onAccept: () => session.dispose(), onReject: () => session.dispose() });
+      session.bye({ onAccept: () => this.disposeDialog(), onReject: () => this.disposeDialog() });
     } catch (err) {
       // The dialog is already gone (the far end ended it, or it was never confirmed).
       this.logger.debug({ err }, 'BYE not sent');
-      session.dispose();
+      this.disposeDialog();
     }
   }
 }

@@ -85,7 +85,7 @@ class SipDialogDelegate implements Core.SessionDelegate {
   onBye(bye: Core.IncomingByeRequest): void {
     const call = this.call;
     bye.accept();
-    call.session?.dispose();
+    call.disposeDialog();
     call.runner?.send({ type: 'REMOTE_HANGUP' });
   }
 

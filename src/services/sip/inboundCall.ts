@@ -132,7 +132,11 @@ export async function answerInboundCall(c: SipCallContext, invite: InboundInvite
     rtp.on('dtmf', (press) => runner.dtmf(press.digit, press.durationMs, 'rfc4733'));
     rtp.on('inactive', () => runner.send({ type: 'MEDIA_TIMEOUT' }));
     rtp.on('failed', (reason) => runner.hangup('gateway', reason));
-    invite.cancelled.addEventListener('abort', () => runner.send({ type: 'REMOTE_HANGUP', cancelled: true }), { once: true });
+    const onCancel = (): void => runner.send({ type: 'REMOTE_HANGUP', cancelled: true });
+    invite.cancelled.addEventListener('abort', onCancel, { once: true });
+    // sip.js keeps the INVITE's delegate, and so this listener, until the transaction's last timer
+    // (32 s after the call): an ended call lets go of it, so that it does not hold the runner that long.
+    void runner.done.then(() => invite.cancelled.removeEventListener('abort', onCancel));
     c.track(call, runner);
     runner.start();
     return true;
