@@ -76,6 +76,10 @@ export async function startKamailio(dir: string, nodes: readonly string[], probe
         `DISPATCHER_LIST="${list}"`,
         '-A',
         `PROBE_INTERVAL_S=${probeIntervalS}`,
+        // One UDP worker: with several, a node's 180 and 200 may be relayed in either order, and
+        // SIPp's scenarios (rightly strict about what they expect) would fail on a late 180.
+        '-A',
+        'CHILDREN=1',
         '-Y',
         run,
         '-P',
