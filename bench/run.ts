@@ -125,23 +125,20 @@ async function main(): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-/** What a benchmark's process sends back: its rows of the closing table and how many checks failed. */
 /** A figure, or NaN where a run produced none (a missed bar): the table says n/a. */
 const figure = z.union([z.number(), z.nan()]);
-const childOutcome = z.object({
-  failed: z.number().int().nonnegative(),
-  summary: z.array(
-    z.object({
-      path: z.string(),
-      unit: z.string(),
-      value: figure,
-      limit: figure.optional(),
-      limitIs: z.string().optional(),
-      target: z.number(),
-      better: z.enum(['higher', 'lower']),
-    }),
-  ),
+/** A row of the closing table as it crosses from a benchmark's process (the schema of SummaryRow). */
+const summaryRow: z.ZodType<SummaryRow> = z.object({
+  path: z.string(),
+  unit: z.string(),
+  value: figure,
+  limit: figure.optional(),
+  limitIs: z.string().optional(),
+  target: z.number(),
+  better: z.enum(['higher', 'lower']),
 });
+/** What a benchmark's process sends back: its rows of the closing table and how many checks failed. */
+const childOutcome = z.object({ failed: z.number().int().nonnegative(), summary: z.array(summaryRow) });
 type ChildOutcome = z.infer<typeof childOutcome>;
 
 /** Longest a benchmark's process may run; past it, it is killed and counted as failed. */

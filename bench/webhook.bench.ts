@@ -196,29 +196,26 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
       sample();
     };
 
-    /** Posts events `from`..`to`-1 at `rate` events/s: every ~1 ms timer tick, in one turn, those the schedule calls for by then. */
-    const postPaced = async (from: number, to: number, rate: number, posted?: string[]): Promise<void> => {
+    /**
+     * Posts events 0..`count`-1 as the scenario offers them: at its rate (every ~1 ms timer tick, in
+     * one turn, those the schedule calls for by then), or else one per event-loop turn.
+     */
+    const postAll = async (count: number, posted?: string[]): Promise<void> => {
       const start = process.hrtime.bigint();
-      let i = from;
-      while (i < to) {
-        const due = Math.min(to, from + Math.floor((usBetween(start, process.hrtime.bigint()) / 1e6) * rate) + 1);
+      let i = 0;
+      while (i < count) {
+        const due = s.rate === undefined ? i + 1 : Math.min(count, Math.floor((usBetween(start, process.hrtime.bigint()) / 1e6) * s.rate) + 1);
         if (due > i) post(i, due, posted);
         i = due;
-        await sleep(1);
+        if (s.rate === undefined) await yieldToLoop();
+        else await sleep(1);
       }
     };
 
-    // Warm-up: the same path end to end, then let the outbox drain. At an offered rate, a second of
-    // it at that rate, so the timed run starts warm (all connections open, the paced path compiled),
-    // as a gateway that has been carrying traffic is.
-    if (s.rate === undefined) {
-      for (let i = 0; i < s.warmup; i++) {
-        post(i, i + 1);
-        await yieldToLoop();
-      }
-    } else {
-      await postPaced(0, s.warmup, s.rate);
-    }
+    // Warm-up: the same path end to end, posted the same way, then let the outbox drain. At an
+    // offered rate that is a second of it, so the timed run starts warm (all connections open, the
+    // paced path compiled), as a gateway that has been carrying traffic is.
+    await postAll(s.warmup);
     if (!(await receiver.until(s.warmup, DELIVERY_TIMEOUT_MS))) throw new Error(`warm-up: ${(await receiver.count()).count} of ${s.warmup} events arrived`);
     if (!(await drained(gw, DELIVERY_TIMEOUT_MS))) throw new Error('warm-up: the outbox did not drain');
     const { count: skip, cpuUs: receiverCpu0 } = await receiver.count();
@@ -226,14 +223,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
 
     const posted: string[] = [];
     const stop = startWindow();
-    if (s.rate === undefined) {
-      for (let i = 0; i < s.events; i++) {
-        post(i, i + 1, posted);
-        await yieldToLoop();
-      }
-    } else {
-      await postPaced(0, s.events, s.rate, posted);
-    }
+    await postAll(s.events, posted);
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
     const profiler = await startProfile();
     const stopDrain = startWindow();
