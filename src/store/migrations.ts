@@ -1,5 +1,35 @@
 import type { Database } from 'better-sqlite3';
 
+/**
+ * The triggers that keep webhook_heads in step with webhook_outbox (migration 4); migration 8, which
+ * rebuilds the outbox table, creates them again on the new table.
+ */
+const OUTBOX_HEAD_TRIGGERS = `
+  -- A new entry carries the highest seq: it is the head only of a conversation that has none.
+  CREATE TRIGGER webhook_heads_after_insert AFTER INSERT ON webhook_outbox WHEN NEW.state = 'pending'
+  BEGIN
+    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at) VALUES (NEW.conversation_id, NEW.seq, NEW.next_attempt_at);
+  END;
+
+  -- Delivered: when it was the head, the conversation's next pending entry (if any) takes its place.
+  CREATE TRIGGER webhook_heads_after_delete AFTER DELETE ON webhook_outbox WHEN OLD.state = 'pending'
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = OLD.conversation_id AND seq = OLD.seq;
+    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = OLD.conversation_id ORDER BY seq LIMIT 1;
+  END;
+
+  -- Retried, parked or replayed: the conversation's head is its lowest pending entry again.
+  CREATE TRIGGER webhook_heads_after_update AFTER UPDATE OF state, next_attempt_at ON webhook_outbox
+  BEGIN
+    DELETE FROM webhook_heads WHERE conversation_id = NEW.conversation_id;
+    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
+      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
+      WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
+  END;
+`;
+
 /** Ordered schema migrations; `PRAGMA user_version` records how many have run. Never edit a shipped one. */
 const MIGRATIONS: readonly string[] = [
   `
@@ -122,30 +152,7 @@ const MIGRATIONS: readonly string[] = [
     SELECT o.conversation_id, o.seq, o.next_attempt_at FROM webhook_outbox o
     JOIN (SELECT MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h ON h.seq = o.seq;
 
-  -- A new entry carries the highest seq: it is the head only of a conversation that has none.
-  CREATE TRIGGER webhook_heads_after_insert AFTER INSERT ON webhook_outbox WHEN NEW.state = 'pending'
-  BEGIN
-    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at) VALUES (NEW.conversation_id, NEW.seq, NEW.next_attempt_at);
-  END;
-
-  -- Delivered: when it was the head, the conversation's next pending entry (if any) takes its place.
-  CREATE TRIGGER webhook_heads_after_delete AFTER DELETE ON webhook_outbox WHEN OLD.state = 'pending'
-  BEGIN
-    DELETE FROM webhook_heads WHERE conversation_id = OLD.conversation_id AND seq = OLD.seq;
-    INSERT OR IGNORE INTO webhook_heads (conversation_id, seq, next_attempt_at)
-      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
-      WHERE state = 'pending' AND conversation_id = OLD.conversation_id ORDER BY seq LIMIT 1;
-  END;
-
-  -- Retried, parked or replayed: the conversation's head is its lowest pending entry again.
-  CREATE TRIGGER webhook_heads_after_update AFTER UPDATE OF state, next_attempt_at ON webhook_outbox
-  BEGIN
-    DELETE FROM webhook_heads WHERE conversation_id = NEW.conversation_id;
-    INSERT INTO webhook_heads (conversation_id, seq, next_attempt_at)
-      SELECT conversation_id, seq, next_attempt_at FROM webhook_outbox
-      WHERE state = 'pending' AND conversation_id = NEW.conversation_id ORDER BY seq LIMIT 1;
-  END;
-  `,
+${OUTBOX_HEAD_TRIGGERS}  `,
   // Ids (jti) of revoked tokens: the verifier refuses them. `seq` lets a running gateway pick up,
   // cheaply, what another process (`legway token revoke`) added.
   `
@@ -183,15 +190,46 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX conversation_owners_by_node ON conversation_owners (node_id);
   `,
+  // The outbox without its UNIQUE (conversation_id, event_id): an entry is only ever written by the
+  // append of its event, in the event's transaction, and the events' own key already makes that
+  // pair unique. The constraint's index cost a page written per event at every commit (a fifth of
+  // a webhook append's WAL frames with many conversations), and no query used it. SQLite drops a
+  // table constraint only by rebuilding the table: rows keep their seqs, and the AUTOINCREMENT
+  // high-water mark is carried over, so no seq is ever given out twice.
+  `
+  CREATE TABLE webhook_outbox_rebuilt (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    window_start INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    failed_at INTEGER
+  );
+  INSERT INTO webhook_outbox_rebuilt SELECT * FROM webhook_outbox;
+  DELETE FROM sqlite_sequence WHERE name = 'webhook_outbox_rebuilt';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'webhook_outbox_rebuilt', seq FROM sqlite_sequence WHERE name = 'webhook_outbox';
+  DROP TABLE webhook_outbox;
+  ALTER TABLE webhook_outbox_rebuilt RENAME TO webhook_outbox;
+  CREATE INDEX webhook_outbox_heads ON webhook_outbox (state, conversation_id, seq);
+  ${OUTBOX_HEAD_TRIGGERS}`,
 ];
 
-/** Brings the schema up to date inside one transaction per migration. */
-export function migrate(db: Database): void {
+/**
+ * Brings the schema up to date inside one transaction per migration; `target` stops at an earlier
+ * version (tests build the schema a previous release left).
+ */
+export function migrate(db: Database, target = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`database schema version ${current} is newer than this legway (${MIGRATIONS.length}); refusing to run`);
   }
-  for (let version = current; version < MIGRATIONS.length; version++) {
+  for (let version = current; version < Math.min(target, MIGRATIONS.length); version++) {
     const sql = MIGRATIONS[version] as string;
     db.transaction(() => {
       db.exec(sql);

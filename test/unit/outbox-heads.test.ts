@@ -4,6 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConversationEvent } from '../../src/domain/model.js';
+import Database from 'better-sqlite3';
 import { migrate } from '../../src/store/migrations.js';
 import { OutboxRepo } from '../../src/store/outboxRepo.js';
 import { PgDatabase } from '../../src/store/pg/pgDatabase.js';
@@ -140,8 +141,9 @@ describe.each(ENGINES)('webhook outbox heads (%s)', (engine) => {
   it.runIf(engine === 'sqlite')('finds the heads of a backlog queued before the upgrade that added them', () => {
     const db = sqlite!;
     // The schema as the previous version left it (migrations 1–3): no heads table, a backlog across
-    // conversations. Undoing migrations 4 to 7 (revoked tokens, nodes, owners) by hand only works while 7 is the last one.
-    expect(db.pragma('user_version', { simple: true }), 'migrations after 7: rebuild the version-3 schema differently').toBe(7);
+    // conversations. Undoing migrations 4 to 8 (revoked tokens, nodes, owners, the outbox rebuilt without a
+    // constraint version 3 had, which these rows do not need) by hand only works while 8 is the last one.
+    expect(db.pragma('user_version', { simple: true }), 'migrations after 8: rebuild the version-3 schema differently').toBe(8);
     db.exec(`
       DROP TABLE conversation_owners;
       DROP INDEX legs_running_by_node; ALTER TABLE legs DROP COLUMN node_id; ALTER TABLE recordings DROP COLUMN node_id; DROP TABLE nodes;
@@ -160,10 +162,54 @@ describe.each(ENGINES)('webhook outbox heads (%s)', (engine) => {
     expect(heads()).toEqual(['CON-a#1', 'CON-b#2']);
   });
 
+  it.runIf(engine === 'sqlite')('keeps a backlog, its heads and its seqs through the upgrade that rebuilds the outbox', () => {
+    // A data folder as the previous release left it (schema version 7), with a backlog in two
+    // conversations and a third whose entries, the newest of all, were delivered.
+    const file = `${place.dir}/previous.sqlite`;
+    const previous = new Database(file);
+    migrate(previous, 7);
+    outbox = new OutboxRepo(previous, 'sqlite');
+    const queued = new Map<string, number>();
+    for (const [c, n] of [
+      ['CON-a', 3],
+      ['CON-b', 2],
+      ['CON-c', 2],
+    ] as const) {
+      for (let id = 1; id <= n; id++) queued.set(`${c}#${id}`, outbox.enqueue(event(c, id), T0));
+    }
+    outbox.delivered(queued.get('CON-a#1')!);
+    for (const key of ['CON-c#1', 'CON-c#2']) outbox.delivered(queued.get(key)!);
+    const highest = queued.get('CON-c#2')!;
+    previous.close();
+
+    const upgraded = new Database(file);
+    migrate(upgraded);
+    outbox = new OutboxRepo(upgraded, 'sqlite');
+    try {
+      expect(upgraded.pragma('user_version', { simple: true })).toBe(8);
+      const pending = upgraded.prepare("SELECT conversation_id || '#' || event_id AS k, seq FROM webhook_outbox ORDER BY seq").all();
+      expect(pending).toEqual(['CON-a#2', 'CON-a#3', 'CON-b#1', 'CON-b#2'].map((k) => ({ k, seq: queued.get(k) })));
+      const due = (): string[] =>
+        outbox.due(T0, 100).map((h) => {
+          const e = outbox.get(h.seq)!;
+          return `${e.conversation_id}#${e.event_id}`;
+        });
+      expect(due()).toEqual(['CON-a#2', 'CON-b#1']);
+      // The heads triggers live on the rebuilt table: a delivery moves its conversation's head on.
+      outbox.delivered(queued.get('CON-a#2')!);
+      expect(due()).toEqual(['CON-a#3', 'CON-b#1']);
+      // Seqs keep counting from the highest ever given out, not from the highest still queued.
+      expect(outbox.enqueue(event('CON-d', 1), T0)).toBe(highest + 1);
+    } finally {
+      upgraded.close();
+    }
+  });
+
   it.runIf(engine === 'postgres')('finds the heads of a backlog queued before the PostgreSQL migration that added them', () => {
     const db = pg!;
-    // The schema of PostgreSQL migration 1: no heads table. Undoing migrations 2 to 5 (heads, nodes, owners, locking head triggers) by hand only works while 5 is the last one.
-    expect(PG_SCHEMA_VERSION, 'PostgreSQL migrations after 5: rebuild the version-1 schema differently').toBe(5);
+    // The schema of PostgreSQL migration 1: no heads table. Undoing migrations 2 to 6 (heads, nodes, owners, locking head
+    // triggers, the outbox's constraint dropped, which these rows do not need) by hand only works while 6 is the last one.
+    expect(PG_SCHEMA_VERSION, 'PostgreSQL migrations after 6: rebuild the version-1 schema differently').toBe(6);
     db.exec(`
       DROP TABLE conversation_owners;
       DROP INDEX legs_running_by_node; ALTER TABLE legs DROP COLUMN node_id; ALTER TABLE recordings DROP COLUMN node_id; DROP TABLE nodes;

@@ -225,6 +225,12 @@ const MIGRATIONS: readonly string[] = [
     SELECT o.conversation_id, o.seq, o.next_attempt_at FROM webhook_outbox o
     JOIN (SELECT MIN(seq) AS seq FROM webhook_outbox WHERE state = 'pending' GROUP BY conversation_id) h ON h.seq = o.seq;
   `,
+  // The outbox without its UNIQUE (conversation_id, event_id), as SQLite's migration 8 (see
+  // migrations.ts for why): the events' own key already makes the pair unique, and the constraint's
+  // index was one more page written per append. PostgreSQL names the constraint table_columns_key.
+  `
+  ALTER TABLE webhook_outbox DROP CONSTRAINT IF EXISTS webhook_outbox_conversation_id_event_id_key;
+  `,
 ];
 
 /** The schema version this legway migrates PostgreSQL to. */
