@@ -5,10 +5,12 @@
  * signalling rate), one warm-up run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (900) each. Each round prints this
  * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
  * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
- * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector);
- * with SIP_CPU_SQL=1, each round lists the SQL statements it ran per call, most run first.
+ * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector).
+ * Each round also prints the write syscalls and bytes per call (/proc/self/io: WAL frames,
+ * checkpoints, logs); with SIP_CPU_SQL=1, it lists the SQL statements it ran per call, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
- * driver can alternate rounds of two builds under the same machine load.
+ * driver can alternate rounds of two builds under the same machine load. SIP_CPU_WINDOW_MS sets the
+ * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn).
  *
  *   npx tsx bench/sipCpu.ts
  */
@@ -42,6 +44,13 @@ function threadTicks(): Map<string, number> {
   return ticks;
 }
 
+/** Write syscalls and bytes this process has made so far (/proc/self/io: the WAL's frames, the checkpoints, logs; not socket sends). */
+function writes(): { calls: number; bytes: number } {
+  const io = readFileSync('/proc/self/io', 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(io)?.[1] ?? Number.NaN);
+  return { calls: field('syscw'), bytes: field('wchar') };
+}
+
 const gw = await startBenchGateway({
   LEGWAY_SIP_ENABLED: 'true',
   LEGWAY_SIP_HOST: '127.0.0.1',
@@ -49,6 +58,7 @@ const gw = await startBenchGateway({
   LEGWAY_SIP_ROUTES: '*=bench-room',
   LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
   LEGWAY_MEDIA_WORKERS: '1',
+  ...(process.env['SIP_CPU_WINDOW_MS'] ? { LEGWAY_SQLITE_COMMIT_WINDOW_MS: process.env['SIP_CPU_WINDOW_MS'] } : {}),
 });
 // SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count that load does not blur.
 const statementProto = Object.getPrototypeOf(gw.app.store.db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
@@ -71,6 +81,7 @@ dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
   if (countSql) bySql.set(String(args[0]), (bySql.get(String(args[0])) ?? 0) + 1);
   return originalExec.apply(this, args);
 };
+const fixedKiB = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 const drain = async (): Promise<void> => {
   const start = Date.now();
   while (gw.app.legs.active > 0 && Date.now() - start < 40_000) await sleep(50);
@@ -95,12 +106,14 @@ try {
       await session.post('Profiler.start');
     }
     const before = threadTicks();
+    const writesBefore = writes();
     const statementsBefore = statements;
     bySql.clear();
     const commitsBefore = gw.app.store.groupCommits;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
     const after = threadTicks();
+    const writesAfter = writes();
     const perCallStatements = (statements - statementsBefore) / Math.max(1, run.succeeded);
     const perCallCommits = (gw.app.store.groupCommits - commitsBefore) / Math.max(1, run.succeeded);
     const byThread = [...after]
@@ -119,7 +132,8 @@ try {
     const mainMs = main === undefined ? Number.NaN : ((main[1] - (before.get(main[0]) ?? 0)) * 10) / Math.max(1, run.succeeded);
     console.log(
       `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
-        `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call`,
+        `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
+        `${((writesAfter.calls - writesBefore.calls) / Math.max(1, run.succeeded)).toFixed(1)} write syscalls (${fixedKiB((writesAfter.bytes - writesBefore.bytes) / Math.max(1, run.succeeded))}) per call`,
     );
     if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
     if (countSql) {

@@ -224,7 +224,7 @@ export class SipLegRunner implements RunningLeg {
     this.bridge = to.bridge;
     const now = this.deps.clock.now().toISOString();
     this.leg = { ...this.leg, conversation_id: to.conversationId, member_id: to.memberId, timestamp: { ...this.leg.timestamp, updated: now } };
-    this.deps.store.legs.update(this.leg, now);
+    this.deps.store.legs.move(this.leg, now);
     this.send(event);
   }
 

@@ -232,7 +232,7 @@ export class WebRtcLegRunner implements RunningLeg {
     this.video = to.video;
     const now = this.deps.clock.now().toISOString();
     this.leg = { ...this.leg, conversation_id: to.conversationId, member_id: to.memberId, timestamp: { ...this.leg.timestamp, updated: now } };
-    this.deps.store.legs.update(this.leg, now);
+    this.deps.store.legs.move(this.leg, now);
     this.send(event);
     void this.video.add(this.leg.id, this.endpoint, () => this.send({ type: 'RENEGOTIATE' }));
   }

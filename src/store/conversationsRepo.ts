@@ -71,7 +71,8 @@ export class ConversationsRepo {
        WHERE id = @id AND state = 'active'`,
     );
     this.deleteStmt = db.prepare("UPDATE conversations SET state = 'deleted', destroyed_at = @at, updated_at = @at WHERE id = @id AND state = 'active'");
-    this.idleStmt = db.prepare('UPDATE conversations SET idle_since = @at WHERE id = @id');
+    // Only a change is written: in a busy conversation every join and leave would otherwise rewrite its row with the same NULL.
+    this.idleStmt = db.prepare('UPDATE conversations SET idle_since = @at WHERE id = @id AND idle_since IS DISTINCT FROM @at');
     this.expiredStmt = db.prepare<[string], { id: string }>(
       dialect === 'sqlite'
         ? `SELECT id FROM conversations

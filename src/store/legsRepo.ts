@@ -58,6 +58,7 @@ function toLeg(row: Row): Leg {
 export class LegsRepo {
   private readonly insertStmt;
   private readonly updateStmt;
+  private readonly moveStmt;
   private readonly byId;
   private readonly byConversation;
   private readonly unfinished;
@@ -73,7 +74,9 @@ export class LegsRepo {
       `INSERT INTO legs (id, conversation_id, member_id, type, direction, status, data, created_at, node_id)
        VALUES (@id, @conversation_id, @member_id, @type, @direction, @status, @data, @created_at, @node_id)`,
     );
-    this.updateStmt = db.prepare(
+    // A status change leaves conversation_id out of its SET list, so SQLite does not rewrite the leg's entry in legs_by_conversation.
+    this.updateStmt = db.prepare('UPDATE legs SET status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id');
+    this.moveStmt = db.prepare(
       'UPDATE legs SET conversation_id = @conversation_id, member_id = @member_id, status = @status, data = @data, updated_at = @at, ended_at = @ended_at WHERE id = @id',
     );
     this.byId = db.prepare<[string], Row>('SELECT * FROM legs WHERE id = ?');
@@ -100,19 +103,20 @@ export class LegsRepo {
     });
   }
 
-  /** Writes status, media state, (when ended) the end time and reason, and (after a transfer) the conversation and member. */
+  /** Writes status, media state and (when ended) the end time and reason. */
   update(leg: Leg, at: string): void {
+    this.updateStmt.run({ id: leg.id, ...this.stateOf(leg), at });
+  }
+
+  /** Writes what `update` writes and, after a transfer, the leg's new conversation and member. */
+  move(leg: Leg, at: string): void {
+    this.moveStmt.run({ id: leg.id, conversation_id: leg.conversation_id, member_id: leg.member_id, ...this.stateOf(leg), at });
+  }
+
+  private stateOf(leg: Leg): { status: Leg['status']; data: string; ended_at: string | null } {
     const data: LegData = { media: leg.media };
     if (leg.end_reason !== undefined) data.end_reason = leg.end_reason;
-    this.updateStmt.run({
-      id: leg.id,
-      conversation_id: leg.conversation_id,
-      member_id: leg.member_id,
-      status: leg.status,
-      data: JSON.stringify(data),
-      at,
-      ended_at: leg.timestamp.ended ?? null,
-    });
+    return { status: leg.status, data: JSON.stringify(data), ended_at: leg.timestamp.ended ?? null };
   }
 
   get(id: string): Leg | undefined {

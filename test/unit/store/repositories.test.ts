@@ -139,6 +139,14 @@ describe.each(ENGINES)('repositories (%s)', (engine) => {
       timestamp: { created: T0 },
     };
     store.legs.insert(leg);
+    // A transfer moves the leg; a later status change keeps it where it went.
+    store.members.insert(member('MEM-2', 'CON-b', 'alice', 'joined'));
+    store.legs.move({ ...leg, conversation_id: 'CON-b', member_id: 'MEM-2', timestamp: { created: T0, updated: at(5) } }, at(5));
+    store.legs.update({ ...leg, status: 'ending', timestamp: { created: T0, updated: at(6) } }, at(6));
+    expect(store.legs.get('LEG-1')).toMatchObject({ conversation_id: 'CON-b', member_id: 'MEM-2', status: 'ending' });
+    expect(store.legs.listByConversation('CON-b').map((l) => l.id)).toEqual(['LEG-1']);
+    expect(store.legs.listByConversation('CON-a')).toEqual([]);
+    store.legs.move(leg, at(7));
     store.legs.update({ ...leg, status: 'ended', end_reason: 'hangup', timestamp: { created: T0, ended: at(9) } }, at(9));
     expect(store.legs.get('LEG-1')).toEqual({ ...leg, status: 'ended', end_reason: 'hangup', timestamp: { created: T0, updated: at(9), ended: at(9) } });
     expect(store.legs.listUnfinished()).toEqual([]);
