@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
-import { startWindow } from './stats.js';
+import { fixed, startWindow } from './stats.js';
 
 const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
 const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
@@ -81,7 +81,6 @@ dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
   if (countSql) bySql.set(String(args[0]), (bySql.get(String(args[0])) ?? 0) + 1);
   return originalExec.apply(this, args);
 };
-const fixedKiB = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 const drain = async (): Promise<void> => {
   const start = Date.now();
   while (gw.app.legs.active > 0 && Date.now() - start < 40_000) await sleep(50);
@@ -114,8 +113,9 @@ try {
     await drain();
     const after = threadTicks();
     const writesAfter = writes();
-    const perCallStatements = (statements - statementsBefore) / Math.max(1, run.succeeded);
-    const perCallCommits = (gw.app.store.groupCommits - commitsBefore) / Math.max(1, run.succeeded);
+    const eachCall = (total: number): number => total / Math.max(1, run.succeeded);
+    const perCallStatements = eachCall(statements - statementsBefore);
+    const perCallCommits = eachCall(gw.app.store.groupCommits - commitsBefore);
     const byThread = [...after]
       .map(([name, t]) => [name, (t - (before.get(name) ?? 0)) * 10] as const)
       .filter(([, t]) => t > 0)
@@ -133,7 +133,7 @@ try {
     console.log(
       `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
         `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
-        `${((writesAfter.calls - writesBefore.calls) / Math.max(1, run.succeeded)).toFixed(1)} write syscalls (${fixedKiB((writesAfter.bytes - writesBefore.bytes) / Math.max(1, run.succeeded))}) per call`,
+        `${fixed(eachCall(writesAfter.calls - writesBefore.calls), 1)} write syscalls (${fixed(eachCall(writesAfter.bytes - writesBefore.bytes) / 1024, 1)} KiB) per call`,
     );
     if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
     if (countSql) {
