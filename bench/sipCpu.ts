@@ -5,7 +5,9 @@
  * signalling rate), one warm-up run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (900) each. Each round prints this
  * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
  * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
- * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector).
+ * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector); with
+ * SIP_CPU_HEAP=<file>, the main thread's allocations of the last round, sampled every 4 KiB
+ * (.heapprofile, V8's sampling heap profiler). SIP_CPU_THREADS=1 prints each round's CPU by thread.
  * Each round also prints the write syscalls and bytes per call (/proc/self/io: WAL frames,
  * checkpoints, logs); with SIP_CPU_SQL=1, it lists the SQL statements it ran per call, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
@@ -14,35 +16,19 @@
  *
  *   npx tsx bench/sipCpu.ts
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
-import { fixed, startWindow } from './stats.js';
+import { fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
 
 const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
 const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
 const ROUNDS = Number(process.env['SIP_CPU_ROUNDS'] ?? 3);
 const PROFILE = process.env['SIP_CPU_PROFILE'];
 const FROM_STDIN = process.env['SIP_CPU_STDIN'] === '1';
-
-/** CPU ticks (user + system, 1/100 s) of each thread of this process, by "tid comm", from /proc. */
-function threadTicks(): Map<string, number> {
-  const ticks = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const fields = stat.slice(close + 2).split(' ');
-      ticks.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, close)}`, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ticks;
-}
 
 /** Write syscalls and bytes this process has made so far (/proc/self/io: the WAL's frames, the checkpoints, logs; not socket sends). */
 function writes(): { calls: number; bytes: number } {
@@ -98,6 +84,16 @@ try {
     await sleep(1000);
     const idle = stopIdle();
     const session = PROFILE !== undefined && !FROM_STDIN && round === ROUNDS - 1 ? new Session() : undefined;
+    const heapSession = process.env['SIP_CPU_HEAP'] !== undefined && round === ROUNDS - 1 ? new Session() : undefined;
+    if (heapSession) {
+      heapSession.connect();
+      await heapSession.post('HeapProfiler.enable');
+      await heapSession.post('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    }
     if (session) {
       session.connect();
       await session.post('Profiler.enable');
@@ -111,16 +107,16 @@ try {
     const commitsBefore = gw.app.store.groupCommits;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
-    const after = threadTicks();
+    const threads = threadCpuSince(before);
     const writesAfter = writes();
     const eachCall = (total: number): number => total / Math.max(1, run.succeeded);
     const perCallStatements = eachCall(statements - statementsBefore);
     const perCallCommits = eachCall(gw.app.store.groupCommits - commitsBefore);
-    const byThread = [...after]
-      .map(([name, t]) => [name, (t - (before.get(name) ?? 0)) * 10] as const)
-      .filter(([, t]) => t > 0)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, t]) => `${name} ${(t / run.succeeded).toFixed(2)}`);
+    if (heapSession) {
+      const { profile } = await heapSession.post('HeapProfiler.stopSampling');
+      writeFileSync(process.env['SIP_CPU_HEAP']!, JSON.stringify(profile));
+      heapSession.disconnect();
+    }
     if (session) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(PROFILE!, JSON.stringify(profile));
@@ -128,14 +124,14 @@ try {
     }
     const perCall = (run.window.cpuUs / 1000 - (idle.cpuUs / 1000 / idle.wallMs) * run.window.wallMs) / Math.max(1, run.succeeded);
     results.push(perCall);
-    const main = [...after].find(([name]) => name.startsWith(`${process.pid} `));
-    const mainMs = main === undefined ? Number.NaN : ((main[1] - (before.get(main[0]) ?? 0)) * 10) / Math.max(1, run.succeeded);
+    const mainMs = eachCall(threads.find((row) => row.thread === 'main')?.ms ?? Number.NaN);
     console.log(
       `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
         `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
         `${fixed(eachCall(writesAfter.calls - writesBefore.calls), 1)} write syscalls (${fixed(eachCall(writesAfter.bytes - writesBefore.bytes) / 1024, 1)} KiB) per call`,
     );
-    if (process.env['SIP_CPU_THREADS'] === '1') console.log(`  by thread (ms per call, with idle): ${byThread.join(', ')}`);
+    if (process.env['SIP_CPU_THREADS'] === '1')
+      console.log(`  by thread (ms per call, with idle): ${threads.map((row) => `${row.thread} ${eachCall(row.ms).toFixed(2)}`).join(', ')}`);
     if (countSql) {
       console.log('  SQL statements per call, most run first:');
       for (const [sql, n] of [...bySql].sort((a, b) => b[1] - a[1]))

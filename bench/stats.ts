@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { SummaryRow } from './summary.js';
 /** Measurement helpers shared by the benchmarks: wall and CPU windows, percentiles, formatting. */
 
@@ -20,6 +20,33 @@ export function startWindow(): () => Window {
     const wallMs = Number(process.hrtime.bigint() - wall0) / 1e6;
     return { wallMs, cpuUs: cpu.user + cpu.system, userUs: cpu.user, systemUs: cpu.system };
   };
+}
+
+/** CPU ticks (user + system, 1/100 s) of each thread of this process, by "tid comm", from /proc. */
+export function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      ticks.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, close)}`, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ticks;
+}
+
+/**
+ * CPU milliseconds each thread spent since `before` (a `threadTicks()` reading), busiest first,
+ * threads that spent none left out; the main thread is named `main`, the others by tid.
+ */
+export function threadCpuSince(before: Map<string, number>): { thread: string; ms: number }[] {
+  return [...threadTicks()]
+    .map(([name, t]) => ({ thread: name.startsWith(`${process.pid} `) ? 'main' : name, ms: (t - (before.get(name) ?? 0)) * 10 }))
+    .filter((row) => row.ms > 0)
+    .sort((a, b) => b.ms - a.ms);
 }
 
 /** Nearest-rank percentile (p in 0..100) of samples; sorts a copy. */

@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
 import { BenchReceiver } from './webhookReceiver.js';
-import { cpuRows, fixed, percentile, startWindow, table, usBetween, type BenchResult, type Window } from './stats.js';
+import { cpuRows, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, usBetween, type BenchResult, type Window } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
 const CONCURRENCY = 8; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
@@ -50,7 +50,7 @@ export const webhookMethod = (s: WebhookScenario): string =>
   `${s.conversations === 1 ? 'into one conversation' : `round-robin over ${s.conversations} conversations`} through app.services.events.post() as the ` +
   `application, ${posting(s)}; an event's commit time is read when its group commit has run and is on disk (store.afterCommit): legway does not post an event before that. Timed until the receiver ` +
   `has seen every event, after ${fixed(s.warmup)} warm-up events posted the same way${s.rate === undefined ? '' : ' (a second at the offered rate: all connections open, the paced path compiled)'} and drained. Deliveries/s = events / (last receipt − first commit); ` +
-  'latency is commit to the receiver answering 2xx; the drain rate (and its CPU per delivery) counts only what arrived after the last commit, when nothing ' +
+  'latency is commit to the receiver answering 2xx; the drain rate (and its CPU per delivery, also split by thread from /proc) counts only what arrived after the last commit, when nothing ' +
   `competes with delivery. Gateway and poster share one process, and with the receiver the machine's ${availableParallelism()} cores; CPU (this process, ` +
   'every thread) runs from the first post until the outbox is empty, so it includes the appends, the outbox rows, signing, the client ' +
   "end of HTTP and the deletes; the receiver's CPU is reported on its own. " +
@@ -227,6 +227,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
     const profiler = await startProfile();
     const stopDrain = startWindow();
+    const drainThreads0 = threadTicks();
     const backlog = s.events - ((await receiver.count()).count - skip);
     const sampler = setInterval(sample, 1);
     const arrived = await receiver.until(skip + s.events, DELIVERY_TIMEOUT_MS);
@@ -234,6 +235,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     clearInterval(sampler);
     const w = stop();
     const drainWindow = stopDrain();
+    const drainThreads = threadCpuSince(drainThreads0);
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
     await profiler?.();
 
@@ -331,6 +333,17 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
               `CPU per delivery ${fixed(drainWindow.cpuUs / backlog, 1)} µs (nothing but delivery runs then)`
             : `n/a: delivery kept pace with posting (${fixed(backlog)} outstanding at the last commit)`,
         ],
+        ...(backlog >= MIN_BACKLOG_FOR_DRAIN
+          ? ([
+              [
+                'Drain CPU by thread',
+                `${drainThreads
+                  .slice(0, 4)
+                  .map((row) => `${row.thread} ${fixed((row.ms * 1000) / backlog, 1)} µs (${fixed((100 * row.ms) / drainWindow.wallMs)}% busy)`)
+                  .join(', ')} per delivery (/proc ticks of 10 ms; the sender thread is a worker thread, by its id)`,
+              ],
+            ] as [string, string][])
+          : []),
         [
           'Commit to 2xx',
           `p50 ${ms(percentile(latencies, 50))}, p95 ${ms(percentile(latencies, 95))}, p99 ${ms(percentile(latencies, 99))}, max ${ms(Math.max(...latencies))}`,

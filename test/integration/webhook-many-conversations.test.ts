@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Principal } from '../../src/auth/principal.js';
 import { metricsMatching, startGateway, type TestGateway } from '../support/gateway.js';
 import { WebhookReceiver, type Received } from '../support/receiver.js';
 
@@ -79,5 +80,54 @@ describe('event webhook under many conversations', () => {
     const delivered = [new RegExp(`legway_webhook_delivered_total ${sent.length}\\b`), /legway_webhook_queue_depth\{state="pending"\} 0/];
     const metrics = await metricsMatching(gw, delivered);
     for (const pattern of delivered) expect(metrics).toMatch(pattern);
+  });
+
+  // A slow receiver leaves a backlog in many conversations at once: the entries the dispatcher reads
+  // ahead for conversations waiting for a slot stay within its budget (4,096 entries), and what it
+  // could not keep is read again when the conversation's turn comes, in order, none lost.
+  it('keeps what it reads ahead within its budget when many conversations have a backlog, and still delivers each in order', { timeout: 90_000 }, async () => {
+    const url = await receiver.start();
+    gw = await startGateway({
+      env: { LEGWAY_EVENT_URL: url, LEGWAY_WEBHOOK_CONCURRENCY: '4', LEGWAY_WEBHOOK_RETRY_BASE_MS: '20', LEGWAY_WEBHOOK_RETRY_MAX_MS: '50' },
+    });
+    const dispatcher = gw.app.webhooks.dispatcher!;
+    const app = gw.app;
+    const principal: Principal = { role: 'application', sub: 'backlog-test', join: [] };
+    // Refused until every event is queued, so that each conversation has its whole backlog waiting.
+    let open = false;
+    let mostReadAhead = 0;
+    const delivered = new Set<string>();
+    receiver.answer = (r) => {
+      mostReadAhead = Math.max(mostReadAhead, dispatcher.readAheadCount);
+      if (open) delivered.add(key(r));
+      return { status: open ? 200 : 503 };
+    };
+    const BACKLOGGED = 150;
+    const EACH = 80;
+    const sent: string[] = [];
+    const senders = Array.from({ length: BACKLOGGED }, (_, c) => {
+      const conversation = app.services.conversations.create({ name: `backlog-${c}` }, principal);
+      return { id: conversation.id, from: app.services.members.create(conversation.id, { user: { name: `backlog-${c}-a` }, state: 'joined' }, principal).id };
+    });
+    // Round-robin, so that a conversation's next entry is always younger than the other heads: each
+    // lane that ends puts its conversation at the back of the line, holding what was read ahead.
+    for (let n = 0; n < EACH; n++) {
+      for (const { id, from } of senders) sent.push(`${id}#${app.services.events.post(id, { type: 'text', from, body: { text: `b${n}` } }, principal).id}`);
+    }
+    await new Promise<void>((resolve) => app.store.afterCommit(resolve));
+    open = true;
+    await receiver.until(() => delivered.size >= sent.length, 80_000);
+
+    const expected = new Set(sent);
+    const forConversations = receiver.accepted().filter((r) => expected.has(key(r)));
+    expect(new Set(forConversations.map(key))).toEqual(expected);
+    expect(forConversations).toHaveLength(sent.length);
+    const byConversation = new Map<string, number[]>();
+    for (const r of forConversations)
+      byConversation.set(r.event.conversation_id, [...(byConversation.get(r.event.conversation_id) ?? []), r.event.id as number]);
+    for (const ids of byConversation.values()) expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    // The budget was reached (so the path past it ran) and never exceeded.
+    expect(mostReadAhead).toBeGreaterThan(4000);
+    expect(mostReadAhead).toBeLessThanOrEqual(4096);
   });
 });
