@@ -19,7 +19,7 @@ import { parseSipMessage } from '../src/sip/transport/messageParser.js';
 import { freePort, sippMissing } from '../test/sipp/sipp.js';
 import { startBenchGateway, type BenchGateway } from './gateway.js';
 import { startSipResponder } from './sipResponder.js';
-import { fixed, percentile, startWindow, table, type BenchResult, type Window } from './stats.js';
+import { fixed, percentile, startWindow, table, threadCpuSince, threadTicks, type BenchResult, type Window } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
 const SCENARIO = new URL('./sipp/uac-call-setup.xml', import.meta.url).pathname;
@@ -425,8 +425,10 @@ export async function benchSip(): Promise<BenchResult> {
     const idle = stopIdle();
     const idleCores = idle.cpuUs / 1000 / idle.wallMs;
     lines.push(`    legway, signalling only: hold_ms 0 at ${SIGNALLING_RATE} calls/s (idle gateway before it: ${fixed(idleCores, 3)} cores busy)`);
+    const signallingThreads0 = threadTicks();
     const signalling = await runRate(sipPort, SIGNALLING_RATE, SIGNALLING_RATE * SECONDS_PER_RATE, 0);
     await drained(gw, `${SIGNALLING_RATE} calls/s, hold 0`, failures);
+    const signallingThreads = threadCpuSince(signallingThreads0);
     lines.push(...runLines(signalling, 'Gateway'));
     lines.push(`    legway, signalling only at a light load: hold_ms 0 at ${LIGHT_RATE} calls/s`);
     const light = await runRate(sipPort, LIGHT_RATE, LIGHT_RATE * SECONDS_PER_RATE, 0);
@@ -466,6 +468,23 @@ export async function benchSip(): Promise<BenchResult> {
           `${fixed(signallingCpu, 2)} ms gateway CPU per call set up and torn down (hold 0, ${SIGNALLING_RATE} calls/s, idle CPU taken out) = ` +
             `${fixed(perCore, 0)} calls/s per core` +
             (passes(signalling) ? '' : ` (the run missed the bar: ${fixed(signalling.failed)} failed calls; per call answered)`),
+        ],
+        [
+          'By thread',
+          (() => {
+            const perCall = (ms: number): string => fixed(ms / Math.max(1, signalling.succeeded), 2);
+            const main = signallingThreads.find((row) => row.thread === 'main')?.ms ?? 0;
+            const others = signallingThreads.filter((row) => row.thread !== 'main');
+            const rest = others.slice(3).reduce((sum, row) => sum + row.ms, 0);
+            return (
+              `ms per call in the signalling run, idle included: main thread ${perCall(main)}; busiest others ` +
+              `${others
+                .slice(0, 3)
+                .map((row) => `${row.thread.split(' ')[0]} ${perCall(row.ms)}`)
+                .join(', ')}; the ${others.length - Math.min(3, others.length)} others ${perCall(rest)} ` +
+              `(the media thread and V8's garbage-collection helpers, by thread id; /proc ticks of 10 ms)`
+            );
+          })(),
         ],
         [
           'At a light load',
