@@ -60,12 +60,15 @@ const IDLE_MS = 3000;
 /** The SIP layer alone: SIPp's calls (hold 0) at this rate, this many, after as many again to warm up. */
 const SIP_LAYER_RATE = SIGNALLING_RATE;
 const SIP_LAYER_CALLS = 1500;
+/** LEGWAY_MAX_MEMBERS_PER_CONVERSATION for the search: above the calls up at once at the highest rate tried. */
+const MAX_MEMBERS = 5000;
 
 const callsAt = (rate: number, index: number): number => (index === 0 ? BASE_CALLS : rate * SECONDS_PER_RATE);
 
 export const sipMethod =
   'SIPp (sipp on the PATH, a separate process) calls a gateway started in this process (SIP on UDP 127.0.0.1, media on, ' +
-  `LEGWAY_SIP_ROUTES=*=${ROOM}, so every call joins the audio bridge of one conversation) with bench/sipp/uac-call-setup.xml: ` +
+  `LEGWAY_SIP_ROUTES=*=${ROOM}, so every call joins the audio bridge of one conversation; LEGWAY_MAX_MEMBERS_PER_CONVERSATION=${MAX_MEMBERS}, ` +
+  `so that the calls up at once are not turned away by the default cap of 200) with bench/sipp/uac-call-setup.xml: ` +
   `INVITE offering PCMU → 100/180 (optional) → 200 with a PCMU answer (checked) → ACK → ${HOLD_MS} ms up → BYE → 200; ` +
   'each call has its own From user; SIPp sends no RTP. ' +
   `Runs at fixed offered rates (sipp -r R -rp 1000 -m N): ${RATES[0]} calls/s for ${BASE_CALLS} calls, then ` +
@@ -397,6 +400,10 @@ export async function benchSip(): Promise<BenchResult> {
     LEGWAY_SIP_ROUTES: `*=${ROOM}`,
     LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
     LEGWAY_MEDIA_WORKERS: '1',
+    // Every call joins one conversation: at 200 calls/s with calls up for a second that is more
+    // members at once than the default cap of 200, whose 486s would end the search at a setting
+    // rather than at what the gateway can carry.
+    LEGWAY_MAX_MEMBERS_PER_CONVERSATION: String(MAX_MEMBERS),
   });
   try {
     const sipPort = gw.app.sip?.port;
