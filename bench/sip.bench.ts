@@ -382,6 +382,20 @@ async function drained(gw: BenchGateway, what: string, failures: string[]): Prom
   if (gw.app.legs.active > 0) failures.push(`${what}: ${gw.app.legs.active} leg(s) still running ${DRAIN_MS / 1000} s after SIPp ended`);
 }
 
+/** The signalling run's CPU per call by thread: the main thread, the three busiest others, the rest together. */
+function byThread(threads: { thread: string; ms: number }[], calls: number): string {
+  const perCall = (ms: number): string => fixed(ms / Math.max(1, calls), 2);
+  const main = threads.find((row) => row.thread === 'main')?.ms ?? 0;
+  const others = threads.filter((row) => row.thread !== 'main');
+  const busiest = others.slice(0, 3).map((row) => `${row.thread.split(' ')[0]} ${perCall(row.ms)}`);
+  const rest = others.slice(3);
+  return (
+    `ms per call in the signalling run, idle included: main thread ${perCall(main)}; busiest others ${busiest.join(', ')}; ` +
+    `the ${rest.length} others ${perCall(rest.reduce((sum, row) => sum + row.ms, 0))} ` +
+    "(the media thread and V8's garbage-collection helpers, by thread id; /proc ticks of 10 ms)"
+  );
+}
+
 /** Benchmark 6: SIP calls set up per second and INVITE→200 latency under load, beside the limit of SIPp and this machine. */
 export async function benchSip(): Promise<BenchResult> {
   const missing = sippMissing();
@@ -476,23 +490,7 @@ export async function benchSip(): Promise<BenchResult> {
             `${fixed(perCore, 0)} calls/s per core` +
             (passes(signalling) ? '' : ` (the run missed the bar: ${fixed(signalling.failed)} failed calls; per call answered)`),
         ],
-        [
-          'By thread',
-          (() => {
-            const perCall = (ms: number): string => fixed(ms / Math.max(1, signalling.succeeded), 2);
-            const main = signallingThreads.find((row) => row.thread === 'main')?.ms ?? 0;
-            const others = signallingThreads.filter((row) => row.thread !== 'main');
-            const rest = others.slice(3).reduce((sum, row) => sum + row.ms, 0);
-            return (
-              `ms per call in the signalling run, idle included: main thread ${perCall(main)}; busiest others ` +
-              `${others
-                .slice(0, 3)
-                .map((row) => `${row.thread.split(' ')[0]} ${perCall(row.ms)}`)
-                .join(', ')}; the ${others.length - Math.min(3, others.length)} others ${perCall(rest)} ` +
-              `(the media thread and V8's garbage-collection helpers, by thread id; /proc ticks of 10 ms)`
-            );
-          })(),
-        ],
+        ['By thread', byThread(signallingThreads, signalling.succeeded)],
         [
           'At a light load',
           `${fixed(lightCpu, 2)} ms gateway CPU per call (hold 0, ${LIGHT_RATE} calls/s, idle CPU taken out): what a call costs when it shares no turn, commit or wake-up with another`,

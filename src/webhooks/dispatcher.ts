@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { WebhookConfig } from '../config/schema.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { OutboxEntry, OutboxRepo } from '../store/outboxRepo.js';
+import { ReadAhead } from './readAhead.js';
 import { ReadyHeads, type ReadyHead } from './readyHeads.js';
 import { decide } from './retryPolicy.js';
 import type { Outcome } from './sender.js';
@@ -53,11 +54,7 @@ const READ_AHEAD_PER_SLOT = 8;
  * 6,000 to about 8,000 a second here (benchmark 4c), and 64 did no better.
  */
 const LOOK_AHEAD = 32;
-/**
- * Entries read ahead and kept for conversations waiting for a slot, all conversations together: a
- * backlog in many conversations at once (a slow receiver) holds at most this many payloads in
- * memory; past it a conversation keeps only its head, and its lane reads the rest when it starts.
- */
+/** Entries read ahead and kept for conversations waiting for a slot, all conversations together (see ReadAhead). */
 const UPCOMING_BUDGET = 4096;
 
 /**
@@ -89,9 +86,7 @@ export class WebhookDispatcher {
    * The entries after a conversation's known head, in order, read ahead when its last lane ended
    * (due now and durable; possibly not all of what is queued behind).
    */
-  private readonly upcoming = new Map<string, OutboxEntry[]>();
-  /** Entries `upcoming` holds, all conversations together (at most UPCOMING_BUDGET). */
-  private upcomingCount = 0;
+  private readonly upcoming = new ReadAhead(UPCOMING_BUDGET);
   /** Counts replays: a lane started before one may not hold what comes next any more. */
   private epoch = 0;
   /**
@@ -145,7 +140,7 @@ export class WebhookDispatcher {
   kick(): void {
     // An entry read ahead before a replay may no longer be next.
     this.epoch++;
-    this.clearUpcoming();
+    this.upcoming.clear();
     this.ready.clear();
     this.fresh = true;
     this.schedulePump();
@@ -174,7 +169,7 @@ export class WebhookDispatcher {
     // was delivered before the stop be written now, so it is not sent again after a restart.
     const closed = this.sender.abortAll();
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    this.clearUpcoming();
+    this.upcoming.clear();
     this.writeSettlements();
     await closed;
   }
@@ -193,7 +188,7 @@ export class WebhookDispatcher {
 
   /** Entries read ahead and held for conversations waiting for a slot (at most UPCOMING_BUDGET). */
   get readAheadCount(): number {
-    return this.upcomingCount;
+    return this.upcoming.size;
   }
 
   /** The outbox's queue depths, counting outcomes settled but not written yet as they will be. */
@@ -278,7 +273,7 @@ export class WebhookDispatcher {
     this.inFlight.add(entry.conversation_id);
     // The lane: this head and the entries known to follow it, sent one after another.
     const lane: Lane = [entry, ...this.following(entry)];
-    this.dropUpcoming(entry.conversation_id);
+    this.upcoming.drop(entry.conversation_id);
     void this.run(lane, this.epoch);
   }
 
@@ -288,7 +283,7 @@ export class WebhookDispatcher {
    * LOOK_AHEAD.
    */
   private following(entry: OutboxEntry): OutboxEntry[] {
-    const known = this.upcoming.get(entry.conversation_id) ?? [];
+    const known = this.upcoming.of(entry.conversation_id);
     const after = known.findIndex((next) => next.seq > entry.seq);
     const entries = this.durable(after < 0 ? this.deps.outbox.nextPending(entry.conversation_id, entry.seq, LOOK_AHEAD) : known.slice(after));
     // An entry waiting for a retry goes out on its own, when it falls due.
@@ -350,28 +345,9 @@ export class WebhookDispatcher {
     }
     const [next, ...after] = entries;
     if (next === undefined) return;
-    this.keepUpcoming(conversationId, after);
+    this.upcoming.keep(conversationId, after);
     if (next.next_attempt_at <= this.now()) this.ready.add({ ...next, entry: next });
     else this.scheduleRetry(next.next_attempt_at);
-  }
-
-  /** Keeps the entries read after a conversation's next head, as far as the budget allows. */
-  private keepUpcoming(conversationId: string, entries: OutboxEntry[]): void {
-    this.dropUpcoming(conversationId);
-    const kept = entries.slice(0, UPCOMING_BUDGET - this.upcomingCount);
-    if (kept.length === 0) return;
-    this.upcoming.set(conversationId, kept);
-    this.upcomingCount += kept.length;
-  }
-
-  private dropUpcoming(conversationId: string): void {
-    this.upcomingCount -= this.upcoming.get(conversationId)?.length ?? 0;
-    this.upcoming.delete(conversationId);
-  }
-
-  private clearUpcoming(): void {
-    this.upcoming.clear();
-    this.upcomingCount = 0;
   }
 
   /**
