@@ -26,7 +26,7 @@ import { benchSip, sipMethod } from './sip.bench.js';
 import { benchSipMedia, sipMediaMethod } from './sipMedia.bench.js';
 import type { BenchResult } from './stats.js';
 import { summaryLines, type SummaryRow } from './summary.js';
-import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, WEBHOOK_SUSTAINED, webhookMethod } from './webhook.bench.js';
+import { benchWebhook, WEBHOOK_MANY, WEBHOOK_ONE, WEBHOOK_RATE, WEBHOOK_REMOTE, WEBHOOK_SUSTAINED, webhookMethod } from './webhook.bench.js';
 import { benchWebrtcJoin, webrtcJoinMethod } from './webrtcJoin.bench.js';
 
 interface Bench {
@@ -52,6 +52,11 @@ const BENCHES: Bench[] = [
     title: '4d. Event webhook delivery, 3,000 events/s offered over 64 conversations (a load delivery keeps pace with)',
     method: webhookMethod(WEBHOOK_SUSTAINED),
     run: () => benchWebhook(WEBHOOK_SUSTAINED),
+  },
+  {
+    title: '4e. Event webhook delivery, 2,000 events/s offered over 256 conversations to a receiver that answers in 20 ms',
+    method: webhookMethod(WEBHOOK_REMOTE),
+    run: () => benchWebhook(WEBHOOK_REMOTE),
   },
   { title: '5a. Audio bridge: CPU per mixed leg', method: bridgeMixMethod, run: benchBridgeMix },
   { title: '5b. Audio bridge: legs kept in real time on one core', method: bridgeRealtimeMethod, run: benchBridgeRealtime },

@@ -9,9 +9,14 @@ export interface Arrival {
   raw: string;
 }
 
-/** The receiver's code, run by a plain `node` in a child process: answers 200 at once and records what arrived when. */
+/**
+ * The receiver's code, run by a plain `node` in a child process: records what arrived when, and
+ * answers 200 at once or, with RECEIVER_DELAY_MS set, that long after the body was read (a receiver
+ * that far away, or that slow to answer).
+ */
 const RECEIVER_SOURCE = `
 const { createServer } = require('node:http');
+const delayMs = Number(process.env.RECEIVER_DELAY_MS || 0);
 const arrivals = [];
 let malformed = 0;
 /** Waits for a count: [count, id] pairs, answered when that many events have arrived. */
@@ -21,7 +26,8 @@ const server = createServer((req, res) => {
   req.on('data', (c) => chunks.push(c));
   req.on('end', () => {
     const at = process.hrtime.bigint();
-    res.writeHead(200, { 'content-length': '0' }).end();
+    if (delayMs > 0) setTimeout(() => res.writeHead(200, { 'content-length': '0' }).end(), delayMs);
+    else res.writeHead(200, { 'content-length': '0' }).end();
     const raw = Buffer.concat(chunks).toString('utf8');
     try {
       const event = JSON.parse(raw);
@@ -68,12 +74,18 @@ type Reply =
  * Arrival counts are asked for over IPC, never sent per request.
  */
 export class BenchReceiver {
-  private readonly child: ChildProcess = spawn(process.execPath, ['-e', RECEIVER_SOURCE], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    // Structured clone, so that the bigint arrival times cross as they are.
-    serialization: 'advanced',
-  });
+  private readonly child: ChildProcess;
   private nextWait = 0;
+
+  /** `delayMs`: how long after reading a request's body the receiver answers it (0: at once). */
+  constructor(delayMs = 0) {
+    this.child = spawn(process.execPath, ['-e', RECEIVER_SOURCE], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Structured clone, so that the bigint arrival times cross as they are.
+      serialization: 'advanced',
+      env: { ...process.env, RECEIVER_DELAY_MS: String(delayMs) },
+    });
+  }
 
   async start(): Promise<string> {
     const { port } = await this.next('port');

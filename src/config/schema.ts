@@ -149,7 +149,7 @@ export const configInputSchema = z.strictObject({
     .min(1)
     .max(30 * 86_400)
     .default(86_400),
-  webhook_concurrency: z.coerce.number().int().min(1).max(256).default(8),
+  webhook_concurrency: z.coerce.number().int().min(1).max(256).default(64),
   media_max_bytes: z.coerce
     .number()
     .int()

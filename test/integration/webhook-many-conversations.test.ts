@@ -130,4 +130,24 @@ describe('event webhook under many conversations', () => {
     expect(mostReadAhead).toBeGreaterThan(4000);
     expect(mostReadAhead).toBeLessThanOrEqual(4096);
   });
+
+  // A receiver that is slow to answer (far away, or busy) bounds delivery at the deliveries in flight
+  // over its answer time; by default 64 conversations are delivered at once, so 64 requests are open
+  // together against a receiver that has answered none of them, and the 65th conversation waits.
+  it('by default has 64 conversations in flight at once against a receiver that has not answered yet', { timeout: 30_000 }, async () => {
+    const url = await receiver.start();
+    gw = await startGateway({ env: { LEGWAY_EVENT_URL: url } });
+    const app = gw.app;
+    const principal: Principal = { role: 'application', sub: 'in-flight-test', join: [] };
+    receiver.answer = () => ({ hang: true });
+    for (let c = 0; c < 70; c++) {
+      const conversation = app.services.conversations.create({ name: `in-flight-${c}` }, principal);
+      const from = app.services.members.create(conversation.id, { user: { name: `in-flight-${c}-a` }, state: 'joined' }, principal).id;
+      app.services.events.post(conversation.id, { type: 'text', from, body: { text: 'hello' } }, principal);
+    }
+    await receiver.until(() => receiver.requests.length >= 64, 20_000);
+    const conversationsOpen = new Set(receiver.requests.map((r) => r.event.conversation_id as string));
+    expect(conversationsOpen.size).toBe(receiver.requests.length);
+    expect(gw.app.webhooks.dispatcher!.inFlightCount).toBe(64);
+  });
 });
