@@ -9,13 +9,22 @@ export interface BoundSockets {
 }
 
 /**
+ * The receive buffer asked for the SIP UDP socket. The system's default (about 208 KiB on Linux)
+ * holds a few hundred datagrams: a burst of calls arriving while the event loop is busy for some
+ * tens of milliseconds (a garbage collection, a large commit) overflows it, and each datagram lost
+ * costs a caller a retransmission (half a second for an INVITE) or, for an ACK, a call left waiting.
+ * Linux grants at most net.core.rmem_max of it.
+ */
+export const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
  * Binds UDP and TCP on the same port number: the given one, or for port 0 a number the system
  * picks for UDP that is then taken for TCP too (retried a few times when TCP finds it in use).
  */
 export async function bindUdpAndTcp(host: string, port: number, family: 4 | 6): Promise<BoundSockets> {
   const attempts = port === 0 ? 8 : 1;
   for (let attempt = 1; ; attempt++) {
-    const udp = createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
+    const udp = createSocket({ type: family === 6 ? 'udp6' : 'udp4', recvBufferSize: UDP_RECV_BUFFER_BYTES });
     try {
       await bindUdp(udp, host, port);
     } catch (err) {
