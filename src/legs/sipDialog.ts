@@ -82,6 +82,15 @@ class SipDialogDelegate implements Core.SessionDelegate {
     runner?.send({ type: 'ANSWERED' });
   }
 
+  /**
+   * Our 200 was never ACKed and its INVITE transaction has ended (64·T1). Without this, sip.js would
+   * send a BYE of its own here, and the leg a second one when its own wait for the ACK runs out (or
+   * its hang-up's BYE, held for the ACK, falls due): the call gets exactly one BYE, the leg's.
+   */
+  onAckTimeout(): void {
+    // Nothing to do: the leg's machine ends the call ('no ACK') and its BYE follows.
+  }
+
   onBye(bye: Core.IncomingByeRequest): void {
     const call = this.call;
     bye.accept();

@@ -6,7 +6,8 @@
  * - Outbound, a 200 that crosses our CANCEL (no answer in time, or hung up while it rang) is ACKed
  *   and then BYEd; the callee never stays joined.
  * - Inbound, a hang-up between our 200 and the caller's ACK ends the leg at once and takes its
- *   audio out of the bridge; the BYE goes once the ACK comes.
+ *   audio out of the bridge; the BYE goes once the ACK comes. A caller that never ACKs gets one BYE
+ *   once the ACK can no longer come (not sip.js's and the leg's both).
  * - Admission: a burst beyond LEGWAY_SIP_MAX_CALLS while calls are still being routed is refused
  *   503 with Retry-After, and never more than the limit is taken.
  * - The route's `mute` and `canSpeak` are applied: the caller joins muted (and nobody hears it),
@@ -212,6 +213,26 @@ describe.skipIf(missing !== undefined)('the life of a SIP call', () => {
       // Its ACK comes, and then our BYE, which it answers 200.
       expectPassed(await caller.finished);
       await waitUntil(async () => memberEvents(await events(g, cid), 'sip-sipp').includes('member:left'), { timeoutMs: 10_000, what: 'the caller to leave' });
+      expect(g.app.legs.active).toBe(0);
+    });
+  });
+
+  describe('inbound: a caller that never ACKs our 200', () => {
+    // 64·T1 (32 s) must pass before the ACK can no longer come: this test takes that long.
+    it('gets exactly one BYE once the ACK can no longer come, and its leg ends "no ACK"', { timeout: 70_000 }, async () => {
+      const g = await start({ LEGWAY_SIP_ROUTES: '*=never-ack' });
+      // The caller answers the BYE 200, and fails if a second BYE follows within 3 s.
+      const caller = await sipp({
+        scenario: 'uac-invite-never-ack-expect-one-bye.xml',
+        transport: 'u1',
+        target: `127.0.0.1:${sipTarget(g).port}`,
+        timeoutSeconds: 60,
+      });
+      const cid = await waitConversation(g, 'never-ack');
+      const leg = await legWhere(g, cid, (l) => l.type === 'sip', 'the answered leg');
+      expectPassed(await caller.finished);
+      await waitUntil(async () => (await g.api('GET', `/v1/legs/${String(leg.id)}`)).body.status === 'ended', { timeoutMs: 10_000, what: 'the leg to end' });
+      expect(ofLeg(await events(g, cid), leg.id, 'sip:hangup').map((e) => e.body)).toEqual([expect.objectContaining({ cause: 'no ACK', by: 'system' })]);
       expect(g.app.legs.active).toBe(0);
     });
   });
