@@ -150,14 +150,9 @@ export class SipTransport implements Core.Transport {
     if (family === 0) throw new Error(`SIP host must be an IP address, got ${options.host}`);
     const sockets = await bindUdpAndTcp(options.host, options.port, family === 6 ? 6 : 4);
     sockets.tcp.maxConnections = options.maxTcpConnections ?? 1024;
-    // Linux reports twice what it granted (the other half is its bookkeeping).
-    const granted = sockets.udp.getRecvBufferSize() / 2;
-    if (granted < UDP_RECV_BUFFER_BYTES) {
-      options.logger.warn(
-        { udp_receive_buffer_bytes: granted, wanted_bytes: UDP_RECV_BUFFER_BYTES },
-        'SIP UDP receive buffer is smaller than wanted: a burst of calls may lose datagrams; raise net.core.rmem_max',
-      );
-    }
+    const granted = { udp_receive_buffer_bytes: sockets.udpReceiveBufferBytes, wanted_bytes: UDP_RECV_BUFFER_BYTES };
+    if (granted.udp_receive_buffer_bytes < UDP_RECV_BUFFER_BYTES)
+      options.logger.warn(granted, 'SIP UDP receive buffer is smaller than wanted: a burst of calls may lose datagrams; raise net.core.rmem_max');
     return new SipTransport(options, sockets, family === 6 ? 6 : 4);
   }
 

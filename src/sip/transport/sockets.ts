@@ -6,6 +6,8 @@ export interface BoundSockets {
   readonly udp: UdpSocket;
   readonly tcp: Server;
   readonly port: number;
+  /** The UDP receive buffer the system granted (it may be less than UDP_RECV_BUFFER_BYTES). */
+  readonly udpReceiveBufferBytes: number;
 }
 
 /**
@@ -35,7 +37,8 @@ export async function bindUdpAndTcp(host: string, port: number, family: 4 | 6): 
     const tcp = createServer();
     try {
       await listenTcp(tcp, host, bound);
-      return { udp, tcp, port: bound };
+      // Linux reports twice what it granted (the other half is its bookkeeping).
+      return { udp, tcp, port: bound, udpReceiveBufferBytes: udp.getRecvBufferSize() / 2 };
     } catch (err) {
       udp.close();
       if (attempt >= attempts || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
