@@ -94,7 +94,7 @@ async function drained(gw: BenchGateway, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   const dispatcher = gw.app.webhooks.dispatcher;
   while (Date.now() < deadline) {
-    if ((dispatcher?.inFlightCount ?? 0) === 0 && gw.app.store.outbox.counts().pending === 0) return true;
+    if ((dispatcher?.inFlightCount ?? 0) === 0 && gw.app.store.lanes.pending() === 0) return true;
     await sleep(1);
   }
   return false;
@@ -278,7 +278,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     if (outOfOrder > 0) failures.push(`${outOfOrder} events arrived after a later id of the same conversation`);
     if (unexpected > 0) failures.push(`${unexpected} events arrived that were not posted by the benchmark`);
     if (arrived && missing > 0) failures.push(`${missing} posted events never arrived`);
-    const failed = app.store.outbox.counts().failed;
+    const failed = app.store.outbox.failedCount();
     if (failed > 0) failures.push(`${failed} deliveries were parked as failed`);
 
     const latencies: number[] = [];

@@ -297,7 +297,6 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       ? new WebhookLeader({
           nodeId,
           nodes: store.nodes,
-          outbox: store.outbox,
           dispatcher: webhooks.dispatcher,
           clock,
           logger: logger.child({ component: 'webhook' }),

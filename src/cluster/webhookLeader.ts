@@ -1,38 +1,34 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.js';
 import type { NodesRepo } from '../store/nodesRepo.js';
-import type { OutboxRepo } from '../store/outboxRepo.js';
 import type { WebhookDispatcher } from '../webhooks/dispatcher.js';
 
 export interface WebhookLeaderOptions {
   nodeId: string;
   nodes: NodesRepo;
-  /** The shared outbox, read for entries other nodes queued. */
-  outbox: OutboxRepo;
   dispatcher: WebhookDispatcher;
   clock: Clock;
   logger: Logger;
   /** How often a node checks whether it is to deliver (a third of the node lease). */
   checkMs: number;
-  /** How often the delivering node looks for entries other nodes queued. */
+  /** How often the delivering node looks for lanes that other nodes' appends made due. */
   pollMs: number;
   /** Starts this node's dispatcher (once). */
   startDelivering: () => void;
 }
 
 /**
- * In a cluster, one node at a time delivers the shared webhook outbox: the live node (lease held)
+ * In a cluster, one node at a time delivers the shared webhook lanes: the live node (lease held)
  * with the lowest id. So each conversation's events still go out one at a time in id order. When
  * that node is lost, the next one takes over once its lease has lapsed, and delivers what is left,
- * those the lost node had in flight included (they were not deleted, so they are sent again: at
- * least once). Events other nodes commit are found by reading the outbox's heads every `pollMs`.
+ * those the lost node had in flight included (their lanes' cursors had not moved past them, so they
+ * are sent again: at least once). Lanes that other nodes' appends made due are found by reading
+ * the due lanes every `pollMs`.
  */
 export class WebhookLeader {
   private checkTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private leading = false;
-  /** The highest outbox seq handed to the dispatcher by a poll. */
-  private polledSeq = 0;
 
   constructor(private readonly options: WebhookLeaderOptions) {}
 
@@ -42,7 +38,7 @@ export class WebhookLeader {
     this.checkTimer.unref();
   }
 
-  /** Whether this node delivers the outbox now. */
+  /** Whether this node delivers the webhooks now. */
   get delivering(): boolean {
     return this.leading;
   }
@@ -69,20 +65,14 @@ export class WebhookLeader {
     }
     this.leading = true;
     clearInterval(this.checkTimer);
-    logger.info({ node_id: nodeId }, 'this node delivers the webhook outbox');
+    logger.info({ node_id: nodeId }, 'this node delivers the webhooks');
     this.options.startDelivering();
     this.pollTimer = setInterval(() => this.poll(), this.options.pollMs);
     this.pollTimer.unref();
   }
 
-  /** Hands the dispatcher what was queued since the last poll, as the append hook does for this node's own entries; one per conversation is enough, the rest follow in turn. */
+  /** Has the dispatcher read the due lanes again (if it has a slot free), as this node's own appends wake it. */
   private poll(): void {
-    const seen = new Set<string>();
-    for (const entry of this.options.outbox.pendingAfter(this.polledSeq, 1000)) {
-      this.polledSeq = entry.seq;
-      if (seen.has(entry.conversation_id)) continue;
-      seen.add(entry.conversation_id);
-      this.options.dispatcher.enqueued(entry.conversation_id, entry.seq, entry.created_at);
-    }
+    this.options.dispatcher.poke();
   }
 }

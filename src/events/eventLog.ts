@@ -74,7 +74,7 @@ export class EventLog {
 
   /**
    * Adds work that must commit with every event of a type it `wants` or not at all (the webhook
-   * outbox). It runs inside the event's transaction; if it throws, the event is not written. Saying
+   * lanes). It runs inside the event's transaction; if it throws, the event is not written. Saying
    * which types it wants spares the others a savepoint.
    */
   addAppendHook(hook: (event: ConversationEvent) => void, wants: (type: string) => boolean = () => true): void {

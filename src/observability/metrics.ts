@@ -79,7 +79,7 @@ export class Metrics {
     help: 'Webhook deliveries waiting (pending) or parked (failed)',
     labelNames: ['state'] as const,
     registers: [this.registry],
-    // Read from the outbox when scraped, rather than kept up to date on the delivery path.
+    // Read from the lanes and parked deliveries when scraped, rather than kept up to date on the delivery path.
     collect: () => {
       const counts = this.webhookQueueSource?.();
       if (!counts) return;
@@ -176,7 +176,7 @@ export class Metrics {
     return gauge;
   }
 
-  /** Tells the queue-depth gauge where to read the outbox's counts. */
+  /** Tells the queue-depth gauge where to read the webhook queue depths. */
   countWebhookQueueWith(source: () => { pending: number; failed: number }): void {
     this.webhookQueueSource = source;
   }

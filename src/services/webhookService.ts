@@ -51,8 +51,18 @@ export class WebhookService {
     this.access.requireApplication(p, 'replaying webhook deliveries');
     this.settle();
     const now = this.ctx.clock.now().getTime();
-    const { outbox } = this.ctx.store;
-    const count = id === undefined ? outbox.replayAll(now) : outbox.replay(id, now) ? 1 : 0;
+    const { outbox, lanes } = this.ctx.store;
+    const count = this.ctx.store.transaction(() => {
+      if (id === undefined) {
+        const all = outbox.replayAll(now);
+        if (all > 0) lanes.replayedAll(now);
+        return all;
+      }
+      const conversationId = outbox.replay(id, now);
+      if (conversationId === undefined) return 0;
+      lanes.replayed(conversationId, now);
+      return 1;
+    });
     if (id !== undefined && count === 0) throw fail('NotFound', `no failed webhook delivery ${id}`);
     if (count > 0) this.wake();
     return count;

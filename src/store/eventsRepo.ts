@@ -51,6 +51,7 @@ export interface EventQuery {
 export class EventsRepo {
   private readonly insertStmt;
   private readonly getStmt;
+  private readonly afterStmt;
   private readonly blankStmt;
   private readonly lastIdStmt;
   private readonly listStmts = new Map<string, SqlStatement<[Record<string, unknown>], Row>>();
@@ -65,6 +66,9 @@ export class EventsRepo {
       'INSERT INTO events (conversation_id, id, type, from_id, to_id, timestamp, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.getStmt = db.prepare<[string, number], Row>('SELECT * FROM events WHERE conversation_id = ? AND id = ?');
+    this.afterStmt = db.prepare<[string, number, number, number], Row>(
+      'SELECT * FROM events WHERE conversation_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?',
+    );
     this.blankStmt = db.prepare("UPDATE events SET body = '{}', deleted_at = @at WHERE conversation_id = @conversation_id AND id = @id");
     // One seek at the end of the primary key's range for the conversation.
     this.lastIdStmt = db.prepare<[string], number | null>('SELECT MAX(id) FROM events WHERE conversation_id = ?').pluck();
@@ -103,6 +107,11 @@ export class EventsRepo {
   get(conversationId: string, id: number): ConversationEvent | undefined {
     const row = this.getStmt.get(conversationId, id);
     return row ? toEvent(row) : undefined;
+  }
+
+  /** The conversation's first `limit` events with ids in (`after`, `through`], in id order (one range of the primary key). */
+  between(conversationId: string, after: number, through: number, limit: number): ConversationEvent[] {
+    return this.afterStmt.all(conversationId, after, through, limit).map(toEvent);
   }
 
   /** Blanks a deleted event's body; its id and type stay so the sequence has no holes. */

@@ -6,6 +6,7 @@ import { MembersRepo } from './membersRepo.js';
 import { NodesRepo } from './nodesRepo.js';
 import { OwnersRepo } from './ownersRepo.js';
 import { OutboxRepo } from './outboxRepo.js';
+import { LanesRepo } from './lanesRepo.js';
 import { RecordingsRepo } from './recordingsRepo.js';
 import { RevokedTokensRepo } from './revokedTokensRepo.js';
 import Database from 'better-sqlite3';
@@ -60,6 +61,7 @@ export class Store {
   readonly members: MembersRepo;
   readonly events: EventsRepo;
   readonly outbox: OutboxRepo;
+  readonly lanes: LanesRepo;
   readonly legs: LegsRepo;
   readonly recordings: RecordingsRepo;
   readonly revokedTokens: RevokedTokensRepo;
@@ -86,6 +88,7 @@ export class Store {
     this.members = new MembersRepo(db, dialect);
     this.events = new EventsRepo(db, dialect);
     this.outbox = new OutboxRepo(db, dialect);
+    this.lanes = new LanesRepo(db);
     this.legs = new LegsRepo(db, options.nodeId ?? 'local');
     this.recordings = new RecordingsRepo(db, options.nodeId ?? 'local');
     this.nodes = new NodesRepo(db);

@@ -1,4 +1,4 @@
-import type { OutboxEntry } from '../store/outboxRepo.js';
+import type { Delivery } from './delivery.js';
 
 /**
  * The entries read after conversations' next heads, kept for when each conversation's lane starts,
@@ -7,7 +7,7 @@ import type { OutboxEntry } from '../store/outboxRepo.js';
  * (possibly nothing), and its lane reads the rest when it starts.
  */
 export class ReadAhead {
-  private readonly entries = new Map<string, OutboxEntry[]>();
+  private readonly entries = new Map<string, Delivery[]>();
   private held = 0;
 
   constructor(private readonly budget: number) {}
@@ -18,12 +18,12 @@ export class ReadAhead {
   }
 
   /** The entries kept for a conversation, in order (none when nothing was kept). */
-  of(conversationId: string): readonly OutboxEntry[] {
+  of(conversationId: string): readonly Delivery[] {
     return this.entries.get(conversationId) ?? [];
   }
 
   /** Keeps `entries` (in order) for a conversation in place of what it had, as far as the budget allows. */
-  keep(conversationId: string, entries: readonly OutboxEntry[]): void {
+  keep(conversationId: string, entries: readonly Delivery[]): void {
     this.drop(conversationId);
     const kept = entries.slice(0, this.budget - this.held);
     if (kept.length === 0) return;

@@ -1,21 +1,26 @@
-import type { OutboxEntry, OutboxHead } from '../store/outboxRepo.js';
+import type { DueLane } from '../store/lanesRepo.js';
+import type { Delivery } from './delivery.js';
 
-/** A due queue head the dispatcher knows of, with its entry when it has it already. */
-export interface ReadyHead extends OutboxHead {
-  entry?: OutboxEntry;
+/** A place in the lanes' due order: when the head is due, then the lane's number. */
+interface Position {
+  next_attempt_at: number;
+  lane: number;
 }
 
-/** A place in the outbox's due order. */
-type Position = Pick<OutboxHead, 'next_attempt_at' | 'seq'>;
+/** A due lane the dispatcher knows of: as read (`row`), or learnt as it delivered, with its head (`entry`). */
+export interface ReadyHead extends Position {
+  conversation_id: string;
+  row?: DueLane;
+  entry?: Delivery;
+}
 
-/** The outbox's due order: earliest due first, then lowest seq. */
-const before = (a: Position, b: Position): boolean => a.next_attempt_at < b.next_attempt_at || (a.next_attempt_at === b.next_attempt_at && a.seq < b.seq);
+/** The lanes' due order: earliest due first, then lowest lane number. */
+const before = (a: Position, b: Position): boolean => a.next_attempt_at < b.next_attempt_at || (a.next_attempt_at === b.next_attempt_at && a.lane < b.lane);
 
 /**
- * The due queue heads the dispatcher has read from the outbox, or learnt of as it delivered, in due
- * order: freed slots go to the first of them without a query each. A read that stopped at its limit
- * leaves a horizon; a head past it may have older ones still unread in the outbox, so it is not
- * handed out until the next read.
+ * The due lanes the dispatcher has read, or learnt of as it delivered, in due order: freed slots go
+ * to the first of them without a query each. A read that stopped at its limit leaves a horizon; a
+ * lane past it may have older ones still unread, so it is not handed out until the next read.
  */
 export class ReadyHeads {
   private heads: ReadyHead[] = [];
@@ -27,11 +32,11 @@ export class ReadyHeads {
    * before with its entry keeps it, so launching it needs no query.
    */
   replace(heads: ReadyHead[], horizon: Position | undefined): void {
-    const entries = new Map<number, OutboxEntry>();
-    for (const head of this.heads) if (head.entry !== undefined) entries.set(head.seq, head.entry);
+    const entries = new Map<string, Delivery>();
+    for (const head of this.heads) if (head.entry !== undefined) entries.set(head.conversation_id, head.entry);
     if (entries.size > 0) {
       for (const head of heads) {
-        const entry = entries.get(head.seq);
+        const entry = entries.get(head.conversation_id);
         if (entry !== undefined) head.entry ??= entry;
       }
     }
@@ -48,7 +53,7 @@ export class ReadyHeads {
 
   /** A new head was queued at `at`, unread: heads due after that may not go before it. */
   queuedAt(at: number): void {
-    const mark = { next_attempt_at: at, seq: Number.MAX_SAFE_INTEGER };
+    const mark = { next_attempt_at: at, lane: Number.MAX_SAFE_INTEGER };
     if (this.horizon === undefined || before(mark, this.horizon)) this.horizon = mark;
   }
 
@@ -76,7 +81,7 @@ export class ReadyHeads {
     return this.horizon !== undefined && (first === undefined || before(this.horizon, first));
   }
 
-  /** Forgets everything (the outbox changed under it: a replay). */
+  /** Forgets everything (the queues changed under it: a replay). */
   clear(): void {
     this.heads = [];
     this.horizon = undefined;

@@ -231,13 +231,49 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE webhook_outbox DROP CONSTRAINT IF EXISTS webhook_outbox_conversation_id_event_id_key;
   `,
+  // Webhook lanes, as SQLite's migration 9 (see migrations.ts): a conversation's queue is a cursor
+  // over its events; the outbox keeps parked and replayed deliveries. An append updates its lane
+  // under the lane's row lock, and a delivery's update re-reads the row under that lock, so an
+  // append committed meanwhile is counted, never lost. Entries pending at the upgrade become replays.
+  `
+  LOCK TABLE webhook_outbox IN SHARE ROW EXCLUSIVE MODE;
+  CREATE TABLE webhook_lanes (
+    lane BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id TEXT NOT NULL UNIQUE,
+    delivered_id BIGINT NOT NULL,
+    last_id BIGINT NOT NULL,
+    pending INTEGER NOT NULL,
+    replays INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    window_start BIGINT NOT NULL,
+    next_attempt_at BIGINT,
+    last_status INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX webhook_lanes_due ON webhook_lanes (next_attempt_at, lane) WHERE next_attempt_at IS NOT NULL;
+  INSERT INTO webhook_lanes (conversation_id, delivered_id, last_id, pending, replays, attempts, window_start, next_attempt_at)
+    SELECT o.conversation_id, COALESCE((SELECT MAX(e.id) FROM events e WHERE e.conversation_id = o.conversation_id), 0),
+      COALESCE((SELECT MAX(e.id) FROM events e WHERE e.conversation_id = o.conversation_id), 0), 0,
+      COUNT(*) FILTER (WHERE o.state = 'pending'), 0, COALESCE(MIN(o.window_start) FILTER (WHERE o.state = 'pending'), 0), MIN(o.next_attempt_at) FILTER (WHERE o.state = 'pending')
+    FROM webhook_outbox o GROUP BY o.conversation_id;
+  DROP TRIGGER webhook_heads_after_insert ON webhook_outbox;
+  DROP TRIGGER webhook_heads_after_delete ON webhook_outbox;
+  DROP TRIGGER webhook_heads_after_update ON webhook_outbox;
+  DROP FUNCTION webhook_heads_on_insert();
+  DROP FUNCTION webhook_heads_on_delete();
+  DROP FUNCTION webhook_heads_on_update();
+  DROP TABLE webhook_heads;
+  `,
 ];
 
 /** The schema version this legway migrates PostgreSQL to. */
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the schema up to date; safe when several nodes start at once. */
-export function migratePg(db: PgDatabase): void {
+/**
+ * Brings the schema up to date; safe when several nodes start at once. `target` stops at an earlier
+ * version (tests build the schema a previous release left).
+ */
+export function migratePg(db: PgDatabase, target = MIGRATIONS.length): void {
   db.transaction(() => {
     db.prepare('SELECT pg_advisory_xact_lock(?)').get(MIGRATION_LOCK);
     db.exec('CREATE TABLE IF NOT EXISTS legway_schema (version INTEGER NOT NULL)');
@@ -249,7 +285,7 @@ export function migratePg(db: PgDatabase): void {
     if (current > MIGRATIONS.length) {
       throw new Error(`database schema version ${current} is newer than this legway (${MIGRATIONS.length}); refusing to run`);
     }
-    for (let version = current; version < MIGRATIONS.length; version++) {
+    for (let version = current; version < Math.min(target, MIGRATIONS.length); version++) {
       db.exec(MIGRATIONS[version] as string);
       db.prepare('UPDATE legway_schema SET version = ?').run(version + 1);
     }

@@ -149,7 +149,7 @@ describe.skipIf(missing !== undefined)('PgDatabase on a real PostgreSQL', () => 
         .pluck()
         .all();
       // Every table is in test/unit/store/schema-parity.test.ts, which compares them with SQLite's.
-      expect(tables).toEqual(expect.arrayContaining(['conversations', 'events', 'legway_schema', 'webhook_heads', 'webhook_outbox']));
+      expect(tables).toEqual(expect.arrayContaining(['conversations', 'events', 'legway_schema', 'webhook_lanes', 'webhook_outbox']));
       expect(fresh.prepare('SELECT version FROM legway_schema').all()).toEqual([{ version: PG_SCHEMA_VERSION }]);
       fresh.exec('UPDATE legway_schema SET version = 99');
       expect(() => migratePg(fresh)).toThrow(/newer than this legway/);

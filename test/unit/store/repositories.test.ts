@@ -115,15 +115,31 @@ describe.each(ENGINES)('repositories (%s)', (engine) => {
     expect(store.revokedTokens.since(first.seq).map((r) => r.jti)).toEqual(['jti-2']);
   });
 
-  it('gives each outbox entry its seq and counts pending and parked ones', () => {
+  it("queues events in their conversation's lane, moves its cursor past those delivered, and keeps parked ones apart", () => {
     const event = (id: number): ConversationEvent => ({ id, type: 'text', from: 'MEM-1', timestamp: T0, body: { text: `${id}` }, conversation_id: 'CON-a' });
-    expect(store.outbox.counts()).toEqual({ pending: 0, failed: 0 });
-    const seqs = [1, 2, 3].map((id) => store.outbox.enqueue(event(id), 1000));
-    expect(seqs[1]).toBe(seqs[0]! + 1);
-    expect(store.outbox.lastSeq()).toBe(seqs[2]);
-    store.outbox.park(seqs[0]!, 2000, 500, 'HTTP 500');
-    expect(store.outbox.counts()).toEqual({ pending: 2, failed: 1 });
-    expect(store.outbox.get(seqs[0]!)).toMatchObject({ state: 'failed', attempts: 1, last_status: 500, failed_at: 2000, payload: JSON.stringify(event(1)) });
+    expect(store.lanes.pending()).toBe(0);
+    for (const id of [1, 2, 3]) {
+      store.events.insert(event(id));
+      store.lanes.appended('CON-a', id, 1000);
+    }
+    expect(store.lanes.pending()).toBe(3);
+    expect(store.lanes.due(1000, 10)).toMatchObject([{ conversation_id: 'CON-a', delivered_id: 0, pending: 3, next_attempt_at: 1000 }]);
+    store.outbox.park(
+      { conversation_id: 'CON-a', event_id: 1, payload: JSON.stringify(event(1)), attempts: 1, created_at: 1000, window_start: 1000 },
+      2000,
+      500,
+      'HTTP 500',
+    );
+    store.lanes.advance({ conversation_id: 'CON-a', through: 1, events: 1, replays: 0 }, 2000);
+    expect(store.lanes.pending()).toBe(2);
+    expect(store.outbox.failedCount()).toBe(1);
+    expect(store.outbox.failed(0, 10)).toMatchObject([
+      { state: 'failed', event_id: 1, attempts: 1, last_status: 500, failed_at: 2000, payload: JSON.stringify(event(1)) },
+    ]);
+    store.lanes.advance({ conversation_id: 'CON-a', through: 3, events: 2, replays: 0 }, 3000);
+    expect(store.lanes.pending()).toBe(0);
+    expect(store.lanes.due(10_000, 10)).toEqual([]);
+    expect(store.lanes.get('CON-a')).toMatchObject({ delivered_id: 3, next_attempt_at: null });
   });
 
   it('keeps legs and recordings as written', () => {

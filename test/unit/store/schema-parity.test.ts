@@ -137,7 +137,7 @@ describe.runIf(ENGINES.includes('postgres'))('SQLite and PostgreSQL schemas', ()
   it('have the same tables, columns, NOT NULLs, keys, indexes and triggers', () => {
     const fromSqlite = sqliteSchema(sqlite);
     expect(Object.keys(fromSqlite.tables).length).toBeGreaterThan(5);
-    expect(fromSqlite.triggers.length).toBeGreaterThan(0);
+    expect(Object.keys(fromSqlite.tables)).toContain('webhook_lanes');
     expect(pgSchema(pg)).toEqual(fromSqlite);
   });
 });
