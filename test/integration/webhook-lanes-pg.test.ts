@@ -8,7 +8,8 @@
  * whose advance raced an append (the advance waits for the row lock, then counts `pending` again)
  * stays due, a lane is empty only when every event of it was consumed, and every event is consumed
  * once, in id order per conversation. Also the schema: migratePg leaves webhook_lanes and none of
- * webhook_heads' table, triggers and functions.
+ * webhook_heads' table, triggers and functions, and the upgrade from the previous version carries
+ * its per-event outbox over to lanes.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -201,8 +202,7 @@ describe.skipIf(missing !== undefined)('webhook lanes on PostgreSQL with concurr
   }
 
   it('migratePg leaves webhook_lanes and drops webhook_heads with its triggers and functions', () => {
-    // The version before the last cannot be built here: migratePg has no target version (its
-    // MIGRATIONS are not exported), so the carry-over of outbox rows into lanes is not run on PostgreSQL.
+    // A fresh database straight to the last version; the upgrade from the version before is the next test.
     const fresh = new PgDatabase(pg.createDatabase('lanes_migration'));
     try {
       migratePg(fresh);
@@ -233,6 +233,117 @@ describe.skipIf(missing !== undefined)('webhook lanes on PostgreSQL with concurr
       ]);
     } finally {
       fresh.close();
+    }
+  });
+
+  it('the upgrade carries a per-event outbox backlog over to lanes: pending entries become replays, parked ones stay parked', () => {
+    const T0 = 1_700_000_000_000;
+    const ISO = new Date(T0).toISOString();
+    const upgradeUrl = pg.createDatabase('lanes_upgrade');
+    // A database as the previous release left it, written as its code wrote it (its triggers keeping the heads).
+    const db = new PgDatabase(upgradeUrl);
+    let upgraded: Store | undefined;
+    try {
+      migratePg(db, PG_SCHEMA_VERSION - 1);
+      expect(db.prepare('SELECT version FROM legway_schema').pluck().all()).toEqual([PG_SCHEMA_VERSION - 1]);
+      const regclass = (name: string): string | null | undefined => db.prepare<[string], string | null>('SELECT to_regclass(?)::text').pluck().get(name);
+      expect(regclass('webhook_heads')).toBe('webhook_heads');
+      expect(regclass('webhook_lanes')).toBeNull();
+      const triggers = (): string[] =>
+        db.prepare<[], string>("SELECT tgname FROM pg_trigger WHERE tgrelid = 'webhook_outbox'::regclass AND NOT tgisinternal ORDER BY tgname").pluck().all();
+      const functions = (): string[] =>
+        db.prepare<[], string>("SELECT proname FROM pg_proc WHERE proname LIKE 'webhook_heads%' ORDER BY proname").pluck().all();
+      expect(triggers()).toEqual(['webhook_heads_after_delete', 'webhook_heads_after_insert', 'webhook_heads_after_update']);
+      expect(functions()).toEqual(['webhook_heads_on_delete', 'webhook_heads_on_insert', 'webhook_heads_on_update']);
+
+      const conversation = db.prepare<[string, string, number, string]>(
+        "INSERT INTO conversations (id, name, state, properties, last_event_id, created_at) VALUES (?, ?, 'active', '{}', ?, ?)",
+      );
+      const event = db.prepare<[string, number, string]>(
+        "INSERT INTO events (conversation_id, id, type, from_id, timestamp, body) VALUES (?, ?, 'text', 'MEM-x', ?, '{}')",
+      );
+      const enqueue = db
+        .prepare<[string, number, string, number, number, number], number>(
+          'INSERT INTO webhook_outbox (conversation_id, event_id, payload, created_at, window_start, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq',
+        )
+        .pluck();
+      const park = db.prepare<[number, number, number]>(
+        "UPDATE webhook_outbox SET state = 'failed', attempts = ?, failed_at = ?, last_status = 400, last_error = 'HTTP 400' WHERE seq = ?",
+      );
+      const seqs = new Map<string, number>();
+      const seq = (key: string): number => seqs.get(key) ?? Number.NaN;
+      db.transaction(() => {
+        // CON-a: five events; 1 delivered, 2 parked, 3 to 5 pending, its head 3 retried twice (due later than 4 and 5).
+        conversation.run('CON-a', 'a', 5, ISO);
+        for (let id = 1; id <= 5; id++) event.run('CON-a', id, ISO);
+        for (let id = 2; id <= 5; id++) seqs.set(`CON-a#${id}`, Number(enqueue.get('CON-a', id, `{"id":${id}}`, T0 + id, T0 + id, T0 + id)));
+        park.run(7, T0 + 20, seq('CON-a#2'));
+        db.prepare<[number, number]>(
+          "UPDATE webhook_outbox SET attempts = 2, next_attempt_at = ?, last_status = 503, last_error = 'HTTP 503' WHERE seq = ?",
+        ).run(T0 + 50, seq('CON-a#3'));
+        // CON-b: only a parked entry left. CON-c: events, everything delivered.
+        conversation.run('CON-b', 'b', 2, ISO);
+        for (let id = 1; id <= 2; id++) event.run('CON-b', id, ISO);
+        seqs.set('CON-b#2', Number(enqueue.get('CON-b', 2, '{"id":2}', T0, T0, T0)));
+        park.run(0, T0 + 30, seq('CON-b#2'));
+        conversation.run('CON-c', 'c', 1, ISO);
+        event.run('CON-c', 1, ISO);
+      })();
+      // The triggers kept the heads: CON-a's is its first pending entry, due when its retry is; CON-b has none.
+      expect(db.prepare('SELECT conversation_id, seq, next_attempt_at FROM webhook_heads').all()).toEqual([
+        { conversation_id: 'CON-a', seq: seq('CON-a#3'), next_attempt_at: T0 + 50 },
+      ]);
+
+      migratePg(db);
+      expect(db.prepare('SELECT version FROM legway_schema').pluck().all()).toEqual([PG_SCHEMA_VERSION]);
+      expect(regclass('webhook_heads')).toBeNull();
+      expect(regclass('webhook_lanes')).toBe('webhook_lanes');
+      expect(triggers()).toEqual([]);
+      expect(functions()).toEqual([]);
+      db.close();
+
+      const store = (upgraded = Store.open('', { synchronous: 'normal', databaseUrl: upgradeUrl }));
+      // CON-a: the cursor at its last event, its three pending entries replays, due when the earliest of them was.
+      expect(store.lanes.get('CON-a')).toMatchObject({
+        delivered_id: 5,
+        last_id: 5,
+        pending: 0,
+        replays: 3,
+        attempts: 0,
+        window_start: T0 + 3,
+        next_attempt_at: T0 + 4,
+      });
+      expect(store.lanes.get('CON-b')).toMatchObject({ delivered_id: 2, last_id: 2, pending: 0, replays: 0, next_attempt_at: null });
+      expect(store.lanes.get('CON-c')).toBeUndefined();
+      expect(store.lanes.due(T0 + 3, 10)).toEqual([]);
+      expect(store.lanes.due(T0 + 100, 10).map((l) => l.conversation_id)).toEqual(['CON-a']);
+      expect(store.lanes.pending()).toBe(3);
+
+      expect(store.outbox.replays('CON-a', 10).map((r) => [r.seq, r.event_id, r.state, r.attempts])).toEqual([
+        [seq('CON-a#3'), 3, 'pending', 2],
+        [seq('CON-a#4'), 4, 'pending', 0],
+        [seq('CON-a#5'), 5, 'pending', 0],
+      ]);
+      expect(store.outbox.replays('CON-b', 10)).toEqual([]);
+      expect(store.outbox.failedCount()).toBe(2);
+      expect(store.outbox.failed(0, 10).map((r) => [r.seq, r.conversation_id, r.event_id, r.attempts])).toEqual([
+        [seq('CON-a#2'), 'CON-a', 2, 7],
+        [seq('CON-b#2'), 'CON-b', 2, 0],
+      ]);
+
+      // The upgraded lane goes on: CON-a's next event queues after its cursor, behind its replays.
+      store.transaction(() => {
+        const id = store.events.nextId('CON-a');
+        expect(id).toBe(6);
+        store.events.insert({ id, type: 'text', from: 'MEM-x', timestamp: ISO, body: {}, conversation_id: 'CON-a' });
+        store.lanes.appended('CON-a', id, T0 + 200);
+      });
+      expect(store.lanes.get('CON-a')).toMatchObject({ delivered_id: 5, last_id: 6, pending: 1, replays: 3, next_attempt_at: T0 + 4 });
+      expect(store.outbox.replays('CON-a', 10).map((r) => r.event_id)).toEqual([3, 4, 5]);
+      expect(store.lanes.pending()).toBe(4);
+    } finally {
+      upgraded?.close();
+      db.close();
     }
   });
 
