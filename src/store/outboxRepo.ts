@@ -44,17 +44,7 @@ export class OutboxRepo {
   private readonly countStmt;
 
   constructor(db: SqlDb, dialect: Dialect) {
-    this.parkStmt = db.prepare<{
-      conversation_id: string;
-      event_id: number;
-      payload: string;
-      attempts: number;
-      created_at: number;
-      window_start: number;
-      at: number;
-      status: number | null;
-      error: string;
-    }>(
+    this.parkStmt = db.prepare<ParkedEvent & { at: number; status: number | null; error: string }>(
       `INSERT INTO webhook_outbox (conversation_id, event_id, payload, state, attempts, created_at, window_start, next_attempt_at, last_status, last_error, failed_at)
        VALUES (@conversation_id, @event_id, @payload, 'failed', @attempts, @created_at, @window_start, @at, @status, @error, @at)`,
     );
