@@ -29,6 +29,9 @@ import { REPO } from '../support/process.js';
 import { peerMissing } from '../support/requiredPeers.js';
 import { postgresMissing, startPostgres, type Postgres } from '../support/postgres.js';
 
+/** The schema version of the release before webhook lanes (PostgreSQL's migration 7 made them). */
+const BEFORE_LANES = 6;
+
 const missing = peerMissing(postgresMissing());
 if (missing) console.log(`skipping the PostgreSQL webhook-lanes tests: ${missing}`);
 
@@ -244,8 +247,8 @@ describe.skipIf(missing !== undefined)('webhook lanes on PostgreSQL with concurr
     const db = new PgDatabase(upgradeUrl);
     let upgraded: Store | undefined;
     try {
-      migratePg(db, PG_SCHEMA_VERSION - 1);
-      expect(db.prepare('SELECT version FROM legway_schema').pluck().all()).toEqual([PG_SCHEMA_VERSION - 1]);
+      migratePg(db, BEFORE_LANES);
+      expect(db.prepare('SELECT version FROM legway_schema').pluck().all()).toEqual([BEFORE_LANES]);
       const regclass = (name: string): string | null | undefined => db.prepare<[string], string | null>('SELECT to_regclass(?)::text').pluck().get(name);
       expect(regclass('webhook_heads')).toBe('webhook_heads');
       expect(regclass('webhook_lanes')).toBeNull();

@@ -264,6 +264,11 @@ const MIGRATIONS: readonly string[] = [
   DROP FUNCTION webhook_heads_on_update();
   DROP TABLE webhook_heads;
   `,
+  // events_by_type, as SQLite's migration 10 (see migrations.ts): listings read the primary key
+  // (conversation_id, id) in id order, filtering types on the way, and appends skip its upkeep.
+  `
+  DROP INDEX IF EXISTS events_by_type;
+  `,
 ];
 
 /** The schema version this legway migrates PostgreSQL to. */
