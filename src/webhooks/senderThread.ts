@@ -35,7 +35,7 @@ interface Waiting {
 
 /**
  * Makes the dispatcher's delivery attempts on a worker thread of their own: signing (SHA-256 of the
- * body, an HMAC, base64) and the HTTP client (undici's request, socket writes, the response parser)
+ * body, an HMAC, base64) and the HTTP client (undici's dispatch, socket writes, the response parser)
  * are about two thirds of a delivery's CPU, and here they leave the event loop that runs calls,
  * the store and the dispatcher's bookkeeping.
  *

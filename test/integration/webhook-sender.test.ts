@@ -64,6 +64,46 @@ describe('webhook sender', () => {
     await sender.abortAll();
   });
 
+  it('reads and drops a large answer body, so the next attempts reuse the one connection', async () => {
+    const connections = new Set<unknown>();
+    const { server, url } = await receiver((req, res) => {
+      connections.add(req.socket);
+      req.resume();
+      req.on('end', () => res.writeHead(req.headers['content-length'] === '8' ? 200 : 500, { 'content-type': 'text/plain' }).end('x'.repeat(256 * 1024)));
+    });
+    servers.push(server);
+    const sender = new WebhookSender(url, { timeoutMs: 5000, connections: 1 });
+    for (let i = 0; i < 5; i++) expect(await sender.send('{"id":1}', 'tok')).toEqual({ ok: true, status: 200 });
+    expect(await sender.send('{"id":10}', 'tok')).toEqual({ ok: false, status: 500, error: 'HTTP 500' });
+    expect(connections.size).toBe(1);
+    await sender.abortAll();
+  });
+
+  it('gives up on an answer whose body stops coming, after the time limit, even though its status was 2xx', async () => {
+    const { server, url } = await receiver((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-length': '100' });
+        res.write('only part of it');
+      });
+    });
+    servers.push(server);
+    const sender = new WebhookSender(url, { timeoutMs: 300, connections: 1 });
+    expect(await sender.send('{"id":1}', 'tok')).toEqual({ ok: false, status: null, error: 'no answer within 300 ms' });
+    await sender.abortAll();
+  });
+
+  it('fails an attempt to a port where nothing listens, with the reason', async () => {
+    const { server, url } = await receiver(() => undefined);
+    await new Promise((resolve) => server.close(resolve));
+    const sender = new WebhookSender(url, { timeoutMs: 5000, connections: 1 });
+    const outcome = await sender.send('{"id":1}', 'tok');
+    expect(outcome).toMatchObject({ ok: false, status: null });
+    if (outcome.ok) return;
+    expect(outcome.error).toMatch(/ECONNREFUSED/);
+    await sender.abortAll();
+  });
+
   it('abortAll() fails an attempt in flight at once, long before its time limit, and not as a timeout', async () => {
     const { url, requested } = await silentReceiver();
     const sender = new WebhookSender(url, { timeoutMs: 600_000, connections: 1 });
