@@ -29,6 +29,8 @@ const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
 const ROUNDS = Number(process.env['SIP_CPU_ROUNDS'] ?? 3);
 const PROFILE = process.env['SIP_CPU_PROFILE'];
 const FROM_STDIN = process.env['SIP_CPU_STDIN'] === '1';
+/** With SIP_CPU_HEAP_LIVE=1, the heap profile holds what the round left alive after a full GC instead of all it allocated. */
+const HEAP_LIVE = process.env['SIP_CPU_HEAP_LIVE'] === '1';
 
 /** Write syscalls and bytes this process has made so far (/proc/self/io: the WAL's frames, the checkpoints, logs; not socket sends). */
 function writes(): { calls: number; bytes: number } {
@@ -90,8 +92,8 @@ try {
       await heapSession.post('HeapProfiler.enable');
       await heapSession.post('HeapProfiler.startSampling', {
         samplingInterval: 4096,
-        includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMajorGC: !HEAP_LIVE,
+        includeObjectsCollectedByMinorGC: !HEAP_LIVE,
       });
     }
     if (session) {
@@ -113,6 +115,7 @@ try {
     const perCallStatements = eachCall(statements - statementsBefore);
     const perCallCommits = eachCall(gw.app.store.groupCommits - commitsBefore);
     if (heapSession) {
+      if (HEAP_LIVE) await heapSession.post('HeapProfiler.collectGarbage');
       const { profile } = await heapSession.post('HeapProfiler.stopSampling');
       writeFileSync(process.env['SIP_CPU_HEAP']!, JSON.stringify(profile));
       heapSession.disconnect();
