@@ -30,7 +30,12 @@ export const WEBHOOK_ONE: WebhookScenario = { conversations: 1, events: 1000, wa
 /** Issue 15's targets for webhook delivery on this machine. */
 const TARGET_DELIVERIES_PER_S = 10_000;
 const TARGET_P99_MS = 50;
-export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_000, warmup: 10_000, rate: 10_000 };
+/**
+ * A little more than the target is offered: the rate counts from the first commit to the last
+ * receipt, so a run offered exactly 10,000/s (20,000 events in 2 s) would measure at most the target
+ * less the pacing's slack and the last event's latency, about 9,900/s, however fast delivery were.
+ */
+export const WEBHOOK_RATE: WebhookScenario = { conversations: 64, events: 20_500, warmup: 10_250, rate: 10_250 };
 /**
  * The same spread at a load delivery keeps pace with on this machine (about half of 4c's drain rate
  * here): commit→2xx is then the path's own latency, not the time an event waits behind a backlog.
