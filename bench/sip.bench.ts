@@ -19,7 +19,7 @@ import { parseSipMessage } from '../src/sip/transport/messageParser.js';
 import { freePort, sippMissing } from '../test/sipp/sipp.js';
 import { startBenchGateway, type BenchGateway } from './gateway.js';
 import { startSipResponder } from './sipResponder.js';
-import { fixed, percentile, startWindow, table, threadCpuSince, threadTicks, type BenchResult, type Window } from './stats.js';
+import { commitRow, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, type BenchResult, type Window } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
 const SCENARIO = new URL('./sipp/uac-call-setup.xml', import.meta.url).pathname;
@@ -469,15 +469,18 @@ export async function benchSip(): Promise<BenchResult> {
     const best = runs.filter(passes).at(-1);
 
     // The signalling runs: SIGNALLING_RUNS of them, each after its own idle measure; the median is the figure.
-    const signallingRuns: { run: RateRun; cpuMsPerCall: number; threads: { thread: string; ms: number }[] }[] = [];
+    const signallingRuns: { run: RateRun; cpuMsPerCall: number; threads: { thread: string; ms: number }[]; commits: [string, string] }[] = [];
     for (let index = 0; index < SIGNALLING_RUNS; index++) {
       let threads0 = threadTicks();
+      let commits0 = gw.app.store.commitStats;
       const measured = await idleTakenOut(() => {
         threads0 = threadTicks();
+        commits0 = gw.app.store.commitStats;
         return runRate(sipPort, SIGNALLING_RATE, SIGNALLING_RATE * SECONDS_PER_RATE, 0);
       });
       await drained(gw, `${SIGNALLING_RATE} calls/s, hold 0`, failures);
-      signallingRuns.push({ ...measured, threads: threadCpuSince(threads0) });
+      const commits = commitRow(commits0, gw.app.store.commitStats, measured.run.window.wallMs, measured.run.succeeded, 'calls');
+      signallingRuns.push({ ...measured, threads: threadCpuSince(threads0), commits });
       lines.push(
         `    legway, signalling only (${index + 1} of ${SIGNALLING_RUNS}): hold_ms 0 at ${SIGNALLING_RATE} calls/s (idle gateway before it: ${fixed(measured.idleCores, 3)} cores busy; ` +
           `${fixed(measured.cpuMsPerCall, 2)} ms per call with it taken out)`,
@@ -526,6 +529,7 @@ export async function benchSip(): Promise<BenchResult> {
             (passes(signalling) ? '' : ` (the run missed the bar: ${fixed(signalling.failed)} failed calls; per call answered)`),
         ],
         ['By thread', byThread(median.threads, signalling.succeeded)],
+        median.commits,
         [
           'Floor at this rate',
           `${fixed(floorMs, 3)} ms CPU per call for the stateless responder at the same ${SIGNALLING_RATE} calls/s, hold 0, idle CPU taken out ` +

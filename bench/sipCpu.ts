@@ -22,7 +22,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
-import { fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
+import { commitRow, fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
 
 const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
 const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
@@ -107,6 +107,7 @@ try {
     const statementsBefore = statements;
     bySql.clear();
     const commitsBefore = gw.app.store.groupCommits;
+    const commitStatsBefore = gw.app.store.commitStats;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
     const threads = threadCpuSince(before);
@@ -133,6 +134,8 @@ try {
         `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
         `${fixed(eachCall(writesAfter.calls - writesBefore.calls), 1)} write syscalls (${fixed(eachCall(writesAfter.bytes - writesBefore.bytes) / 1024, 1)} KiB) per call`,
     );
+    const [, commitText] = commitRow(commitStatsBefore, gw.app.store.commitStats, run.window.wallMs, run.succeeded, 'calls');
+    console.log(`  store commits: ${commitText}`);
     if (process.env['SIP_CPU_THREADS'] === '1')
       console.log(`  by thread (ms per call, with idle): ${threads.map((row) => `${row.thread} ${eachCall(row.ms).toFixed(2)}`).join(', ')}`);
     if (countSql) {

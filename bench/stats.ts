@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import type { CommitStats } from '../src/store/groupCommit.js';
 import type { SummaryRow } from './summary.js';
 /** Measurement helpers shared by the benchmarks: wall and CPU windows, percentiles, formatting. */
 
@@ -101,4 +102,23 @@ export function processCpuMs(pid: number, thread?: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The store's group commits between two readings of `store.commitStats`, over `wallMs` of wall time
+ * in which `units` were written: how many groups, how long their COMMITs held the event loop (the
+ * groups' pages written to the WAL) and how long the WAL syncs took off it.
+ */
+export function commitRow(before: Readonly<CommitStats>, after: Readonly<CommitStats>, wallMs: number, units: number, unit: string): [string, string] {
+  // `unit` names what `units` counts, plural (e.g. 'events posted').
+  const commits = after.commits - before.commits;
+  const syncs = after.syncs - before.syncs;
+  if (commits === 0) return ['Store commits', 'none in the window'];
+  const commitMs = (after.commitSeconds - before.commitSeconds) * 1000;
+  const syncMs = (after.syncSeconds - before.syncSeconds) * 1000;
+  return [
+    'Store commits',
+    `${fixed(commits)} groups (${fixed(units / commits, 2)} ${unit} per group); COMMIT ${fixed((commitMs * 1000) / commits)} µs each on the event loop ` +
+      `(${fixed((100 * commitMs) / wallMs, 1)}% of the wall time); ${syncs > 0 ? `${fixed(syncs)} WAL syncs, ${fixed(syncMs / syncs, 2)} ms each, off it` : 'no WAL sync (synchronous=normal)'}`,
+  ];
 }

@@ -6,7 +6,7 @@ import { Agent } from 'undici';
 import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
 import { BenchReceiver } from './webhookReceiver.js';
-import { cpuRows, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, usBetween, type BenchResult, type Window } from './stats.js';
+import { commitRow, cpuRows, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, usBetween, type BenchResult, type Window } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
 const CONCURRENCY = 64; // LEGWAY_WEBHOOK_CONCURRENCY, set explicitly (it is also the default)
@@ -246,6 +246,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     peak = 0;
 
     const posted: string[] = [];
+    const commitsBefore = app.store.commitStats;
     const stop = startWindow();
     await postAll(s.events, posted);
     await new Promise<void>((resolve) => app.store.afterCommit(resolve));
@@ -258,6 +259,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     const emptied = arrived && (await drained(gw, DELIVERY_TIMEOUT_MS));
     clearInterval(sampler);
     const w = stop();
+    const commitsAfter = app.store.commitStats;
     const drainWindow = stopDrain();
     const drainThreads = threadCpuSince(drainThreads0);
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
@@ -384,6 +386,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
           'Post to durable',
           `p50 ${ms(percentile(durableAfter, 50))}, p99 ${ms(percentile(durableAfter, 99))} (the store's group commit and WAL sync, before legway may send an event)`,
         ],
+        commitRow(commitsBefore, commitsAfter, w.wallMs, s.events, 'events posted'),
         [
           'Requests in flight',
           `at most ${peak} seen (sampled every post and every ms while draining; limit ${inFlight}: ${CONCURRENCY} at once, one per conversation)`,

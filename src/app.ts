@@ -120,6 +120,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       process.kill(process.pid, 'SIGTERM');
     },
     onWarning: (message) => logger.warn(message),
+    commitObserver: metrics.storeCommits,
   });
   const eventLog = new EventLog(store, clock, (err) => logger.error({ err }, 'event listener failed'));
   const ctx = { store, log: eventLog, clock, logger };

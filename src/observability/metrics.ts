@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CommitObserver } from '../store/groupCommit.js';
 
 /** SIP legs' media, summed over the legs running now and those that ended. */
 export interface SipMediaTotals {
@@ -39,6 +40,23 @@ export class Metrics {
     labelNames: ['family'] as const,
     registers: [this.registry],
   });
+  readonly storeCommitDuration = new Histogram({
+    name: 'legway_store_commit_seconds',
+    help: 'SQLite group commits: how long each held the event loop (its last writes and COMMIT, which writes its pages to the WAL)',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+  readonly storeSyncDuration = new Histogram({
+    name: 'legway_store_wal_sync_seconds',
+    help: 'SQLite group commits: each fdatasync of the WAL, off the event loop; nothing a group holds is announced before its sync ends',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  /** What the store tells of its commits, into the two histograms above. */
+  readonly storeCommits: CommitObserver = {
+    committed: (seconds) => this.storeCommitDuration.observe(seconds),
+    synced: (seconds) => this.storeSyncDuration.observe(seconds),
+  };
   readonly socketConnections = new Gauge({
     name: 'legway_socket_connections',
     help: 'Open socket.io connections by namespace',

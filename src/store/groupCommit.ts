@@ -1,6 +1,22 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import type { SqlDb } from './sqlDb.js';
 
+/** Told how long each group commit took, for metrics; both in seconds. */
+export interface CommitObserver {
+  /** The group's last writes and COMMIT ran on the event loop this long (its pages written to the WAL). */
+  committed(seconds: number): void;
+  /** A WAL sync took this long from its start on the thread pool to its end (the disk's durability latency). */
+  synced(seconds: number): void;
+}
+
+/** Totals of the group commits so far, in seconds; a sync may cover several commits. */
+export interface CommitStats {
+  commits: number;
+  commitSeconds: number;
+  syncs: number;
+  syncSeconds: number;
+}
+
 interface Waiter {
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -25,7 +41,11 @@ export interface GroupCommitOptions {
   onFailure: (err: unknown) => void;
   /** Last writes of the group, in its transaction, just before it commits; a throw fails the group. */
   beforeCommit?: () => void;
+  /** Told each commit's and each sync's duration. */
+  observer?: CommitObserver | undefined;
 }
+
+const secondsSince = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
 
 /**
  * Group commit over one SQLite connection. The first write of a turn opens a transaction that the
@@ -43,7 +63,7 @@ export class GroupCommit {
   private syncing: Batch[] = [];
   private walFd: number | undefined;
   private closed = false;
-  private commits = 0;
+  private readonly totals: CommitStats = { commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 };
   private readonly commitNow = (): void => this.commit();
 
   constructor(
@@ -63,7 +83,12 @@ export class GroupCommit {
 
   /** Groups committed so far. */
   get count(): number {
-    return this.commits;
+    return this.totals.commits;
+  }
+
+  /** Commits and syncs so far, and the time they took. */
+  get stats(): Readonly<CommitStats> {
+    return { ...this.totals };
   }
 
   /** Opens a group if none is open (called before a transaction at depth 0). */
@@ -106,10 +131,10 @@ export class GroupCommit {
     this.open = false;
     const batch = this.current;
     this.current = { callbacks: [], waiters: [] };
+    const start = process.hrtime.bigint();
     try {
       this.options.beforeCommit?.();
       this.db.exec('COMMIT');
-      this.commits++;
     } catch (err) {
       // SQLite may already have rolled back; make sure, and forget what the group announced.
       try {
@@ -119,6 +144,10 @@ export class GroupCommit {
       }
       return;
     }
+    const seconds = secondsSince(start);
+    this.totals.commits++;
+    this.totals.commitSeconds += seconds;
+    this.options.observer?.committed(seconds);
     if (this.options.walFile === undefined) {
       if (this.queued.length + this.syncing.length === 0) this.announce([batch]);
       else this.queued.push(batch);
@@ -162,8 +191,15 @@ export class GroupCommit {
       this.fail(batches, err);
       return;
     }
+    const start = process.hrtime.bigint();
     fdatasync(fd, (err) => {
       if (this.syncing !== batches) return; // close() took over.
+      if (!err) {
+        const seconds = secondsSince(start);
+        this.totals.syncs++;
+        this.totals.syncSeconds += seconds;
+        this.options.observer?.synced(seconds);
+      }
       this.syncing = [];
       if (err) this.fail(batches, err);
       else this.announce(batches);

@@ -14,7 +14,7 @@ import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import type { Dialect, SqlDb } from './sqlDb.js';
 import { UsersRepo } from './usersRepo.js';
 import { Checkpointer } from './checkpointer.js';
-import { GroupCommit } from './groupCommit.js';
+import { GroupCommit, type CommitObserver, type CommitStats } from './groupCommit.js';
 import { PgDatabase } from './pg/pgDatabase.js';
 import { migratePg } from './pg/pgMigrations.js';
 
@@ -33,6 +33,8 @@ export interface StoreOptions {
   onCommitFailure?: (err: unknown) => void;
   /** Something worth a warning that needs no action (checkpoints back on the main thread). */
   onWarning?: (message: string) => void;
+  /** Told how long each group commit and each WAL sync took (SQLite with group commit only). */
+  commitObserver?: CommitObserver | undefined;
   /**
    * A `postgres://` URL (LEGWAY_DATABASE_URL): the store lives in that PostgreSQL database instead of
    * the data folder's SQLite file. `synchronous` and `commitWindowMs` are SQLite's and do not apply.
@@ -101,6 +103,7 @@ export class Store {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
         beforeCommit: () => this.events.saveLastIds(),
+        observer: options.commitObserver,
         onFailure: (err) => {
           // The group's writes are gone, ids included.
           this.events.forgetIds();
@@ -231,6 +234,11 @@ export class Store {
   /** Group commits made so far (each one transaction and one sync), for metrics and benchmarks. */
   get groupCommits(): number {
     return this.group?.count ?? 0;
+  }
+
+  /** Group commits and WAL syncs so far and the time they took (all zero without group commit). */
+  get commitStats(): Readonly<CommitStats> {
+    return this.group?.stats ?? { commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 };
   }
 
   /** The SQLite connection, for SQLite's own tools (pragmas, the fuzz watch); undefined on PostgreSQL. */

@@ -701,5 +701,44 @@ describe('REST API', () => {
       expect(text).toMatch(/^legway_events_appended_total\{family="member"\} 1$/m);
       expect(text).toMatch(/^legway_events_appended_total\{family="text"\} 1$/m);
     });
+
+    it("/metrics times the store's group commits and the WAL syncs that make them durable", async () => {
+      // Arrange: a gateway that syncs each group's WAL before announcing it (synchronous=full, the default outside tests).
+      const durable = await startGateway({ env: { LEGWAY_SQLITE_SYNCHRONOUS: 'full' } });
+      const series = async (): Promise<{ commits: number; commitSeconds: number; syncs: number; syncSeconds: number }> => {
+        const text = (await durable.api('GET', '/metrics', { token: null })).body as string;
+        const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+        return {
+          commits: value('legway_store_commit_seconds_count'),
+          commitSeconds: value('legway_store_commit_seconds_sum'),
+          syncs: value('legway_store_wal_sync_seconds_count'),
+          syncSeconds: value('legway_store_wal_sync_seconds_sum'),
+        };
+      };
+      try {
+        const before = await series();
+
+        // Act: three writes, each acknowledged only once durable.
+        const created = await durable.api('POST', '/v1/conversations', { body: { name: 'timed' } });
+        expect(created.status).toBe(201);
+        const cid = (created.body as { id: string }).id;
+        const member = await durable.api('POST', `/v1/conversations/${cid}/members`, { body: { user: { name: 'alice' }, state: 'joined' } });
+        expect(member.status).toBe(201);
+        const text = await durable.api('POST', `/v1/conversations/${cid}/events`, {
+          body: { type: 'text', from: (member.body as { id: string }).id, body: { text: 'hi' } },
+        });
+        expect(text.status).toBe(201);
+        const after = await series();
+
+        // Assert: each write committed in a group of its own turn, and was synced before it was answered.
+        expect(after.commits - before.commits).toBeGreaterThanOrEqual(3);
+        expect(after.commitSeconds).toBeGreaterThan(before.commitSeconds);
+        expect(after.syncs - before.syncs).toBeGreaterThanOrEqual(1);
+        expect(after.syncs).toBeLessThanOrEqual(after.commits);
+        expect(after.syncSeconds).toBeGreaterThan(before.syncSeconds);
+      } finally {
+        await durable.close();
+      }
+    });
   });
 });
