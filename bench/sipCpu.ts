@@ -5,7 +5,8 @@
  * signalling rate), one warm-up run, then SIP_CPU_ROUNDS runs (3) of SIP_CPU_CALLS calls (900) each. Each round prints this
  * process's CPU per call answered, less the idle CPU measured for 1 s just before it (the same
  * figure as benchmark 6's "Signalling CPU", over fewer calls). With SIP_CPU_PROFILE=<file>, the
- * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector); with
+ * main thread's CPU profile of the last round is written there (.cpuprofile, V8's inspector), and each
+ * worker thread's beside it (<file>.worker-<id>.cpuprofile: the media thread, the checkpointer…); with
  * SIP_CPU_HEAP=<file>, the main thread's allocations of the last round, sampled every 4 KiB
  * (.heapprofile, V8's sampling heap profiler). SIP_CPU_THREADS=1 prints each round's CPU by thread.
  * Each round also prints the write syscalls and bytes per call (/proc/self/io: WAL frames,
@@ -23,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
 import { commitRow, fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
+import { startWorkerProfiles, type WorkerProfile } from './workerProfiles.js';
 
 const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
 const CALLS = Number(process.env['SIP_CPU_CALLS'] ?? 900);
@@ -96,11 +98,13 @@ try {
         includeObjectsCollectedByMinorGC: !HEAP_LIVE,
       });
     }
+    let stopWorkers: (() => Promise<WorkerProfile[]>) | undefined;
     if (session) {
       session.connect();
       await session.post('Profiler.enable');
       await session.post('Profiler.setSamplingInterval', { interval: 200 });
       await session.post('Profiler.start');
+      stopWorkers = await startWorkerProfiles(session, 200);
     }
     const before = threadTicks();
     const writesBefore = writes();
@@ -124,6 +128,11 @@ try {
     if (session) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(PROFILE!, JSON.stringify(profile));
+      for (const worker of (await stopWorkers?.()) ?? []) {
+        const file = PROFILE!.replace(/(\.cpuprofile)?$/, `.worker-${worker.workerId}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(worker.profile));
+        console.log(`  worker thread ${worker.workerId} (${worker.url.replace(/^.*\/(src|node_modules)\//, '$1/')}): ${file}`);
+      }
       session.disconnect();
     }
     const perCall = (run.window.cpuUs / 1000 - (idle.cpuUs / 1000 / idle.wallMs) * run.window.wallMs) / Math.max(1, run.succeeded);

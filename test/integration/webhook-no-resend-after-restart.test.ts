@@ -11,14 +11,23 @@ const SECRET = 'webhook-no-resend-secret-long-enough-for-hs256';
 
 const key = (r: Received): string => `${r.event.conversation_id}#${r.event.id}`;
 
-/** Waits until the gateway's outbox, read by a connection of our own, holds nothing: its deliveries are committed. */
-async function outboxCommittedEmpty(dataDir: string, timeoutMs = 20_000): Promise<void> {
+/**
+ * Waits until the gateway has committed the delivery of everything, read by a connection of our own:
+ * every conversation's lane has its cursor at its last event with nothing due, and no replayed or
+ * parked delivery waits in the outbox.
+ */
+async function deliveriesCommitted(dataDir: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const db = connectStoreOf(dataDir);
   try {
-    const count = db.prepare('SELECT COUNT(*) AS n FROM webhook_outbox').pluck();
-    while ((count.get() as number) > 0) {
-      if (Date.now() > deadline) throw new Error('the outbox still holds deliveries');
+    const open = db
+      .prepare(
+        `SELECT (SELECT COUNT(*) FROM webhook_lanes WHERE delivered_id < last_id OR pending > 0 OR replays > 0 OR next_attempt_at IS NOT NULL)
+              + (SELECT COUNT(*) FROM webhook_outbox) AS n`,
+      )
+      .pluck();
+    while ((open.get() as number) > 0) {
+      if (Date.now() > deadline) throw new Error('deliveries are still open in the store');
       await sleep(20);
     }
   } finally {
@@ -60,7 +69,7 @@ describe('webhook deliveries across kill -9', () => {
       }
     }
     await receiver.until(() => receiver.accepted().length === sent.length);
-    await outboxCommittedEmpty(join(dir, 'data'));
+    await deliveriesCommitted(join(dir, 'data'));
     await stop(first, 'SIGKILL');
 
     const second = await spawnGateway(dir, env);
