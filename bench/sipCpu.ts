@@ -13,7 +13,9 @@
  * checkpoints, logs); with SIP_CPU_SQL=1, it lists the SQL statements it ran per call, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
  * driver can alternate rounds of two builds under the same machine load. SIP_CPU_WINDOW_MS sets the
- * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn).
+ * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn). With
+ * SIP_CPU_WAL=1, each round also lists the B-trees its commits wrote, in distinct pages a commit
+ * (bench/walFrames.ts: the WAL since its last restart, so mostly that round).
  *
  *   npx tsx bench/sipCpu.ts
  */
@@ -24,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
 import { commitRow, fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
+import { walFrameSummary } from './walFrames.js';
 import { startWorkerProfiles, type WorkerProfile } from './workerProfiles.js';
 
 const RATE = Number(process.env['SIP_CPU_RATE'] ?? 300);
@@ -145,6 +148,8 @@ try {
     );
     const [, commitText] = commitRow(commitStatsBefore, gw.app.store.commitStats, run.window.wallMs, run.succeeded, 'calls');
     console.log(`  store commits: ${commitText}`);
+    const sqlite = gw.app.store.sqlite;
+    if (process.env['SIP_CPU_WAL'] === '1' && sqlite) console.log(`  WAL: ${walFrameSummary(sqlite)}`);
     if (process.env['SIP_CPU_THREADS'] === '1')
       console.log(`  by thread (ms per call, with idle): ${threads.map((row) => `${row.thread} ${eachCall(row.ms).toFixed(2)}`).join(', ')}`);
     if (countSql) {

@@ -6,6 +6,7 @@ import { Agent } from 'undici';
 import { WebhookSigner } from '../src/webhooks/signer.js';
 import { APPLICATION, seedConversation, startBenchGateway, type BenchGateway } from './gateway.js';
 import { BenchReceiver } from './webhookReceiver.js';
+import { walFrameSummary } from './walFrames.js';
 import { commitRow, cpuRows, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, usBetween, type BenchResult, type Window } from './stats.js';
 import type { SummaryRow } from './summary.js';
 
@@ -260,6 +261,9 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     clearInterval(sampler);
     const w = stop();
     const commitsAfter = app.store.commitStats;
+    // BENCH_WEBHOOK_WAL=1: which B-trees the timed run's commits wrote (bench/walFrames.ts); not part of the figures.
+    const sqlite = app.store.sqlite;
+    const walRows: [string, string][] = process.env['BENCH_WEBHOOK_WAL'] === '1' && sqlite ? [['WAL frames', walFrameSummary(sqlite)]] : [];
     const drainWindow = stopDrain();
     const drainThreads = threadCpuSince(drainThreads0);
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
@@ -387,6 +391,7 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
           `p50 ${ms(percentile(durableAfter, 50))}, p99 ${ms(percentile(durableAfter, 99))} (the store's group commit and WAL sync, before legway may send an event)`,
         ],
         commitRow(commitsBefore, commitsAfter, w.wallMs, s.events, 'events posted'),
+        ...walRows,
         [
           'Requests in flight',
           `at most ${peak} seen (sampled every post and every ms while draining; limit ${inFlight}: ${CONCURRENCY} at once, one per conversation)`,
