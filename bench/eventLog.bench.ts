@@ -45,13 +45,13 @@ export async function benchEventLog(mode: 'full' | 'normal'): Promise<BenchResul
     };
 
     await run(WARMUP, false);
-    const commits0 = gw.app.store.groupCommits;
+    const commits0 = gw.app.store.commitStats.commits;
     const main0 = mainThreadCpuMs();
     const stop = startWindow();
     await run(EVENTS, true);
     const w = stop();
     const mainMs = mainThreadCpuMs() - main0;
-    const commits = gw.app.store.groupCommits - commits0;
+    const commits = gw.app.store.commitStats.commits - commits0;
     const batch = EVENTS / Math.max(1, commits);
     const rate = (EVENTS / w.wallMs) * 1000;
     const limit = rawSqliteRowsPerSecond(mode, Math.max(1, Math.round(batch)));
@@ -103,7 +103,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
     const latencies: number[] = [];
     const bursts: Promise<void>[] = [];
     let lastDurable = 0n;
-    const commits0 = gw.app.store.groupCommits;
+    const commits0 = gw.app.store.commitStats.commits;
     const main0 = mainThreadCpuMs();
     const stop = startWindow();
     const start = process.hrtime.bigint();
@@ -128,7 +128,7 @@ export async function benchEventLogOffered(): Promise<BenchResult> {
     await Promise.all(bursts);
     const w = stop();
     const mainMs = mainThreadCpuMs() - main0;
-    const commits = gw.app.store.groupCommits - commits0;
+    const commits = gw.app.store.commitStats.commits - commits0;
     const batch = total / Math.max(1, commits);
     const rate = (total / usBetween(start, lastDurable)) * 1e6;
     const limit = rawSqliteRowsPerSecond('full', Math.max(1, Math.round(batch)));

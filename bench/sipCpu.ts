@@ -113,7 +113,6 @@ try {
     const writesBefore = writes();
     const statementsBefore = statements;
     bySql.clear();
-    const commitsBefore = gw.app.store.groupCommits;
     const commitStatsBefore = gw.app.store.commitStats;
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
@@ -121,7 +120,7 @@ try {
     const writesAfter = writes();
     const eachCall = (total: number): number => total / Math.max(1, run.succeeded);
     const perCallStatements = eachCall(statements - statementsBefore);
-    const perCallCommits = eachCall(gw.app.store.groupCommits - commitsBefore);
+    const perCallCommits = eachCall(gw.app.store.commitStats.commits - commitStatsBefore.commits);
     if (heapSession) {
       if (HEAP_LIVE) await heapSession.post('HeapProfiler.collectGarbage');
       const { profile } = await heapSession.post('HeapProfiler.stopSampling');

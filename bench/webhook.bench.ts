@@ -261,11 +261,11 @@ export async function benchWebhook(s: WebhookScenario): Promise<BenchResult> {
     clearInterval(sampler);
     const w = stop();
     const commitsAfter = app.store.commitStats;
-    // BENCH_WEBHOOK_WAL=1: which B-trees the timed run's commits wrote (bench/walFrames.ts); not part of the figures.
-    const sqlite = app.store.sqlite;
-    const walRows: [string, string][] = process.env['BENCH_WEBHOOK_WAL'] === '1' && sqlite ? [['WAL frames', walFrameSummary(sqlite)]] : [];
     const drainWindow = stopDrain();
     const drainThreads = threadCpuSince(drainThreads0);
+    // BENCH_WEBHOOK_WAL=1: which B-trees the timed run's commits wrote (bench/walFrames.ts), read once the windows are closed.
+    const sqlite = app.store.sqlite;
+    const walRows: [string, string][] = process.env['BENCH_WEBHOOK_WAL'] === '1' && sqlite ? [['WAL frames', walFrameSummary(sqlite)]] : [];
     const receiverCpuUs = (await receiver.count()).cpuUs - receiverCpu0;
     await profiler?.();
 

@@ -17,6 +17,9 @@ export interface CommitStats {
   syncSeconds: number;
 }
 
+/** The totals before any commit (and of a store without group commit). */
+export const NO_COMMITS: Readonly<CommitStats> = Object.freeze({ commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 });
+
 interface Waiter {
   resolve: () => void;
   reject: (err: unknown) => void;
@@ -63,7 +66,7 @@ export class GroupCommit {
   private syncing: Batch[] = [];
   private walFd: number | undefined;
   private closed = false;
-  private readonly totals: CommitStats = { commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 };
+  private readonly totals: CommitStats = { ...NO_COMMITS };
   private readonly commitNow = (): void => this.commit();
 
   constructor(
@@ -79,11 +82,6 @@ export class GroupCommit {
   /** Whether everything written so far is durable and announced (no group open, none waiting to sync). */
   get idle(): boolean {
     return !this.open && this.queued.length === 0 && this.syncing.length === 0;
-  }
-
-  /** Groups committed so far. */
-  get count(): number {
-    return this.totals.commits;
   }
 
   /** Commits and syncs so far, and the time they took. */

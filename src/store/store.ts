@@ -14,7 +14,7 @@ import { openDatabase, type OpenOptions, type SqliteDb } from './sqlite.js';
 import type { Dialect, SqlDb } from './sqlDb.js';
 import { UsersRepo } from './usersRepo.js';
 import { Checkpointer } from './checkpointer.js';
-import { GroupCommit, type CommitObserver, type CommitStats } from './groupCommit.js';
+import { GroupCommit, NO_COMMITS, type CommitObserver, type CommitStats } from './groupCommit.js';
 import { PgDatabase } from './pg/pgDatabase.js';
 import { migratePg } from './pg/pgMigrations.js';
 
@@ -231,14 +231,9 @@ export class Store {
     this.group?.commit();
   }
 
-  /** Group commits made so far (each one transaction and one sync), for metrics and benchmarks. */
-  get groupCommits(): number {
-    return this.group?.count ?? 0;
-  }
-
-  /** Group commits and WAL syncs so far and the time they took (all zero without group commit). */
+  /** Group commits (each one transaction and at most one sync) and WAL syncs so far, and the time they took; all zero without group commit. */
   get commitStats(): Readonly<CommitStats> {
-    return this.group?.stats ?? { commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 };
+    return this.group?.stats ?? NO_COMMITS;
   }
 
   /** The SQLite connection, for SQLite's own tools (pragmas, the fuzz watch); undefined on PostgreSQL. */
