@@ -49,11 +49,13 @@ describe.skipIf(missing !== undefined)('answering-machine detection on outbound 
 
   async function call(pcap: string, mode: 'continue' | 'hangup') {
     // SIPp's raw pcap socket sends from the port its SDP announces (-mp + 4), so our RTP latches there.
+    const port = await freePort();
     const sipp = await startSipp({
       scenario: 'uas-invite-answer-200-play-pcap.xml',
       transport: 'u1',
+      port,
       timeoutSeconds: 30,
-      extra: ['-mi', '127.0.0.1', '-mp', String(await freePort()), '-key', 'pcap', join(dir, pcap)],
+      extra: ['-mi', '127.0.0.1', '-mp', String(await freePort(port)), '-key', 'pcap', join(dir, pcap)],
     });
     const res = await gw.api('POST', '/v1/calls', {
       body: { to: { type: 'sip', uri: `sip:bob@127.0.0.1:${String(sipp.port)}` }, conversation_id: cid, machine_detection: mode },

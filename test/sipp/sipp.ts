@@ -18,8 +18,11 @@ export function sippMissing(): string | undefined {
   return peerMissing(probe.error ? `sipp not found (${probe.error.message}); install the Debian package sip-tester` : undefined);
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 right now (SIPp needs a fixed one: `-p 0` means 5060). */
-export async function freePort(): Promise<number> {
+/**
+ * A port free for both UDP and TCP on 127.0.0.1 right now (SIPp needs a fixed one: `-p 0` means
+ * 5060), other than the ones in `besides` (which the kernel may hand out again once closed).
+ */
+export async function freePort(...besides: readonly number[]): Promise<number> {
   for (;;) {
     const tcp = createServer();
     const port = await new Promise<number>((resolve, reject) => {
@@ -42,7 +45,7 @@ export async function freePort(): Promise<number> {
         resolve();
       }
     });
-    if (udpFree) return port;
+    if (udpFree && !besides.includes(port)) return port;
   }
 }
 
@@ -77,11 +80,30 @@ export interface StartedSipp {
   readonly finished: Promise<SippRun>;
 }
 
-/** Starts SIPp; for a UAS scenario (no target), resolves once it listens on its port. */
+/**
+ * Starts SIPp; for a UAS scenario (no target), resolves once it listens on its port. SIPp also
+ * binds a UDP remote-control port; when another process takes that port between our probe and
+ * SIPp's bind, SIPp exits at once without sending anything, and is started again on another one.
+ */
 export async function startSipp(options: SippOptions): Promise<StartedSipp> {
+  return startWithRetries(options, options.port ?? (await freePort()), 3);
+}
+
+const CONTROL_BIND_FAILED = 'Unable to bind remote control socket';
+
+async function startWithRetries(options: SippOptions, port: number, tries: number): Promise<StartedSipp> {
+  const started = await startSippOnce(options, port, await freePort(port));
+  const again = (run: SippRun): boolean => tries > 1 && run.trace.includes(CONTROL_BIND_FAILED);
+  if (options.target) {
+    const finished = started.finished.then(async (run) => (again(run) ? (await startWithRetries(options, port, tries - 1)).finished : run));
+    return { port, finished };
+  }
+  if (started.exited() && again(await started.finished)) return startWithRetries(options, port, tries - 1);
+  return started;
+}
+
+async function startSippOnce(options: SippOptions, port: number, controlPort: number): Promise<StartedSipp & { exited(): boolean }> {
   const dir = mkdtempSync(join(tmpdir(), 'legway-sipp-'));
-  const port = options.port ?? (await freePort());
-  const controlPort = await freePort();
   const args = [
     '-sf',
     join(SCENARIOS, options.scenario),
@@ -111,8 +133,12 @@ export async function startSipp(options: SippOptions): Promise<StartedSipp> {
   const child = spawn('sipp', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let hasExited = false;
   const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (exitCode) => resolve(exitCode));
+    child.on('exit', (exitCode) => {
+      hasExited = true;
+      resolve(exitCode);
+    });
     child.on('error', () => resolve(-1));
   });
   const finished = exited.then((code) => {
@@ -121,7 +147,7 @@ export async function startSipp(options: SippOptions): Promise<StartedSipp> {
     return { code, trace: [`sipp ${args.join(' ')} -> exit ${code}`, stderr, ...logs].join('\n') };
   });
   if (!options.target) await waitForListener(port, options.transport, exited);
-  return { port, finished };
+  return { port, finished, exited: () => hasExited };
 }
 
 /** Resolves once something holds the port (SIPp bound it), or SIPp has exited. */
