@@ -266,8 +266,10 @@ describe('play, say, record and DTMF in calls', () => {
       expect(audibleMs(since, 1000)).toBeLessThanOrEqual(2600);
       expect(peak(levels(peer.lastReceived(300), 1000))).toBeLessThan(SILENT);
     }
-    // B's own tone still reaches the others, and B never hears itself.
-    expect(toneLevel(a.peer.lastReceived(300), 440)).toBeGreaterThan(AUDIBLE);
+    // B's own tone still reaches the others, and B never hears itself. (Judged per 100 ms window:
+    // on a loaded machine one window of the last 300 ms can hold a gap, which the whole span's
+    // level would count against a tone that is plainly there.)
+    expect(peak(levels(a.peer.lastReceived(300), 440))).toBeGreaterThan(AUDIBLE);
     expect(toneLevel(b.peer.lastReceived(300), 440)).toBeLessThan(SILENT);
 
     const logged = await events(g, cid, 'audio:play*');
