@@ -25,7 +25,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
-import { commitRow, fixed, startWindow, threadCpuSince, threadTicks } from './stats.js';
+import { commitRow, fixed, startWindow, threadCpuSince, threadSwitches, threadTicks, threadWakeupsSince } from './stats.js';
 import { walFrameSummary } from './walFrames.js';
 import { startWorkerProfiles, type WorkerProfile } from './workerProfiles.js';
 
@@ -110,6 +110,7 @@ try {
       stopWorkers = await startWorkerProfiles(session, 200);
     }
     const before = threadTicks();
+    const switchesBefore = threadSwitches();
     const writesBefore = writes();
     const statementsBefore = statements;
     bySql.clear();
@@ -117,6 +118,7 @@ try {
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
     const threads = threadCpuSince(before);
+    const wakeups = threadWakeupsSince(switchesBefore);
     const writesAfter = writes();
     const eachCall = (total: number): number => total / Math.max(1, run.succeeded);
     const perCallStatements = eachCall(statements - statementsBefore);
@@ -144,6 +146,17 @@ try {
       `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
         `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
         `${fixed(eachCall(writesAfter.calls - writesBefore.calls), 1)} write syscalls (${fixed(eachCall(writesAfter.bytes - writesBefore.bytes) / 1024, 1)} KiB) per call`,
+    );
+    const idleShare = (idle.cpuUs / idle.wallMs) * run.window.wallMs;
+    const userShare = run.window.cpuUs > 0 ? run.window.userUs / run.window.cpuUs : 0;
+    console.log(
+      `  user ${fixed(eachCall((run.window.userUs - idleShare * userShare) / 1000), 2)} + system ${fixed(eachCall((run.window.systemUs - idleShare * (1 - userShare)) / 1000), 2)} ms per call ` +
+        `(idle taken out in proportion); thread wake-ups per call (voluntary context switches, with idle): ` +
+        `${fixed(eachCall(wakeups.reduce((sum, row) => sum + row.wakeups, 0)), 1)} in all, ` +
+        wakeups
+          .slice(0, 6)
+          .map((row) => `${row.thread} ${fixed(eachCall(row.wakeups), 1)}`)
+          .join(', '),
     );
     const [, commitText] = commitRow(commitStatsBefore, gw.app.store.commitStats, run.window.wallMs, run.succeeded, 'calls');
     console.log(`  store commits: ${commitText}`);

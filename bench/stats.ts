@@ -40,6 +40,34 @@ export function threadTicks(): Map<string, number> {
 }
 
 /**
+ * Context switches of each thread of this process so far, by "tid comm", from /proc: voluntary
+ * ones (the thread blocked, in epoll_wait, a futex or a read, and was woken again later) and
+ * involuntary ones (the kernel took the CPU away).
+ */
+export function threadSwitches(): Map<string, { voluntary: number; involuntary: number }> {
+  const switches = new Map<string, { voluntary: number; involuntary: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(status)?.[1] ?? 0);
+      const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
+      switches.set(`${tid} ${name}`, { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') });
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return switches;
+}
+
+/** Voluntary context switches (wake-ups) of each thread since `before`, busiest first; the main thread is named `main`. */
+export function threadWakeupsSince(before: Map<string, { voluntary: number }>): { thread: string; wakeups: number }[] {
+  return [...threadSwitches()]
+    .map(([name, s]) => ({ thread: name.startsWith(`${process.pid} `) ? 'main' : name, wakeups: s.voluntary - (before.get(name)?.voluntary ?? 0) }))
+    .filter((row) => row.wakeups > 0)
+    .sort((a, b) => b.wakeups - a.wakeups);
+}
+
+/**
  * CPU milliseconds each thread spent since `before` (a `threadTicks()` reading), busiest first,
  * threads that spent none left out; the main thread is named `main`, the others by tid.
  */
