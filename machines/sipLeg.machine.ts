@@ -1,6 +1,6 @@
-import { assertEvent, assign, emit, setup } from 'xstate';
+import { assertEvent, assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
 import type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus, ToggleType } from './sipLeg.types.js';
-import { EARMUFF, MUTE, toggleRegion, toggleRegionJoining } from './toggleRegion.js';
+import { EARMUFF, MUTE } from './toggleRegion.js';
 
 export type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus };
 
@@ -34,6 +34,35 @@ function toggleNotProvided(name: string) {
 /** A short text that fits the catalogue's `cause`. */
 function fitCause(cause: string): string {
   return cause.slice(0, 100) || 'unknown';
+}
+
+/** The id of the session timer's delayed SESSION_EXPIRED, to cancel it on a refresh. */
+const SESSION_TIMER = 'sessionTimer';
+
+/** A flag of the connected leg that an event with `on` turns: the toggles, hold and speech. */
+type Flag = 'muted' | 'earmuffed' | 'held' | 'speaking';
+
+/** The actions of turning a toggle (mute or earmuff): the effect, the flag, its event and the member's media. */
+function turn(spec: typeof MUTE | typeof EARMUFF, on: boolean) {
+  return [
+    { type: spec.apply, params: { on } },
+    { type: 'setFlag' as const, params: { flag: spec.flag, on } },
+    { type: 'emitToggle' as const, params: { type: on ? spec.emits.on : spec.emits.off } },
+    'emitMediaUp' as const,
+  ];
+}
+
+/**
+ * A toggle's command in the connected state: it turns the flag on or off, or, when the flag is
+ * already so (muting a muted leg), is accepted and does nothing, so that `snapshot.can()` holds for
+ * it and the service answers success without emitting anything.
+ */
+function toggle(spec: typeof MUTE | typeof EARMUFF) {
+  return [
+    { guard: { type: 'turnsFlagOn' as const, params: { flag: spec.flag } }, actions: turn(spec, true) },
+    { guard: { type: 'turnsFlagOff' as const, params: { flag: spec.flag } }, actions: turn(spec, false) },
+    { actions: 'accept' as const },
+  ];
 }
 
 /**
@@ -86,7 +115,12 @@ export const sipLegMachine = setup({
     emitAnswered: emit(({ context }) => ({ type: 'sip:answered' as const, body: { leg_id: context.legId, direction: context.direction } })),
     emitMediaUp: emit(({ context }) => memberMedia(context, true)),
     emitMediaDown: emit(({ context }) => memberMedia(context, false)),
-    setFlag: assign((_, params: { flag: 'muted' | 'earmuffed'; on: boolean }) => (params.flag === 'muted' ? { muted: params.on } : { earmuffed: params.on })),
+    /** Starts the session timer (RFC 4028): SESSION_EXPIRED once the session's expiry has passed. */
+    startSessionTimer: raise({ type: 'SESSION_EXPIRED' }, { id: SESSION_TIMER, delay: 'sessionExpiry' }),
+    stopSessionTimer: cancel(SESSION_TIMER),
+    setFlag: assign((_, params: { flag: Flag; on: boolean }) => ({ [params.flag]: params.on })),
+    /** A command that finds the leg as it asks (mute a muted leg): nothing to do. */
+    accept: () => undefined,
     emitToggle: emit(({ context, event }, params: { type: ToggleType }) => {
       // A toggle the leg starts with (the route's mute) has no initiator of its own.
       const initiator = event.type === 'MUTE' || event.type === 'EARMUFF' ? event.initiator : undefined;
@@ -121,9 +155,8 @@ export const sipLegMachine = setup({
   guards: {
     inbound: ({ context }) => context.direction === 'inbound',
     inboundAnsweringAtOnce: ({ context }) => context.direction === 'inbound' && (context.answerDelayMs ?? 0) <= 0,
-    joinsMuted: ({ context }) => context.initialMute === true,
-    turnsOn: ({ event }) => 'on' in event && event.on,
-    turnsOff: ({ event }) => 'on' in event && !event.on,
+    turnsFlagOn: ({ context, event }, params: { flag: Flag }) => 'on' in event && event.on && !context[params.flag],
+    turnsFlagOff: ({ context, event }, params: { flag: Flag }) => 'on' in event && !event.on && context[params.flag],
   },
   delays: {
     answerTimeout: ({ context }) => context.answerTimeoutMs,
@@ -235,10 +268,22 @@ export const sipLegMachine = setup({
       },
     },
 
+    // Mute, earmuff, hold, speech and the session timer live in the context and in guarded
+    // transitions of this one state, not in parallel regions: xstate's cost per transition grows
+    // with the states that are active, and every call enters and leaves this state.
     connected: {
-      type: 'parallel',
       tags: 'connected',
-      entry: 'emitMediaUp',
+      entry: [
+        'emitMediaUp',
+        enqueueActions(({ context, enqueue }) => {
+          // The route's mute, applied as the media comes up.
+          if (context.initialMute === true) for (const action of turn(MUTE, true)) enqueue(action);
+          // RFC 4028: a call with session timers ends when no refresh comes in time.
+          if ((context.sessionExpiryMs ?? 0) > 0) enqueue('startSessionTimer');
+        }),
+      ],
+      // Only this state's calls can time out.
+      exit: 'stopSessionTimer',
       on: {
         REMOTE_HANGUP: { target: 'ending', actions: [{ type: 'end', params: { cause: 'remote hung up', by: 'remote' } }, 'emitHangup', 'emitMediaDown'] },
         HANGUP: {
@@ -248,6 +293,13 @@ export const sipLegMachine = setup({
         MEDIA_TIMEOUT: {
           target: 'ending',
           actions: ['sendBye', { type: 'end', params: { cause: 'no RTP received', by: 'system' } }, 'emitHangup', 'emitMediaDown'],
+        },
+        SESSION_EXPIRED: {
+          target: 'ending',
+          actions: ['sendBye', { type: 'end', params: { cause: 'session timer expired', by: 'system' } }, 'emitHangup', 'emitMediaDown'],
+        },
+        SESSION_REFRESH: {
+          actions: ['stopSessionTimer', assign({ sessionExpiryMs: ({ event }) => event.expiryMs }), 'startSessionTimer'],
         },
         MACHINE: { actions: 'emitMachine' },
         TRANSFER: {
@@ -260,65 +312,35 @@ export const sipLegMachine = setup({
             'emitMediaUp',
           ],
         },
-      },
-      states: {
-        audio: toggleRegionJoining(MUTE, 'joinsMuted'),
-        earmuff: toggleRegion(EARMUFF),
-        hold: {
-          initial: 'active',
-          states: {
-            active: {
-              on: {
-                REMOTE_HOLD: {
-                  guard: 'turnsOn',
-                  target: 'held',
-                  actions: [{ type: 'applyHold', params: { on: true } }, assign({ held: true }), 'emitMediaUp'],
-                },
-              },
-            },
-            held: {
-              on: {
-                REMOTE_HOLD: {
-                  guard: 'turnsOff',
-                  target: 'active',
-                  actions: [{ type: 'applyHold', params: { on: false } }, assign({ held: false }), 'emitMediaUp'],
-                },
-              },
-            },
+        MUTE: toggle(MUTE),
+        EARMUFF: toggle(EARMUFF),
+        // The far end holding or resuming; a hold while held (or a resume while not) changes nothing.
+        REMOTE_HOLD: [
+          {
+            guard: { type: 'turnsFlagOn', params: { flag: 'held' } },
+            actions: [{ type: 'applyHold', params: { on: true } }, { type: 'setFlag', params: { flag: 'held', on: true } }, 'emitMediaUp'],
           },
-        },
-        // RFC 4028: a call with session timers ends when no refresh comes in time.
-        session: {
-          initial: 'choosing',
-          states: {
-            choosing: { always: [{ guard: ({ context }) => (context.sessionExpiryMs ?? 0) > 0, target: 'timing' }, { target: 'untimed' }] },
-            untimed: {},
-            timing: {
-              after: {
-                sessionExpiry: {
-                  target: '#sipLeg.ending',
-                  actions: ['sendBye', { type: 'end', params: { cause: 'session timer expired', by: 'system' } }, 'emitHangup', 'emitMediaDown'],
-                },
-              },
-            },
+          {
+            guard: { type: 'turnsFlagOff', params: { flag: 'held' } },
+            actions: [{ type: 'applyHold', params: { on: false } }, { type: 'setFlag', params: { flag: 'held', on: false } }, 'emitMediaUp'],
           },
-          on: {
-            SESSION_REFRESH: { target: '.timing', reenter: true, actions: assign({ sessionExpiryMs: ({ event }) => event.expiryMs }) },
+        ],
+        SPEAKING: [
+          {
+            guard: { type: 'turnsFlagOn', params: { flag: 'speaking' } },
+            actions: [
+              { type: 'setFlag', params: { flag: 'speaking', on: true } },
+              { type: 'emitSpeaking', params: { on: true } },
+            ],
           },
-        },
-        speech: {
-          initial: 'silent',
-          states: {
-            silent: {
-              on: { SPEAKING: { guard: 'turnsOn', target: 'speaking', actions: [assign({ speaking: true }), { type: 'emitSpeaking', params: { on: true } }] } },
-            },
-            speaking: {
-              on: {
-                SPEAKING: { guard: 'turnsOff', target: 'silent', actions: [assign({ speaking: false }), { type: 'emitSpeaking', params: { on: false } }] },
-              },
-            },
+          {
+            guard: { type: 'turnsFlagOff', params: { flag: 'speaking' } },
+            actions: [
+              { type: 'setFlag', params: { flag: 'speaking', on: false } },
+              { type: 'emitSpeaking', params: { on: false } },
+            ],
           },
-        },
+        ],
       },
     },
 

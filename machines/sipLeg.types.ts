@@ -82,6 +82,8 @@ export type SipLegEvent =
   | { type: 'HANGUP'; reason: string; by: 'local' | 'system' }
   /** A session refresh (a re-INVITE asking for session timers): the timer starts again with this length. */
   | { type: 'SESSION_REFRESH'; expiryMs: number }
+  /** The machine's own session timer ran out (a delayed event it raises to itself; nothing else sends it). */
+  | { type: 'SESSION_EXPIRED' }
   /** What `closeMedia` started is over (done or failed): the leg has ended. */
   | { type: 'MEDIA_CLOSED' };
 

@@ -1,10 +1,12 @@
 /**
- * The media toggles both leg machines share (mute, earmuff, video mute): a two-state region per
- * toggle, built in one place instead of one copy per machine and per toggle. Each turn applies the
- * effect (`apply…`, supplied by `src/`), sets the context flag (`setFlag`), emits the catalogue
- * event and the member's media state. The second, self-targeted branch accepts a no-op (muting a
- * muted leg), so that `snapshot.can()` holds for it and the service answers success without
- * emitting anything.
+ * The media toggles of the leg machines (mute, earmuff, video mute), described once: what command
+ * turns each, its effect, flag, events and state names. The WebRTC leg gives each toggle a
+ * two-state region (`toggleRegion`); the SIP leg, whose every call enters and leaves its connected
+ * state, keeps them as guarded transitions of that one state (machines/sipLeg.machine.ts). Each
+ * turn applies the effect (`apply…`, supplied by `src/`), sets the context flag (`setFlag`), emits
+ * the catalogue event and the member's media state. In a region, the second, self-targeted branch
+ * accepts a no-op (muting a muted leg), so that `snapshot.can()` holds for it and the service
+ * answers success without emitting anything.
  */
 
 /** The catalogue events a toggle emits. */
@@ -47,24 +49,6 @@ export function toggleRegion<E extends string, A extends string, F extends Toggl
       [states.on]: { on: { [event]: [turn(apply, flag, emits.off, false, states.off), { target: states.on }] } },
     } as Record<Off | On, { on: Record<E, [ReturnType<typeof turn<A, F, T, Off | On>>, { target: Off | On }]> }>,
   };
-}
-
-/**
- * Like `toggleRegion`, with a transient first state `joining` that goes straight to on (applying
- * it) when `guard` holds: a route's mute, applied as the media comes up.
- */
-export function toggleRegionJoining<
-  E extends string,
-  A extends string,
-  F extends ToggleFlag,
-  T extends ToggleEventType,
-  Off extends string,
-  On extends string,
-  G extends string,
->(spec: ToggleSpec<E, A, F, T, Off, On>, guard: G) {
-  const region = toggleRegion(spec);
-  const start = { ...turn(spec.apply, spec.flag, spec.emits.on, true, spec.states.on), guard };
-  return { initial: 'joining' as const, states: { ...region.states, joining: { always: [start, { target: spec.states.off }] } } };
 }
 
 /** The toggles of the leg machines: what each command turns, and how its states are named. */

@@ -14,7 +14,8 @@ const outbound: SipLegInput = { ...inbound, direction: 'outbound', answerTimeout
 
 const emittedBy = (actions: readonly Action[]): AnyEventObject[] =>
   actions.flatMap((a) => (a.type === 'xstate.emit' ? [(a.params as { event: AnyEventObject }).event] : []));
-const effects = (actions: readonly Action[]): string[] => actions.filter((a) => !a.type.startsWith('xstate.')).map((a) => a.type);
+/** The effects src/ provides that a transition asked for (not xstate's own actions, nor `accept`, which does nothing). */
+const effects = (actions: readonly Action[]): string[] => actions.filter((a) => !a.type.startsWith('xstate.') && a.type !== 'accept').map((a) => a.type);
 
 function run(from: Snapshot, ...events: SipLegEvent[]): [Snapshot, AnyEventObject[], string[]] {
   let snapshot = from;
@@ -60,7 +61,7 @@ describe('sipLeg machine: inbound', () => {
   it("the route's mute (initialMute) is applied as the media comes up: muted at once, audio:mute:on, then unmute works", () => {
     const [awaiting] = start({ ...inbound, initialMute: true });
     const [connected, emitted, done] = run(awaiting, { type: 'ANSWERED' });
-    expect((connected.value as Record<string, Record<string, string>>)['connected']!['audio']).toBe('muted');
+    expect(connected.matches('connected')).toBe(true);
     expect(connected.context.muted).toBe(true);
     expect(done).toContain('applyMute');
     expect(types(emitted)).toEqual(['sip:answered', 'member:media', 'audio:mute:on', 'member:media']);
