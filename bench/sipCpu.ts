@@ -25,7 +25,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startBenchGateway } from './gateway.js';
 import { runRate } from './sip.bench.js';
-import { commitRow, fixed, startWindow, threadCpuSince, threadSwitches, threadTicks, threadWakeupsSince } from './stats.js';
+import { commitRow, fixed, startWindow, threadCpuSince, threadTicks, threadWakeups, threadWakeupsSince } from './stats.js';
 import { walFrameSummary } from './walFrames.js';
 import { startWorkerProfiles, type WorkerProfile } from './workerProfiles.js';
 
@@ -110,7 +110,7 @@ try {
       stopWorkers = await startWorkerProfiles(session, 200);
     }
     const before = threadTicks();
-    const switchesBefore = threadSwitches();
+    const wakeupsBefore = threadWakeups();
     const writesBefore = writes();
     const statementsBefore = statements;
     bySql.clear();
@@ -118,7 +118,7 @@ try {
     const run = await runRate(port, RATE, CALLS, 0);
     await drain();
     const threads = threadCpuSince(before);
-    const wakeups = threadWakeupsSince(switchesBefore);
+    const wakeups = threadWakeupsSince(wakeupsBefore);
     const writesAfter = writes();
     const eachCall = (total: number): number => total / Math.max(1, run.succeeded);
     const perCallStatements = eachCall(statements - statementsBefore);

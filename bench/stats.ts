@@ -40,29 +40,27 @@ export function threadTicks(): Map<string, number> {
 }
 
 /**
- * Context switches of each thread of this process so far, by "tid comm", from /proc: voluntary
- * ones (the thread blocked, in epoll_wait, a futex or a read, and was woken again later) and
- * involuntary ones (the kernel took the CPU away).
+ * Wake-ups of each thread of this process so far, by "tid comm", from /proc: its voluntary context
+ * switches (each time it blocked, in epoll_wait, a futex or a read, and was woken again later).
  */
-export function threadSwitches(): Map<string, { voluntary: number; involuntary: number }> {
-  const switches = new Map<string, { voluntary: number; involuntary: number }>();
+export function threadWakeups(): Map<string, number> {
+  const wakeups = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
-      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(status)?.[1] ?? 0);
       const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?';
-      switches.set(`${tid} ${name}`, { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') });
+      wakeups.set(`${tid} ${name}`, Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? 0));
     } catch {
       // the thread ended meanwhile
     }
   }
-  return switches;
+  return wakeups;
 }
 
-/** Voluntary context switches (wake-ups) of each thread since `before`, busiest first; the main thread is named `main`. */
-export function threadWakeupsSince(before: Map<string, { voluntary: number }>): { thread: string; wakeups: number }[] {
-  return [...threadSwitches()]
-    .map(([name, s]) => ({ thread: name.startsWith(`${process.pid} `) ? 'main' : name, wakeups: s.voluntary - (before.get(name)?.voluntary ?? 0) }))
+/** Wake-ups of each thread since `before` (a `threadWakeups()` reading), most first; the main thread is named `main`. */
+export function threadWakeupsSince(before: Map<string, number>): { thread: string; wakeups: number }[] {
+  return [...threadWakeups()]
+    .map(([name, n]) => ({ thread: name.startsWith(`${process.pid} `) ? 'main' : name, wakeups: n - (before.get(name) ?? 0) }))
     .filter((row) => row.wakeups > 0)
     .sort((a, b) => b.wakeups - a.wakeups);
 }

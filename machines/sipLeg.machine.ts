@@ -1,6 +1,6 @@
 import { assertEvent, assign, cancel, emit, enqueueActions, raise, setup } from 'xstate';
 import type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus, ToggleType } from './sipLeg.types.js';
-import { EARMUFF, MUTE } from './toggleRegion.js';
+import { EARMUFF, MUTE, toggleActions } from './toggleRegion.js';
 
 export type { SipLegContext, SipLegEffects, SipLegEmitted, SipLegEvent, SipLegInput, SipLegStatus };
 
@@ -42,13 +42,16 @@ const SESSION_TIMER = 'sessionTimer';
 /** A flag of the connected leg that an event with `on` turns: the toggles, hold and speech. */
 type Flag = 'muted' | 'earmuffed' | 'held' | 'speaking';
 
-/** The actions of turning a toggle (mute or earmuff): the effect, the flag, its event and the member's media. */
+/** The actions of turning a toggle (mute or earmuff) on or off. */
 function turn(spec: typeof MUTE | typeof EARMUFF, on: boolean) {
+  return toggleActions(spec.apply, spec.flag, on ? spec.emits.on : spec.emits.off, on);
+}
+
+/** The two branches of an event with `on` that turns `flag`: on when it is off, off when it is on; anything else matches neither. */
+function flagTurns<T>(flag: Flag, actions: (on: boolean) => T) {
   return [
-    { type: spec.apply, params: { on } },
-    { type: 'setFlag' as const, params: { flag: spec.flag, on } },
-    { type: 'emitToggle' as const, params: { type: on ? spec.emits.on : spec.emits.off } },
-    'emitMediaUp' as const,
+    { guard: { type: 'turnsFlagOn' as const, params: { flag } }, actions: actions(true) },
+    { guard: { type: 'turnsFlagOff' as const, params: { flag } }, actions: actions(false) },
   ];
 }
 
@@ -58,11 +61,7 @@ function turn(spec: typeof MUTE | typeof EARMUFF, on: boolean) {
  * it and the service answers success without emitting anything.
  */
 function toggle(spec: typeof MUTE | typeof EARMUFF) {
-  return [
-    { guard: { type: 'turnsFlagOn' as const, params: { flag: spec.flag } }, actions: turn(spec, true) },
-    { guard: { type: 'turnsFlagOff' as const, params: { flag: spec.flag } }, actions: turn(spec, false) },
-    { actions: 'accept' as const },
-  ];
+  return [...flagTurns(spec.flag, (on) => turn(spec, on)), { actions: 'accept' as const }];
 }
 
 /**
@@ -315,32 +314,15 @@ export const sipLegMachine = setup({
         MUTE: toggle(MUTE),
         EARMUFF: toggle(EARMUFF),
         // The far end holding or resuming; a hold while held (or a resume while not) changes nothing.
-        REMOTE_HOLD: [
-          {
-            guard: { type: 'turnsFlagOn', params: { flag: 'held' } },
-            actions: [{ type: 'applyHold', params: { on: true } }, { type: 'setFlag', params: { flag: 'held', on: true } }, 'emitMediaUp'],
-          },
-          {
-            guard: { type: 'turnsFlagOff', params: { flag: 'held' } },
-            actions: [{ type: 'applyHold', params: { on: false } }, { type: 'setFlag', params: { flag: 'held', on: false } }, 'emitMediaUp'],
-          },
-        ],
-        SPEAKING: [
-          {
-            guard: { type: 'turnsFlagOn', params: { flag: 'speaking' } },
-            actions: [
-              { type: 'setFlag', params: { flag: 'speaking', on: true } },
-              { type: 'emitSpeaking', params: { on: true } },
-            ],
-          },
-          {
-            guard: { type: 'turnsFlagOff', params: { flag: 'speaking' } },
-            actions: [
-              { type: 'setFlag', params: { flag: 'speaking', on: false } },
-              { type: 'emitSpeaking', params: { on: false } },
-            ],
-          },
-        ],
+        REMOTE_HOLD: flagTurns('held', (on) => [
+          { type: 'applyHold' as const, params: { on } },
+          { type: 'setFlag' as const, params: { flag: 'held' as const, on } },
+          'emitMediaUp' as const,
+        ]),
+        SPEAKING: flagTurns('speaking', (on) => [
+          { type: 'setFlag' as const, params: { flag: 'speaking' as const, on } },
+          { type: 'emitSpeaking' as const, params: { on } },
+        ]),
       },
     },
 

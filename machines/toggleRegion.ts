@@ -24,17 +24,18 @@ export interface ToggleSpec<E extends string, A extends string, F extends Toggle
   states: { off: Off; on: On };
 }
 
+/** What turning a toggle does: the effect, the context flag, the catalogue event, the member's media. */
+export function toggleActions<A extends string, F extends ToggleFlag, T extends ToggleEventType>(apply: A, flag: F, type: T, on: boolean) {
+  return [
+    { type: apply, params: { on } },
+    { type: 'setFlag' as const, params: { flag, on } },
+    { type: 'emitToggle' as const, params: { type } },
+    'emitMediaUp' as const,
+  ];
+}
+
 function turn<A extends string, F extends ToggleFlag, T extends ToggleEventType, S extends string>(apply: A, flag: F, type: T, on: boolean, target: S) {
-  return {
-    guard: on ? ('turnsOn' as const) : ('turnsOff' as const),
-    target,
-    actions: [
-      { type: apply, params: { on } },
-      { type: 'setFlag' as const, params: { flag, on } },
-      { type: 'emitToggle' as const, params: { type } },
-      'emitMediaUp' as const,
-    ],
-  };
+  return { guard: on ? ('turnsOn' as const) : ('turnsOff' as const), target, actions: toggleActions(apply, flag, type, on) };
 }
 
 /** The region for one toggle, starting off. */
