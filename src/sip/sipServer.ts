@@ -7,6 +7,7 @@ import { ACCEPT_HEADER, ALLOW_HEADER, methodSupport, SUPPORTED_OPTION_TAGS, unsu
 import { callIdHash, sipjsLoggerFactory } from './sipjsLogger.js';
 import { CallerScreen } from './callerScreen.js';
 import { DialogPeers } from './dialogPeers.js';
+import { deferTrying } from './deferredTrying.js';
 import { DigestChallenger, type DigestUsers } from './digestChallenge.js';
 import { outgoingHeaderRewriter } from './outgoingHeaders.js';
 import { SipTransport, type SipTransportOptions } from './transport/sipTransport.js';
@@ -26,8 +27,9 @@ import { trustedSourceCheck } from './trustedSource.js';
 export interface InboundInvite {
   /**
    * sip.js's INVITE server transaction: `progress({ statusCode: 180 })`, `accept({ statusCode: 200,
-   * body })` (its `session` then carries the dialog), `reject({ statusCode })`. 100 Trying is already
-   * sent. Keep `request.delegate` as set: the server answers CANCEL through it.
+   * body })` (its `session` then carries the dialog), `reject({ statusCode })`. The server sends 100
+   * Trying only if none of these has been called 100 ms after it arrived (`deferredTrying.ts`). Keep
+   * `request.delegate` as set: the server answers CANCEL through it.
    */
   readonly request: Core.IncomingInviteRequest;
   readonly source: SipSource;
@@ -322,11 +324,7 @@ export class SipServer {
       },
       onTransportError: (err) => this.log.debug({ callIdHash: hashOf(), err: err.message }, 'SIP response to INVITE not sent'),
     };
-    try {
-      request.trying();
-    } catch {
-      // Already past Proceeding: nothing to acknowledge.
-    }
+    deferTrying(request);
     if (this.log.isLevelEnabled('debug')) this.log.debug({ callIdHash: hashOf(), protocol: source.protocol }, 'SIP INVITE received');
     try {
       this.inviteHandler({
