@@ -1,6 +1,9 @@
 import { ALLOW_HEADER } from './methods.js';
 import type { SipProtocol } from './transport/types.js';
 
+/** A head (with its last line's CRLF) that has an Allow line or an empty Supported line: one the rewriter may change. */
+const MAY_REWRITE = /\r\n[ \t]*(?:allow[ \t]*:|(?:supported|k)[ \t]*:[ \t]*\r\n)/i;
+
 /**
  * The last word on header fields sip.js writes by itself, applied to every message as it leaves:
  *
@@ -19,6 +22,9 @@ export function outgoingHeaderRewriter(contactUri: string): (text: string, proto
   return (text, protocol) => {
     const end = text.indexOf('\r\n\r\n');
     if (end < 0) return text;
+    // Most messages (a 180, the 200 to a BYE, an ACK) need nothing: they are sent as they are, unsplit.
+    const head = text.slice(0, end + 2);
+    if (!head.startsWith('INVITE ') && !MAY_REWRITE.test(head) && !(protocol === 'TCP' && head.includes(ourContact))) return text;
     const lines = text.slice(0, end).split('\r\n');
     const kept: string[] = [];
     let hasAllow = !lines[0]?.startsWith('INVITE ');

@@ -23,7 +23,8 @@ export type IncomingOutcome =
   /** A response, or a request that can get no answer: dropped. */
   | { readonly kind: 'drop'; readonly reason: string };
 
-const MANDATORY = ['from', 'to', 'call-id', 'cseq', 'via'] as const;
+/** The header fields every message needs, as sip.js names them in `headers` (its `headerize`d form). */
+const MANDATORY = ['From', 'To', 'Call-ID', 'CSeq', 'Via'] as const;
 
 function parse(text: string, logger: Core.Logger): Core.IncomingRequestMessage | Core.IncomingResponseMessage | undefined {
   try {
@@ -57,7 +58,8 @@ export function normalizeIncoming(
   const isRequest = message instanceof Core.IncomingRequestMessage;
 
   for (const name of MANDATORY) {
-    if (!message.hasHeader(name)) return refusal(isRequest, `Missing ${name} header`);
+    // `hasHeader` would normalise the name again for each look-up.
+    if (!message.headers[name]) return refusal(isRequest, `Missing ${name.toLowerCase()} header`);
   }
   const cseq: unknown = message.parseHeader('cseq');
   if (message.callId === '' || !isCseq(cseq)) return refusal(isRequest, 'Malformed Call-ID or CSeq');
