@@ -24,9 +24,10 @@ import { parseRtp, RtpPacketizer } from '../src/media/audio/rtp.js';
 import { AudioBridge } from '../src/media/bridge/audioBridge.js';
 import type { AudioEndpoint, AudioPacket, EndpointEvents, MediaEngine, WebRtcEndpoint } from '../src/media/engine.js';
 import { LoopbackRtp } from '../src/media/mediasoup/loopbackRtp.js';
-import { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
+import type { MediasoupEngine } from '../src/media/mediasoup/mediasoupEngine.js';
 import { WorkerPool } from '../src/media/mediasoup/workerPool.js';
 import { toneLevel } from '../test/support/tone.js';
+import { importBuilt } from './built.js';
 import { APPLICATION, startBenchGateway } from './gateway.js';
 import { fixed, processCpuMs, table, type BenchResult } from './stats.js';
 
@@ -296,7 +297,9 @@ async function startGateway(): Promise<Gateway> {
     {
       logger,
       engine: async (config) => {
-        const mediasoup = await MediasoupEngine.start({
+        // The engine of the build, as the gateway is (`built.ts`): the app and its engine share their classes.
+        const built = await importBuilt<{ MediasoupEngine: typeof MediasoupEngine }>('src/media/mediasoup/mediasoupEngine.js');
+        const mediasoup = await built.MediasoupEngine.start({
           workerBin: config.mediasoupWorker,
           workers: 1,
           listenIp: '127.0.0.1',

@@ -2,13 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createApp, type App } from '../src/app.js';
+import type { App, createApp as CreateApp } from '../src/app.js';
 import type { Principal, Role } from '../src/auth/principal.js';
 import { mintToken } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import type { MediaEngine } from '../src/media/engine.js';
 import { createLogger } from '../src/observability/logger.js';
+import { importBuilt } from './built.js';
 
 const SECRET = 'bench-secret-that-is-long-enough-for-hs256!!';
 
@@ -33,9 +34,20 @@ export interface BenchGatewayOptions {
   engine?: (config: Config, logger: Logger) => Promise<MediaEngine>;
   /** Runs with the configuration before the gateway is made (to watch what it starts, e.g. mediasoup's observer). */
   beforeCreate?: (config: Config) => Promise<void>;
+  /**
+   * Runs the TypeScript sources (through tsx) instead of the build (`built.ts`): for the fuzzer, whose
+   * test doubles are made from the sources. An engine given in `engine` must come from the same.
+   */
+  sources?: boolean;
 }
 
-/** Starts a real gateway in this process on 127.0.0.1, port 0, with a fresh temp data dir. */
+/** `createApp` of the build, or of the sources. */
+async function appFactory(sources: boolean): Promise<typeof CreateApp> {
+  if (sources) return (await import('../src/app.js')).createApp;
+  return (await importBuilt<{ createApp: typeof CreateApp }>('src/app.js')).createApp;
+}
+
+/** Starts a real gateway (the build, unless `options.sources`) in this process on 127.0.0.1, port 0, with a fresh temp data dir. */
 export async function startBenchGateway(env: Record<string, string> = {}, options: BenchGatewayOptions = {}): Promise<BenchGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'legway-bench-'));
   try {
@@ -55,6 +67,7 @@ export async function startBenchGateway(env: Record<string, string> = {}, option
     });
     const logger = options.logger ?? createLogger(config.logLevel);
     await options.beforeCreate?.(config);
+    const createApp = await appFactory(options.sources === true);
     const app = await createApp(config, { logger, ...(options.engine && { engine: await options.engine(config, logger) }) });
     const port = await app.listen();
     return {

@@ -7,7 +7,8 @@
  * grown heap, compiled code, open handles) cannot slow or speed up the next; it prints its own
  * section and sends its closing-table rows back. Unless a benchmark's method says otherwise, its
  * load generator runs in that process, so it shares its cores with the gateway; CPU figures are for
- * the whole process and are reported per unit of work.
+ * the whole process and are reported per unit of work. The gateways are the build in dist/ (see
+ * `built.ts`; the npm script builds first).
  *
  * BENCH_ONLY=<ids> runs only some benchmarks: a comma-separated list of numbers as in the titles,
  * where `5` selects 5a, 5b and 5c and `5b` only 5b (e.g. `BENCH_ONLY=3,5a npm run bench`).

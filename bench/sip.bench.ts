@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Core } from 'sip.js';
-import { negotiate, readRemoteAudio, writeAnswer } from '../src/sip/sdp/audioSdp.js';
-import { SipServer } from '../src/sip/sipServer.js';
-import { parseSipMessage } from '../src/sip/transport/messageParser.js';
+import type * as AudioSdp from '../src/sip/sdp/audioSdp.js';
+import type * as SipServerModule from '../src/sip/sipServer.js';
+import type * as MessageParser from '../src/sip/transport/messageParser.js';
 import { freePort, sippMissing } from '../test/sipp/sipp.js';
+import { importBuilt } from './built.js';
 import { startBenchGateway, type BenchGateway } from './gateway.js';
 import { startSipResponder } from './sipResponder.js';
 import { commitRow, fixed, percentile, startWindow, table, threadCpuSince, threadTicks, type BenchResult, type Window } from './stats.js';
@@ -80,7 +81,7 @@ const MAX_MEMBERS = 5000;
 const callsAt = (rate: number, index: number): number => (index === 0 ? BASE_CALLS : rate * SECONDS_PER_RATE);
 
 export const sipMethod =
-  'SIPp (sipp on the PATH, a separate process) calls a gateway started in this process (SIP on UDP 127.0.0.1, media on, ' +
+  'SIPp (sipp on the PATH, a separate process) calls a gateway started in this process (the build in dist/, as npm start runs it; SIP on UDP 127.0.0.1, media on, ' +
   `LEGWAY_SIP_ROUTES=*=${ROOM}, so every call joins the audio bridge of one conversation; LEGWAY_MAX_MEMBERS_PER_CONVERSATION=${MAX_MEMBERS}, ` +
   `so that the calls up at once are not turned away by the default cap of 200) with bench/sipp/uac-call-setup.xml: ` +
   `INVITE offering PCMU → 100/180 (optional) → 200 with a PCMU answer (checked) → ACK → ${HOLD_MS} ms up → BYE → 200; ` +
@@ -333,6 +334,9 @@ async function idleTakenOut(run: () => Promise<RateRun>): Promise<{ run: RateRun
 
 /** The SIP layer alone (see the method): this process's CPU per call, with no store, media or leg behind the SIP server. */
 async function sipLayerOnly(lines: string[]): Promise<RateRun> {
+  // The build, as the gateway is (`built.ts`).
+  const { SipServer } = await importBuilt<typeof SipServerModule>('src/sip/sipServer.js');
+  const { negotiate, readRemoteAudio, writeAnswer } = await importBuilt<typeof AudioSdp>('src/sip/sdp/audioSdp.js');
   const server = await SipServer.start({ host: '127.0.0.1', port: 0, trunks: ['127.0.0.0/8'], logger: pino({ level: 'silent' }) });
   let port = 20_000;
   server.setInviteHandler(({ request }) => {
@@ -439,6 +443,7 @@ export async function benchSip(): Promise<BenchResult> {
 
   const failures: string[] = [];
   const lines: string[] = [];
+  const { parseSipMessage } = await importBuilt<typeof MessageParser>('src/sip/transport/messageParser.js');
   const parsing = { sipjs: parseRate((text, logger) => Core.Parser.parseMessage(text, logger)), ours: parseRate(parseSipMessage), patched: grammarPatched() };
   const { runs: responderRuns, floorMs } = await searchResponder(lines);
   const sipLayer = await sipLayerOnly(lines);

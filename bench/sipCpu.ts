@@ -17,6 +17,8 @@
  * SIP_CPU_WAL=1, each round also lists the B-trees its commits wrote, in distinct pages a commit
  * (bench/walFrames.ts: the WAL since its last restart, so mostly that round).
  *
+ * The gateway is the build (`built.ts`): run `npm run build` first.
+ *
  *   npx tsx bench/sipCpu.ts
  */
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -45,7 +45,8 @@ export async function startFuzzWorld(): Promise<FuzzWorld> {
       // are enough to reach every leg request, and more are refused Unavailable, as at any limit.
       LEGWAY_MAX_LEGS: '16',
     },
-    { engine: () => Promise.resolve(engine) },
+    // The sources, not the build: the fake engine and the checks are made from them.
+    { engine: () => Promise.resolve(engine), sources: true },
   );
   try {
     const { app, config } = gateway;
