@@ -53,6 +53,8 @@ export interface RtpEndpointOptions {
   ip: string;
   portRange: PortRange;
   logger: Logger;
+  /** Fields the endpoint's child logger carries besides its component and port (one child is made, not two). */
+  logBindings?: Record<string, unknown>;
   /** Also bind port+1 for RTCP; true by default. */
   rtcp?: boolean;
   /** `inactive` fires after this long without RTP while receiving; 30 s by default, 0 turns it off. */
@@ -149,7 +151,7 @@ export class RtpEndpoint implements SipRtp {
   static async open(options: RtpEndpointOptions): Promise<RtpEndpoint> {
     const withRtcp = options.rtcp ?? true;
     const { port, rtp, rtcp } = await bindRtpPorts(options.ip, options.portRange, withRtcp);
-    const logger = options.logger.child({ component: 'rtp', port });
+    const logger = options.logger.child({ ...options.logBindings, component: 'rtp', port });
     return new RtpEndpoint(options.ip, port, rtp, rtcp, logger, options.inactivityTimeoutMs ?? 30_000, options.rtcpIntervalMs ?? 5000, options);
   }
 

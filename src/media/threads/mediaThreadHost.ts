@@ -60,7 +60,7 @@ export class MediaThreadHost {
     switch (m.t) {
       case 'rtpOpen':
         this.answer(m.req, async () => {
-          const endpoint = await RtpEndpoint.open({ ...m.options, logger: this.logger.child({ leg_media: m.id }) });
+          const endpoint = await RtpEndpoint.open({ ...m.options, logger: this.logger, logBindings: { leg_media: m.id } });
           endpoint.on('dtmf', (press) => this.post({ t: 'rtpDtmf', id: m.id, press: { digit: press.digit, durationMs: press.durationMs }, method: 'rfc4733' }));
           endpoint.on('inactive', ({ idleMs }) => this.post({ t: 'rtpInactive', id: m.id, idleMs }));
           endpoint.on('learned', (source) => this.post({ t: 'rtpLearned', id: m.id, source }));
