@@ -10,8 +10,8 @@ import { cpuRows, fixed, percentile, startWindow, table, type BenchResult, type 
 const TARGET_DELIVERIES_PER_S = 150_000;
 
 const CLIENTS = 20;
-const EVENTS = 500;
-const WARMUP = 50;
+const EVENTS = 2000;
+const WARMUP = 1000;
 const DELIVERY_TIMEOUT_MS = 30_000;
 /** The socket.io room the limit run broadcasts to: the clients' own sockets, joined to it on the server. */
 const LIMIT_ROOM = 'bench-fanout-limit';

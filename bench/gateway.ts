@@ -67,7 +67,8 @@ export async function startBenchGateway(env: Record<string, string> = {}, option
     });
     const logger = options.logger ?? createLogger(config.logLevel);
     await options.beforeCreate?.(config);
-    const createApp = await appFactory(options.sources === true);
+    // BENCH_SOURCES=1 measures the sources instead, to compare the two.
+    const createApp = await appFactory(options.sources === true || process.env['BENCH_SOURCES'] === '1');
     const app = await createApp(config, { logger, ...(options.engine && { engine: await options.engine(config, logger) }) });
     const port = await app.listen();
     return {
