@@ -109,7 +109,7 @@ try {
       await session.post('Profiler.enable');
       await session.post('Profiler.setSamplingInterval', { interval: 200 });
       await session.post('Profiler.start');
-      stopWorkers = await startWorkerProfiles(session, 200);
+      if (process.env['SIP_CPU_PROFILE_WORKERS'] !== '0') stopWorkers = await startWorkerProfiles(session, 200);
     }
     const before = threadTicks();
     const wakeupsBefore = threadWakeups();
