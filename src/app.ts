@@ -1,5 +1,4 @@
 import { Admission, mediaAwareSampler } from './services/admission.js';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -10,10 +9,10 @@ import { EventLog } from './events/eventLog.js';
 import { startMetricsServer, type MetricsServer } from './interfaces/http/metricsServer.js';
 import { buildHttp } from './interfaces/http/server.js';
 import { ConversationFeed } from './interfaces/socket/conversationFeed.js';
-import { createSocketServer, type LegwayIo } from './interfaces/socket/server.js';
+import { clientsFlushed, createSocketServer, type LegwayIo } from './interfaces/socket/server.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import type { MediaEngine } from './media/engine.js';
-import { MediasoupEngine } from './media/mediasoup/mediasoupEngine.js';
+import { startMediaEngine } from './media/mediasoup/configuredEngine.js';
 import { MediaThreads } from './media/threads/mediaThreads.js';
 import { Metrics } from './observability/metrics.js';
 import { Access } from './services/access.js';
@@ -79,25 +78,6 @@ export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
   listen(): Promise<number>;
   close(): Promise<void>;
-}
-
-/** Starts mediasoup with the configured worker; without a worker the gateway runs with media off. */
-async function startMediaEngine(config: Config, logger: Logger, threads: MediaThreads | undefined): Promise<MediaEngine | undefined> {
-  if (!existsSync(config.mediasoupWorker)) {
-    if (config.mediasoupWorkerConfigured) throw new Error(`mediasoup worker not found at ${config.mediasoupWorker}`);
-    logger.warn({ worker: config.mediasoupWorker }, 'no mediasoup worker: media (WebRTC legs) is off; run `npm ci` to build one');
-    return undefined;
-  }
-  return MediasoupEngine.start({
-    workerBin: config.mediasoupWorker,
-    ...(config.rtc.workers !== undefined && { workers: config.rtc.workers }),
-    listenIp: config.rtc.listenIp,
-    announcedAddress: config.rtc.announcedAddress,
-    rtpPorts: config.rtpPorts,
-    logger,
-    threads,
-    priority: config.mediaPriority,
-  });
 }
 
 /** The composition root: the only place that picks the store, builds services and wires interfaces. */
@@ -371,7 +351,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
         io.disconnectSockets(true);
         // Closing the server discards what the clients have not been sent yet (the legs' last
         // events): give each connection a moment to flush first.
-        await flushed(io, 1000);
+        await clientsFlushed(io, 1000);
         await new Promise<void>((resolve) => {
           void io.close(() => resolve());
         });
@@ -391,14 +371,4 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
       return closed;
     },
   };
-}
-
-/** Resolves once no client connection has messages waiting to be written, or after `limitMs`. */
-async function flushed(io: LegwayIo, limitMs: number): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  const pending = (): boolean => {
-    const clients = (io.engine as unknown as { clients: Record<string, { writeBuffer?: unknown[] }> }).clients;
-    return Object.values(clients).some((c) => (c.writeBuffer?.length ?? 0) > 0);
-  };
-  while (pending() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
 }

@@ -22,26 +22,15 @@ export function deferTrying(request: Core.IncomingInviteRequest, delayMs = TRYIN
     }
   }, delayMs);
   timer.unref();
-  const responded = (): void => clearTimeout(timer);
   // Any response the owner sends (or the server's own 487 to a CANCEL) makes the 100 needless.
-  const progress = request.progress.bind(request);
-  const accept = request.accept.bind(request);
-  const reject = request.reject.bind(request);
-  const redirect = request.redirect.bind(request);
-  request.progress = (options) => {
-    responded();
-    return progress(options);
-  };
-  request.accept = (options) => {
-    responded();
-    return accept(options);
-  };
-  request.reject = (options) => {
-    responded();
-    return reject(options);
-  };
-  request.redirect = (contacts, options) => {
-    responded();
-    return redirect(contacts, options);
-  };
+  const clearingTimer =
+    <A extends unknown[], R>(send: (...args: A) => R) =>
+    (...args: A): R => {
+      clearTimeout(timer);
+      return send(...args);
+    };
+  request.progress = clearingTimer(request.progress.bind(request));
+  request.accept = clearingTimer(request.accept.bind(request));
+  request.reject = clearingTimer(request.reject.bind(request));
+  request.redirect = clearingTimer(request.redirect.bind(request));
 }

@@ -124,3 +124,13 @@ function handshakeError(err: unknown): Error & { data: { code: string } } {
   const message = err instanceof LegwayError ? err.message : 'authentication failed';
   return Object.assign(new Error(message), { data: { code } });
 }
+
+/** Resolves once no client connection has messages waiting to be written, or after `limitMs`. */
+export async function clientsFlushed(io: LegwayIo, limitMs: number): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  const pending = (): boolean => {
+    const clients = (io.engine as unknown as { clients: Record<string, { writeBuffer?: unknown[] }> }).clients;
+    return Object.values(clients).some((c) => (c.writeBuffer?.length ?? 0) > 0);
+  };
+  while (pending() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+}
