@@ -10,7 +10,7 @@
  * SIP_CPU_HEAP=<file>, the main thread's allocations of the last round, sampled every 4 KiB
  * (.heapprofile, V8's sampling heap profiler). SIP_CPU_THREADS=1 prints each round's CPU by thread.
  * Each round also prints the write syscalls and bytes per call (/proc/self/io: WAL frames,
- * checkpoints, logs); with SIP_CPU_SQL=1, it lists the SQL statements it ran per call, most run first.
+ * checkpoints, logs); with SIP_CPU_SQL=1, it counts the SQL statements run per call and lists them, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
  * driver can alternate rounds of two builds under the same machine load. SIP_CPU_WINDOW_MS sets the
  * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn). With
@@ -55,27 +55,29 @@ const gw = await startBenchGateway({
   LEGWAY_MEDIA_WORKERS: '1',
   ...(process.env['SIP_CPU_WINDOW_MS'] ? { LEGWAY_SQLITE_COMMIT_WINDOW_MS: process.env['SIP_CPU_WINDOW_MS'] } : {}),
 });
-// SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count that load does not blur.
+// With SIP_CPU_SQL=1, the SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count
+// that load does not blur. Off by default: the wrappers cost the gateway ~0.1 ms of CPU a call, which benchmark 6 does not pay.
 const statementProto = Object.getPrototypeOf(gw.app.store.db.prepare('SELECT 1')) as Record<string, (...args: unknown[]) => unknown>;
 let statements = 0;
 /** With SIP_CPU_SQL=1: how often each statement ran, by its SQL text (the last round's, printed per call). */
 const bySql = new Map<string, number>();
 const countSql = process.env['SIP_CPU_SQL'] === '1';
-for (const method of ['run', 'get', 'all', 'iterate']) {
+for (const method of countSql ? ['run', 'get', 'all', 'iterate'] : []) {
   const original = statementProto[method]!;
   statementProto[method] = function (this: { source?: string }, ...args: unknown[]) {
     statements++;
-    if (countSql) bySql.set(this.source ?? '?', (bySql.get(this.source ?? '?') ?? 0) + 1);
+    bySql.set(this.source ?? '?', (bySql.get(this.source ?? '?') ?? 0) + 1);
     return original.apply(this, args);
   };
 }
 const dbProto = Object.getPrototypeOf(gw.app.store.db) as Record<string, (...args: unknown[]) => unknown>;
 const originalExec = dbProto['exec']!;
-dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
-  statements++;
-  if (countSql) bySql.set(String(args[0]), (bySql.get(String(args[0])) ?? 0) + 1);
-  return originalExec.apply(this, args);
-};
+if (countSql)
+  dbProto['exec'] = function (this: unknown, ...args: unknown[]) {
+    statements++;
+    bySql.set(String(args[0]), (bySql.get(String(args[0])) ?? 0) + 1);
+    return originalExec.apply(this, args);
+  };
 const drain = async (): Promise<void> => {
   const start = Date.now();
   while (gw.app.legs.active > 0 && Date.now() - start < 40_000) await sleep(50);
@@ -146,7 +148,7 @@ try {
     const mainMs = eachCall(threads.find((row) => row.thread === 'main')?.ms ?? Number.NaN);
     console.log(
       `round ${round}: ${run.succeeded}/${run.calls} calls, ${run.failed} failed, ${perCall.toFixed(3)} ms CPU per call, main thread ${mainMs.toFixed(2)} ms per call (with idle), ` +
-        `${perCallStatements.toFixed(2)} SQL statements and ${perCallCommits.toFixed(2)} group commits per call, ` +
+        `${countSql ? `${perCallStatements.toFixed(2)} SQL statements and ` : ''}${perCallCommits.toFixed(2)} group commits per call, ` +
         `${fixed(eachCall(writesAfter.calls - writesBefore.calls), 1)} write syscalls (${fixed(eachCall(writesAfter.bytes - writesBefore.bytes) / 1024, 1)} KiB) per call`,
     );
     const idleShare = (idle.cpuUs / idle.wallMs) * run.window.wallMs;
