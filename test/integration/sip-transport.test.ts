@@ -64,6 +64,24 @@ describe.skipIf(missing !== undefined)('SIP server with SIPp', () => {
         expect(s.transport.counters.malformed).toBe(0);
       });
 
+      it('remembers where a request came from only while its responses need it', async () => {
+        // T1 of 50 ms: an answered INVITE's record is kept 64·T1 = 3.2 s.
+        const s = await start({ transport: { retransmitTiming: { t1: 50, t2: 400 } } });
+        const options = await runSipp({ scenario: 'uac-options-expect-200.xml', transport: flag, target: `127.0.0.1:${s.port}` });
+        expect(options.code, options.trace).toBe(0);
+        // A non-INVITE request is forgotten once it has its final response.
+        expect(s.transport.rememberedRequests).toBe(0);
+        const invite = await runSipp({ scenario: 'uac-invite-expect-486.xml', transport: flag, target: `127.0.0.1:${s.port}` });
+        expect(invite.code, invite.trace).toBe(0);
+        // The rejected INVITE is kept while its 486 may still be retransmitted and ACKed…
+        expect(s.transport.rememberedRequests).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 64 * 50 + 200));
+        const again = await runSipp({ scenario: 'uac-options-expect-200.xml', transport: flag, target: `127.0.0.1:${s.port}` });
+        expect(again.code, again.trace).toBe(0);
+        // …and no longer after 64·T1: the transport holds the requests in progress, not five minutes of them.
+        expect(s.transport.rememberedRequests).toBe(0);
+      });
+
       it('answers an INVITE with 100 and 486 by default, and takes the ACK into the transaction', async () => {
         const s = await start();
         const run = await runSipp({ scenario: 'uac-invite-expect-486.xml', transport: flag, target: `127.0.0.1:${s.port}` });

@@ -90,46 +90,81 @@ export function udpResponseTarget(via: Via): { address: string; port: number } |
 }
 
 /**
- * The records, oldest first; each lives `ttlMs` from its last use (an INVITE may ring for minutes:
- * a proxy's Timer C is 3 min), at most `limit` of them (the oldest forgotten first).
+ * The records, oldest first, in two sets. A request waiting for its final response is kept
+ * `ttlMs` from its last use (an INVITE may ring for minutes: a proxy's Timer C is 3 min). Once its
+ * final response has gone out (`settle`), an INVITE's record is kept only `answeredTtlMs` from its
+ * last use — 64·T1, as long as its 2xx is retransmitted (RFC 6026 Timer L) or its rejection waits
+ * for the ACK (Timer H) — and any other request's is forgotten at once: its retransmission, if any,
+ * arrives and is remembered anew. So the records follow the requests in progress, not the call
+ * rate times five minutes. Each set holds at most `limit` records (the oldest forgotten first).
  */
 export class Arrivals {
-  private readonly entries = new Map<string, Arrival>();
+  /** A transport's records: five minutes unanswered (a proxy's Timer C is 3 min), 64·T1 for an answered INVITE, 100,000 a set. */
+  static forTransport(t1Ms: number): Arrivals {
+    return new Arrivals(5 * 60_000, 100_000, 64 * t1Ms);
+  }
+
+  private readonly open = new Map<string, Arrival>();
+  private readonly answered = new Map<string, Arrival>();
 
   constructor(
     private readonly ttlMs: number,
     private readonly limit: number,
+    private readonly answeredTtlMs: number,
   ) {}
 
+  /** Records kept (expired ones go when the next request is remembered or answered). */
   get size(): number {
-    return this.entries.size;
+    return this.open.size + this.answered.size;
   }
 
   remember(key: string, arrival: Omit<Arrival, 'at'>): void {
     const now = Date.now();
-    for (const [old, entry] of this.entries) {
-      if (now - entry.at < this.ttlMs && this.entries.size < this.limit) break;
-      this.entries.delete(old);
-    }
-    this.entries.delete(key);
-    this.entries.set(key, { ...arrival, at: now });
+    this.forgetExpired(this.open, this.ttlMs, now);
+    this.open.delete(key);
+    this.answered.delete(key);
+    this.open.set(key, { ...arrival, at: now });
   }
 
-  /** The record of a key, refreshed (moved to the back) by the look-up. */
+  /** The record of a key, refreshed (moved to the back of its set) by the look-up. */
   find(key: string): Arrival | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (Date.now() - entry.at >= this.ttlMs) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    entry.at = Date.now();
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry;
+    return this.refreshed(this.open, key, this.ttlMs) ?? this.refreshed(this.answered, key, this.answeredTtlMs);
+  }
+
+  /** The request of `key` (its CSeq method `method`) has had its final response. */
+  settle(key: string, method: string | undefined): void {
+    const now = Date.now();
+    this.forgetExpired(this.answered, this.answeredTtlMs, now);
+    const entry = this.open.get(key) ?? this.answered.get(key);
+    if (!entry) return;
+    this.open.delete(key);
+    this.answered.delete(key);
+    if (method !== 'INVITE') return;
+    entry.at = now;
+    this.answered.set(key, entry);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.open.clear();
+    this.answered.clear();
+  }
+
+  private refreshed(entries: Map<string, Arrival>, key: string, ttlMs: number): Arrival | undefined {
+    const entry = entries.get(key);
+    if (!entry) return undefined;
+    const now = Date.now();
+    entries.delete(key);
+    if (now - entry.at >= ttlMs) return undefined;
+    entry.at = now;
+    entries.set(key, entry);
+    return entry;
+  }
+
+  /** Forgets, oldest first, the records past `ttlMs` and those over the limit (making room for one more). */
+  private forgetExpired(entries: Map<string, Arrival>, ttlMs: number, now: number): void {
+    for (const [old, entry] of entries) {
+      if (now - entry.at < ttlMs && entries.size < this.limit) break;
+      entries.delete(old);
+    }
   }
 }

@@ -12,7 +12,7 @@ import { cseqMethod, headerValue, headOf, parseRequestLine, parseStatusLine, rea
 import { bindUdpAndTcp, UDP_RECV_BUFFER_BYTES, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
-import type { SipDestination, SipProtocol, SipSource } from './types.js';
+import { T1_MS, type SipDestination, type SipProtocol, type SipSource } from './types.js';
 import { normalizeAddress, responseRoute, viaBranch, type Via } from './via.js';
 
 /**
@@ -81,11 +81,6 @@ export interface SipTransportCounters {
 }
 
 const DEFAULT_MAX_MESSAGE_BYTES = 65_535;
-/** How long a request's arrival is remembered for its responses: an INVITE may ring for minutes (a proxy's Timer C is 3 min). */
-const ARRIVAL_TTL_MS = 5 * 60_000;
-/** At most this many remembered arrivals (oldest forgotten first; their responses then go only where an open path leads). */
-const ARRIVAL_LIMIT = 100_000;
-
 export class SipTransport implements Core.Transport {
   /** The Via transport token sip.js writes into the requests it builds; TCP-routed requests get theirs rewritten. */
   readonly protocol = 'UDP';
@@ -99,7 +94,7 @@ export class SipTransport implements Core.Transport {
   /** `isServerTransaction` as the reader of incoming messages asks it (made once, not per message). */
   private readonly awaitsAck = (id: string): boolean => this.isServerTransaction(id);
   private readonly sources = new WeakMap<object, SipSource>();
-  private readonly arrivals = new Arrivals(ARRIVAL_TTL_MS, ARRIVAL_LIMIT);
+  private readonly arrivals: Arrivals;
   private readonly connections: TcpConnections;
   private readonly retransmitter: UdpRetransmitter;
   private readonly maxMessageBytes: number;
@@ -123,6 +118,7 @@ export class SipTransport implements Core.Transport {
     this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.parserLogger = options.loggerFactory.getLogger('sip.parser');
     this.retransmitter = new UdpRetransmitter(options.retransmitTiming);
+    this.arrivals = Arrivals.forTransport(options.retransmitTiming?.t1 ?? T1_MS);
     this.events = new TypedEmitter((err, event) => logger.error({ err, event }, 'SIP transport listener failed'));
     this.connections = new TcpConnections({
       maxMessageBytes: this.maxMessageBytes,
@@ -159,6 +155,11 @@ export class SipTransport implements Core.Transport {
   /** Open TCP connections. */
   get tcpConnectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Requests whose arrival is remembered for their responses: those in progress, and INVITEs answered in the last 64·T1. */
+  get rememberedRequests(): number {
+    return this.arrivals.size;
   }
 
   /** UDP messages being retransmitted (Timers A, E, G). */
@@ -306,17 +307,23 @@ export class SipTransport implements Core.Transport {
     // from it, and leaves the way the request came, without its head being parsed.
     const written = writtenResponseKey(text);
     const known = written && this.arrivals.find(written.key);
-    if (written && known) {
-      await this.sendResponseVia(text, written.status, written.method, known, known.topVia);
-      return;
+    const route = written && known ? { ...written, arrival: known, via: known.topVia } : this.readResponseRoute(text);
+    try {
+      await this.sendResponseVia(text, route.status, route.method, route.arrival, route.via);
+    } finally {
+      // A final response: the request's record is kept only as long as its responses may still need it.
+      if (route.key !== undefined && route.status >= 200) this.arrivals.settle(route.key, route.method);
     }
+  }
+
+  /** Where a response goes, read from its head: its request's record (by the lines it copied from the request), else its top Via. */
+  private readResponseRoute(text: string): { status: number; method: string | undefined; key: string | undefined; arrival: Arrival | undefined; via: Via } {
     const head = readHead(text);
     const status = parseStatusLine(head.startLine)?.status;
     const via = topViaOf(head);
     if (status === undefined || !via) throw new Error('response without a readable status line or Via');
     const key = responseArrivalKey(head, via);
-    const arrival = key === undefined ? undefined : this.arrivals.find(key);
-    await this.sendResponseVia(text, status, cseqMethod(headerValue(head, 'cseq')), arrival, via);
+    return { status, method: cseqMethod(headerValue(head, 'cseq')), key, arrival: key === undefined ? undefined : this.arrivals.find(key), via };
   }
 
   /** Sends a response by its request's arrival, or else by its top Via. */
