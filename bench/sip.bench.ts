@@ -35,6 +35,12 @@ const BASE_CALLS = 200;
 const HOLD_MS = 1000;
 /** A rate passes when no call failed and INVITE→200 p99 stays within this. */
 const P99_BOUND_MS = 200;
+/**
+ * The INVITE→200 p99 at the highest passing rate is the median of this many runs at that rate (the
+ * search's own and the repeats): one run's p99 over its ~1,500 calls moves by tens of ms with a single
+ * stall of this shared machine (1 % of the calls), as the signalling CPU is also a median of runs.
+ */
+const P99_RUNS = 3;
 /** A call whose next response does not come within this fails (SIPp -recv_timeout). */
 const RECV_TIMEOUT_MS = 5000;
 /** How long the legs may take to end after SIPp is done: an overloaded gateway works through its backlog, and a 200 whose ACK never came ends by its 32 s timer. */
@@ -89,6 +95,7 @@ export const sipMethod =
   `Runs at fixed offered rates (sipp -r R -rp 1000 -m N): ${RATES[0]} calls/s for ${BASE_CALLS} calls, then ` +
   `${RATES.slice(1).join(', ')} calls/s for ${SECONDS_PER_RATE} s of calls each, stopping after the first rate that misses the bar ` +
   `(any failed call, or INVITE→200 p99 over ${P99_BOUND_MS} ms); calls with no answer within ${RECV_TIMEOUT_MS} ms fail. ` +
+  `The highest passing rate runs ${P99_RUNS - 1} more times; its INVITE→200 p99 is the median of the ${P99_RUNS} runs' p99 (each printed). ` +
   "INVITE→200 is SIPp's response time (start_rtd on the INVITE, rtd on the 200; -trace_rtt -rtt_freq 1; whole ms, " +
   "in steps of SIPp's clock (4 ms seen here), measured by SIPp, so it includes SIPp's own scheduling); calls attempted/succeeded/failed come from SIPp's final " +
   'statistics (-trace_stat). Set-up rate = successful calls / the time from the first INVITE to the last 200. ' +
@@ -481,6 +488,15 @@ export async function benchSip(): Promise<BenchResult> {
       },
     );
     const best = runs.filter(passes).at(-1);
+    // The p99 at that rate: the median of P99_RUNS runs, the search's and its repeats, each printed.
+    const p99Runs = best ? [best] : [];
+    for (let repeat = 1; best && repeat < P99_RUNS; repeat++) {
+      const again = await runRate(sipPort, best.rate, best.calls);
+      await drained(gw, `${best.rate} calls/s, again`, failures);
+      lines.push(`    legway, ${best.rate} calls/s again for its p99 (${repeat + 1} of ${P99_RUNS}):`, ...runLines(again, 'Gateway'));
+      p99Runs.push(again);
+    }
+    const p99Values = p99Runs.map((run) => percentile(run.rtdMs, 99)).sort((a, b) => a - b);
 
     // The signalling runs: SIGNALLING_WARMUP_RUNS not counted, then SIGNALLING_RUNS, each after its own idle measure; the median is the figure.
     const signallingRuns: { run: RateRun; cpuMsPerCall: number; threads: { thread: string; ms: number }[]; commits: [string, string] }[] = [];
@@ -515,7 +531,7 @@ export async function benchSip(): Promise<BenchResult> {
     const limitTop = responderRuns.length === RESPONDER_RATES.length && responderRuns.every(passes) ? ' (the highest rate tried: the limit is higher)' : '';
     const signallingCpu = median.cpuMsPerCall;
     const lightCpu = lightRun.cpuMsPerCall;
-    const p99 = best === undefined ? Number.NaN : percentile(best.rtdMs, 99);
+    const p99 = p99Values[Math.floor(p99Values.length / 2)] ?? Number.NaN;
     const perCore = 1000 / signallingCpu;
     const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
     lines.push(
@@ -524,7 +540,8 @@ export async function benchSip(): Promise<BenchResult> {
           'Highest passing rate',
           best === undefined
             ? `none (even ${RATES[0]} calls/s missed the bar)`
-            : `${best.rate} calls/s offered${top}: ${fixed(setupRate(best), 1)} calls/s set up, no failed call, INVITE→200 p99 ${fixed(p99)} ms ≤ ${P99_BOUND_MS} ms; ` +
+            : `${best.rate} calls/s offered${top}: ${fixed(setupRate(best), 1)} calls/s set up, no failed call, INVITE→200 p99 ${fixed(p99)} ms ` +
+              `(the median of ${p99Values.length} runs: ${p99Values.map((value) => fixed(value)).join(', ')} ms); ` +
               `${fixed(cpuMsPerCall(best), 2)} ms gateway CPU per call with mixing`,
         ],
         [
