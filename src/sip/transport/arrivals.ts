@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { cseqMethod, headerValue, headerValues, type MessageHead } from './sipText.js';
+import { cseqMethod, headerValue, headerValues, parseStatusLine, readHead, type MessageHead } from './sipText.js';
 import type { TcpConnection } from './tcpConnection.js';
 import { DEFAULT_SIP_PORT, type SipSource } from './types.js';
 import { formatVia, parseVia, splitViaValues, viaParam, type Via } from './via.js';
@@ -89,6 +89,15 @@ export function udpResponseTarget(via: Via): { address: string; port: number } |
   return { address, port };
 }
 
+/** Where a response goes: its request's record (and that record's key) when one is known, and its top Via. */
+export interface ResponseRoute {
+  status: number;
+  method: string | undefined;
+  key: string | undefined;
+  arrival: Arrival | undefined;
+  via: Via;
+}
+
 /**
  * The records, oldest first, in two sets. A request waiting for its final response is kept
  * `ttlMs` from its last use (an INVITE may ring for minutes: a proxy's Timer C is 3 min). Once its
@@ -129,6 +138,23 @@ export class Arrivals {
   /** The record of a key, refreshed (moved to the back of its set) by the look-up. */
   find(key: string): Arrival | undefined {
     return this.refreshed(this.open, key, this.ttlMs) ?? this.refreshed(this.answered, key, this.answeredTtlMs);
+  }
+
+  /**
+   * Where a response (as sip.js wrote it) goes. The usual case, a response to a request that came
+   * in, is found by the lines sip.js copied from the request, without its head being parsed; any
+   * other is read from its head. Throws when it has no readable status line or Via.
+   */
+  routeOf(text: string): ResponseRoute {
+    const written = writtenResponseKey(text);
+    const known = written && this.find(written.key);
+    if (written && known) return { status: written.status, method: written.method, key: written.key, arrival: known, via: known.topVia };
+    const head = readHead(text);
+    const status = parseStatusLine(head.startLine)?.status;
+    const via = topViaOf(head);
+    if (status === undefined || !via) throw new Error('response without a readable status line or Via');
+    const key = responseArrivalKey(head, via);
+    return { status, method: cseqMethod(headerValue(head, 'cseq')), key, arrival: key === undefined ? undefined : this.find(key), via };
   }
 
   /** The request of `key` (its CSeq method `method`) has had its final response. */

@@ -3,12 +3,12 @@ import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Core } from 'sip.js';
 import { TypedEmitter } from '../../lib/typedEmitter.js';
-import { arrivalKey, Arrivals, responseArrivalKey, topViaOf, udpResponseTarget, writtenResponseKey, type Arrival } from './arrivals.js';
+import { arrivalKey, Arrivals, topViaOf, udpResponseTarget, type Arrival } from './arrivals.js';
 import { frameDatagram, type Frame } from './framing.js';
 import { normalizeIncoming } from './incoming.js';
 import { requestHop, resolveHost } from './nextHop.js';
 import { rawErrorResponse } from './rawResponse.js';
-import { cseqMethod, headerValue, headOf, parseRequestLine, parseStatusLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
+import { headerValue, headOf, parseRequestLine, readHead, rewriteTopViaTransport, type MessageHead } from './sipText.js';
 import { bindUdpAndTcp, UDP_RECV_BUFFER_BYTES, type BoundSockets } from './sockets.js';
 import { TcpConnections, type TcpConnection } from './tcpConnections.js';
 import { UdpRetransmitter, type RetransmitTiming } from './udpRetransmitter.js';
@@ -303,27 +303,13 @@ export class SipTransport implements Core.Transport {
   // ---- outgoing ----
 
   private async sendResponse(text: string): Promise<void> {
-    // A response to a request that came in (the usual case) is found by the lines sip.js copied
-    // from it, and leaves the way the request came, without its head being parsed.
-    const written = writtenResponseKey(text);
-    const known = written && this.arrivals.find(written.key);
-    const route = written && known ? { ...written, arrival: known, via: known.topVia } : this.readResponseRoute(text);
+    const route = this.arrivals.routeOf(text);
     try {
       await this.sendResponseVia(text, route.status, route.method, route.arrival, route.via);
     } finally {
       // A final response: the request's record is kept only as long as its responses may still need it.
       if (route.key !== undefined && route.status >= 200) this.arrivals.settle(route.key, route.method);
     }
-  }
-
-  /** Where a response goes, read from its head: its request's record (by the lines it copied from the request), else its top Via. */
-  private readResponseRoute(text: string): { status: number; method: string | undefined; key: string | undefined; arrival: Arrival | undefined; via: Via } {
-    const head = readHead(text);
-    const status = parseStatusLine(head.startLine)?.status;
-    const via = topViaOf(head);
-    if (status === undefined || !via) throw new Error('response without a readable status line or Via');
-    const key = responseArrivalKey(head, via);
-    return { status, method: cseqMethod(headerValue(head, 'cseq')), key, arrival: key === undefined ? undefined : this.arrivals.find(key), via };
   }
 
   /** Sends a response by its request's arrival, or else by its top Via. */
