@@ -13,7 +13,8 @@
  * checkpoints, logs); with SIP_CPU_SQL=1, it counts the SQL statements run per call and lists them, most run first.
  * With SIP_CPU_STDIN=1, a round runs for each line read on standard input instead, so that a
  * driver can alternate rounds of two builds under the same machine load. SIP_CPU_WINDOW_MS sets the
- * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn). With
+ * gateway's LEGWAY_SQLITE_COMMIT_WINDOW_MS (0–2; unset: the default, one event-loop turn), and
+ * SIP_CPU_SPACING_MS its LEGWAY_SQLITE_SYNC_SPACING_MS (unset: the default). With
  * SIP_CPU_WAL=1, each round also lists the B-trees its commits wrote, in distinct pages a commit
  * (bench/walFrames.ts: the WAL since its last restart, so mostly that round).
  *
@@ -54,6 +55,7 @@ const gw = await startBenchGateway({
   LEGWAY_RTC_LISTEN_IP: '127.0.0.1',
   LEGWAY_MEDIA_WORKERS: '1',
   ...(process.env['SIP_CPU_WINDOW_MS'] ? { LEGWAY_SQLITE_COMMIT_WINDOW_MS: process.env['SIP_CPU_WINDOW_MS'] } : {}),
+  ...(process.env['SIP_CPU_SPACING_MS'] ? { LEGWAY_SQLITE_SYNC_SPACING_MS: process.env['SIP_CPU_SPACING_MS'] } : {}),
 });
 // With SIP_CPU_SQL=1, the SQL statements run per call (better-sqlite3's Statement run/get/all/iterate and Database exec), a count
 // that load does not blur. Off by default: the wrappers cost the gateway ~0.1 ms of CPU a call, which benchmark 6 does not pay.

@@ -139,12 +139,13 @@ export function commitRow(before: Readonly<CommitStats>, after: Readonly<CommitS
   // `unit` names what `units` counts, plural (e.g. 'events posted').
   const commits = after.commits - before.commits;
   const syncs = after.syncs - before.syncs;
+  const spaced = after.spaced - before.spaced;
   if (commits === 0) return ['Store commits', 'none in the window'];
   const commitMs = (after.commitSeconds - before.commitSeconds) * 1000;
   const syncMs = (after.syncSeconds - before.syncSeconds) * 1000;
   return [
     'Store commits',
     `${fixed(commits)} groups (${fixed(units / commits, 2)} ${unit} per group); COMMIT ${fixed((commitMs * 1000) / commits)} µs each on the event loop ` +
-      `(${fixed((100 * commitMs) / wallMs, 1)}% of the wall time); ${syncs > 0 ? `${fixed(syncs)} WAL syncs, ${fixed(syncMs / syncs, 2)} ms each, off it` : 'no WAL sync (synchronous=normal)'}`,
+      `(${fixed((100 * commitMs) / wallMs, 1)}% of the wall time); ${syncs > 0 ? `${fixed(syncs)} WAL syncs (${fixed(spaced)} held back by the spacing), ${fixed(syncMs / syncs, 2)} ms each, off it` : 'no WAL sync (synchronous=normal)'}`,
   ];
 }

@@ -91,6 +91,7 @@ export async function createApp(config: Config, options: AppOptions): Promise<Ap
     nodeId: config.cluster.nodeId,
     synchronous: config.sqliteSynchronous,
     commitWindowMs: config.sqliteCommitWindowMs,
+    syncSpacingMs: config.sqliteSyncSpacingMs,
     databaseUrl: config.databaseUrl,
     // What the failed group held was never announced, but the legs and members in memory may have
     // moved on without it: stop rather than run on a state the store does not have.

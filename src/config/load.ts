@@ -173,6 +173,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     production,
     sqliteSynchronous: input.sqlite_synchronous,
     sqliteCommitWindowMs: input.sqlite_group_commit ? input.sqlite_commit_window_ms : undefined,
+    sqliteSyncSpacingMs: input.sqlite_sync_spacing_ms,
     databaseUrl: input.database_url,
     bodyLimit: input.body_limit,
     restRateLimit: input.rest_rate_limit,

@@ -68,6 +68,8 @@ export const configInputSchema = z.strictObject({
   /** Group commit: the writes of one event-loop turn (or of this window) share one transaction and one fsync. */
   sqlite_group_commit: boolean.default(true),
   sqlite_commit_window_ms: z.coerce.number().int().min(0).max(2).default(0),
+  /** Under load, at most one WAL sync per this many ms, shared by the commits in between (0: as soon as possible). */
+  sqlite_sync_spacing_ms: z.coerce.number().int().min(0).max(20).default(8),
   /** A PostgreSQL database to keep the store in instead of the data folder's SQLite file (never logged). */
   database_url: databaseUrl.optional(),
   body_limit: z.coerce
@@ -247,6 +249,7 @@ export interface Config {
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
   /** Milliseconds a group commit collects writes (0: to the end of the event-loop turn); undefined: no group commit. */
   readonly sqliteCommitWindowMs: number | undefined;
+  readonly sqliteSyncSpacingMs: number;
   /** PostgreSQL URL of the store (`LEGWAY_DATABASE_URL`); undefined: the data folder's SQLite file. May hold a password: never logged. */
   readonly databaseUrl: string | undefined;
   readonly bodyLimit: number;

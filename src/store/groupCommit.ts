@@ -15,10 +15,12 @@ export interface CommitStats {
   commitSeconds: number;
   syncs: number;
   syncSeconds: number;
+  /** Syncs whose start the spacing held back (commits were coming closer together than it). */
+  spaced: number;
 }
 
 /** The totals before any commit (and of a store without group commit). */
-export const NO_COMMITS: Readonly<CommitStats> = Object.freeze({ commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0 });
+export const NO_COMMITS: Readonly<CommitStats> = Object.freeze({ commits: 0, commitSeconds: 0, syncs: 0, syncSeconds: 0, spaced: 0 });
 
 interface Waiter {
   resolve: () => void;
@@ -40,6 +42,14 @@ export interface GroupCommitOptions {
    * durability setting is to be trusted as it is.
    */
   walFile: string | undefined;
+  /**
+   * Under load, WAL syncs start at most once per this many ms, and the groups that commit in
+   * between share the next one: a sync costs the same few thread wake-ups whatever it covers. Load
+   * means commits coming closer together than this on average; at a lighter load each group's
+   * sync starts as soon as the one before it has ended, and so does one that someone waits for
+   * (`durable()`: an acknowledgement), so only announcements wait. 0 or absent: always as soon as possible.
+   */
+  syncSpacingMs?: number;
   /** A commit or WAL sync failed: what it held was never announced; the caller should stop. */
   onFailure: (err: unknown) => void;
   /** Last writes of the group, in its transaction, just before it commits; a throw fails the group. */
@@ -54,8 +64,9 @@ const secondsSince = (start: bigint): number => Number(process.hrtime.bigint() -
  * Group commit over one SQLite connection. The first write of a turn opens a transaction that the
  * turn's other transactions join as savepoints; at the end of the turn it commits. With `walFile`
  * set, the commit only writes the WAL and an fdatasync of it runs on libuv's thread pool, so the
- * event loop never blocks on the disk; groups that commit while a sync is in flight share the next.
- * A group's callbacks run, and its waiters resolve, in commit order and only once it is on disk.
+ * event loop never blocks on the disk; groups that commit while a sync is in flight share the next,
+ * and under load (`syncSpacingMs`) so do those that commit until the next may start. A group's
+ * callbacks run, and its waiters resolve, in commit order and only once it is on disk.
  */
 export class GroupCommit {
   private open = false;
@@ -68,11 +79,26 @@ export class GroupCommit {
   private closed = false;
   private readonly totals: CommitStats = { ...NO_COMMITS };
   private readonly commitNow = (): void => this.commit();
+  private readonly spacingMs: number;
+  /** When the last sync started, and the average gap between commits (ms, `performance.now()`). */
+  private lastSyncStart = Number.NEGATIVE_INFINITY;
+  private lastCommitAt: number | undefined;
+  private meanCommitGap = Number.POSITIVE_INFINITY;
+  /** Starts the queued groups' sync once spacing allows it, if no commit has started it before. */
+  private spacingTimer: NodeJS.Timeout | undefined;
+  /** The queued groups' sync is being held back by the spacing. */
+  private heldBack = false;
+  private readonly syncWhenDue = (): void => {
+    this.spacingTimer = undefined;
+    this.syncIfDue();
+  };
 
   constructor(
     private readonly db: SqlDb,
     private readonly options: GroupCommitOptions,
-  ) {}
+  ) {
+    this.spacingMs = options.syncSpacingMs ?? 0;
+  }
 
   /** Whether writes are being collected into an uncommitted group. */
   get collecting(): boolean {
@@ -120,7 +146,10 @@ export class GroupCommit {
   durable(): Promise<void> {
     const batch = this.open ? this.current : (this.queued.at(-1) ?? this.syncing.at(-1));
     if (!batch) return Promise.resolve();
-    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    const promise = new Promise<void>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+    // Someone waits for it now (an acknowledgement): a sync held back for company starts at once.
+    if (this.queued.includes(batch)) this.syncIfDue();
+    return promise;
   }
 
   /** Commits the open group now; its announcements follow once it is synced. */
@@ -152,7 +181,36 @@ export class GroupCommit {
       return;
     }
     this.queued.push(batch);
-    if (this.syncing.length === 0) this.sync();
+    this.noteCommit();
+    this.syncIfDue();
+  }
+
+  /** Keeps the average gap between commits (a moving average over about the last eight). */
+  private noteCommit(): void {
+    if (this.spacingMs <= 0) return;
+    const now = performance.now();
+    if (this.lastCommitAt !== undefined) {
+      const gap = now - this.lastCommitAt;
+      this.meanCommitGap = this.meanCommitGap === Number.POSITIVE_INFINITY ? gap : this.meanCommitGap + (gap - this.meanCommitGap) / 8;
+    }
+    this.lastCommitAt = now;
+  }
+
+  /**
+   * Starts the sync of the queued groups unless one is running (its end looks again) or, under
+   * load and with nobody waiting for them, the last one started less than the spacing ago (a timer
+   * then starts it when it may).
+   */
+  private syncIfDue(): void {
+    if (this.syncing.length > 0 || this.queued.length === 0 || this.closed) return;
+    const spaced = this.meanCommitGap < this.spacingMs && !this.queued.some((batch) => batch.waiters.length > 0);
+    const wait = spaced ? this.lastSyncStart + this.spacingMs - performance.now() : 0;
+    if (wait <= 0) {
+      this.sync();
+      return;
+    }
+    this.heldBack = true;
+    this.spacingTimer ??= setTimeout(this.syncWhenDue, Math.ceil(wait));
   }
 
   /** Commits and syncs everything now, synchronously (at close). */
@@ -160,6 +218,8 @@ export class GroupCommit {
     if (this.closed) return;
     this.commit();
     this.closed = true;
+    clearTimeout(this.spacingTimer);
+    this.spacingTimer = undefined;
     const pending = [...this.syncing, ...this.queued];
     this.syncing = [];
     this.queued = [];
@@ -180,6 +240,11 @@ export class GroupCommit {
     const batches = this.queued;
     this.queued = [];
     this.syncing = batches;
+    this.lastSyncStart = performance.now();
+    if (this.heldBack) this.totals.spaced++;
+    this.heldBack = false;
+    clearTimeout(this.spacingTimer);
+    this.spacingTimer = undefined;
     let fd: number;
     try {
       // The WAL exists from the first commit on and keeps its inode while the connection is open.
@@ -201,7 +266,7 @@ export class GroupCommit {
       this.syncing = [];
       if (err) this.fail(batches, err);
       else this.announce(batches);
-      if (this.queued.length > 0) this.sync();
+      this.syncIfDue();
     });
   }
 

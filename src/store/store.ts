@@ -29,6 +29,11 @@ export interface StoreOptions {
    * share one SQLite transaction and so one fsync. `undefined` commits every transaction on its own.
    */
   commitWindowMs?: number | undefined;
+  /**
+   * With group commit and `synchronous: full`: under load (commits closer together than this on
+   * average), WAL syncs start at most once per this many ms and the groups in between share one.
+   */
+  syncSpacingMs?: number | undefined;
   /** A group commit failed (disk full, I/O error): what it held is lost and was never announced. */
   onCommitFailure?: (err: unknown) => void;
   /** Something worth a warning that needs no action (checkpoints back on the main thread). */
@@ -37,7 +42,7 @@ export interface StoreOptions {
   commitObserver?: CommitObserver | undefined;
   /**
    * A `postgres://` URL (LEGWAY_DATABASE_URL): the store lives in that PostgreSQL database instead of
-   * the data folder's SQLite file. `synchronous` and `commitWindowMs` are SQLite's and do not apply.
+   * the data folder's SQLite file. `synchronous`, `commitWindowMs` and `syncSpacingMs` are SQLite's and do not apply.
    */
   databaseUrl?: string | undefined;
 }
@@ -102,6 +107,7 @@ export class Store {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
+        ...(options.syncSpacingMs !== undefined && { syncSpacingMs: options.syncSpacingMs }),
         beforeCommit: () => this.events.saveLastIds(),
         observer: options.commitObserver,
         onFailure: (err) => {

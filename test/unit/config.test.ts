@@ -198,6 +198,17 @@ describe('configuration', () => {
     }
   });
 
+  it('reads LEGWAY_SQLITE_SYNC_SPACING_MS in whole milliseconds, 8 by default, within 0..20', () => {
+    expect(loadConfig({ env: {}, cwd: dir }).sqliteSyncSpacingMs).toBe(8);
+    expect(loadConfig({ env: { LEGWAY_SQLITE_SYNC_SPACING_MS: '0' }, cwd: dir }).sqliteSyncSpacingMs).toBe(0);
+    expect(loadConfig({ env: { LEGWAY_SQLITE_SYNC_SPACING_MS: '20' }, cwd: dir }).sqliteSyncSpacingMs).toBe(20);
+    for (const bad of ['-1', '21', '2.5', 'soon']) {
+      expect(() => loadConfig({ env: { LEGWAY_SQLITE_SYNC_SPACING_MS: bad }, cwd: dir }), bad).toThrow(
+        /LEGWAY_SQLITE_SYNC_SPACING_MS \(--sqlite-sync-spacing-ms\)/,
+      );
+    }
+  });
+
   it('reads LEGWAY_MEDIA_PRIORITY as a nice value, -10 by default, within -20..19', () => {
     expect(loadConfig({ env: {}, cwd: dir }).mediaPriority).toBe(-10);
     expect(loadConfig({ env: { LEGWAY_MEDIA_PRIORITY: '0' }, cwd: dir }).mediaPriority).toBe(0);
