@@ -249,6 +249,7 @@ export interface Config {
   readonly sqliteSynchronous: Parsed['sqlite_synchronous'];
   /** Milliseconds a group commit collects writes (0: to the end of the event-loop turn); undefined: no group commit. */
   readonly sqliteCommitWindowMs: number | undefined;
+  /** Under load, milliseconds between the starts of WAL syncs at the least (0: sync as soon as possible). */
   readonly sqliteSyncSpacingMs: number;
   /** PostgreSQL URL of the store (`LEGWAY_DATABASE_URL`); undefined: the data folder's SQLite file. May hold a password: never logged. */
   readonly databaseUrl: string | undefined;

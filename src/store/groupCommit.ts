@@ -49,7 +49,7 @@ export interface GroupCommitOptions {
    * sync starts as soon as the one before it has ended, and so does one that someone waits for
    * (`durable()`: an acknowledgement), so only announcements wait. 0 or absent: always as soon as possible.
    */
-  syncSpacingMs?: number;
+  syncSpacingMs?: number | undefined;
   /** A commit or WAL sync failed: what it held was never announced; the caller should stop. */
   onFailure: (err: unknown) => void;
   /** Last writes of the group, in its transaction, just before it commits; a throw fails the group. */

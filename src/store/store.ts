@@ -107,7 +107,7 @@ export class Store {
       this.group = new GroupCommit(db, {
         windowMs: options.commitWindowMs,
         walFile: options.walFile,
-        ...(options.syncSpacingMs !== undefined && { syncSpacingMs: options.syncSpacingMs }),
+        syncSpacingMs: options.syncSpacingMs,
         beforeCommit: () => this.events.saveLastIds(),
         observer: options.commitObserver,
         onFailure: (err) => {
